@@ -1,0 +1,62 @@
+/** `loopgate gateway …`: run the gateway (and, via the client commands, talk to one). */
+import type { Command } from "commander";
+import { loadConfig, makeSecretResolver } from "../../config/load.ts";
+import { resolveGatewaySettings, type GatewayFlags } from "../../gateway/settings.ts";
+import { startGateway } from "../../gateway/server.ts";
+import { createLogger } from "../../log/logger.ts";
+import { fail } from "../output.ts";
+
+export function registerGatewayCommands(program: Command): Command {
+  const gateway = program.command("gateway").description("run the gateway, or query one");
+  gateway
+    .command("run")
+    .description("run the gateway (HTTP + WebSocket on one port, loopback by default)")
+    .option("--port <port>", "port (default: $OPENCLAW_GATEWAY_PORT, gateway.port, 18789; 0 picks a free one)")
+    .option("--bind <mode>", "loopback | lan | tailnet | custom | auto (default loopback)")
+    .option("--host <address>", "the address for --bind custom")
+    .option("--auth <mode>", "token | password | none (none: loopback only)")
+    .option("--token <token>", "gateway token (default: $OPENCLAW_GATEWAY_TOKEN, gateway.auth.token, or a generated one)")
+    .option("--password <password>", "gateway password (default: $OPENCLAW_GATEWAY_PASSWORD, gateway.auth.password)")
+    .option("--json", "log JSON lines and print a JSON ready line on stdout")
+    .action(async (opts: GatewayFlags & { json?: boolean }, cmd: Command) => {
+      const globals = cmd.optsWithGlobals() as { config?: string };
+      try {
+        await runGateway(opts, globals.config);
+      } catch (e) {
+        fail(e, Boolean(opts.json));
+      }
+    });
+  return gateway;
+}
+
+async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: string | undefined): Promise<void> {
+  const log = createLogger(flags.json ? { json: true } : {});
+  const loaded = loadConfig(configFlag !== undefined ? { flag: configFlag } : {});
+  const settings = resolveGatewaySettings({ flags, config: loaded.config, env: process.env, resolveSecret: makeSecretResolver() });
+  const gw = await startGateway({ settings, log });
+  const urls = gw.listen.addresses.map((a) => `http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}/`);
+  log.info("gateway listening", {
+    addresses: gw.listen.addresses.map((a) => `${a.address}:${a.port}`),
+    bind: settings.bind,
+    auth: settings.auth.mode,
+    config: loaded.path ?? "(none: defaults)",
+  });
+  if (settings.auth.token?.source.startsWith("state:")) {
+    log.info("gateway token stored for local clients", { path: settings.auth.generatedTokenPath, generated: settings.auth.token.source.includes("generated") });
+  }
+  const ready = { ok: true, event: "ready", port: gw.port, addresses: gw.listen.addresses, urls, auth: settings.auth.mode, tokenPath: settings.auth.generatedTokenPath ?? null };
+  if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
+  else process.stdout.write(`loopgate gateway ready on ${urls.join(" ")}\n  open ${urls[0] ?? ""} in a browser on this machine; local CLI: npx loopgate health\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      process.exit(130);
+    }
+    stopping = true;
+    log.info("shutting down", { signal });
+    void gw.close("gateway shutting down").then(() => process.exit(0));
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}

@@ -1,0 +1,98 @@
+/**
+ * Connection auth for the gateway: checks the `connect` credentials against
+ * the configured mode in constant time, rate-limits failures per real client
+ * address, and never lets a forwarded (relayed/proxied) connection use the
+ * loopback-only `none` mode.
+ */
+import { timingSafeEqualStr } from "../../shared/ct-compare.ts";
+import { FailureLimiter } from "../../shared/rate-limit.ts";
+import type { GatewaySettings } from "./settings.ts";
+import { ConnectErrorDetails } from "./protocol.ts";
+import { ALL_OPERATOR_SCOPES } from "./scopes.ts";
+
+export interface PeerInfo {
+  /** The TCP peer. */
+  remoteAddr: string;
+  /** The address the gateway attributes the connection to (the real client when forwarded by a trusted proxy/relay). */
+  clientAddr: string;
+  /** True when the connection came through the relay link or a proxy (forwarding headers present). */
+  forwarded: boolean;
+  /** True only for a direct loopback peer with no forwarding headers. */
+  local: boolean;
+  origin: string | undefined;
+  userAgent: string | undefined;
+}
+
+export type AuthOk = { ok: true; method: "token" | "password" | "none" | "client-token"; role: string; allowedScopes: readonly string[]; subject?: string };
+export type AuthFail = { ok: false; detail: string; message: string; retryAfterMs?: number; rateLimited?: boolean };
+export type AuthResult = AuthOk | AuthFail;
+
+/** Verifies a host-minted client token (relay issue); returns its scopes or undefined. */
+export type ClientTokenVerifier = (token: string) => Promise<{ scopes: string[]; id: string; name?: string } | undefined>;
+
+export class GatewayAuth {
+  readonly #settings: GatewaySettings["auth"];
+  readonly #limiter: FailureLimiter;
+  #clientTokenVerifier: ClientTokenVerifier | undefined;
+
+  constructor(settings: GatewaySettings["auth"], opts: { clientTokenVerifier?: ClientTokenVerifier } = {}) {
+    this.#settings = settings;
+    this.#limiter = new FailureLimiter(settings.rateLimit);
+    this.#clientTokenVerifier = opts.clientTokenVerifier;
+  }
+
+  setClientTokenVerifier(v: ClientTokenVerifier | undefined): void {
+    this.#clientTokenVerifier = v;
+  }
+
+  get mode(): string {
+    return this.#settings.mode;
+  }
+
+  async verify(auth: { token?: string; password?: string } | undefined, peer: PeerInfo): Promise<AuthResult> {
+    const key = peer.clientAddr;
+    const wait = this.#limiter.retryAfterMs(key);
+    if (wait > 0) {
+      return { ok: false, detail: ConnectErrorDetails.AUTH_RATE_LIMITED, message: `too many failed auth attempts; retry in ${Math.ceil(wait / 1000)}s`, retryAfterMs: wait, rateLimited: true };
+    }
+    const result = await this.#check(auth, peer);
+    if (result.ok) this.#limiter.succeed(key);
+    else this.#limiter.fail(key);
+    return result;
+  }
+
+  async #check(auth: { token?: string; password?: string } | undefined, peer: PeerInfo): Promise<AuthResult> {
+    const s = this.#settings;
+    const token = auth?.token;
+    const password = auth?.password;
+    const full = { role: "operator", allowedScopes: ALL_OPERATOR_SCOPES };
+
+    // A host-minted client token (JWT) is accepted in every mode: it is how relayed clients authenticate.
+    if (token !== undefined && token.startsWith("eyJ") && this.#clientTokenVerifier) {
+      const claims = await this.#clientTokenVerifier(token).catch(() => undefined);
+      if (claims) return { ok: true, method: "client-token", role: "operator", allowedScopes: claims.scopes, subject: claims.name ?? claims.id };
+    }
+
+    switch (s.mode) {
+      case "none":
+        if (peer.local) return { ok: true, method: "none", ...full };
+        // Forwarded connections never inherit loopback trust: they need a credential.
+        if (token !== undefined && s.token && (await timingSafeEqualStr(token, s.token.value))) return { ok: true, method: "token", ...full };
+        return { ok: false, detail: ConnectErrorDetails.AUTH_REQUIRED, message: "unauthorized: this connection is forwarded, and auth none applies to direct loopback clients only" };
+      case "token": {
+        if (!s.token) return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: "unauthorized: no gateway token is configured" };
+        if (token === undefined || token === "") return { ok: false, detail: ConnectErrorDetails.AUTH_TOKEN_MISSING, message: "unauthorized: gateway token missing (pass --token or set OPENCLAW_GATEWAY_TOKEN)" };
+        if (await timingSafeEqualStr(token, s.token.value)) return { ok: true, method: "token", ...full };
+        return { ok: false, detail: ConnectErrorDetails.AUTH_TOKEN_MISMATCH, message: "unauthorized: gateway token mismatch" };
+      }
+      case "password": {
+        if (!s.password) return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: "unauthorized: no gateway password is configured" };
+        if (password === undefined || password === "") return { ok: false, detail: ConnectErrorDetails.AUTH_PASSWORD_MISSING, message: "unauthorized: gateway password missing (pass --password or set OPENCLAW_GATEWAY_PASSWORD)" };
+        if (await timingSafeEqualStr(password, s.password.value)) return { ok: true, method: "password", ...full };
+        return { ok: false, detail: ConnectErrorDetails.AUTH_PASSWORD_MISMATCH, message: "unauthorized: gateway password mismatch" };
+      }
+      default:
+        return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: `unauthorized: auth mode ${s.mode} is not available for this connection` };
+    }
+  }
+}

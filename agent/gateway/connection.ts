@@ -1,0 +1,286 @@
+/**
+ * One client WebSocket on the gateway: the v4 handshake (challenge, connect,
+ * hello-ok), then request dispatch with scope checks, then close. Limits:
+ * 64 KiB frames before auth, policy.maxPayload after (oversize closes 1009),
+ * a connect deadline, and a buffered-bytes ceiling for slow readers.
+ */
+import { randomUUID, randomBytes } from "node:crypto";
+import type { WebSocket, RawData } from "ws";
+import type { Logger } from "../log/logger.ts";
+import type { GatewayAuth, PeerInfo } from "./auth.ts";
+import type { MethodRegistry, MethodContext } from "./methods.ts";
+import { MethodError } from "./methods.ts";
+import {
+  CloseCodes,
+  GatewayErrorCodes,
+  ConnectErrorDetails,
+  PROTOCOL_VERSION,
+  parseClientFrame,
+  checkConnectParams,
+  negotiateProtocol,
+  resOk,
+  resErr,
+  eventFrame,
+  missingScopeError,
+  type ErrorShape,
+} from "./protocol.ts";
+import { grantScopes, hasScope } from "./scopes.ts";
+
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface ConnectionEnv {
+  registry: MethodRegistry;
+  auth: GatewayAuth;
+  log: Logger;
+  limits: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number; preAuthMaxPayload: number };
+  helloSnapshot: () => Record<string, unknown>;
+  serverInfo: { version: string; bootId: string };
+  onReady?: (c: GatewayConnection) => void;
+  onClose?: (c: GatewayConnection) => void;
+}
+
+type State = "challenge" | "authenticating" | "ready" | "closed";
+
+/** Raises ws's per-socket parser limit after auth (ws has no public setter; guarded). */
+function setReceiverMaxPayload(ws: WebSocket, bytes: number): boolean {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (receiver && typeof receiver._maxPayload === "number") {
+    receiver._maxPayload = bytes;
+    return true;
+  }
+  return false;
+}
+
+export class GatewayConnection {
+  readonly id = randomUUID();
+  readonly peer: PeerInfo;
+  readonly connectedAt = Date.now();
+  #ws: WebSocket;
+  #env: ConnectionEnv;
+  #state: State = "challenge";
+  #nonce = randomBytes(16).toString("base64url");
+  #scopes: string[] = [];
+  #role = "operator";
+  #clientInfo: { id: string; mode: string; version: string } | undefined;
+  #authMethod: string | undefined;
+  #seq = 0;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #abort = new AbortController();
+  #maxPayloadEnforcedByParser: boolean;
+
+  constructor(ws: WebSocket, peer: PeerInfo, env: ConnectionEnv) {
+    this.#ws = ws;
+    this.peer = peer;
+    this.#env = env;
+    this.#maxPayloadEnforcedByParser = setReceiverMaxPayload(ws, env.limits.preAuthMaxPayload);
+    ws.on("message", (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on("close", () => this.#onClosed());
+    ws.on("error", (err) => this.#env.log.debug("client socket error", { conn: this.id, err: err.message }));
+    this.#connectTimer = setTimeout(() => this.close(CloseCodes.POLICY_VIOLATION, "connect timeout: send connect within 10s"), CONNECT_TIMEOUT_MS);
+    this.#connectTimer.unref();
+    this.#send(eventFrame("connect.challenge", { nonce: this.#nonce, ts: Date.now() }));
+  }
+
+  get ready(): boolean {
+    return this.#state === "ready";
+  }
+  get scopes(): readonly string[] {
+    return this.#scopes;
+  }
+  get client(): { id: string; mode: string; version: string } | undefined {
+    return this.#clientInfo;
+  }
+  get authMethod(): string | undefined {
+    return this.#authMethod;
+  }
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  /** Sends an event; droppable events are skipped for a slow reader, others close it past the ceiling. */
+  sendEvent(event: string, payload: unknown, opts: { droppable?: boolean } = {}): void {
+    if (this.#state !== "ready") return;
+    if (this.#ws.bufferedAmount > this.#env.limits.maxBufferedBytes) {
+      if (opts.droppable) return;
+      this.close(CloseCodes.POLICY_VIOLATION, "slow consumer: buffered bytes over policy.maxBufferedBytes");
+      return;
+    }
+    this.#send(eventFrame(event, payload, ++this.#seq));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    clearTimeout(this.#connectTimer);
+    this.#abort.abort();
+    try {
+      this.#ws.close(code, reason.slice(0, 123));
+    } catch {
+      this.#ws.terminate();
+    }
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => this.#ws.terminate(), 2000).unref();
+  }
+
+  #send(text: string): void {
+    if (this.#ws.readyState === 1) this.#ws.send(text);
+  }
+
+  #onClosed(): void {
+    if (this.#state !== "closed") {
+      this.#state = "closed";
+      clearTimeout(this.#connectTimer);
+      this.#abort.abort();
+    }
+    this.#env.onClose?.(this);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#state === "closed") return;
+    if (isBinary) {
+      this.close(1003, "binary frames are not supported: send JSON text frames");
+      return;
+    }
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
+    const limit = this.#state === "ready" ? this.#env.limits.maxPayload : this.#env.limits.preAuthMaxPayload;
+    if (!this.#maxPayloadEnforcedByParser && size > limit) {
+      this.close(CloseCodes.TOO_BIG, `frame of ${size} bytes exceeds the ${limit}-byte limit`);
+      return;
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : data.toString("utf8");
+    const parsed = parseClientFrame(text);
+    if (this.#state === "challenge") {
+      if (!parsed.ok) {
+        if (parsed.id !== undefined) this.#send(resErr(parsed.id, parsed.error));
+        this.close(CloseCodes.POLICY_VIOLATION, `first frame must be a valid connect request: ${parsed.error.message}`);
+        return;
+      }
+      void this.#handleConnect(parsed.frame.id, parsed.frame.method, parsed.frame.params);
+      return;
+    }
+    if (this.#state === "authenticating") {
+      // Nothing may overtake the handshake.
+      this.close(CloseCodes.POLICY_VIOLATION, "wait for hello-ok before sending requests");
+      return;
+    }
+    if (!parsed.ok) {
+      if (parsed.id !== undefined) this.#send(resErr(parsed.id, parsed.error));
+      else this.close(CloseCodes.PROTOCOL_ERROR, parsed.error.message);
+      return;
+    }
+    void this.#dispatch(parsed.frame.id, parsed.frame.method, parsed.frame.params);
+  }
+
+  #fail(id: string, error: ErrorShape, closeCode: number, reason: string): void {
+    this.#send(resErr(id, error));
+    this.close(closeCode, reason);
+  }
+
+  async #handleConnect(id: string, method: string, params: unknown): Promise<void> {
+    if (method !== "connect") {
+      this.#fail(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: `the first request must be connect, not ${method.slice(0, 64)}` }, CloseCodes.POLICY_VIOLATION, "first request must be connect");
+      return;
+    }
+    this.#state = "authenticating";
+    const checked = checkConnectParams(params);
+    if (!checked.ok) {
+      this.#fail(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: checked.message }, CloseCodes.POLICY_VIOLATION, "invalid connect params");
+      return;
+    }
+    const p = checked.params;
+    const protocol = negotiateProtocol(p);
+    if (protocol === undefined) {
+      this.#fail(
+        id,
+        {
+          code: GatewayErrorCodes.INVALID_REQUEST,
+          message: `protocol mismatch: client speaks ${p.minProtocol}-${p.maxProtocol}, gateway speaks ${PROTOCOL_VERSION}`,
+          details: { code: ConnectErrorDetails.PROTOCOL_MISMATCH, expectedProtocol: PROTOCOL_VERSION },
+        },
+        CloseCodes.PROTOCOL_ERROR,
+        "protocol mismatch",
+      );
+      return;
+    }
+    const result = await this.#env.auth.verify(p.auth, this.peer);
+    if ((this.#state as State) === "closed") return;
+    if (!result.ok) {
+      this.#env.log.warn("auth refused", { conn: this.id, client: this.peer.clientAddr, forwarded: this.peer.forwarded, detail: result.detail });
+      this.#fail(
+        id,
+        {
+          code: GatewayErrorCodes.INVALID_REQUEST,
+          message: result.message,
+          details: { code: result.detail },
+          ...(result.retryAfterMs !== undefined ? { retryable: true, retryAfterMs: result.retryAfterMs } : {}),
+        },
+        result.rateLimited ? CloseCodes.TRY_AGAIN_LATER : CloseCodes.POLICY_VIOLATION,
+        result.rateLimited ? "rate limited" : "unauthorized",
+      );
+      return;
+    }
+    clearTimeout(this.#connectTimer);
+    this.#role = p.role ?? result.role;
+    this.#scopes = grantScopes(p.scopes, result.allowedScopes);
+    this.#clientInfo = { id: p.client.id, mode: p.client.mode, version: p.client.version };
+    this.#authMethod = result.method;
+    if (!setReceiverMaxPayload(this.#ws, this.#env.limits.maxPayload)) this.#maxPayloadEnforcedByParser = false;
+    const hello = {
+      type: "hello-ok",
+      protocol,
+      server: { version: this.#env.serverInfo.version, connId: this.id, bootId: this.#env.serverInfo.bootId },
+      features: { methods: this.#env.registry.methodNames(), events: this.#env.registry.eventNames() },
+      snapshot: this.#env.helloSnapshot(),
+      auth: { role: this.#role, scopes: this.#scopes },
+      policy: {
+        maxPayload: this.#env.limits.maxPayload,
+        maxBufferedBytes: this.#env.limits.maxBufferedBytes,
+        tickIntervalMs: this.#env.limits.tickIntervalMs,
+      },
+    };
+    this.#state = "ready";
+    this.#send(resOk(id, hello));
+    this.#env.log.info("client connected", { conn: this.id, client: this.peer.clientAddr, forwarded: this.peer.forwarded, auth: result.method, clientId: p.client.id, mode: p.client.mode });
+    this.#env.onReady?.(this);
+  }
+
+  async #dispatch(id: string, method: string, params: unknown): Promise<void> {
+    if (method === "connect") {
+      this.#send(resErr(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: "already connected" }));
+      return;
+    }
+    const def = this.#env.registry.get(method);
+    if (!def) {
+      this.#send(resErr(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: `unknown method: ${method.slice(0, 128)}` }));
+      return;
+    }
+    if (!hasScope(this.#scopes, def.scope)) {
+      this.#send(resErr(id, missingScopeError(def.scope, [def.scope])));
+      return;
+    }
+    const bad = def.validate?.(params);
+    if (bad !== undefined) {
+      this.#send(resErr(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: `invalid ${method} params: ${bad}` }));
+      return;
+    }
+    const ctx: MethodContext = {
+      connId: this.id,
+      scopes: this.#scopes,
+      role: this.#role,
+      clientAddr: this.peer.clientAddr,
+      relayed: this.peer.forwarded,
+      emit: (event, payload) => this.sendEvent(event, payload),
+      signal: this.#abort.signal,
+    };
+    try {
+      const payload = await def.handler(params, ctx);
+      this.#send(resOk(id, payload ?? {}));
+    } catch (e) {
+      if (e instanceof MethodError) this.#send(resErr(id, e.shape));
+      else {
+        this.#env.log.error("method failed", { conn: this.id, method, err: e instanceof Error ? e.message : String(e) });
+        this.#send(resErr(id, { code: GatewayErrorCodes.UNAVAILABLE, message: `${method} failed: internal error` }));
+      }
+    }
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The gateway: one Hono app serving HTTP and the protocol WebSocket on one
+ * port, on the addresses of the bind mode. Owns the connection set, the tick
+ * timer, the method registry and graceful shutdown.
+ */
+import { randomUUID } from "node:crypto";
+import type { Server, IncomingMessage } from "node:http";
+import { Hono } from "hono";
+import { createAdaptorServer, upgradeWebSocket } from "@hono/node-server";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Logger } from "../log/logger.ts";
+import { VERSION } from "../version.ts";
+import type { GatewaySettings } from "./settings.ts";
+import { isLoopbackBind } from "./settings.ts";
+import { GatewayAuth } from "./auth.ts";
+import { GatewayConnection } from "./connection.ts";
+import { MethodRegistry } from "./methods.ts";
+import { registerCoreMethods } from "./methods/core.ts";
+import { listenForBind, type ListenResult } from "./bind.ts";
+import { peerInfo } from "./peer.ts";
+import { CloseCodes } from "./protocol.ts";
+import { checkOrigin } from "./origin.ts";
+
+export interface GatewayHandle {
+  port: number;
+  listen: ListenResult;
+  registry: MethodRegistry;
+  auth: GatewayAuth;
+  connections: ReadonlySet<GatewayConnection>;
+  app: Hono;
+  /** Extra sections for `status` (relay link state, sessions, …). */
+  statusSections: Map<string, () => unknown>;
+  /** Called on shutdown to flush state, in order. */
+  onShutdown: (fn: () => Promise<void> | void) => void;
+  broadcast(event: string, payload: unknown, opts?: { droppable?: boolean }): void;
+  close(reason?: string): Promise<void>;
+}
+
+export interface GatewayOptions {
+  settings: GatewaySettings;
+  log: Logger;
+  /** Override the tailnet address lookup (tests). */
+  tailnetAddress?: () => Promise<string | undefined>;
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
+  const { settings, log } = opts;
+  const startedAt = Date.now();
+  const bootId = randomUUID();
+  const registry = new MethodRegistry();
+  const auth = new GatewayAuth(settings.auth);
+  const connections = new Set<GatewayConnection>();
+  const statusSections = new Map<string, () => unknown>();
+  const shutdownHooks: (() => Promise<void> | void)[] = [];
+  let listenInfo: ListenResult | undefined;
+
+  const app = new Hono();
+
+  const snapshot = () => ({
+    presence: [],
+    health: { ok: true, ts: Date.now() },
+    stateVersion: { presence: 0, health: 0 },
+    uptimeMs: Date.now() - startedAt,
+  });
+
+  registerCoreMethods(registry, {
+    version: VERSION,
+    startedAt,
+    connections: () => ({ total: connections.size, ready: [...connections].filter((c) => c.ready).length }),
+    status: () => ({
+      bind: settings.bind,
+      port: listenInfo?.port ?? settings.port,
+      addresses: listenInfo?.addresses.map((a) => a.address) ?? [],
+      auth: { mode: settings.auth.mode, allowTailscale: settings.auth.allowTailscale },
+      relay: { enabled: settings.relay.enabled },
+      sessions: { count: 0 },
+      ...Object.fromEntries([...statusSections].map(([k, fn]) => [k, fn()])),
+    }),
+  });
+
+  // The protocol WebSocket lives at "/" like OpenClaw's; origin is checked before the upgrade.
+  app.use("*", async (c, next) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next();
+    const refusal = checkOrigin(c.req.header("origin"), c.req.header("host"), settings.allowedOrigins);
+    if (refusal) {
+      log.warn("websocket origin refused", { origin: c.req.header("origin")?.slice(0, 200) });
+      return c.text(refusal, 403);
+    }
+    if (connections.size >= settings.limits.maxConnections) return c.text("too many connections", 503);
+    return next();
+  });
+
+  app.get(
+    "/",
+    upgradeWebSocket((c) => {
+      const incoming = (c.env as { incoming: IncomingMessage }).incoming;
+      return {
+        onOpen: (_evt, wsCtx) => {
+          const ws = wsCtx.raw as WebSocket;
+          const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
+          const conn = new GatewayConnection(ws, peer, {
+            registry,
+            auth,
+            log,
+            limits: settings.limits,
+            helloSnapshot: snapshot,
+            serverInfo: { version: VERSION, bootId },
+            onClose: (cc) => connections.delete(cc),
+          });
+          connections.add(conn);
+        },
+      };
+    }),
+  );
+
+  app.get("/healthz", (c) => c.json({ ok: true, version: VERSION, uptimeMs: Date.now() - startedAt }));
+
+  const servers: Server[] = [];
+  const wssList: WebSocketServer[] = [];
+  const makeServer = (): Server => {
+    // The parser starts at the pre-auth cap; each connection raises it after hello-ok.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: settings.limits.maxPayload, perMessageDeflate: false });
+    wssList.push(wss);
+    const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } }) as Server;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    return server;
+  };
+
+  const { servers: listening, result } = await listenForBind({
+    bind: settings.bind,
+    port: settings.port,
+    ...(settings.customHost !== undefined ? { customHost: settings.customHost } : {}),
+    makeServer,
+    canExpose: Boolean((settings.auth.mode === "token" && settings.auth.token && !settings.auth.generatedTokenPath) || (settings.auth.mode === "password" && settings.auth.password)),
+    ...(opts.tailnetAddress ? { tailnetAddress: opts.tailnetAddress } : {}),
+  });
+  servers.push(...listening);
+  listenInfo = result;
+  for (const n of result.notes) log.warn(n);
+  if (!isLoopbackBind(settings.bind, settings.customHost) && settings.bind !== "auto") {
+    log.warn("gateway is reachable beyond loopback", { bind: settings.bind, auth: settings.auth.mode });
+  }
+
+  const tick = setInterval(() => {
+    const payload = { ts: Date.now() };
+    for (const c of connections) c.sendEvent("tick", payload, { droppable: true });
+  }, settings.limits.tickIntervalMs);
+  tick.unref();
+
+  let closing: Promise<void> | undefined;
+  const handle: GatewayHandle = {
+    port: result.port,
+    listen: result,
+    registry,
+    auth,
+    connections,
+    app,
+    statusSections,
+    onShutdown: (fn) => shutdownHooks.push(fn),
+    broadcast(event, payload, o) {
+      for (const c of connections) c.sendEvent(event, payload, o);
+    },
+    close(reason = "gateway shutting down") {
+      closing ??= (async () => {
+        clearInterval(tick);
+        for (const s of servers) s.close();
+        for (const c of connections) {
+          c.sendEvent("shutdown", { reason, restartExpectedMs: null });
+          c.close(CloseCodes.SERVICE_RESTART, reason);
+        }
+        for (const fn of shutdownHooks) {
+          try {
+            await fn();
+          } catch (e) {
+            log.error("shutdown hook failed", { err: e instanceof Error ? e.message : String(e) });
+          }
+        }
+        // Give close frames a moment to flush, then drop stragglers.
+        const deadline = Date.now() + 1500;
+        while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        for (const w of wssList) for (const client of w.clients) client.terminate();
+        for (const s of servers) s.closeAllConnections?.();
+      })();
+      return closing;
+    },
+  };
+  return handle;
+}

@@ -1,0 +1,202 @@
+/**
+ * Resolves how the gateway runs from flags, environment and config:
+ * port (--port > OPENCLAW_GATEWAY_PORT > gateway.port > 18789), bind mode,
+ * auth mode and secrets, limits. Enforces the bind-safety rule: nothing
+ * beyond loopback without token or password auth.
+ */
+import { randomBytes } from "node:crypto";
+import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
+import { BIND_MODES, AUTH_MODES, isSecretRef, type BindMode, type AuthMode, type LoopgateConfig, type SecretInput } from "../../shared/config/schema.ts";
+import { DEFAULT_GATEWAY_PORT, type SecretResolver } from "../../shared/credentials.ts";
+import { DEFAULT_AUTH_RATE_LIMIT, type RateLimitOptions } from "../../shared/rate-limit.ts";
+import { statePath, readIfExists, writeSecretFile } from "../state.ts";
+
+export interface GatewayFlags {
+  port?: string;
+  bind?: string;
+  host?: string;
+  auth?: string;
+  token?: string;
+  password?: string;
+}
+
+export interface SecretValue {
+  value: string;
+  source: string;
+}
+
+export interface GatewaySettings {
+  port: number;
+  portSource: string;
+  bind: BindMode;
+  customHost: string | undefined;
+  auth: {
+    mode: AuthMode;
+    token: SecretValue | undefined;
+    password: SecretValue | undefined;
+    /** Set when the token was generated and stored by loopgate. */
+    generatedTokenPath: string | undefined;
+    allowTailscale: boolean;
+    rateLimit: RateLimitOptions;
+  };
+  limits: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number; maxConnections: number; preAuthMaxPayload: number };
+  relay: { enabled: boolean; url: string | undefined; tlsFingerprint: string | string[] | undefined };
+  allowedOrigins: string[];
+  trustedProxies: string[];
+}
+
+export const GATEWAY_TOKEN_FILE = "gateway-token";
+export const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
+
+function parsePort(raw: string, source: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${source} must be a port number 0-65535 (got ${JSON.stringify(raw.slice(0, 20))})`, {
+      hint: "use e.g. --port 18789 (0 picks a free port)",
+    });
+  }
+  return n;
+}
+
+function oneOf<T extends string>(raw: string, allowed: readonly T[], what: string): T {
+  if ((allowed as readonly string[]).includes(raw)) return raw as T;
+  throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${what} must be one of ${allowed.join(", ")} (got ${JSON.stringify(raw.slice(0, 40))})`, {
+    hint: `pick one of ${allowed.join(" | ")}`,
+  });
+}
+
+function resolveSecretInput(key: string, input: SecretInput | undefined, resolve: SecretResolver): SecretValue | undefined {
+  if (input === undefined) return undefined;
+  if (typeof input === "string") return { value: input, source: `config:${key}` };
+  if (isSecretRef(input)) {
+    const v = resolve(input);
+    if (v === undefined || v === "") {
+      throw new LoopgateError(ErrorCodes.SECRET_UNRESOLVED, `${key} is a secret reference (${input.source}:${input.id}) that did not resolve`, {
+        hint: input.source === "env" ? `set the environment variable ${input.id}` : `create the file ${input.id}`,
+        details: { key },
+      });
+    }
+    return { value: v, source: `config:${key} (${input.source} ref)` };
+  }
+  return undefined;
+}
+
+export function isLoopbackBind(bind: BindMode, customHost: string | undefined): boolean {
+  if (bind === "loopback") return true;
+  if (bind === "custom" && customHost !== undefined) return ["127.0.0.1", "::1", "localhost"].includes(customHost) || customHost.startsWith("127.");
+  return false;
+}
+
+export function resolveGatewaySettings(input: {
+  flags: GatewayFlags;
+  config: LoopgateConfig;
+  env: NodeJS.ProcessEnv;
+  resolveSecret: SecretResolver;
+  /** Whether a missing token may be generated and stored (false in dry runs and tests of the rules). */
+  allowGenerate?: boolean;
+}): GatewaySettings {
+  const { flags, config, env } = input;
+  const g = config.gateway ?? {};
+
+  let port = DEFAULT_GATEWAY_PORT;
+  let portSource = "default";
+  if (flags.port !== undefined) {
+    port = parsePort(flags.port, "--port");
+    portSource = "--port";
+  } else if (env.OPENCLAW_GATEWAY_PORT !== undefined && env.OPENCLAW_GATEWAY_PORT !== "") {
+    port = parsePort(env.OPENCLAW_GATEWAY_PORT, "OPENCLAW_GATEWAY_PORT");
+    portSource = "env:OPENCLAW_GATEWAY_PORT";
+  } else if (g.port !== undefined) {
+    port = g.port;
+    portSource = "config:gateway.port";
+  }
+
+  const bind: BindMode = flags.bind !== undefined ? oneOf(flags.bind, BIND_MODES, "--bind") : (g.bind ?? "loopback");
+  const customHost = flags.host ?? g.customBindHost;
+  if (bind === "custom" && customHost === undefined) {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "bind mode custom needs an address", {
+      hint: "pass --host <address> or set gateway.customBindHost",
+    });
+  }
+
+  const auth = g.auth ?? {};
+  const explicitMode: AuthMode | undefined = flags.auth !== undefined ? oneOf(flags.auth, AUTH_MODES, "--auth") : auth.mode;
+
+  // Token: --token > OPENCLAW_GATEWAY_TOKEN > gateway.auth.token. Password likewise.
+  let token: SecretValue | undefined =
+    flags.token !== undefined && flags.token !== ""
+      ? { value: flags.token, source: "--token" }
+      : env.OPENCLAW_GATEWAY_TOKEN
+        ? { value: env.OPENCLAW_GATEWAY_TOKEN, source: "env:OPENCLAW_GATEWAY_TOKEN" }
+        : undefined;
+  if (token === undefined && (explicitMode === undefined || explicitMode === "token")) token = resolveSecretInput("gateway.auth.token", auth.token, input.resolveSecret);
+  let password: SecretValue | undefined =
+    flags.password !== undefined && flags.password !== ""
+      ? { value: flags.password, source: "--password" }
+      : env.OPENCLAW_GATEWAY_PASSWORD
+        ? { value: env.OPENCLAW_GATEWAY_PASSWORD, source: "env:OPENCLAW_GATEWAY_PASSWORD" }
+        : undefined;
+  if (password === undefined && (explicitMode === undefined || explicitMode === "password")) {
+    password = resolveSecretInput("gateway.auth.password", auth.password, input.resolveSecret);
+  }
+
+  const mode: AuthMode = explicitMode ?? (password !== undefined && token === undefined ? "password" : "token");
+  const loopbackOnly = isLoopbackBind(bind, customHost) || bind === "auto";
+
+  if (mode === "password" && password === undefined) {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "auth mode password needs a password", {
+      hint: "pass --password, set OPENCLAW_GATEWAY_PASSWORD, or set gateway.auth.password",
+    });
+  }
+  if (mode === "none" && !isLoopbackBind(bind, customHost)) {
+    throw new LoopgateError(ErrorCodes.BIND_REFUSED, `auth mode none is allowed on loopback only, not with bind ${bind}`, {
+      hint: "keep --bind loopback, or configure token/password auth",
+    });
+  }
+  if (!loopbackOnly && !((mode === "token" && token) || (mode === "password" && password) || mode === "trusted-proxy")) {
+    throw new LoopgateError(ErrorCodes.BIND_REFUSED, `bind ${bind} exposes the gateway beyond loopback and needs token or password auth`, {
+      hint: "set --token / OPENCLAW_GATEWAY_TOKEN / gateway.auth.token (or a password), or keep --bind loopback and use ssh -L or the relay",
+    });
+  }
+
+  let generatedTokenPath: string | undefined;
+  if (mode === "token" && token === undefined) {
+    const path = statePath(GATEWAY_TOKEN_FILE, env);
+    const stored = readIfExists(path)?.trim();
+    if (stored) {
+      token = { value: stored, source: "state:gateway-token" };
+    } else if (input.allowGenerate !== false) {
+      const value = randomBytes(32).toString("base64url");
+      writeSecretFile(path, value + "\n");
+      token = { value, source: "state:gateway-token (generated)" };
+    }
+    generatedTokenPath = path;
+  }
+
+  const limits = g.limits ?? {};
+  const relay = g.relay ?? {};
+  return {
+    port,
+    portSource,
+    bind,
+    customHost,
+    auth: {
+      mode,
+      token,
+      password,
+      generatedTokenPath,
+      allowTailscale: auth.allowTailscale ?? false,
+      rateLimit: { ...DEFAULT_AUTH_RATE_LIMIT, ...(auth.rateLimit ?? {}) },
+    },
+    limits: {
+      maxPayload: limits.maxPayload ?? 25 * 1024 * 1024,
+      maxBufferedBytes: limits.maxBufferedBytes ?? 50 * 1024 * 1024,
+      tickIntervalMs: limits.tickIntervalMs ?? 30_000,
+      maxConnections: limits.maxConnections ?? 10_000,
+      preAuthMaxPayload: PRE_AUTH_MAX_PAYLOAD,
+    },
+    relay: { enabled: relay.enabled ?? false, url: relay.url, tlsFingerprint: relay.tlsFingerprint },
+    allowedOrigins: g.controlUi?.allowedOrigins ?? [],
+    trustedProxies: g.trustedProxies ?? [],
+  };
+}
