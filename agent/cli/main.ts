@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.ts";
 import { fail } from "./output.ts";
 import { registerGatewayCommands } from "./commands/gateway.ts";
+import { registerClientCommands } from "./commands/client.ts";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -15,7 +16,8 @@ export function buildProgram(): Command {
     .option("--config <path>", "config file (JSON5); default ~/.loopgate/config.json5 or $LOOPGATE_CONFIG")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  registerGatewayCommands(program);
+  const gateway = registerGatewayCommands(program);
+  registerClientCommands(program, gateway);
   return program;
 }
 

@@ -1,0 +1,159 @@
+/**
+ * Client commands: `loopgate health`, `loopgate status [--deep]`,
+ * `loopgate gateway health|status|call`. Same client, same credential rules.
+ */
+import type { Command } from "commander";
+import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
+import type { CallPath } from "../../../shared/credentials.ts";
+import type { GatewayClient } from "../../client/gateway-client.ts";
+import type { TargetFlags, ClientTarget } from "../../client/target.ts";
+import { fail, printJson } from "../output.ts";
+
+type Flags = TargetFlags & { json?: boolean; deep?: boolean; params?: string; expectFinal?: boolean };
+
+export function addTargetOptions(cmd: Command): Command {
+  return cmd
+    .option("--url <url>", "gateway URL (ws://127.0.0.1:PORT or wss://RELAY/h/HOSTID); needs --token or --password")
+    .option("--token <token>", "gateway or relay client token")
+    .option("--password <password>", "gateway password")
+    .option("--tls-fingerprint <pins>", "SHA-256 pin(s) of the wss:// certificate, comma-separated")
+    .option("--timeout <ms>", "give up after this many milliseconds (default 10000)")
+    .option("--json", "print one JSON document");
+}
+
+function configFlag(cmd: Command): string | undefined {
+  return (cmd.optsWithGlobals() as { config?: string }).config;
+}
+
+// Client modules load on demand, so `gateway run` starts without them.
+export async function openClient(t: ClientTarget, mode = "cli"): Promise<GatewayClient> {
+  const { GatewayClient } = await import("../../client/gateway-client.ts");
+  return GatewayClient.connect({
+    url: t.target.url,
+    token: t.target.token?.value,
+    password: t.target.password?.value,
+    pins: t.pins,
+    timeoutMs: t.timeoutMs,
+    bearerOnUpgrade: t.target.url.startsWith("wss://"),
+    clientMode: mode,
+  });
+}
+
+async function withClient<T>(flags: Flags, cmd: Command, path: CallPath, fn: (c: GatewayClient, t: ClientTarget) => Promise<T>): Promise<T> {
+  const { resolveClientTarget } = await import("../../client/target.ts");
+  const t = resolveClientTarget(flags, configFlag(cmd), path);
+  const client = await openClient(t, path === "probe" ? "probe" : "cli");
+  try {
+    return await fn(client, t);
+  } finally {
+    await client.close();
+  }
+}
+
+async function health(flags: Flags, cmd: Command): Promise<void> {
+  await withClient(flags, cmd, "probe", async (c, t) => {
+    const t0 = performance.now();
+    const payload = await c.request<Record<string, unknown>>("health", {}, { timeoutMs: t.timeoutMs });
+    const rttMs = performance.now() - t0;
+    if (flags.json) printJson({ ok: true, url: t.target.url, rttMs: round(rttMs), health: payload });
+    else process.stdout.write(`ok  ${t.target.url}  ${round(rttMs)} ms${typeof payload.version === "string" ? `  gateway ${payload.version}` : ""}${typeof payload.uptimeMs === "number" ? `  up ${fmtDuration(payload.uptimeMs)}` : ""}\n`);
+  });
+}
+
+async function status(flags: Flags, cmd: Command): Promise<void> {
+  await withClient(flags, cmd, "probe", async (c, t) => {
+    const t0 = performance.now();
+    const payload = await c.request<Record<string, unknown>>("status", {}, { timeoutMs: t.timeoutMs });
+    const rttMs = performance.now() - t0;
+    const deep = {
+      config: { source: t.config.source, path: t.config.path ?? null },
+      mode: t.target.mode,
+      target: { url: t.target.url, source: t.target.urlSource },
+      credential: {
+        token: t.target.token ? { source: t.target.token.source } : null,
+        password: t.target.password ? { source: t.target.password.source } : null,
+      },
+      tls: t.target.url.startsWith("wss://") ? { pinned: t.pins.length > 0, pins: t.pins, pinSource: t.pinSource ?? null, verified: t.pins.length > 0 ? "pin matched" : "CA verified" } : { pinned: false, note: "plaintext ws:// (loopback)" },
+      rttMs: round(rttMs),
+      connectMs: round(c.connectMs),
+      server: { version: c.hello.server.version, protocol: c.hello.protocol, connId: c.hello.server.connId },
+      auth: c.hello.auth,
+      methods: c.hello.features.methods,
+      events: c.hello.features.events,
+    };
+    if (flags.json) {
+      printJson(flags.deep ? { ok: true, status: payload, deep } : { ok: true, url: t.target.url, rttMs: round(rttMs), status: payload });
+      return;
+    }
+    const lines = [`ok  ${t.target.url}  ${round(rttMs)} ms  gateway ${c.hello.server.version}`];
+    if (typeof payload.bind === "string") lines.push(`bind ${payload.bind}  port ${String(payload.port)}  auth ${String((payload.auth as { mode?: string } | undefined)?.mode ?? "?")}`);
+    if (flags.deep) {
+      lines.push(
+        `config      ${deep.config.path ?? "(none)"} (${deep.config.source})`,
+        `mode        ${deep.mode}`,
+        `target      ${deep.target.url} (from ${deep.target.source})`,
+        `credential  ${deep.credential.token ? `token from ${deep.credential.token.source}` : deep.credential.password ? `password from ${deep.credential.password.source}` : "none"}`,
+        `tls         ${"pinned" in deep.tls && deep.tls.pinned ? `pinned (${deep.tls.pinSource}) and matched` : t.target.url.startsWith("wss://") ? "CA verified, not pinned" : "plaintext loopback"}`,
+        `round trip  ${deep.rttMs} ms (connect ${deep.connectMs} ms)`,
+        `server      ${deep.server.version}, protocol ${deep.server.protocol}`,
+        `scopes      ${deep.auth.scopes.join(" ")}`,
+        `methods     ${deep.methods.join(" ")}`,
+      );
+    }
+    process.stdout.write(lines.join("\n") + "\n");
+  });
+}
+
+async function call(method: string, flags: Flags, cmd: Command): Promise<void> {
+  let params: unknown = {};
+  if (flags.params !== undefined) {
+    try {
+      params = JSON.parse(flags.params);
+    } catch (e) {
+      throw new LoopgateError(ErrorCodes.USAGE, `--params is not valid JSON: ${(e as Error).message}`, { hint: `e.g. --params '{"key":"value"}'` });
+    }
+  }
+  await withClient(flags, cmd, "compat", async (c, t) => {
+    const payload = await c.request(method, params, { timeoutMs: t.timeoutMs, expectFinal: Boolean(flags.expectFinal) });
+    if (flags.json) printJson(payload);
+    else process.stdout.write((typeof payload === "string" ? payload : JSON.stringify(payload, null, 2)) + "\n");
+  });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function fmtDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+const run = (fn: (flags: Flags, cmd: Command) => Promise<void>) => async (flags: Flags, cmd: Command) => {
+  try {
+    await fn(flags, cmd);
+  } catch (e) {
+    fail(e, Boolean(flags.json));
+  }
+};
+
+export function registerClientCommands(program: Command, gateway: Command): void {
+  addTargetOptions(program.command("health").description("check that the gateway answers (exit 0 when healthy)")).action(run(health));
+  addTargetOptions(program.command("status").description("gateway status; --deep adds where the target and credentials came from, TLS pin state, round trip, methods"))
+    .option("--deep", "report config source, target, credential source, TLS pin state, round trip, server version and methods")
+    .action(run(status));
+  addTargetOptions(gateway.command("health").description("check that the gateway answers")).action(run(health));
+  addTargetOptions(gateway.command("status").description("gateway status")).option("--deep", "full report, as `loopgate status --deep`").action(run(status));
+  addTargetOptions(gateway.command("call").description("call any gateway method and print its result").argument("<method>", "method name, e.g. health"))
+    .option("--params <json>", "method params as JSON (default {})")
+    .option("--expect-final", "for methods that answer 'accepted' first (agent), wait for the final result")
+    .action(async (method: string, flags: Flags, cmd: Command) => {
+      try {
+        await call(method, flags, cmd);
+      } catch (e) {
+        fail(e, Boolean(flags.json));
+      }
+    });
+}
