@@ -240,7 +240,7 @@ export class GatewayConnection {
     };
     this.#state = "ready";
     this.#send(resOk(id, hello));
-    this.#env.log.info("client connected", { conn: this.id, client: this.peer.clientAddr, forwarded: this.peer.forwarded, auth: result.method, clientId: p.client.id, mode: p.client.mode });
+    this.#env.log.info("client connected", { conn: this.id, client: this.peer.clientAddr, forwarded: this.peer.forwarded, authMethod: result.method, clientId: p.client.id, mode: p.client.mode });
     this.#env.onReady?.(this);
   }
 

@@ -38,7 +38,7 @@ async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: 
   log.info("gateway listening", {
     addresses: gw.listen.addresses.map((a) => `${a.address}:${a.port}`),
     bind: settings.bind,
-    auth: settings.auth.mode,
+    authMode: settings.auth.mode,
     config: loaded.path ?? "(none: defaults)",
   });
   if (settings.auth.token?.source.startsWith("state:")) {

@@ -1,0 +1,63 @@
+/**
+ * The real `openclaw` npm package as an interop peer (opt-in: LOOPGATE_INTEROP=1).
+ * Installed once with --ignore-scripts into a cache folder outside the repo;
+ * run on the pinned Node 24 with a private HOME so it never touches the user's.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tempDir } from "./proc.ts";
+
+export const OPENCLAW_VERSION = process.env.LOOPGATE_OPENCLAW_VERSION ?? "2026.9.6";
+
+export function interopEnabled(): string | undefined {
+  return process.env.LOOPGATE_INTEROP === "1" ? undefined : "interop with the real openclaw package is opt-in: set LOOPGATE_INTEROP=1 (it installs ~330 packages once)";
+}
+
+/** Returns the path of openclaw.mjs, installing the package into the cache on first use. */
+export function ensureOpenclaw(): string {
+  const dir = process.env.LOOPGATE_INTEROP_DIR ?? join(tmpdir(), `loopgate-openclaw-${OPENCLAW_VERSION}`);
+  const entry = join(dir, "node_modules", "openclaw", "openclaw.mjs");
+  if (existsSync(entry)) return entry;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "openclaw-interop", private: true }));
+  execFileSync("npm", ["install", `openclaw@${OPENCLAW_VERSION}`, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, stdio: "inherit", timeout: 600_000 });
+  return entry;
+}
+
+/** Runs the openclaw CLI to completion. */
+export function openclaw(args: string[], opts: { home?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const entry = ensureOpenclaw();
+  const home = opts.home ?? tempDir("loopgate-ochome-");
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [entry, ...args], {
+      env: { PATH: process.env.PATH ?? "", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1", ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += String(d)));
+    child.stderr.on("data", (d) => (stderr += String(d)));
+    const t = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    child.on("exit", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Extracts the last JSON document from CLI output that may carry log lines before it. */
+export function lastJson(text: string): any {
+  const start = text.indexOf("{");
+  for (let i = start; i >= 0 && i < text.length; i = text.indexOf("{", i + 1)) {
+    try {
+      return JSON.parse(text.slice(i));
+    } catch {
+      /* keep looking */
+    }
+  }
+  throw new Error(`no JSON in output: ${text.slice(0, 500)}`);
+}
+
+export { execFileSync };
