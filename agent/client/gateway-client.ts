@@ -114,13 +114,17 @@ export class GatewayClient {
     const t0 = performance.now();
     const headers: Record<string, string> = {};
     if (opts.bearerOnUpgrade && target.secure && opts.token) headers.authorization = `Bearer ${opts.token}`;
+    // Frames that arrive with the upgrade answer are queued until the handshake listens.
+    const early: unknown[] = [];
+    const queue = (data: unknown) => early.push(data);
     const ws = await openWebSocket(target.url.toString(), {
       ...(opts.pins && opts.pins.length > 0 ? { pins: opts.pins } : {}),
       headers,
       timeoutMs,
+      beforeOpen: (w) => w.on("message", queue),
     });
     try {
-      const hello = await GatewayClient.#handshake(ws, opts, timeoutMs - (performance.now() - t0));
+      const hello = await GatewayClient.#handshake(ws, opts, timeoutMs - (performance.now() - t0), early, queue);
       return new GatewayClient(ws, hello, performance.now() - t0);
     } catch (e) {
       ws.terminate();
@@ -128,7 +132,7 @@ export class GatewayClient {
     }
   }
 
-  static #handshake(ws: WebSocket, opts: ClientOptions, timeoutMs: number): Promise<HelloOk> {
+  static #handshake(ws: WebSocket, opts: ClientOptions, timeoutMs: number, early: unknown[], queue: (d: unknown) => void): Promise<HelloOk> {
     return new Promise<HelloOk>((resolve, reject) => {
       const id = randomUUID();
       let sent = false;
@@ -195,8 +199,10 @@ export class GatewayClient {
           ),
         );
       };
+      ws.off("message", queue);
       ws.on("message", onMessage);
       ws.on("close", onClose);
+      for (const d of early.splice(0)) onMessage(d);
     });
   }
 

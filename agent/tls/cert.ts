@@ -1,0 +1,85 @@
+/**
+ * The relay's certificate: loaded from --cert/--key, or generated once
+ * (self-signed, EC P-256, SHA-256) and kept in the state dir. Its pin is what
+ * clients and hosts configure as tlsFingerprint.
+ */
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import selfsigned from "selfsigned";
+import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
+import { normalizePin } from "../../shared/pin.ts";
+import { writeSecretFile, writePublicFile } from "../state.ts";
+
+export interface RelayCert {
+  certPem: string;
+  keyPem: string;
+  /** 64 lowercase hex digits. */
+  pin: string;
+  generated: boolean;
+  certPath: string | undefined;
+}
+
+export const CERT_FILE = "relay-cert.pem";
+export const KEY_FILE = "relay-key.pem";
+
+export function certPinFromPem(pem: string): string {
+  return normalizePin(new X509Certificate(pem).fingerprint256);
+}
+
+function isIp(s: string): boolean {
+  return /^\d+\.\d+\.\d+\.\d+$/.test(s) || s.includes(":");
+}
+
+/** Loads a user-provided certificate and key, with errors that say what is wrong. */
+export function loadCertFiles(certPath: string, keyPath: string): RelayCert {
+  const read = (p: string, what: string) => {
+    if (!existsSync(p)) throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${what} file not found: ${p}`, { hint: `check --${what === "certificate" ? "cert" : "key"}` });
+    return readFileSync(p, "utf8");
+  };
+  const certPem = read(certPath, "certificate");
+  const keyPem = read(keyPath, "key");
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${certPath} is not a PEM certificate`, { hint: "pass the certificate (-----BEGIN CERTIFICATE-----) as --cert" });
+  }
+  let key;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${keyPath} is not a readable PEM private key`, { hint: "pass an unencrypted PEM private key as --key" });
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `the key ${keyPath} does not belong to the certificate ${certPath}`, { hint: "pass the matching key" });
+  }
+  return { certPem, keyPem, pin: normalizePin(cert.fingerprint256), generated: false, certPath };
+}
+
+/** Loads the relay certificate from `dir`, generating and storing one on first use. */
+export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: string[] } = {}): Promise<RelayCert> {
+  const certPath = join(dir, CERT_FILE);
+  const keyPath = join(dir, KEY_FILE);
+  if (existsSync(certPath) && existsSync(keyPath)) return { ...loadCertFiles(certPath, keyPath), generated: false };
+  const names = ["localhost", "127.0.0.1", "::1", ...(opts.hostnames ?? [])];
+  const notBefore = new Date(Date.now() - 60_000);
+  const notAfter = new Date(notBefore);
+  notAfter.setFullYear(notAfter.getFullYear() + 2);
+  const pems = await selfsigned.generate([{ name: "commonName", value: opts.hostnames?.[0] ?? "loopgate-relay" }], {
+    keyType: "ec",
+    curve: "P-256",
+    algorithm: "sha256",
+    notBeforeDate: notBefore,
+    notAfterDate: notAfter,
+    extensions: [
+      { name: "basicConstraints", cA: false },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
+      { name: "extKeyUsage", serverAuth: true },
+      { name: "subjectAltName", altNames: [...new Set(names)].map((n) => (isIp(n) ? { type: 7, ip: n } : { type: 2, value: n })) },
+    ],
+  });
+  writeSecretFile(keyPath, pems.private);
+  writePublicFile(certPath, pems.cert);
+  return { certPem: pems.cert, keyPem: pems.private, pin: certPinFromPem(pems.cert), generated: true, certPath };
+}
