@@ -46,7 +46,7 @@ interface ResFrame {
   id: string;
   ok: boolean;
   payload?: unknown;
-  error?: { code: string; message: string; details?: { code?: string } & Record<string, unknown>; retryAfterMs?: number };
+  error?: { code: string; message: string; details?: { code?: string } & Record<string, unknown>; retryable?: boolean; retryAfterMs?: number };
 }
 
 export interface EventFrame {
@@ -74,7 +74,9 @@ function gatewayError(err: NonNullable<ResFrame["error"]>, during: string): Loop
       details: { gatewayCode: err.code, detail },
     });
   }
-  return new LoopgateError(ErrorCodes.REQUEST_FAILED, `${during}: ${err.code}: ${err.message}`, { details: { gatewayCode: err.code, ...(detail ? { detail } : {}) } });
+  return new LoopgateError(ErrorCodes.REQUEST_FAILED, `${during}: ${err.code}: ${err.message}`, {
+    details: { gatewayCode: err.code, ...(detail ? { detail } : {}), ...(err.retryable !== undefined ? { retryable: err.retryable } : {}) },
+  });
 }
 
 export class GatewayClient {
@@ -100,7 +102,24 @@ export class GatewayClient {
     });
   }
 
+  /**
+   * Connects and completes the handshake. A gateway that answers "starting,
+   * retry shortly" (UNAVAILABLE, retryable) is retried until the timeout.
+   */
   static async connect(opts: ClientOptions): Promise<GatewayClient> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    for (;;) {
+      try {
+        return await GatewayClient.#connectOnce({ ...opts, timeoutMs: Math.max(1, deadline - Date.now()) });
+      } catch (e) {
+        const retryable = e instanceof LoopgateError && e.details?.gatewayCode === "UNAVAILABLE" && e.details?.retryable === true;
+        if (!retryable || Date.now() + 500 > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  static async #connectOnce(opts: ClientOptions): Promise<GatewayClient> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const target = parseGatewayUrl(opts.url);
     if (!target.secure && opts.pins && opts.pins.length > 0) {

@@ -61,3 +61,38 @@ export function lastJson(text: string): any {
 }
 
 export { execFileSync };
+
+/** Starts a real OpenClaw gateway on 127.0.0.1 with a private HOME; resolves once it answers. */
+export async function startOpenclawGateway(port: number, token: string): Promise<{ stop(): Promise<void>; log: () => string }> {
+  const entry = ensureOpenclaw();
+  const home = tempDir("loopgate-ocgw-");
+  const child = spawn(process.execPath, [entry, "gateway", "--port", String(port), "--token", token, "--bind", "loopback", "--allow-unconfigured"], {
+    env: { PATH: process.env.PATH ?? "", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stdout.on("data", (d) => (log += String(d)));
+  child.stderr.on("data", (d) => (log += String(d)));
+  const { connect } = await import("node:net");
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1");
+      s.once("connect", () => (s.destroy(), resolve(true)));
+      s.once("error", () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`openclaw gateway did not start: ${log.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    log: () => log,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+      }),
+  };
+}

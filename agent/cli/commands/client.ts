@@ -26,23 +26,24 @@ function configFlag(cmd: Command): string | undefined {
 }
 
 // Client modules load on demand, so `gateway run` starts without them.
-export async function openClient(t: ClientTarget, mode = "cli"): Promise<GatewayClient> {
+export async function openClient(t: ClientTarget, scopes: string[]): Promise<GatewayClient> {
   const { GatewayClient } = await import("../../client/gateway-client.ts");
   return GatewayClient.connect({
+    scopes,
     url: t.target.url,
     token: t.target.token?.value,
     password: t.target.password?.value,
     pins: t.pins,
     timeoutMs: t.timeoutMs,
     bearerOnUpgrade: t.target.url.startsWith("wss://"),
-    clientMode: mode,
   });
 }
 
 async function withClient<T>(flags: Flags, cmd: Command, path: CallPath, fn: (c: GatewayClient, t: ClientTarget) => Promise<T>): Promise<T> {
   const { resolveClientTarget } = await import("../../client/target.ts");
   const t = resolveClientTarget(flags, configFlag(cmd), path);
-  const client = await openClient(t, path === "probe" ? "probe" : "cli");
+  // Probes ask for read access only; calls ask for what a local operator has.
+  const client = await openClient(t, path === "probe" ? ["operator.read"] : ["operator.admin", "operator.read", "operator.write"]);
   try {
     return await fn(client, t);
   } finally {
@@ -97,7 +98,7 @@ async function status(flags: Flags, cmd: Command): Promise<void> {
         `round trip  ${deep.rttMs} ms (connect ${deep.connectMs} ms)`,
         `server      ${deep.server.version}, protocol ${deep.server.protocol}`,
         `scopes      ${deep.auth.scopes.join(" ")}`,
-        `methods     ${deep.methods.join(" ")}`,
+        `methods     ${deep.methods.length}: ${deep.methods.slice(0, 12).join(" ")}${deep.methods.length > 12 ? " … (--json lists all)" : ""}`,
       );
     }
     process.stdout.write(lines.join("\n") + "\n");
