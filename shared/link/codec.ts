@@ -1,0 +1,283 @@
+/**
+ * The link wire format: one binary WebSocket message is one frame.
+ *
+ *   [type u8][streamId u32 BE][payload …]
+ *
+ *   OPEN    0x01  relay→host  payload: UTF-8 JSON OpenMeta (≤ 16 KiB)
+ *   ACCEPT  0x02  host→relay  payload: UTF-8 JSON AcceptInfo (≤ 16 KiB)
+ *   DATA    0x03  both        payload: [flags u8][bytes]; flags bit0 = binary, bit1 = FIN
+ *                             (last chunk of a message). Messages are split into chunks
+ *                             and reassembled; boundaries are kept.
+ *   CLOSE   0x04  both        payload: [code u16 BE][reason UTF-8 ≤ 123 bytes]
+ *   CREDIT  0x05  both        payload: [bytes u32 BE]: the sender may send that many more
+ *                             DATA payload bytes on the stream
+ *   PING    0x06  both        streamId 0, payload 8 opaque bytes
+ *   PONG    0x07  both        streamId 0, payload: the PING's 8 bytes
+ *   CONTROL 0x08  both        streamId 0, payload: UTF-8 JSON object (≤ 64 KiB)
+ *
+ * Stream ids are allocated by the relay, never 0, never reused while open.
+ * Every decode validates lengths, ids, UTF-8 and JSON shapes; anything else
+ * is a LoopgateError(LINK_PROTOCOL) and the link is closed with 1002.
+ */
+import { LoopgateError, ErrorCodes } from "../errors.ts";
+
+export const FrameType = { OPEN: 1, ACCEPT: 2, DATA: 3, CLOSE: 4, CREDIT: 5, PING: 6, PONG: 7, CONTROL: 8 } as const;
+export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
+
+export const DataFlags = { BINARY: 1, FIN: 2 } as const;
+
+export const HEADER_BYTES = 5;
+/** Largest DATA chunk payload; keeps every frame well under Workers' message limits. */
+export const MAX_CHUNK_BYTES = 256 * 1024;
+export const MAX_FRAME_BYTES = HEADER_BYTES + 1 + MAX_CHUNK_BYTES;
+export const MAX_META_BYTES = 16 * 1024;
+export const MAX_CONTROL_BYTES = 64 * 1024;
+export const MAX_REASON_BYTES = 123;
+
+export interface OpenMeta {
+  kind: "ws" | "http";
+  /** Path on the gateway, starting with "/". */
+  path: string;
+  query?: string;
+  method?: string;
+  headers: Record<string, string>;
+  /** The client address the relay saw. */
+  clientAddr: string;
+  protocols?: string[];
+  tokenId?: string;
+  scopes?: string[];
+}
+
+export interface AcceptInfo {
+  protocol?: string;
+  status?: number;
+  headers?: Record<string, string>;
+}
+
+export type LinkFrame =
+  | { type: typeof FrameType.OPEN; streamId: number; meta: OpenMeta }
+  | { type: typeof FrameType.ACCEPT; streamId: number; info: AcceptInfo }
+  | { type: typeof FrameType.DATA; streamId: number; binary: boolean; fin: boolean; data: Uint8Array }
+  | { type: typeof FrameType.CLOSE; streamId: number; code: number; reason: string }
+  | { type: typeof FrameType.CREDIT; streamId: number; bytes: number }
+  | { type: typeof FrameType.PING; streamId: 0; nonce: Uint8Array }
+  | { type: typeof FrameType.PONG; streamId: 0; nonce: Uint8Array }
+  | { type: typeof FrameType.CONTROL; streamId: 0; message: Record<string, unknown> };
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+function fail(message: string): never {
+  throw new LoopgateError(ErrorCodes.LINK_PROTOCOL, `link frame: ${message}`);
+}
+
+function frame(type: number, streamId: number, payloadLength: number): { buf: Uint8Array; view: DataView } {
+  const buf = new Uint8Array(HEADER_BYTES + payloadLength);
+  const view = new DataView(buf.buffer);
+  view.setUint8(0, type);
+  view.setUint32(1, streamId >>> 0);
+  return { buf, view };
+}
+
+function jsonFrame(type: number, streamId: number, value: unknown, max: number): Uint8Array {
+  const body = enc.encode(JSON.stringify(value));
+  if (body.length > max) fail(`JSON payload of ${body.length} bytes exceeds ${max}`);
+  const { buf } = frame(type, streamId, body.length);
+  buf.set(body, HEADER_BYTES);
+  return buf;
+}
+
+function checkStreamId(id: number): void {
+  if (!Number.isInteger(id) || id < 1 || id > 0xffffffff) fail(`stream id ${id} out of range`);
+}
+
+export function encodeOpen(streamId: number, meta: OpenMeta): Uint8Array {
+  checkStreamId(streamId);
+  return jsonFrame(FrameType.OPEN, streamId, meta, MAX_META_BYTES);
+}
+
+export function encodeAccept(streamId: number, info: AcceptInfo): Uint8Array {
+  checkStreamId(streamId);
+  return jsonFrame(FrameType.ACCEPT, streamId, info, MAX_META_BYTES);
+}
+
+export function encodeData(streamId: number, data: Uint8Array, binary: boolean, fin: boolean): Uint8Array {
+  checkStreamId(streamId);
+  if (data.length > MAX_CHUNK_BYTES) fail(`DATA chunk of ${data.length} bytes exceeds ${MAX_CHUNK_BYTES}`);
+  const { buf } = frame(FrameType.DATA, streamId, 1 + data.length);
+  buf[HEADER_BYTES] = (binary ? DataFlags.BINARY : 0) | (fin ? DataFlags.FIN : 0);
+  buf.set(data, HEADER_BYTES + 1);
+  return buf;
+}
+
+/** Close codes that may not travel on the wire (1005, 1006, 1015) become 1011 (1006: abnormal → 1011). */
+export function wireCloseCode(code: number): number {
+  if (code === 1000 || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)) return code;
+  return code === 1005 ? 1000 : 1011;
+}
+
+export function truncateReason(reason: string): Uint8Array {
+  let bytes = enc.encode(reason);
+  if (bytes.length <= MAX_REASON_BYTES) return bytes;
+  // Cut on a character boundary.
+  let r = reason;
+  while (bytes.length > MAX_REASON_BYTES) {
+    r = r.slice(0, -1);
+    bytes = enc.encode(r);
+  }
+  return bytes;
+}
+
+export function encodeClose(streamId: number, code: number, reason: string): Uint8Array {
+  checkStreamId(streamId);
+  const r = truncateReason(reason);
+  const { buf, view } = frame(FrameType.CLOSE, streamId, 2 + r.length);
+  view.setUint16(HEADER_BYTES, wireCloseCode(code));
+  buf.set(r, HEADER_BYTES + 2);
+  return buf;
+}
+
+export function encodeCredit(streamId: number, bytes: number): Uint8Array {
+  checkStreamId(streamId);
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0xffffffff) fail(`credit ${bytes} out of range`);
+  const { buf, view } = frame(FrameType.CREDIT, streamId, 4);
+  view.setUint32(HEADER_BYTES, bytes);
+  return buf;
+}
+
+export function encodePing(nonce: Uint8Array, pong = false): Uint8Array {
+  if (nonce.length !== 8) fail("ping nonce must be 8 bytes");
+  const { buf } = frame(pong ? FrameType.PONG : FrameType.PING, 0, 8);
+  buf.set(nonce, HEADER_BYTES);
+  return buf;
+}
+
+export function encodeControl(message: Record<string, unknown>): Uint8Array {
+  return jsonFrame(FrameType.CONTROL, 0, message, MAX_CONTROL_BYTES);
+}
+
+function parseJson(bytes: Uint8Array, max: number, what: string): Record<string, unknown> {
+  if (bytes.length > max) fail(`${what} of ${bytes.length} bytes exceeds ${max}`);
+  let text: string;
+  try {
+    text = dec.decode(bytes);
+  } catch {
+    fail(`${what} is not valid UTF-8`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    fail(`${what} is not valid JSON`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) fail(`${what} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+const isStr = (v: unknown, max = 8192): v is string => typeof v === "string" && v.length <= max;
+
+function stringMap(v: unknown, what: string, maxEntries = 100): Record<string, string> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) fail(`${what} must be an object of strings`);
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > maxEntries) fail(`${what} has more than ${maxEntries} entries`);
+  const out: Record<string, string> = {};
+  for (const [k, val] of entries) {
+    if (!isStr(k, 256) || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || !isStr(val) || /[\r\n\0]/.test(val)) fail(`${what} has an invalid entry`);
+    out[k.toLowerCase()] = val;
+  }
+  return out;
+}
+
+export function validateOpenMeta(v: Record<string, unknown>): OpenMeta {
+  if (v.kind !== "ws" && v.kind !== "http") fail("OPEN kind must be ws or http");
+  if (!isStr(v.path, 4096) || !v.path.startsWith("/")) fail("OPEN path must start with /");
+  if (v.query !== undefined && !isStr(v.query, 8192)) fail("OPEN query must be a string");
+  if (v.method !== undefined && (!isStr(v.method, 16) || !/^[A-Z]+$/.test(v.method))) fail("OPEN method is invalid");
+  if (!isStr(v.clientAddr, 128)) fail("OPEN clientAddr must be a string");
+  if (v.protocols !== undefined && (!Array.isArray(v.protocols) || v.protocols.length > 16 || !v.protocols.every((p) => isStr(p, 256)))) fail("OPEN protocols invalid");
+  if (v.tokenId !== undefined && !isStr(v.tokenId, 256)) fail("OPEN tokenId invalid");
+  if (v.scopes !== undefined && (!Array.isArray(v.scopes) || v.scopes.length > 64 || !v.scopes.every((p) => isStr(p, 128)))) fail("OPEN scopes invalid");
+  return {
+    kind: v.kind,
+    path: v.path,
+    ...(v.query !== undefined ? { query: v.query as string } : {}),
+    ...(v.method !== undefined ? { method: v.method as string } : {}),
+    headers: stringMap(v.headers ?? {}, "OPEN headers"),
+    clientAddr: v.clientAddr,
+    ...(v.protocols !== undefined ? { protocols: v.protocols as string[] } : {}),
+    ...(v.tokenId !== undefined ? { tokenId: v.tokenId as string } : {}),
+    ...(v.scopes !== undefined ? { scopes: v.scopes as string[] } : {}),
+  };
+}
+
+function validateAccept(v: Record<string, unknown>): AcceptInfo {
+  if (v.protocol !== undefined && !isStr(v.protocol, 256)) fail("ACCEPT protocol invalid");
+  if (v.status !== undefined && (typeof v.status !== "number" || !Number.isInteger(v.status) || v.status < 100 || v.status > 599)) fail("ACCEPT status invalid");
+  return {
+    ...(v.protocol !== undefined ? { protocol: v.protocol as string } : {}),
+    ...(v.status !== undefined ? { status: v.status as number } : {}),
+    ...(v.headers !== undefined ? { headers: stringMap(v.headers, "ACCEPT headers") } : {}),
+  };
+}
+
+/** Decodes and validates one frame. Throws LoopgateError(LINK_PROTOCOL) on anything malformed. */
+export function decodeFrame(bytes: Uint8Array): LinkFrame {
+  if (bytes.length < HEADER_BYTES) fail(`truncated: ${bytes.length} bytes`);
+  if (bytes.length > MAX_FRAME_BYTES && bytes[0] !== FrameType.CONTROL && bytes[0] !== FrameType.OPEN) fail(`frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = view.getUint8(0);
+  const streamId = view.getUint32(1);
+  const payload = bytes.subarray(HEADER_BYTES);
+  const needStream = () => {
+    if (streamId === 0) fail(`type ${type} needs a stream id`);
+  };
+  const noStream = () => {
+    if (streamId !== 0) fail(`type ${type} must use stream 0`);
+  };
+  switch (type) {
+    case FrameType.OPEN:
+      needStream();
+      return { type, streamId, meta: validateOpenMeta(parseJson(payload, MAX_META_BYTES, "OPEN meta")) };
+    case FrameType.ACCEPT:
+      needStream();
+      return { type, streamId, info: validateAccept(parseJson(payload, MAX_META_BYTES, "ACCEPT info")) };
+    case FrameType.DATA: {
+      needStream();
+      if (payload.length < 1) fail("DATA without flags");
+      const flags = payload[0] as number;
+      if (flags & ~3) fail(`DATA has unknown flags ${flags}`);
+      return { type, streamId, binary: (flags & DataFlags.BINARY) !== 0, fin: (flags & DataFlags.FIN) !== 0, data: payload.subarray(1) };
+    }
+    case FrameType.CLOSE: {
+      needStream();
+      if (payload.length < 2) fail("CLOSE without a code");
+      if (payload.length > 2 + MAX_REASON_BYTES) fail("CLOSE reason too long");
+      const code = view.getUint16(HEADER_BYTES);
+      if (wireCloseCode(code) !== code) fail(`CLOSE code ${code} is not allowed on the wire`);
+      let reason: string;
+      try {
+        reason = dec.decode(payload.subarray(2));
+      } catch {
+        fail("CLOSE reason is not valid UTF-8");
+      }
+      return { type, streamId, code, reason };
+    }
+    case FrameType.CREDIT: {
+      needStream();
+      if (payload.length !== 4) fail("CREDIT must carry 4 bytes");
+      const n = view.getUint32(HEADER_BYTES);
+      if (n === 0) fail("CREDIT of 0");
+      return { type, streamId, bytes: n };
+    }
+    case FrameType.PING:
+    case FrameType.PONG:
+      noStream();
+      if (payload.length !== 8) fail("PING/PONG must carry 8 bytes");
+      return { type, streamId: 0, nonce: payload.slice() };
+    case FrameType.CONTROL:
+      noStream();
+      return { type, streamId: 0, message: parseJson(payload, MAX_CONTROL_BYTES, "CONTROL message") };
+    default:
+      fail(`unknown frame type ${type}`);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * One end of the link: many streams over one WebSocket. Decodes frames,
+ * routes them to streams, enforces the stream limit, answers pings, and
+ * carries control messages. No timers and no sockets here: the adapter
+ * passes bytes in (`receive`) and gives a `send` function.
+ */
+import { LoopgateError, ErrorCodes } from "../errors.ts";
+import { decodeFrame, encodeOpen, encodePing, encodeControl, encodeClose, FrameType, type OpenMeta } from "./codec.ts";
+import { LinkStream, type StreamLimits } from "./stream.ts";
+
+export interface LinkLimits extends StreamLimits {
+  maxStreams: number;
+}
+
+/** Defaults: a 256 KiB window per stream keeps one stream near line rate on a fast path without letting a stalled one hold much. */
+export const DEFAULT_LINK_LIMITS: LinkLimits = {
+  maxStreams: 1024,
+  initialWindow: 256 * 1024,
+  maxMessageBytes: 25 * 1024 * 1024,
+  maxQueuedBytes: 32 * 1024 * 1024,
+  highWaterBytes: 512 * 1024,
+  chunkBytes: 64 * 1024,
+};
+
+export interface MuxOptions {
+  role: "relay" | "host";
+  send: (frame: Uint8Array) => void;
+  limits?: Partial<LinkLimits>;
+  /** Host side: a new stream from the relay. */
+  onOpen?: (stream: LinkStream) => void;
+  onControl?: (message: Record<string, unknown>) => void;
+  /** The link is unusable (malformed frame): close it with 1002. */
+  onFatal?: (err: LoopgateError) => void;
+  onPong?: (nonce: Uint8Array) => void;
+  now?: () => number;
+}
+
+export class LinkMux {
+  readonly role: "relay" | "host";
+  readonly limits: LinkLimits;
+  readonly #opts: MuxOptions;
+  readonly #streams = new Map<number, LinkStream>();
+  #nextId = 1;
+  #lastRx: number;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #dead = false;
+
+  constructor(opts: MuxOptions) {
+    this.role = opts.role;
+    this.#opts = opts;
+    this.limits = { ...DEFAULT_LINK_LIMITS, ...opts.limits };
+    this.#lastRx = (opts.now ?? Date.now)();
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+  get lastReceivedAt(): number {
+    return this.#lastRx;
+  }
+  get bytesIn(): number {
+    return this.#bytesIn;
+  }
+  get bytesOut(): number {
+    return this.#bytesOut;
+  }
+  streams(): IterableIterator<LinkStream> {
+    return this.#streams.values();
+  }
+  get(id: number): LinkStream | undefined {
+    return this.#streams.get(id);
+  }
+
+  #send = (frame: Uint8Array): void => {
+    if (this.#dead) return;
+    this.#bytesOut += frame.length;
+    this.#opts.send(frame);
+  };
+
+  #streamHost = {
+    sendFrame: (f: Uint8Array) => this.#send(f),
+    remove: (id: number) => {
+      this.#streams.delete(id);
+    },
+  };
+
+  /** Relay side: opens a stream to the host. Throws LIMIT_EXCEEDED past maxStreams. */
+  openStream(meta: OpenMeta): LinkStream {
+    if (this.role !== "relay") throw new Error("only the relay opens streams");
+    if (this.#streams.size >= this.limits.maxStreams) {
+      throw new LoopgateError(ErrorCodes.LIMIT_EXCEEDED, `this host already has ${this.limits.maxStreams} open streams`, { hint: "close idle clients or raise the limit" });
+    }
+    let id = this.#nextId;
+    while (this.#streams.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
+    this.#nextId = id >= 0xffffffff ? 1 : id + 1;
+    const s = new LinkStream(id, this.#streamHost, this.limits, meta);
+    this.#streams.set(id, s);
+    this.#send(encodeOpen(id, meta));
+    return s;
+  }
+
+  sendControl(message: Record<string, unknown>): void {
+    this.#send(encodeControl(message));
+  }
+
+  ping(nonce?: Uint8Array): Uint8Array {
+    const n = nonce ?? new Uint8Array(8);
+    if (!nonce) new DataView(n.buffer).setFloat64(0, (this.#opts.now ?? Date.now)());
+    this.#send(encodePing(n));
+    return n;
+  }
+
+  receive(bytes: Uint8Array): void {
+    if (this.#dead) return;
+    this.#bytesIn += bytes.length;
+    this.#lastRx = (this.#opts.now ?? Date.now)();
+    let f;
+    try {
+      f = decodeFrame(bytes);
+    } catch (e) {
+      const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.LINK_PROTOCOL, String(e));
+      this.#opts.onFatal?.(err);
+      return;
+    }
+    switch (f.type) {
+      case FrameType.OPEN: {
+        if (this.role !== "host") return this.#opts.onFatal?.(new LoopgateError(ErrorCodes.LINK_PROTOCOL, "link frame: OPEN sent to the relay"));
+        if (this.#streams.has(f.streamId)) return this.#opts.onFatal?.(new LoopgateError(ErrorCodes.LINK_PROTOCOL, `link frame: stream ${f.streamId} opened twice`));
+        if (this.#streams.size >= this.limits.maxStreams) {
+          this.#send(encodeClose(f.streamId, 1013, "too many streams on this host"));
+          return;
+        }
+        const s = new LinkStream(f.streamId, this.#streamHost, this.limits, f.meta);
+        this.#streams.set(f.streamId, s);
+        this.#opts.onOpen?.(s);
+        return;
+      }
+      case FrameType.ACCEPT:
+        this.#streams.get(f.streamId)?.handleAccept(f.info);
+        return;
+      case FrameType.DATA:
+        // Unknown streams are ignored: DATA may race a CLOSE.
+        this.#streams.get(f.streamId)?.handleData(f.binary, f.fin, f.data);
+        return;
+      case FrameType.CLOSE:
+        this.#streams.get(f.streamId)?.handleClose(f.code, f.reason);
+        return;
+      case FrameType.CREDIT:
+        this.#streams.get(f.streamId)?.handleCredit(f.bytes);
+        return;
+      case FrameType.PING:
+        this.#send(encodePing(f.nonce, true));
+        return;
+      case FrameType.PONG:
+        this.#opts.onPong?.(f.nonce);
+        return;
+      case FrameType.CONTROL:
+        this.#opts.onControl?.(f.message);
+        return;
+    }
+  }
+
+  /** The link is gone: every stream ends with this code (each onClose fires once). */
+  closeAll(code: number, reason: string): void {
+    this.#dead = true;
+    const all = [...this.#streams.values()];
+    this.#streams.clear();
+    for (const s of all) s.handleClose(code, reason);
+  }
+}

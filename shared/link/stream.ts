@@ -1,0 +1,260 @@
+/**
+ * One stream of the link, seen from one side: outgoing messages are chunked
+ * and sent only while the peer's credit allows (the rest waits in a bounded
+ * queue); incoming chunks are reassembled into whole messages; credit goes
+ * back to the peer only as the consumer releases what it was given, so a
+ * reader that stops reading stalls its own stream and nothing else.
+ */
+import { encodeData, encodeClose, encodeCredit, encodeAccept, type OpenMeta, type AcceptInfo } from "./codec.ts";
+
+export interface StreamLimits {
+  /** Credit each side starts with, per stream (bytes). */
+  initialWindow: number;
+  /** Largest reassembled message (bytes); larger closes the stream with 1009. */
+  maxMessageBytes: number;
+  /** Bytes queued for sending before the stream is closed (a source that cannot be paused). */
+  maxQueuedBytes: number;
+  /** Above this many queued bytes the source should pause (see `onDrain`). */
+  highWaterBytes: number;
+  chunkBytes: number;
+}
+
+export interface StreamHost {
+  sendFrame(frame: Uint8Array): void;
+  remove(id: number): void;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+type Outgoing = { data: Uint8Array; offset: number; binary: boolean };
+
+export type MessageHandler = (data: string | Uint8Array, isBinary: boolean, release: () => void) => void;
+
+export class LinkStream {
+  readonly id: number;
+  readonly meta: OpenMeta | undefined;
+  readonly #host: StreamHost;
+  readonly #limits: StreamLimits;
+  #sendCredit: number;
+  #queue: Outgoing[] = [];
+  #queuedBytes = 0;
+  #parts: Uint8Array[] = [];
+  #partsBytes = 0;
+  #partsBinary = false;
+  /** Received and held here, not yet granted back to the peer. */
+  #ungranted = 0;
+  /** Received but not yet covered by a grant: must never exceed the window. */
+  #outstanding = 0;
+  /** Messages handed to the consumer and not yet released. */
+  #unreleased = 0;
+  #state: "open" | "closing" | "closed" = "open";
+  #closeAfterFlush: { code: number; reason: string } | undefined;
+  #wasAboveHighWater = false;
+
+  onMessage: MessageHandler = (_d, _b, release) => release();
+  /** The stream ended other than by our own close(): peer CLOSE, a limit, or link loss. Fires once. */
+  onClose: (code: number, reason: string) => void = () => {};
+  onAccept: (info: AcceptInfo) => void = () => {};
+  /** The send queue fell below the high-water mark again. */
+  onDrain: () => void = () => {};
+
+  constructor(id: number, host: StreamHost, limits: StreamLimits, meta?: OpenMeta) {
+    this.id = id;
+    this.#host = host;
+    this.#limits = limits;
+    this.meta = meta;
+    this.#sendCredit = limits.initialWindow;
+  }
+
+  get open(): boolean {
+    return this.#state === "open";
+  }
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+  get sendCredit(): number {
+    return this.#sendCredit;
+  }
+  /** Bytes held for the consumer (reassembly and unreleased), for stats and tests. */
+  get heldBytes(): number {
+    return this.#outstanding;
+  }
+  get aboveHighWater(): boolean {
+    return this.#queuedBytes > this.#limits.highWaterBytes;
+  }
+
+  accept(info: AcceptInfo = {}): void {
+    if (this.#state !== "open") return;
+    this.#host.sendFrame(encodeAccept(this.id, info));
+  }
+
+  /** Queues a message; returns false when the caller should pause its source. */
+  sendMessage(data: string | Uint8Array): boolean {
+    if (this.#state !== "open") return false;
+    const binary = typeof data !== "string";
+    const bytes = typeof data === "string" ? enc.encode(data) : data;
+    if (bytes.length > this.#limits.maxMessageBytes) {
+      this.#fail(1009, `message of ${bytes.length} bytes exceeds the ${this.#limits.maxMessageBytes}-byte limit`);
+      return false;
+    }
+    this.#queue.push({ data: bytes, offset: 0, binary });
+    this.#queuedBytes += bytes.length;
+    if (this.#queuedBytes > this.#limits.maxQueuedBytes) {
+      this.#fail(1008, "send buffer limit exceeded: the peer is not reading fast enough");
+      return false;
+    }
+    this.#pump();
+    const below = this.#queuedBytes <= this.#limits.highWaterBytes;
+    if (!below) this.#wasAboveHighWater = true;
+    return below;
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0] as Outgoing;
+      const remaining = head.data.length - head.offset;
+      if (remaining > 0 && this.#sendCredit <= 0) break;
+      const n = Math.min(remaining, this.#limits.chunkBytes, this.#sendCredit);
+      const fin = n === remaining;
+      this.#host.sendFrame(encodeData(this.id, head.data.subarray(head.offset, head.offset + n), head.binary, fin));
+      head.offset += n;
+      this.#sendCredit -= n;
+      this.#queuedBytes -= n;
+      if (fin) this.#queue.shift();
+    }
+    if (this.#wasAboveHighWater && this.#queuedBytes <= this.#limits.highWaterBytes / 2) {
+      this.#wasAboveHighWater = false;
+      this.onDrain();
+    }
+    if (this.#queue.length === 0 && this.#closeAfterFlush) {
+      const { code, reason } = this.#closeAfterFlush;
+      this.#closeAfterFlush = undefined;
+      this.#finish(code, reason, true, false);
+    }
+  }
+
+  /** Closes the stream after queued messages are sent (they still need credit). */
+  close(code: number, reason = ""): void {
+    if (this.#state !== "open") return;
+    if (this.#queue.length === 0) {
+      this.#finish(code, reason, true, false);
+      return;
+    }
+    this.#state = "closing";
+    this.#closeAfterFlush = { code, reason };
+  }
+
+  /** Closes at once, dropping anything queued. */
+  abort(code: number, reason = ""): void {
+    if (this.#state === "closed") return;
+    this.#finish(code, reason, true, false);
+  }
+
+  #fail(code: number, reason: string): void {
+    this.#finish(code, reason, true, true);
+  }
+
+  #finish(code: number, reason: string, sendClose: boolean, notify: boolean): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#parts = [];
+    this.#partsBytes = 0;
+    if (sendClose) this.#host.sendFrame(encodeClose(this.id, code, reason));
+    this.#host.remove(this.id);
+    if (notify) this.onClose(code, reason);
+  }
+
+  // ---- from the mux ----
+
+  /** @internal */
+  handleData(binary: boolean, fin: boolean, data: Uint8Array): void {
+    if (this.#state === "closed") return;
+    this.#outstanding += data.length;
+    if (this.#outstanding > this.#limits.initialWindow) {
+      this.#fail(1008, "link protocol: credit exceeded");
+      return;
+    }
+    this.#ungranted += data.length;
+    if (this.#partsBytes + data.length > this.#limits.maxMessageBytes) {
+      this.#fail(1009, `message exceeds the ${this.#limits.maxMessageBytes}-byte limit`);
+      return;
+    }
+    if (!fin) {
+      if (this.#parts.length === 0) this.#partsBinary = binary;
+      this.#parts.push(data.slice());
+      this.#partsBytes += data.length;
+      this.#maybeGrant();
+      return;
+    }
+    let whole: Uint8Array;
+    let isBinary = binary;
+    if (this.#parts.length === 0) whole = data;
+    else {
+      isBinary = this.#partsBinary;
+      whole = new Uint8Array(this.#partsBytes + data.length);
+      let o = 0;
+      for (const p of this.#parts) {
+        whole.set(p, o);
+        o += p.length;
+      }
+      whole.set(data, o);
+      this.#parts = [];
+      this.#partsBytes = 0;
+    }
+    let payload: string | Uint8Array = whole;
+    if (!isBinary) {
+      try {
+        payload = dec.decode(whole);
+      } catch {
+        this.#fail(1007, "text message is not valid UTF-8");
+        return;
+      }
+    }
+    this.#unreleased++;
+    let released = false;
+    this.onMessage(payload, isBinary, () => {
+      if (released) return;
+      released = true;
+      this.#unreleased--;
+      this.#maybeGrant();
+    });
+  }
+
+  #maybeGrant(): void {
+    if (this.#state === "closed" || this.#unreleased > 0 || this.#ungranted === 0) return;
+    if (this.#ungranted < this.#limits.initialWindow / 4 && this.#outstanding < this.#limits.initialWindow / 2) return;
+    const n = this.#ungranted;
+    this.#ungranted = 0;
+    this.#outstanding -= n;
+    this.#host.sendFrame(encodeCredit(this.id, n));
+  }
+
+  /** Grants any held credit now (used when the consumer is idle, e.g. after a burst of small messages). */
+  flushCredit(): void {
+    if (this.#state === "closed" || this.#unreleased > 0 || this.#ungranted === 0) return;
+    const n = this.#ungranted;
+    this.#ungranted = 0;
+    this.#outstanding -= n;
+    this.#host.sendFrame(encodeCredit(this.id, n));
+  }
+
+  /** @internal */
+  handleCredit(n: number): void {
+    if (this.#state === "closed") return;
+    this.#sendCredit = Math.min(this.#sendCredit + n, this.#limits.initialWindow);
+    this.#pump();
+  }
+
+  /** @internal */
+  handleAccept(info: AcceptInfo): void {
+    if (this.#state !== "closed") this.onAccept(info);
+  }
+
+  /** @internal The peer closed, or the link is gone. */
+  handleClose(code: number, reason: string): void {
+    this.#finish(code, reason, false, true);
+  }
+}
