@@ -1,0 +1,147 @@
+/**
+ * The relay: one Hono app for Node and Workers. Routes:
+ *   GET  /healthz              liveness and counts (no secrets, no host ids)
+ *   GET  /link                 the host's outbound link (link token, allow-list)
+ *   GET  /h/:hostId            a client WebSocket for that host (client token)
+ *   ANY  /h/:hostId/*          HTTP to that host's gateway (client token)
+ * Tokens are checked here, before anything reaches a host; the adapter
+ * (relay/node.ts, relay/worker.ts) does the socket work.
+ */
+import { Hono, type Context } from "hono";
+import type { JWK } from "jose";
+import type { OpenMeta } from "../shared/link/codec.ts";
+import { FailureLimiter } from "../shared/rate-limit.ts";
+import type { ClientClaims } from "../shared/tokens.ts";
+import { authenticateClient, authenticateLink, audiencesFor, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
+import type { RelayLimits } from "./limits.ts";
+
+export interface RelayAdapter {
+  limits: RelayLimits;
+  /** Configured public URLs of this relay (token audiences). */
+  audiences: readonly string[];
+  isAllowed(hostId: string): boolean;
+  hostRecord(hostId: string): Promise<HostRecord | undefined> | HostRecord | undefined;
+  /** The client's address as the runtime sees it. */
+  clientAddr(c: Context): string;
+  upgradeLink(c: Context, link: { hostId: string; publicJwk: JWK }): Promise<Response> | Response;
+  upgradeClient(c: Context, hostId: string, meta: OpenMeta, protocol: string | undefined): Promise<Response> | Response;
+  forwardHttp(c: Context, hostId: string, meta: OpenMeta, body: Uint8Array | undefined): Promise<Response>;
+  stats(): Record<string, unknown>;
+  log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
+}
+
+const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
+
+/** Request headers passed on to the gateway (never the relay's own auth material). */
+const FORWARD_HEADERS = ["origin", "user-agent", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control"];
+
+function forwardedHeaders(c: Context, clientAddr: string): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (const name of FORWARD_HEADERS) {
+    const v = c.req.header(name);
+    if (v !== undefined && v.length <= 4096) h[name] = v;
+  }
+  h["x-forwarded-for"] = clientAddr;
+  h["x-forwarded-proto"] = "https";
+  const host = c.req.header("host");
+  if (host) h["x-forwarded-host"] = host.slice(0, 255);
+  h["x-loopgate-relay"] = "1";
+  return h;
+}
+
+function refuse(c: Context, status: number, reason: string, retryAfterSec?: number): Response {
+  return c.text(reason + "\n", status as 401, retryAfterSec ? { "retry-after": String(retryAfterSec) } : undefined);
+}
+
+export function createRelayApp(adapter: RelayAdapter): Hono {
+  const app = new Hono();
+  const limiter = new FailureLimiter(adapter.limits.authFailures);
+
+  app.use("*", async (c, next) => {
+    await next();
+    c.header("cache-control", c.res.headers.get("cache-control") ?? "no-store");
+    c.header("x-content-type-options", "nosniff");
+    c.header("referrer-policy", "no-referrer");
+    c.header("strict-transport-security", "max-age=31536000");
+  });
+
+  app.get("/healthz", (c) => c.json({ ok: true, ...adapter.stats() }));
+
+  app.get("/link", async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return refuse(c, 426, "the link is a WebSocket");
+    const addr = adapter.clientAddr(c);
+    const wait = limiter.retryAfterMs(addr);
+    if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
+    const auth = await authenticateLink(c.req.raw, audiencesFor(c.req.raw, adapter.audiences), (id) => adapter.isAllowed(id));
+    if (!auth.ok) {
+      limiter.fail(addr);
+      adapter.log.warn("link refused", { addr, reason: auth.reason });
+      return refuse(c, auth.status, auth.reason);
+    }
+    limiter.succeed(addr);
+    return adapter.upgradeLink(c, auth);
+  });
+
+  const hostRoute = async (c: Context): Promise<Response> => {
+    const hostId = c.req.param("hostId") ?? "";
+    const addr = adapter.clientAddr(c);
+    const isUpgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
+    const wait = limiter.retryAfterMs(addr);
+    if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
+    if (!HOST_ID.test(hostId)) {
+      limiter.fail(addr);
+      return refuse(c, 401, "token refused");
+    }
+    const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
+    const url = new URL(c.req.url);
+    const auth = await authenticateClient(c.req.raw, hostId, record, audiencesFor(c.req.raw, adapter.audiences), { allowQuery: true });
+    if (!auth.ok) {
+      limiter.fail(addr);
+      adapter.log.warn("client refused", { addr, status: auth.status, reason: auth.reason });
+      return refuse(c, auth.status, auth.reason);
+    }
+    limiter.succeed(addr);
+    const claims: ClientClaims = auth.claims;
+    const prefix = `/h/${hostId}`;
+    const rest = url.pathname.slice(prefix.length) || "/";
+    // A browser's one-time ?token= becomes an HttpOnly cookie scoped to this host, and leaves the address bar.
+    if (!isUpgrade && auth.source === "query" && c.req.method === "GET") {
+      url.searchParams.delete("token");
+      const maxAge = Math.max(0, claims.exp - Math.floor(Date.now() / 1000));
+      return new Response(null, {
+        status: 303,
+        headers: {
+          location: `${prefix}${rest}${url.search}`,
+          "set-cookie": `${cookieName(hostId)}=${c.req.query("token")}; Path=${prefix}; HttpOnly; Secure; SameSite=Strict; Max-Age=${maxAge}`,
+          "cache-control": "no-store",
+          "referrer-policy": "no-referrer",
+        },
+      });
+    }
+    url.searchParams.delete("token");
+    const meta: OpenMeta = {
+      kind: isUpgrade ? "ws" : "http",
+      path: rest,
+      ...(url.search ? { query: url.search.slice(1) } : {}),
+      ...(isUpgrade ? {} : { method: c.req.method }),
+      headers: forwardedHeaders(c, addr),
+      clientAddr: addr,
+      tokenId: claims.id,
+      scopes: claims.scopes,
+    };
+    if (isUpgrade) return adapter.upgradeClient(c, hostId, meta, chooseSubprotocol(c.req.raw));
+    let body: Uint8Array | undefined;
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      const len = Number(c.req.header("content-length") ?? "0");
+      if (len > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request body too large");
+      body = new Uint8Array(await c.req.arrayBuffer());
+      if (body.length > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request body too large");
+    }
+    return adapter.forwardHttp(c, hostId, meta, body);
+  };
+
+  app.all("/h/:hostId", hostRoute);
+  app.all("/h/:hostId/*", hostRoute);
+  app.notFound((c) => c.text("not found\n", 404));
+  return app;
+}

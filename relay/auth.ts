@@ -1,0 +1,118 @@
+/**
+ * Who may pass the relay. Runs before anything reaches a host, on Node and
+ * Workers alike:
+ * - clients present a host-minted EdDSA token as `Authorization: Bearer`, as
+ *   a WebSocket subprotocol `bearer.<token>` (beside `loopgate.v1`), as the
+ *   host-scoped cookie a browser got from a one-time `?token=` exchange, or
+ *   (upgrade only) as `?token=`;
+ * - links present a short-lived link token whose key hashes to the host id,
+ *   and the host id must be on the allow-list.
+ * Refusals are uniform: a client learns 401 whether the host is unknown or
+ * the token is bad, after the same amount of work.
+ */
+import type { JWK } from "jose";
+import { generateKeyPair, exportJWK } from "jose";
+import { LoopgateError } from "../shared/errors.ts";
+import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims } from "../shared/tokens.ts";
+
+export const SUBPROTOCOL = "loopgate.v1";
+export const BEARER_PROTOCOL_PREFIX = "bearer.";
+
+export interface HostRecord {
+  hostId: string;
+  publicJwk: JWK;
+  isRevoked(tokenId: string): boolean;
+}
+
+export type TokenSource = "authorization" | "subprotocol" | "cookie" | "query";
+
+export interface ExtractedToken {
+  token: string;
+  source: TokenSource;
+}
+
+export function cookieName(hostId: string): string {
+  return `lg_${hostId.slice(0, 16).replace(/[^A-Za-z0-9_-]/g, "")}`;
+}
+
+function parseCookies(header: string | null | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const part of header.split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/** Finds the client token in a request, in order: Authorization, subprotocol, cookie, query. */
+export function extractClientToken(req: Request, hostId: string, opts: { allowQuery: boolean }): ExtractedToken | undefined {
+  const auth = req.headers.get("authorization");
+  if (auth && /^bearer\s+/i.test(auth)) return { token: auth.replace(/^bearer\s+/i, "").trim(), source: "authorization" };
+  const protos = req.headers.get("sec-websocket-protocol");
+  if (protos) {
+    const p = protos.split(",").map((s) => s.trim()).find((s) => s.startsWith(BEARER_PROTOCOL_PREFIX));
+    if (p) return { token: p.slice(BEARER_PROTOCOL_PREFIX.length), source: "subprotocol" };
+  }
+  const cookie = parseCookies(req.headers.get("cookie")).get(cookieName(hostId));
+  if (cookie) return { token: cookie, source: "cookie" };
+  if (opts.allowQuery) {
+    const q = new URL(req.url).searchParams.get("token");
+    if (q) return { token: q, source: "query" };
+  }
+  return undefined;
+}
+
+/** The subprotocol the relay answers with, if the client offered ours. */
+export function chooseSubprotocol(req: Request): string | undefined {
+  const protos = req.headers.get("sec-websocket-protocol");
+  if (!protos) return undefined;
+  return protos.split(",").map((s) => s.trim()).includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined;
+}
+
+let decoy: Promise<JWK> | undefined;
+/** A key no token verifies against, so unknown hosts cost the same work as known ones. */
+function decoyKey(): Promise<JWK> {
+  decoy ??= generateKeyPair("Ed25519", { extractable: true }).then(({ publicKey }) => exportJWK(publicKey)).then((j) => checkHostPublicJwk(j));
+  return decoy;
+}
+
+export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource } | { ok: false; status: 401 | 403; reason: string };
+
+export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: string[], opts: { allowQuery: boolean }): Promise<ClientAuthResult> {
+  const found = extractClientToken(req, hostId, opts);
+  if (!found) return { ok: false, status: 401, reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
+  try {
+    const key = record?.publicJwk ?? (await decoyKey());
+    const claims = await verifyClientToken(found.token, key, { hostId, audience: audiences, ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}) });
+    if (!record) return { ok: false, status: 401, reason: "token refused" };
+    return { ok: true, claims, source: found.source };
+  } catch (e) {
+    const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
+    // Revoked and wrong-audience tokens are real tokens that are not welcome here: 403. Everything else: 401.
+    return { ok: false, status: reason === "revoked" || reason === "wrong_audience" ? 403 : 401, reason: `token refused (${record ? reason : "invalid"})` };
+  }
+}
+
+export type LinkAuthResult = { ok: true; hostId: string; publicJwk: JWK } | { ok: false; status: 401 | 403; reason: string };
+
+export async function authenticateLink(req: Request, audiences: string[], isAllowed: (hostId: string) => boolean): Promise<LinkAuthResult> {
+  const auth = req.headers.get("authorization");
+  if (!auth || !/^bearer\s+/i.test(auth)) return { ok: false, status: 401, reason: "link token required" };
+  try {
+    const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: audiences });
+    if (!isAllowed(v.hostId)) return { ok: false, status: 403, reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host ${v.hostId})` };
+    return { ok: true, hostId: v.hostId, publicJwk: v.publicJwk };
+  } catch (e) {
+    const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
+    return { ok: false, status: 401, reason: `link token refused (${reason})` };
+  }
+}
+
+/** Audiences a token for this relay may carry: configured public URLs, and the origin the request came to. */
+export function audiencesFor(req: Request, configured: readonly string[]): string[] {
+  const host = req.headers.get("host");
+  const out = new Set(configured);
+  if (host) out.add(`https://${host.toLowerCase()}`);
+  return [...out];
+}

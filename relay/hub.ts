@@ -1,0 +1,260 @@
+/**
+ * One host at the relay: its link (a LinkMux) and the client streams riding
+ * on it. Runtime-agnostic: the Node adapter and the Workers Durable Object
+ * feed it sockets through the small interfaces below.
+ */
+import type { JWK } from "jose";
+import { LinkMux, type LinkLimits } from "../shared/link/mux.ts";
+import type { LinkStream } from "../shared/link/stream.ts";
+import type { OpenMeta, AcceptInfo } from "../shared/link/codec.ts";
+import { Heartbeat } from "../shared/link/heartbeat.ts";
+import { RelayClose, type RelayLimits } from "./limits.ts";
+import type { HostRecord } from "./auth.ts";
+
+/** A client WebSocket as the hub needs it. */
+export interface ClientSocket {
+  /** Sends; `done` runs once the bytes left this process (or at once where the runtime cannot tell). */
+  send(data: string | Uint8Array, done: () => void): void;
+  close(code: number, reason: string): void;
+  /** Stop/start reading from the client (no-ops where the runtime cannot). */
+  pause(): void;
+  resume(): void;
+}
+
+export interface LinkSocket {
+  send(frame: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+export interface ClientHandle {
+  message(data: string | Uint8Array): void;
+  closed(code: number, reason: string): void;
+}
+
+export interface HubLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface HttpReply {
+  status: number;
+  headers: Record<string, string>;
+  body: ReadableStream<Uint8Array>;
+}
+
+export class HostHub implements HostRecord {
+  readonly hostId: string;
+  publicJwk: JWK;
+  readonly #limits: RelayLimits;
+  readonly #linkLimits: Partial<LinkLimits>;
+  readonly #log: HubLog;
+  #link: { sock: LinkSocket; mux: LinkMux; heartbeat: Heartbeat; since: number } | undefined;
+  readonly #revoked = new Set<string>();
+  readonly #tokenStreams = new Map<LinkStream, string | undefined>();
+  #bytesIn = 0;
+  #bytesOut = 0;
+
+  constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: HubLog, linkLimits: Partial<LinkLimits> = {}) {
+    this.hostId = hostId;
+    this.publicJwk = publicJwk;
+    this.#limits = limits;
+    this.#linkLimits = linkLimits;
+    this.#log = log;
+  }
+
+  get linked(): boolean {
+    return this.#link !== undefined;
+  }
+
+  isRevoked(tokenId: string): boolean {
+    return this.#revoked.has(tokenId);
+  }
+
+  stats(): { linked: boolean; streams: number; bytesIn: number; bytesOut: number; linkedForMs: number | null } {
+    return {
+      linked: this.linked,
+      streams: this.#link?.mux.size ?? 0,
+      bytesIn: this.#bytesIn + (this.#link?.mux.bytesIn ?? 0),
+      bytesOut: this.#bytesOut + (this.#link?.mux.bytesOut ?? 0),
+      linkedForMs: this.#link ? Date.now() - this.#link.since : null,
+    };
+  }
+
+  /** A new link replaces any old one: the old link and its streams close with 1012. */
+  attachLink(sock: LinkSocket, publicJwk: JWK): { message(bytes: Uint8Array): void; closed(): void } {
+    this.publicJwk = publicJwk;
+    if (this.#link) {
+      this.#log.info("link replaced by a newer one", { hostId: this.hostId });
+      this.#dropLink(RelayClose.RESTART, "host link replaced; reconnect");
+    }
+    const mux: LinkMux = new LinkMux({
+      role: "relay",
+      send: (f) => sock.send(f),
+      limits: { maxStreams: this.#limits.maxStreamsPerHost, maxMessageBytes: this.#limits.maxMessageBytes, ...this.#linkLimits },
+      onControl: (m) => this.#onControl(m),
+      onFatal: (err) => {
+        this.#log.warn("link protocol error; closing the link", { hostId: this.hostId, err: err.message });
+        if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link failed; reconnect");
+        sock.close(1002, "link protocol error");
+      },
+    });
+    const heartbeat = new Heartbeat({
+      intervalMs: this.#limits.heartbeat.intervalMs,
+      timeoutMs: this.#limits.heartbeat.timeoutMs,
+      ping: () => mux.ping(),
+      lastReceivedAt: () => mux.lastReceivedAt,
+      onDead: (silent) => {
+        this.#log.warn("link silent; closing it", { hostId: this.hostId, silentMs: silent });
+        if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
+        sock.close(1011, "heartbeat timeout");
+      },
+    });
+    heartbeat.start();
+    const link = { sock, mux, heartbeat, since: Date.now() };
+    this.#link = link;
+    this.#log.info("host linked", { hostId: this.hostId });
+    return {
+      message: (bytes) => mux.receive(bytes),
+      closed: () => {
+        if (this.#link === link) {
+          this.#log.info("host link closed", { hostId: this.hostId });
+          this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
+        }
+      },
+    };
+  }
+
+  #dropLink(code: number, reason: string): void {
+    const link = this.#link;
+    if (!link) return;
+    this.#link = undefined;
+    link.heartbeat.stop();
+    this.#bytesIn += link.mux.bytesIn;
+    this.#bytesOut += link.mux.bytesOut;
+    link.mux.closeAll(code, reason);
+    link.sock.close(code === RelayClose.RESTART ? 1012 : 1001, reason);
+  }
+
+  /** Closes the hub (relay shutting down). */
+  shutdown(code: number, reason: string): void {
+    this.#dropLink(code, reason);
+  }
+
+  #onControl(m: Record<string, unknown>): void {
+    if (m.type === "revocations" && Array.isArray(m.ids)) {
+      const ids = m.ids.filter((x): x is string => typeof x === "string" && x.length <= 256).slice(0, 100_000);
+      this.#revoked.clear();
+      for (const id of ids) this.#revoked.add(id);
+      // Close the open streams of revoked tokens.
+      for (const [stream, tokenId] of this.#tokenStreams) {
+        if (tokenId !== undefined && this.#revoked.has(tokenId)) stream.abort(RelayClose.REVOKED, "token revoked");
+      }
+    }
+  }
+
+  /**
+   * Opens a stream for an authenticated client WebSocket. Returns undefined
+   * (and closes the socket) when the host is offline or at its stream limit.
+   */
+  attachClient(sock: ClientSocket, meta: OpenMeta): ClientHandle | undefined {
+    const link = this.#link;
+    if (!link) {
+      sock.close(RelayClose.TRY_AGAIN, "host offline: its link is not connected");
+      return undefined;
+    }
+    let stream: LinkStream;
+    try {
+      stream = link.mux.openStream(meta);
+    } catch {
+      sock.close(RelayClose.TRY_AGAIN, "too many streams for this host");
+      return undefined;
+    }
+    this.#tokenStreams.set(stream, meta.tokenId);
+    let ended = false;
+    const end = () => {
+      ended = true;
+      this.#tokenStreams.delete(stream);
+    };
+    stream.onMessage = (data, _isBinary, release) => sock.send(data, release);
+    stream.onDrain = () => sock.resume();
+    stream.onClose = (code, reason) => {
+      end();
+      sock.close(code, reason);
+    };
+    return {
+      message: (data) => {
+        if (ended) return;
+        if (!stream.sendMessage(data)) sock.pause();
+      },
+      closed: (code, reason) => {
+        if (ended) return;
+        end();
+        stream.close(code === 1005 || code === 1006 || !code ? 1000 : code, reason);
+      },
+    };
+  }
+
+  /** Forwards one HTTP request over the link; the response body streams back. */
+  forwardHttp(meta: OpenMeta, body: Uint8Array | undefined): Promise<HttpReply> {
+    const link = this.#link;
+    if (!link) return Promise.resolve(textReply(503, "host offline: its link is not connected\n"));
+    let stream: LinkStream;
+    try {
+      stream = link.mux.openStream(meta);
+    } catch {
+      return Promise.resolve(textReply(503, "too many streams for this host\n"));
+    }
+    this.#tokenStreams.set(stream, meta.tokenId);
+    // Methods with a body send it as exactly one message (possibly empty); GET and HEAD send none.
+    if (body !== undefined) stream.sendMessage(body);
+    return new Promise((resolve) => {
+      let controller!: ReadableStreamDefaultController<Uint8Array>;
+      const pending: (() => void)[] = [];
+      const bodyStream = new ReadableStream<Uint8Array>(
+        {
+          start: (c) => {
+            controller = c;
+          },
+          pull: () => {
+            pending.splice(0).forEach((r) => r());
+          },
+          cancel: () => stream.abort(1001, "client went away"),
+        },
+        { highWaterMark: 4 },
+      );
+      let accepted = false;
+      stream.onAccept = (info: AcceptInfo) => {
+        accepted = true;
+        resolve({ status: info.status ?? 502, headers: info.headers ?? {}, body: bodyStream });
+      };
+      stream.onMessage = (data, _bin, release) => {
+        controller.enqueue(typeof data === "string" ? new TextEncoder().encode(data) : data);
+        if ((controller.desiredSize ?? 1) > 0) release();
+        else pending.push(release);
+      };
+      stream.onClose = (code, reason) => {
+        this.#tokenStreams.delete(stream);
+        if (!accepted) {
+          resolve(textReply(code === 1013 ? 503 : 502, `the host could not answer: ${reason || code}\n`));
+          return;
+        }
+        if (code === 1000) controller.close();
+        else controller.error(new Error(`host closed the response: ${code} ${reason}`));
+      };
+    });
+  }
+}
+
+function textReply(status: number, text: string): HttpReply {
+  const bytes = new TextEncoder().encode(text);
+  return {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: new ReadableStream({
+      start(c) {
+        c.enqueue(bytes);
+        c.close();
+      },
+    }),
+  };
+}

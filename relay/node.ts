@@ -1,0 +1,194 @@
+/**
+ * The relay on Node: TLS (the pinned certificate), Hono through
+ * @hono/node-server, `ws` for sockets, and an in-memory registry of hosts.
+ * Clients and links are pinged so dead peers are dropped in seconds and idle
+ * sockets survive proxies; reading from a client pauses while its stream has
+ * no credit.
+ */
+import { createServer as createHttpsServer } from "node:https";
+import type { Server, IncomingMessage } from "node:http";
+import type { Context } from "hono";
+import { createAdaptorServer, upgradeWebSocket } from "@hono/node-server";
+import { WebSocketServer, type WebSocket, type RawData } from "ws";
+import { createRelayApp, type RelayAdapter } from "./app.ts";
+import { HostHub, type ClientSocket } from "./hub.ts";
+import { DEFAULT_RELAY_LIMITS, RelayClose, type RelayLimits } from "./limits.ts";
+import { SUBPROTOCOL } from "./auth.ts";
+import type { LinkLimits } from "../shared/link/mux.ts";
+import { MAX_FRAME_BYTES } from "../shared/link/codec.ts";
+
+export interface NodeRelayOptions {
+  host: string;
+  port: number;
+  certPem: string;
+  keyPem: string;
+  allowHosts: readonly string[];
+  audiences?: readonly string[];
+  limits?: Partial<RelayLimits>;
+  linkLimits?: Partial<LinkLimits>;
+  log: RelayAdapter["log"];
+}
+
+export interface NodeRelay {
+  port: number;
+  hubs: ReadonlyMap<string, HostHub>;
+  close(): Promise<void>;
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function normalizeAddr(a: string | undefined): string {
+  if (!a) return "unknown";
+  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
+}
+
+export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay> {
+  const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...opts.limits };
+  const allow = new Set(opts.allowHosts);
+  const hubs = new Map<string, HostHub>();
+  const alive = new WeakMap<WebSocket, boolean>();
+  const sockets = new Set<WebSocket>();
+
+  const track = (ws: WebSocket) => {
+    sockets.add(ws);
+    alive.set(ws, true);
+    ws.on("pong", () => alive.set(ws, true));
+    ws.on("close", () => sockets.delete(ws));
+    ws.on("error", () => {});
+  };
+
+  const incoming = (c: Context) => (c.env as { incoming: IncomingMessage }).incoming;
+
+  const adapter: RelayAdapter = {
+    limits,
+    audiences: opts.audiences ?? [],
+    log: opts.log,
+    isAllowed: (id) => allow.has(id),
+    hostRecord: (id) => hubs.get(id),
+    clientAddr: (c) => normalizeAddr(incoming(c).socket.remoteAddress),
+    stats: () => {
+      let streams = 0;
+      let bytesIn = 0;
+      let bytesOut = 0;
+      let linked = 0;
+      for (const h of hubs.values()) {
+        const s = h.stats();
+        streams += s.streams;
+        bytesIn += s.bytesIn;
+        bytesOut += s.bytesOut;
+        if (s.linked) linked++;
+      }
+      return { hosts: { allowed: allow.size, linked }, streams, bytes: { fromHosts: bytesIn, toHosts: bytesOut }, sockets: sockets.size };
+    },
+    upgradeLink: (c, link) =>
+      upgradeWebSocket(c, {
+        onOpen: (_e, ctx) => {
+          const ws = ctx.raw as WebSocket;
+          track(ws);
+          let hub = hubs.get(link.hostId);
+          if (!hub) {
+            hub = new HostHub(link.hostId, link.publicJwk, limits, opts.log, opts.linkLimits);
+            hubs.set(link.hostId, hub);
+          }
+          const handle = hub.attachLink({ send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) }, link.publicJwk);
+          ws.on("message", (data, isBinary) => {
+            if (!isBinary) return ws.close(1003, "the link carries binary frames only");
+            handle.message(toBytes(data));
+          });
+          ws.on("close", () => handle.closed());
+        },
+      }),
+    upgradeClient: (c, hostId, meta, protocol) => {
+      const hub = hubs.get(hostId);
+      if (!hub || !hub.linked) return c.text("host offline: its link is not connected\n", 503);
+      return upgradeWebSocket(c, {
+        onOpen: (_e, ctx) => {
+          const ws = ctx.raw as WebSocket;
+          track(ws);
+          if (protocol !== undefined && ws.protocol !== protocol) opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
+          const sock: ClientSocket = {
+            send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
+            close: (code, reason) => {
+              if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+            },
+            pause: () => ws.pause(),
+            resume: () => ws.resume(),
+          };
+          const handle = hub.attachClient(sock, meta);
+          if (!handle) return;
+          ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
+          ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
+        },
+      });
+    },
+    forwardHttp: async (c, hostId, meta, body) => {
+      const hub = hubs.get(hostId);
+      if (!hub || !hub.linked) return c.text("host offline: its link is not connected\n", 503);
+      const reply = await hub.forwardHttp(meta, body);
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(reply.headers)) {
+        if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k)) headers.set(k, v);
+      }
+      return new Response(c.req.method === "HEAD" ? null : reply.body, { status: reply.status, headers });
+    },
+  };
+
+  const app = createRelayApp(adapter);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: Math.max(limits.maxMessageBytes, MAX_FRAME_BYTES + 1024),
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    websocket: { server: wss },
+    createServer: createHttpsServer,
+    serverOptions: { cert: opts.certPem, key: opts.keyPem },
+  }) as Server;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: opts.host, port: opts.port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : opts.port;
+
+  // Keepalive: ping every socket; one that missed the last pong is dead.
+  const keepalive = setInterval(() => {
+    for (const ws of sockets) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, limits.heartbeat.intervalMs);
+  keepalive.unref();
+
+  return {
+    port,
+    hubs,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(keepalive);
+        for (const hub of hubs.values()) hub.shutdown(RelayClose.GOING_AWAY, "relay shutting down");
+        for (const ws of sockets) ws.close(RelayClose.GOING_AWAY, "relay shutting down");
+        server.close(() => resolve());
+        setTimeout(() => {
+          for (const ws of sockets) ws.terminate();
+          server.closeAllConnections();
+        }, 500).unref();
+      }),
+  };
+}
