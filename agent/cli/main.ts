@@ -6,6 +6,7 @@ import { VERSION } from "../version.ts";
 import { fail } from "./output.ts";
 import { registerGatewayCommands } from "./commands/gateway.ts";
 import { registerClientCommands } from "./commands/client.ts";
+import { registerRelayCommands } from "./commands/relay.ts";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   const gateway = registerGatewayCommands(program);
   registerClientCommands(program, gateway);
+  registerRelayCommands(program);
   return program;
 }
 

@@ -81,6 +81,15 @@ function resolveSecretInput(key: string, input: SecretInput | undefined, resolve
   return undefined;
 }
 
+function relayOrigin(url: string): string {
+  try {
+    const u = new URL(url);
+    return `https://${u.host}`;
+  } catch {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `gateway.relay.url is not a URL: ${JSON.stringify(url.slice(0, 100))}`, { hint: "e.g. wss://relay.example.com" });
+  }
+}
+
 export function isLoopbackBind(bind: BindMode, customHost: string | undefined): boolean {
   if (bind === "loopback") return true;
   if (bind === "custom" && customHost !== undefined) return ["127.0.0.1", "::1", "localhost"].includes(customHost) || customHost.startsWith("127.");
@@ -175,6 +184,9 @@ export function resolveGatewaySettings(input: {
 
   const limits = g.limits ?? {};
   const relay = g.relay ?? {};
+  if (relay.enabled && !relay.url) {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "gateway.relay.enabled is true but gateway.relay.url is not set", { hint: "set gateway.relay.url (and gateway.relay.tlsFingerprint for a self-signed relay)" });
+  }
   return {
     port,
     portSource,
@@ -196,7 +208,8 @@ export function resolveGatewaySettings(input: {
       preAuthMaxPayload: PRE_AUTH_MAX_PAYLOAD,
     },
     relay: { enabled: relay.enabled ?? false, url: relay.url, tlsFingerprint: relay.tlsFingerprint },
-    allowedOrigins: g.controlUi?.allowedOrigins ?? [],
+    // The relay's origin may open the WebSocket: the Control UI reached through the relay runs there.
+    allowedOrigins: [...(g.controlUi?.allowedOrigins ?? []), ...(relay.url ? [relayOrigin(relay.url)] : [])],
     trustedProxies: g.trustedProxies ?? [],
   };
 }

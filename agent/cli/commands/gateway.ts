@@ -5,6 +5,35 @@ import { resolveGatewaySettings, type GatewayFlags } from "../../gateway/setting
 import { startGateway } from "../../gateway/server.ts";
 import { createLogger } from "../../log/logger.ts";
 import { fail } from "../output.ts";
+import type { GatewayHandle } from "../../gateway/server.ts";
+import type { GatewaySettings } from "../../gateway/settings.ts";
+import type { Logger } from "../../log/logger.ts";
+
+/**
+ * Relay features of the gateway: accept host-minted client tokens (they are
+ * how relayed clients authenticate, checked here as well as at the relay),
+ * and, with gateway.relay.enabled, run the link connector in-process.
+ */
+async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings, log: Logger): Promise<void> {
+  const { loadHostIdentity, loadOrCreateHostIdentity } = await import("../../identity.ts");
+  const identity = settings.relay.enabled ? await loadOrCreateHostIdentity() : await loadHostIdentity();
+  if (!identity) return;
+  const { TokenStore } = await import("../../tokens-store.ts");
+  const { verifyClientToken } = await import("../../../shared/tokens.ts");
+  const store = new TokenStore();
+  gw.auth.setClientTokenVerifier(async (token) => {
+    const audiences = store.audiences();
+    if (audiences.length === 0) return undefined;
+    const c = await verifyClientToken(token, identity.publicJwk, { hostId: identity.hostId, audience: audiences, isRevoked: (id) => store.isRevoked(id) });
+    return { scopes: c.scopes, id: c.id, ...(c.name ? { name: c.name } : {}) };
+  });
+  if (!settings.relay.enabled || !settings.relay.url) return;
+  const { parsePins } = await import("../../../shared/pin.ts");
+  const { startLink } = await import("../../link/run.ts");
+  const connector = await startLink({ relayUrl: settings.relay.url, pins: parsePins(settings.relay.tlsFingerprint), upstream: `ws://127.0.0.1:${gw.port}`, log });
+  gw.statusSections.set("relay", () => ({ enabled: true, ...connector.status() }));
+  gw.onShutdown(() => connector.stop());
+}
 
 export function registerGatewayCommands(program: Command): Command {
   const gateway = program.command("gateway").description("run the gateway, or query one");
@@ -34,6 +63,7 @@ async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: 
   const loaded = loadConfig(configFlag !== undefined ? { flag: configFlag } : {});
   const settings = resolveGatewaySettings({ flags, config: loaded.config, env: process.env, resolveSecret: makeSecretResolver() });
   const gw = await startGateway({ settings, log });
+  await enableRelayFeatures(gw, settings, log);
   const urls = gw.listen.addresses.map((a) => `http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}/`);
   log.info("gateway listening", {
     addresses: gw.listen.addresses.map((a) => `${a.address}:${a.port}`),

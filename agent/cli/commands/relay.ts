@@ -1,0 +1,209 @@
+/**
+ * Relay and host-identity commands:
+ *   loopgate relay serve | relay fingerprint
+ *   loopgate host id
+ *   loopgate token create | list | revoke
+ *   loopgate link
+ */
+import type { Command } from "commander";
+import { join } from "node:path";
+import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
+import { formatPin, parsePins } from "../../../shared/pin.ts";
+import { relayAudience } from "../../../shared/tokens.ts";
+import { fail, printJson } from "../output.ts";
+import { loadConfig } from "../../config/load.ts";
+import { createLogger } from "../../log/logger.ts";
+import { stateDir } from "../../state.ts";
+
+const run =
+  <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+  async (...args: A) => {
+    const flags = args.find((a) => a && typeof a === "object" && !Array.isArray(a) && "json" in (a as object)) as { json?: boolean } | undefined;
+    try {
+      await fn(...args);
+    } catch (e) {
+      fail(e, Boolean(flags?.json));
+    }
+  };
+
+function configOf(cmd: Command) {
+  const flag = (cmd.optsWithGlobals() as { config?: string }).config;
+  return loadConfig(flag !== undefined ? { flag } : {});
+}
+
+function relayStateDir(): string {
+  return join(stateDir(), "relay");
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, ...v.split(",").map((s) => s.trim()).filter((s) => s !== "")];
+}
+
+export function registerRelayCommands(program: Command): void {
+  const relay = program.command("relay").description("run a relay, or show its certificate pin");
+  relay
+    .command("serve")
+    .description("serve wss:// and https:// for linked hosts (self-signed certificate on first start unless --cert/--key)")
+    .option("--host <address>", "address to listen on (default relay.host or 127.0.0.1)")
+    .option("--port <port>", "port (default relay.port or 8443; 0 picks a free one)")
+    .option("--cert <file>", "PEM certificate (with --key)")
+    .option("--key <file>", "PEM private key (with --cert)")
+    .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
+    .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com")
+    .option("--json", "log JSON lines and print a JSON ready line on stdout")
+    .action(
+      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; json?: boolean }, cmd: Command) => {
+        const cfg = configOf(cmd).config.relay ?? {};
+        const log = createLogger(flags.json ? { json: true } : {});
+        const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
+        const { startNodeRelay } = await import("../../../relay/node.ts");
+        const certFile = flags.cert ?? cfg.cert;
+        const keyFile = flags.key ?? cfg.key;
+        if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });
+        const host = flags.host ?? cfg.host ?? "127.0.0.1";
+        const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames: host === "0.0.0.0" || host === "::" ? [] : [host] });
+        const allow = [...flags.allowHost, ...(cfg.allowHosts ?? [])];
+        if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id)");
+        const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
+        const port = Number(portRaw);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);
+        const publicUrl = flags.publicUrl ?? cfg.publicUrl;
+        const relayServer = await startNodeRelay({
+          host,
+          port,
+          certPem: cert.certPem,
+          keyPem: cert.keyPem,
+          allowHosts: allow,
+          audiences: publicUrl ? [relayAudience(publicUrl)] : [],
+          log,
+        });
+        const url = `wss://${host.includes(":") ? `[${host}]` : host}:${relayServer.port}`;
+        log.info("relay listening", { url, allowedHosts: allow.length, certificate: cert.generated ? "generated (self-signed)" : (cert.certPath ?? "given") });
+        const ready = { ok: true, event: "ready", port: relayServer.port, url, pin: formatPin(cert.pin), generatedCertificate: cert.generated };
+        if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
+        else process.stdout.write(`loopgate relay on ${url}\n  certificate pin: ${formatPin(cert.pin)}\n  hosts link with: loopgate link --relay ${url} --relay-fingerprint ${formatPin(cert.pin)} …\n`);
+        const stop = () => void relayServer.close().then(() => process.exit(0));
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      }),
+    );
+  relay
+    .command("fingerprint")
+    .description("print the relay certificate's pin (SHA-256)")
+    .option("--cert <file>", "a PEM certificate (default: the relay's generated one)")
+    .option("--json", "print JSON")
+    .action(
+      run(async (flags: { cert?: string; json?: boolean }) => {
+        const { certPinFromPem, CERT_FILE } = await import("../../tls/cert.ts");
+        const { readFileSync, existsSync } = await import("node:fs");
+        const path = flags.cert ?? join(relayStateDir(), CERT_FILE);
+        if (!existsSync(path)) throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `no certificate at ${path}`, { hint: "run loopgate relay serve once to generate it, or pass --cert" });
+        const pin = certPinFromPem(readFileSync(path, "utf8"));
+        if (flags.json) printJson({ ok: true, pin: formatPin(pin), hex: pin, certificate: path });
+        else process.stdout.write(formatPin(pin) + "\n");
+      }),
+    );
+
+  const host = program.command("host").description("this host's identity");
+  host
+    .command("id")
+    .description("print this host's id (the JWK thumbprint of its Ed25519 key; created on first use)")
+    .option("--json", "print JSON")
+    .action(
+      run(async (flags: { json?: boolean }) => {
+        const { loadOrCreateHostIdentity, hostKeyPath } = await import("../../identity.ts");
+        const id = await loadOrCreateHostIdentity();
+        if (flags.json) printJson({ ok: true, hostId: id.hostId, created: id.created, keyPath: hostKeyPath() });
+        else process.stdout.write(id.hostId + "\n");
+      }),
+    );
+
+  const token = program.command("token").description("client tokens for reaching this host through a relay");
+  token
+    .command("create")
+    .description("mint a client token and print a ready-to-paste client config")
+    .option("--name <name>", "a label (shown in token list)")
+    .option("--ttl <duration>", "lifetime, e.g. 12h or 30d (default 30d)", "30d")
+    .option("--scopes <list>", "comma-separated scopes (default operator.read,operator.write)", "operator.read,operator.write")
+    .option("--relay <url>", "the relay URL (default gateway.relay.url)")
+    .option("--relay-fingerprint <pin>", "the relay's pin (default gateway.relay.tlsFingerprint)")
+    .option("--json", "print JSON")
+    .action(
+      run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; json?: boolean }, cmd: Command) => {
+        const cfg = configOf(cmd).config;
+        const relayUrl = flags.relay ?? cfg.gateway?.relay?.url;
+        if (!relayUrl) throw new LoopgateError(ErrorCodes.USAGE, "no relay URL: pass --relay wss://relay.example.com or set gateway.relay.url");
+        const pins = parsePins(flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint);
+        const { loadOrCreateHostIdentity } = await import("../../identity.ts");
+        const { TokenStore, parseDuration } = await import("../../tokens-store.ts");
+        const { mintClientToken } = await import("../../../shared/tokens.ts");
+        const id = await loadOrCreateHostIdentity();
+        const ttl = parseDuration(flags.ttl);
+        const scopes = flags.scopes.split(",").map((s) => s.trim()).filter((s) => s !== "");
+        const audience = relayAudience(relayUrl);
+        const minted = await mintClientToken(id.privateKey, id.hostId, { audience, ttlSec: ttl, scopes, ...(flags.name ? { name: flags.name } : {}) });
+        new TokenStore().add({ id: minted.id, name: flags.name, scopes, audience, createdAt: Date.now(), expiresAt: minted.exp });
+        const base = new URL(relayUrl);
+        if (base.protocol === "https:") base.protocol = "wss:";
+        const remoteUrl = `${base.origin.replace(/^https:/, "wss:")}/h/${id.hostId}`;
+        const clientConfig = {
+          gateway: { mode: "remote", remote: { url: remoteUrl, token: minted.token, ...(pins.length ? { tlsFingerprint: pins.map(formatPin) } : {}) } },
+        };
+        if (flags.json) {
+          printJson({ ok: true, id: minted.id, hostId: id.hostId, expiresAt: new Date(minted.exp * 1000).toISOString(), token: minted.token, url: remoteUrl, clientConfig });
+          return;
+        }
+        process.stdout.write(
+          `token ${minted.id}${flags.name ? ` (${flags.name})` : ""}, expires ${new Date(minted.exp * 1000).toISOString()}, scopes ${scopes.join(" ")}\n` +
+            `Paste into the client's ~/.loopgate/config.json5 (keep it secret):\n${JSON.stringify(clientConfig, null, 2)}\n` +
+            `Browser: https://${base.host}/h/${id.hostId}/?token=<token> (the token leaves the address bar at once)\n`,
+        );
+      }),
+    );
+  token
+    .command("list")
+    .description("list minted tokens (never the tokens themselves)")
+    .option("--json", "print JSON")
+    .action(
+      run(async (flags: { json?: boolean }) => {
+        const { TokenStore } = await import("../../tokens-store.ts");
+        const list = new TokenStore().list();
+        if (flags.json) {
+          printJson({ ok: true, tokens: list });
+          return;
+        }
+        if (list.length === 0) process.stdout.write("no tokens (loopgate token create mints one)\n");
+        for (const t of list) {
+          const state = t.revokedAt ? "revoked" : t.expiresAt * 1000 < Date.now() ? "expired" : "active";
+          process.stdout.write(`${t.id}  ${state.padEnd(7)}  ${new Date(t.expiresAt * 1000).toISOString()}  ${t.scopes.join(",")}  ${t.name ?? ""}\n`);
+        }
+      }),
+    );
+  token
+    .command("revoke")
+    .description("revoke a token; a running link pushes it to the relay, which closes its streams")
+    .argument("<id>", "token id (or a unique prefix of 6+ characters)")
+    .option("--json", "print JSON")
+    .action(
+      run(async (idArg: string, flags: { json?: boolean }) => {
+        const { TokenStore } = await import("../../tokens-store.ts");
+        const r = new TokenStore().revoke(idArg);
+        if (flags.json) printJson({ ok: true, id: r.id, revokedAt: new Date(r.revokedAt ?? Date.now()).toISOString() });
+        else process.stdout.write(`revoked ${r.id}; a running gateway/link tells the relay within seconds\n`);
+      }),
+    );
+
+  program
+    .command("link")
+    .description("link a gateway on this host to a relay (outbound only); runs in front of any OpenClaw-protocol gateway")
+    .requiredOption("--relay <url>", "the relay, e.g. wss://relay.example.com:8443")
+    .option("--relay-fingerprint <pins>", "the relay certificate's pin(s); required unless it has a CA-signed certificate")
+    .option("--upstream <url>", "the gateway on this host", "ws://127.0.0.1:18789")
+    .option("--json", "log JSON lines")
+    .action(
+      run(async (flags: { relay: string; relayFingerprint?: string; upstream: string; json?: boolean }) => {
+        const { runLink } = await import("../../link/run.ts");
+        await runLink({ relayUrl: flags.relay, pins: parsePins(flags.relayFingerprint), upstream: flags.upstream, json: Boolean(flags.json) });
+      }),
+    );
+}

@@ -1,0 +1,290 @@
+/**
+ * The host's link connector: dials the relay (outbound only), verifies its
+ * pin before sending anything, authenticates with a short-lived link token,
+ * and for each client stream opens one local WebSocket (or HTTP request) to
+ * the gateway on loopback. Heartbeats, reconnects with jittered exponential
+ * backoff, logs state changes, and pushes token revocations to the relay.
+ */
+import WebSocket from "ws";
+import type { Logger } from "../log/logger.ts";
+import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
+import type { LinkStream } from "../../shared/link/stream.ts";
+import { Heartbeat } from "../../shared/link/heartbeat.ts";
+import { signLinkToken, relayAudience } from "../../shared/tokens.ts";
+import { toLoopgateError } from "../../shared/errors.ts";
+import { openWebSocket } from "../tls/pinned-connect.ts";
+import type { HostIdentity } from "../identity.ts";
+
+export type LinkState = "connecting" | "linked" | "backoff" | "stopped";
+
+export interface ConnectorOptions {
+  relayUrl: string;
+  pins: string[];
+  /** ws://127.0.0.1:PORT of the gateway. */
+  upstream: string;
+  identity: HostIdentity;
+  log: Logger;
+  revokedIds?: () => string[];
+  heartbeat?: { intervalMs: number; timeoutMs: number };
+  backoff?: { baseMs: number; maxMs: number };
+  limits?: Partial<LinkLimits>;
+  onState?: (state: LinkState, info: Record<string, unknown>) => void;
+}
+
+const SAFE_UPSTREAM_HEADERS = new Set(["origin", "user-agent", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-loopgate-relay", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control", "authorization", "cookie"]);
+
+function upstreamHeaders(h: Record<string, string>, ws: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (!SAFE_UPSTREAM_HEADERS.has(k)) continue;
+    // The WebSocket auth happens in `connect`; relay credentials stay at the relay.
+    if (ws && (k === "authorization" || k === "cookie")) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export function linkUrl(relayUrl: string): string {
+  const u = new URL(relayUrl);
+  if (u.protocol === "https:") u.protocol = "wss:";
+  u.pathname = `${u.pathname.replace(/\/+$/, "")}/link`;
+  u.search = "";
+  return u.toString();
+}
+
+export class LinkConnector {
+  readonly #o: ConnectorOptions;
+  #state: LinkState = "stopped";
+  #attempt = 0;
+  #ws: WebSocket | undefined;
+  #mux: LinkMux | undefined;
+  #heartbeat: Heartbeat | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = true;
+  #linkedAt: number | undefined;
+  #lastError: string | undefined;
+  #upstreams = new Set<WebSocket>();
+
+  constructor(o: ConnectorOptions) {
+    this.#o = o;
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      state: this.#state,
+      relay: this.#o.relayUrl,
+      hostId: this.#o.identity.hostId,
+      pinned: this.#o.pins.length > 0,
+      linkedForMs: this.#linkedAt ? Date.now() - this.#linkedAt : null,
+      streams: this.#mux?.size ?? 0,
+      lastError: this.#lastError ?? null,
+    };
+  }
+
+  #setState(s: LinkState, info: Record<string, unknown> = {}): void {
+    if (this.#state === s && s !== "backoff") return;
+    this.#state = s;
+    this.#o.log.info(`relay link ${s}`, { relay: this.#o.relayUrl, ...info });
+    this.#o.onState?.(s, info);
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    void this.#connect();
+  }
+
+  /** Pushes the current revocation list to the relay (call after `token revoke`). */
+  pushRevocations(): void {
+    this.#mux?.sendControl({ type: "revocations", ids: this.#o.revokedIds?.() ?? [] });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#heartbeat?.stop();
+    this.#mux?.closeAll(1001, "host link shutting down");
+    for (const u of this.#upstreams) u.close(1001, "host link shutting down");
+    const ws = this.#ws;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      await new Promise<void>((resolve) => {
+        ws.once("close", () => resolve());
+        ws.close(1001, "host shutting down");
+        setTimeout(() => (ws.terminate(), resolve()), 1000).unref();
+      });
+    }
+    this.#setState("stopped");
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    this.#setState("connecting");
+    try {
+      const token = await signLinkToken(this.#o.identity.privateKey, this.#o.identity.publicJwk, this.#o.identity.hostId, relayAudience(this.#o.relayUrl));
+      const ws = await openWebSocket(linkUrl(this.#o.relayUrl), {
+        pins: this.#o.pins,
+        headers: { authorization: `Bearer ${token}` },
+        timeoutMs: 10_000,
+        maxPayload: 64 * 1024 * 1024,
+      });
+      if (this.#stopped) {
+        ws.close(1001, "stopped");
+        return;
+      }
+      this.#attach(ws);
+    } catch (e) {
+      const err = toLoopgateError(e);
+      this.#lastError = err.oneLine();
+      this.#scheduleReconnect(err.oneLine());
+    }
+  }
+
+  #scheduleReconnect(reason: string): void {
+    if (this.#stopped) return;
+    const { baseMs, maxMs } = this.#o.backoff ?? { baseMs: 200, maxMs: 5000 };
+    const ceiling = Math.min(maxMs, baseMs * 2 ** this.#attempt);
+    const delay = Math.round(ceiling * (0.5 + Math.random() * 0.5));
+    this.#attempt = Math.min(this.#attempt + 1, 16);
+    this.#setState("backoff", { retryInMs: delay, reason });
+    this.#timer = setTimeout(() => void this.#connect(), delay);
+    this.#timer.unref?.();
+  }
+
+  #attach(ws: WebSocket): void {
+    this.#ws = ws;
+    this.#attempt = 0;
+    this.#linkedAt = Date.now();
+    this.#lastError = undefined;
+    const mux = new LinkMux({
+      role: "host",
+      send: (f) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(f);
+      },
+      ...(this.#o.limits ? { limits: this.#o.limits } : {}),
+      onOpen: (stream) => this.#onStream(stream),
+      onFatal: (err) => {
+        this.#o.log.warn("relay sent a malformed frame; reconnecting", { err: err.message });
+        ws.close(1002, "link protocol error");
+      },
+    });
+    this.#mux = mux;
+    const hb = this.#o.heartbeat ?? { intervalMs: 10_000, timeoutMs: 30_000 };
+    this.#heartbeat = new Heartbeat({
+      intervalMs: hb.intervalMs,
+      timeoutMs: hb.timeoutMs,
+      ping: () => mux.ping(),
+      lastReceivedAt: () => mux.lastReceivedAt,
+      onDead: (silent) => {
+        this.#o.log.warn("relay link silent; reconnecting", { silentMs: silent });
+        ws.terminate();
+      },
+    });
+    this.#heartbeat.start();
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary) return;
+      const b = data as Buffer;
+      mux.receive(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    });
+    ws.on("close", (code, reason) => {
+      this.#heartbeat?.stop();
+      mux.closeAll(1012, "relay link lost; reconnect");
+      this.#mux = undefined;
+      this.#ws = undefined;
+      this.#linkedAt = undefined;
+      if (!this.#stopped) this.#scheduleReconnect(`link closed (${code}${reason.length ? ` ${reason.toString()}` : ""})`);
+    });
+    ws.on("error", () => {});
+    this.#setState("linked", { hostId: this.#o.identity.hostId });
+    this.pushRevocations();
+  }
+
+  #onStream(stream: LinkStream): void {
+    const meta = stream.meta;
+    if (!meta) return stream.abort(1011, "no stream metadata");
+    if (meta.kind === "http") {
+      void this.#onHttp(stream);
+      return;
+    }
+    const url = new URL(this.#o.upstream);
+    url.pathname = meta.path;
+    url.search = meta.query ? `?${meta.query}` : "";
+    const local = new WebSocket(url, meta.protocols ?? [], { headers: upstreamHeaders(meta.headers, true), perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    this.#upstreams.add(local);
+    const early: { data: string | Uint8Array; release: () => void }[] = [];
+    stream.onMessage = (data, _bin, release) => {
+      if (local.readyState === WebSocket.OPEN) local.send(data, { binary: typeof data !== "string" }, () => release());
+      else early.push({ data, release });
+    };
+    stream.onDrain = () => local.resume();
+    stream.onClose = (code, reason) => {
+      if (local.readyState === WebSocket.OPEN || local.readyState === WebSocket.CONNECTING) {
+        try {
+          local.close(code, reason);
+        } catch {
+          local.terminate();
+        }
+      }
+    };
+    local.on("open", () => {
+      for (const m of early.splice(0)) local.send(m.data, { binary: typeof m.data !== "string" }, () => m.release());
+    });
+    local.on("message", (data, isBinary) => {
+      const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString("utf8");
+      if (!stream.sendMessage(payload)) local.pause();
+    });
+    local.on("close", (code, reason) => {
+      this.#upstreams.delete(local);
+      stream.close(code, reason.toString());
+    });
+    local.on("unexpected-response", (_req, res) => {
+      stream.abort(res.statusCode === 403 ? 1008 : 1011, `gateway refused the WebSocket: HTTP ${res.statusCode}`);
+      local.terminate();
+    });
+    local.on("error", (e: NodeJS.ErrnoException) => {
+      if (stream.open) stream.abort(1011, e.code === "ECONNREFUSED" ? "gateway unreachable on the host" : "gateway connection failed");
+    });
+  }
+
+  async #onHttp(stream: LinkStream): Promise<void> {
+    const meta = stream.meta!;
+    const method = meta.method ?? "GET";
+    let body: Uint8Array | undefined;
+    if (method !== "GET" && method !== "HEAD") {
+      body = await new Promise<Uint8Array>((resolve) => {
+        stream.onMessage = (data, _b, release) => {
+          release();
+          resolve(typeof data === "string" ? new TextEncoder().encode(data) : data);
+        };
+      });
+    }
+    const url = new URL(this.#o.upstream);
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    url.pathname = meta.path;
+    url.search = meta.query ? `?${meta.query}` : "";
+    const ac = new AbortController();
+    stream.onClose = () => ac.abort();
+    try {
+      const res = await fetch(url, { method, headers: upstreamHeaders(meta.headers, false), ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}), signal: ac.signal, redirect: "manual" });
+      const headers: Record<string, string> = {};
+      res.headers.forEach((v, k) => {
+        if (!["connection", "transfer-encoding", "keep-alive"].includes(k)) headers[k] = v;
+      });
+      stream.accept({ status: res.status, headers });
+      if (res.body) {
+        const reader = res.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done || !stream.open) break;
+          if (!stream.sendMessage(value)) await new Promise<void>((r) => (stream.onDrain = r));
+        }
+      }
+      stream.close(1000, "");
+    } catch {
+      if (stream.open) stream.abort(1011, "gateway HTTP request failed on the host");
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/** `loopgate link`: the connector alone, in front of any OpenClaw-protocol gateway. */
+import { watch } from "node:fs";
+import { dirname, basename } from "node:path";
+import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
+import { parseGatewayUrl, isLoopbackHost } from "../../shared/url-safety.ts";
+import { createLogger } from "../log/logger.ts";
+import { loadOrCreateHostIdentity } from "../identity.ts";
+import { TokenStore } from "../tokens-store.ts";
+import { LinkConnector } from "./connector.ts";
+
+export function checkRelayUrl(url: string): void {
+  const t = parseGatewayUrl(url);
+  if (!t.secure) throw new LoopgateError(ErrorCodes.URL_UNSAFE, "the relay URL must be wss:// (or https://)", { hint: "the link carries every client's traffic; it is always TLS" });
+}
+
+/** Starts a connector and keeps the relay's revocation list current as tokens are revoked. */
+export async function startLink(o: { relayUrl: string; pins: string[]; upstream: string; log: ReturnType<typeof createLogger> }): Promise<LinkConnector> {
+  checkRelayUrl(o.relayUrl);
+  const up = parseGatewayUrl(o.upstream);
+  if (!isLoopbackHost(up.host)) throw new LoopgateError(ErrorCodes.URL_UNSAFE, `--upstream must be a gateway on this host's loopback (got ${up.host})`, { hint: "e.g. ws://127.0.0.1:18789" });
+  const identity = await loadOrCreateHostIdentity();
+  const store = new TokenStore();
+  const connector = new LinkConnector({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream, identity, log: o.log, revokedIds: () => store.revokedIds() });
+  connector.start();
+  // `token revoke` writes the store; push the new list to the relay at once.
+  try {
+    const w = watch(dirname(store.path), (_e, name) => {
+      if (name === basename(store.path)) connector.pushRevocations();
+    });
+    w.unref();
+  } catch {
+    o.log.warn("cannot watch the token store; revocations reach the relay on the next reconnect");
+  }
+  return connector;
+}
+
+export async function runLink(o: { relayUrl: string; pins: string[]; upstream: string; json: boolean }): Promise<void> {
+  const log = createLogger(o.json ? { json: true } : {});
+  const connector = await startLink({ ...o, log });
+  const stop = () => void connector.stop().then(() => process.exit(0));
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
