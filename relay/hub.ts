@@ -147,7 +147,11 @@ export class HostHub implements HostRecord {
       for (const id of ids) this.#revoked.add(id);
       // Close the open streams of revoked tokens.
       for (const [stream, tokenId] of this.#tokenStreams) {
-        if (tokenId !== undefined && this.#revoked.has(tokenId)) stream.abort(RelayClose.REVOKED, "token revoked");
+        if (tokenId !== undefined && this.#revoked.has(tokenId)) {
+          // abort() tells the host; onClose tells the client (abort alone does not notify).
+          stream.abort(RelayClose.REVOKED, "token revoked");
+          stream.onClose(RelayClose.REVOKED, "token revoked");
+        }
       }
     }
   }

@@ -1,0 +1,109 @@
+/**
+ * A relay, a host and clients, as real processes on 127.0.0.1, for the relay
+ * e2e suite. `kind` picks the relay runtime (Node now; Workers under workerd
+ * joins through the same interface).
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { WebSocketServer } from "ws";
+import { runCli, cli, tempDir, startGateway, type Proc, type GatewayProc } from "./proc.ts";
+
+export interface RelayProc extends Proc {
+  port: number;
+  pin: string;
+  url: string;
+  stateDir: string;
+}
+
+export async function startRelayProc(opts: { allowHosts: string[]; stateDir?: string; port?: number; args?: string[] }): Promise<RelayProc> {
+  const stateDir = opts.stateDir ?? tempDir("loopgate-relay-");
+  const env = { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir, LOOPGATE_CONFIG: "" };
+  const p = runCli(["relay", "serve", "--port", String(opts.port ?? 0), "--json", ...opts.allowHosts.flatMap((h) => ["--allow-host", h]), ...(opts.args ?? [])], { env });
+  const line = await p.waitForLine((l) => l.includes('"ready"'));
+  const ready = JSON.parse(line) as { port: number; pin: string; url: string };
+  return Object.assign(p, { port: ready.port, pin: ready.pin, url: ready.url, stateDir });
+}
+
+export interface Host {
+  stateDir: string;
+  hostId: string;
+  env: Record<string, string>;
+}
+
+/** A host identity in its own state dir. */
+export async function makeHost(): Promise<Host> {
+  const stateDir = tempDir("loopgate-host-");
+  const env = { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir, LOOPGATE_CONFIG: join(stateDir, "config.json5"), OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", OPENCLAW_GATEWAY_PORT: "" };
+  writeFileSync(env.LOOPGATE_CONFIG, "{}");
+  const r = await cli(["host", "id", "--json"], { env });
+  if (r.code !== 0) throw new Error(`host id failed: ${r.stderr}`);
+  return { stateDir, hostId: JSON.parse(r.stdout).hostId, env };
+}
+
+/** Runs our gateway for `host` with the in-process link to `relay`. */
+export async function startLinkedGateway(host: Host, relay: { url: string; pin: string }, extraArgs: string[] = []): Promise<GatewayProc> {
+  writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify({ gateway: { relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } }));
+  const gw = await startGateway({ args: extraArgs, env: host.env, config: { gateway: { relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } } });
+  await waitForLog(gw, /relay link linked/);
+  return gw;
+}
+
+export async function waitForLog(p: Proc, re: RegExp, timeoutMs = 15_000): Promise<string> {
+  return p.waitForLine((l) => re.test(l), timeoutMs, "stderr");
+}
+
+/** `loopgate link` alone in front of an upstream. */
+export async function startLinkProc(host: Host, relay: { url: string; pin: string }, upstreamPort: number): Promise<Proc> {
+  const p = runCli(["link", "--relay", relay.url, "--relay-fingerprint", relay.pin, "--upstream", `ws://127.0.0.1:${upstreamPort}`, "--json"], { env: host.env });
+  await waitForLog(p, /relay link linked/);
+  return p;
+}
+
+export interface MintedToken {
+  token: string;
+  id: string;
+  url: string;
+  clientConfig: unknown;
+}
+
+export async function mintToken(host: Host, relay: { url: string; pin: string }, args: string[] = []): Promise<MintedToken> {
+  const r = await cli(["token", "create", "--relay", relay.url, "--relay-fingerprint", relay.pin, "--json", ...args], { env: host.env });
+  if (r.code !== 0) throw new Error(`token create failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as MintedToken;
+}
+
+/** A client-side state dir with the printed config pasted in. */
+export function clientEnv(clientConfig: unknown): Record<string, string> {
+  const dir = tempDir("loopgate-client-");
+  const cfg = join(dir, "config.json5");
+  writeFileSync(cfg, JSON.stringify(clientConfig));
+  return { HOME: dir, LOOPGATE_STATE_DIR: dir, LOOPGATE_CONFIG: cfg, OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", OPENCLAW_GATEWAY_PORT: "" };
+}
+
+/**
+ * A plain WebSocket echo upstream that records what it saw (headers, opens),
+ * standing in for any gateway behind `loopgate link`.
+ */
+export async function startEchoUpstream(): Promise<{ port: number; opens: { headers: Record<string, string | string[] | undefined> }[]; close(): Promise<void> }> {
+  const opens: { headers: Record<string, string | string[] | undefined> }[] = [];
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 64 * 1024 * 1024 });
+  wss.on("connection", (ws, req) => {
+    opens.push({ headers: req.headers });
+    ws.on("message", (data, isBinary) => {
+      const text = isBinary ? undefined : String(data);
+      if (text?.startsWith("close:")) {
+        const [, code, reason] = text.split(":");
+        ws.close(Number(code), reason);
+        return;
+      }
+      ws.send(data, { binary: isBinary });
+    });
+  });
+  await new Promise<void>((r) => wss.once("listening", () => r()));
+  const a = wss.address();
+  return {
+    port: typeof a === "object" && a ? a.port : 0,
+    opens,
+    close: () => new Promise<void>((r) => wss.close(() => r())),
+  };
+}
