@@ -37,7 +37,13 @@ export async function startLink(o: { relayUrl: string; pins: string[]; upstream:
 export async function runLink(o: { relayUrl: string; pins: string[]; upstream: string; json: boolean }): Promise<void> {
   const log = createLogger(o.json ? { json: true } : {});
   const connector = await startLink({ ...o, log });
-  const stop = () => void connector.stop().then(() => process.exit(0));
+  // The connector's timers are unref'd (it also runs inside the gateway); alone, this process
+  // must not exit while it waits to reconnect with no socket open.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const stop = () => {
+    clearInterval(keepAlive);
+    void connector.stop().then(() => process.exit(0));
+  };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
 }
