@@ -30,7 +30,7 @@ export interface RelayAdapter {
   log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
 }
 
-const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
+export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
 
 /** Request headers passed on to the gateway (never the relay's own auth material). */
 const FORWARD_HEADERS = ["origin", "user-agent", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control"];

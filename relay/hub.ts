@@ -27,8 +27,29 @@ export interface LinkSocket {
 }
 
 export interface ClientHandle {
+  /** The link stream carrying this client (persisted by relays that can be evicted). */
+  streamId: number;
   message(data: string | Uint8Array): void;
   closed(code: number, reason: string): void;
+}
+
+export interface LinkHandle {
+  message(bytes: Uint8Array): void;
+  closed(): void;
+}
+
+export interface HubOptions {
+  /** Extra link limits (tests; Workers lowers the queue bound). */
+  linkLimits?: Partial<LinkLimits>;
+  /**
+   * "timer": the hub pings the link itself (Node). "external": the runtime
+   * calls checkLink() (Workers alarms), so an idle object can hibernate.
+   */
+  heartbeat?: "timer" | "external";
+  /** Revocations known from before (Workers storage). */
+  revoked?: readonly string[];
+  /** Called when the host pushes a new revocation list (Workers persists it). */
+  onRevocations?: (ids: string[]) => void;
 }
 
 export interface HubLog {
@@ -46,20 +67,26 @@ export class HostHub implements HostRecord {
   readonly hostId: string;
   publicJwk: JWK;
   readonly #limits: RelayLimits;
-  readonly #linkLimits: Partial<LinkLimits>;
+  readonly #opts: HubOptions;
   readonly #log: HubLog;
-  #link: { sock: LinkSocket; mux: LinkMux; heartbeat: Heartbeat; since: number } | undefined;
+  #link: { sock: LinkSocket; mux: LinkMux; heartbeat: Heartbeat | undefined; since: number } | undefined;
   readonly #revoked = new Set<string>();
   readonly #tokenStreams = new Map<LinkStream, string | undefined>();
   #bytesIn = 0;
   #bytesOut = 0;
 
-  constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: HubLog, linkLimits: Partial<LinkLimits> = {}) {
+  constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: HubLog, opts: HubOptions = {}) {
     this.hostId = hostId;
     this.publicJwk = publicJwk;
     this.#limits = limits;
-    this.#linkLimits = linkLimits;
+    this.#opts = opts;
     this.#log = log;
+    for (const id of opts.revoked ?? []) this.#revoked.add(id);
+  }
+
+  /** The id the link will give the next stream. */
+  get nextStreamId(): number {
+    return this.#link?.mux.nextStreamId ?? 1;
   }
 
   get linked(): boolean {
@@ -81,16 +108,40 @@ export class HostHub implements HostRecord {
   }
 
   /** A new link replaces any old one: the old link and its streams close with 1012. */
-  attachLink(sock: LinkSocket, publicJwk: JWK): { message(bytes: Uint8Array): void; closed(): void } {
+  attachLink(sock: LinkSocket, publicJwk: JWK): LinkHandle {
     this.publicJwk = publicJwk;
     if (this.#link) {
       this.#log.info("link replaced by a newer one", { hostId: this.hostId });
       this.#dropLink(RelayClose.RESTART, "host link replaced; reconnect");
     }
+    const handle = this.#installLink(sock);
+    this.#log.info("host linked", { hostId: this.hostId });
+    return handle;
+  }
+
+  /** After an eviction: the link socket survived, its in-memory state did not. */
+  restoreLink(sock: LinkSocket, nextStreamId: number): LinkHandle {
+    const handle = this.#installLink(sock);
+    this.#link!.mux.nextStreamId = nextStreamId;
+    return handle;
+  }
+
+  /** Runtimes without timers here (Workers alarms): closes the link if it has been silent too long. */
+  checkLink(lastSeenElsewhere = 0): boolean {
+    const link = this.#link;
+    if (!link) return false;
+    const silent = Date.now() - Math.max(link.mux.lastReceivedAt, lastSeenElsewhere);
+    if (silent <= this.#limits.heartbeat.timeoutMs) return true;
+    this.#log.warn("link silent; closing it", { hostId: this.hostId, silentMs: silent });
+    this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
+    return false;
+  }
+
+  #installLink(sock: LinkSocket): LinkHandle {
     const mux: LinkMux = new LinkMux({
       role: "relay",
       send: (f) => sock.send(f),
-      limits: { maxStreams: this.#limits.maxStreamsPerHost, maxMessageBytes: this.#limits.maxMessageBytes, ...this.#linkLimits },
+      limits: { maxStreams: this.#limits.maxStreamsPerHost, maxMessageBytes: this.#limits.maxMessageBytes, ...this.#opts.linkLimits },
       onControl: (m) => this.#onControl(m),
       onFatal: (err) => {
         this.#log.warn("link protocol error; closing the link", { hostId: this.hostId, err: err.message });
@@ -98,21 +149,23 @@ export class HostHub implements HostRecord {
         sock.close(1002, "link protocol error");
       },
     });
-    const heartbeat = new Heartbeat({
-      intervalMs: this.#limits.heartbeat.intervalMs,
-      timeoutMs: this.#limits.heartbeat.timeoutMs,
-      ping: () => mux.ping(),
-      lastReceivedAt: () => mux.lastReceivedAt,
-      onDead: (silent) => {
-        this.#log.warn("link silent; closing it", { hostId: this.hostId, silentMs: silent });
-        if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
-        sock.close(1011, "heartbeat timeout");
-      },
-    });
-    heartbeat.start();
+    let heartbeat: Heartbeat | undefined;
+    if ((this.#opts.heartbeat ?? "timer") === "timer") {
+      heartbeat = new Heartbeat({
+        intervalMs: this.#limits.heartbeat.intervalMs,
+        timeoutMs: this.#limits.heartbeat.timeoutMs,
+        ping: () => mux.ping(),
+        lastReceivedAt: () => mux.lastReceivedAt,
+        onDead: (silent) => {
+          this.#log.warn("link silent; closing it", { hostId: this.hostId, silentMs: silent });
+          if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
+          sock.close(1011, "heartbeat timeout");
+        },
+      });
+      heartbeat.start();
+    }
     const link = { sock, mux, heartbeat, since: Date.now() };
     this.#link = link;
-    this.#log.info("host linked", { hostId: this.hostId });
     return {
       message: (bytes) => mux.receive(bytes),
       closed: () => {
@@ -128,7 +181,7 @@ export class HostHub implements HostRecord {
     const link = this.#link;
     if (!link) return;
     this.#link = undefined;
-    link.heartbeat.stop();
+    link.heartbeat?.stop();
     this.#bytesIn += link.mux.bytesIn;
     this.#bytesOut += link.mux.bytesOut;
     link.mux.closeAll(code, reason);
@@ -145,6 +198,8 @@ export class HostHub implements HostRecord {
       const ids = m.ids.filter((x): x is string => typeof x === "string" && x.length <= 256).slice(0, 100_000);
       this.#revoked.clear();
       for (const id of ids) this.#revoked.add(id);
+      this.#opts.onRevocations?.(ids);
+      this.#log.info("revocations updated", { hostId: this.hostId, revoked: ids.length });
       // Close the open streams of revoked tokens.
       for (const [stream, tokenId] of this.#tokenStreams) {
         if (tokenId !== undefined && this.#revoked.has(tokenId)) {
@@ -173,7 +228,25 @@ export class HostHub implements HostRecord {
       sock.close(RelayClose.TRY_AGAIN, "too many streams for this host");
       return undefined;
     }
-    this.#tokenStreams.set(stream, meta.tokenId);
+    return this.#wireClient(sock, stream, meta.tokenId);
+  }
+
+  /** After an eviction: a client socket that survived gets its stream back. */
+  restoreClient(sock: ClientSocket, streamId: number, tokenId: string | undefined): ClientHandle | undefined {
+    const link = this.#link;
+    if (!link) {
+      sock.close(RelayClose.HOST_OFFLINE, "host link lost; reconnect");
+      return undefined;
+    }
+    if (tokenId !== undefined && this.#revoked.has(tokenId)) {
+      sock.close(RelayClose.REVOKED, "token revoked");
+      return undefined;
+    }
+    return this.#wireClient(sock, link.mux.restoreStream(streamId), tokenId);
+  }
+
+  #wireClient(sock: ClientSocket, stream: LinkStream, tokenId: string | undefined): ClientHandle {
+    this.#tokenStreams.set(stream, tokenId);
     let ended = false;
     const end = () => {
       ended = true;
@@ -186,6 +259,7 @@ export class HostHub implements HostRecord {
       sock.close(code, reason);
     };
     return {
+      streamId: stream.id,
       message: (data) => {
         if (ended) return;
         if (!stream.sendMessage(data)) sock.pause();

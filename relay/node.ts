@@ -16,6 +16,7 @@ import { DEFAULT_RELAY_LIMITS, RelayClose, type RelayLimits } from "./limits.ts"
 import { SUBPROTOCOL } from "./auth.ts";
 import type { LinkLimits } from "../shared/link/mux.ts";
 import { MAX_FRAME_BYTES } from "../shared/link/codec.ts";
+import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
 
 export interface NodeRelayOptions {
   host: string;
@@ -91,12 +92,15 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
           track(ws);
           let hub = hubs.get(link.hostId);
           if (!hub) {
-            hub = new HostHub(link.hostId, link.publicJwk, limits, opts.log, opts.linkLimits);
+            hub = new HostHub(link.hostId, link.publicJwk, limits, opts.log, opts.linkLimits ? { linkLimits: opts.linkLimits } : {});
             hubs.set(link.hostId, hub);
           }
           const handle = hub.attachLink({ send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) }, link.publicJwk);
           ws.on("message", (data, isBinary) => {
-            if (!isBinary) return ws.close(1003, "the link carries binary frames only");
+            if (!isBinary) {
+              if (String(data) === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
+              return ws.close(1003, "the link carries binary frames only");
+            }
             handle.message(toBytes(data));
           });
           ws.on("close", () => handle.closed());

@@ -9,7 +9,7 @@ import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
-import { Heartbeat } from "../../shared/link/heartbeat.ts";
+import { Heartbeat, LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { signLinkToken, relayAudience } from "../../shared/tokens.ts";
 import { toLoopgateError } from "../../shared/errors.ts";
 import { openWebSocket } from "../tls/pinned-connect.ts";
@@ -173,11 +173,15 @@ export class LinkConnector {
     });
     this.#mux = mux;
     const hb = this.#o.heartbeat ?? { intervalMs: 10_000, timeoutMs: 30_000 };
+    // Pings are text so a Workers relay answers them without waking up (see heartbeat.ts).
+    let lastPong = Date.now();
     this.#heartbeat = new Heartbeat({
       intervalMs: hb.intervalMs,
       timeoutMs: hb.timeoutMs,
-      ping: () => mux.ping(),
-      lastReceivedAt: () => mux.lastReceivedAt,
+      ping: () => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(LINK_PING_TEXT);
+      },
+      lastReceivedAt: () => Math.max(mux.lastReceivedAt, lastPong),
       onDead: (silent) => {
         this.#o.log.warn("relay link silent; reconnecting", { silentMs: silent });
         ws.terminate();
@@ -185,7 +189,10 @@ export class LinkConnector {
     });
     this.#heartbeat.start();
     ws.on("message", (data, isBinary) => {
-      if (!isBinary) return;
+      if (!isBinary) {
+        if (String(data) === LINK_PONG_TEXT) lastPong = Date.now();
+        return;
+      }
       const b = data as Buffer;
       mux.receive(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
     });

@@ -65,7 +65,7 @@ export type LinkFrame =
   | { type: typeof FrameType.CONTROL; streamId: 0; message: Record<string, unknown> };
 
 const enc = new TextEncoder();
-const dec = new TextDecoder("utf-8", { fatal: true });
+const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 function fail(message: string): never {
   throw new LoopgateError(ErrorCodes.LINK_PROTOCOL, `link frame: ${message}`);

@@ -3,6 +3,14 @@
  * `timeoutMs`, the link is dead (a peer or a proxy that silently drops
  * packets is noticed in bounded time).
  */
+/**
+ * The host's keepalive on the link is a text message, not a link frame, so a
+ * relay on Workers answers it with a WebSocket auto-response without waking
+ * the Durable Object (idle hosts cost nothing). The Node relay answers it too.
+ */
+export const LINK_PING_TEXT = "loopgate.ping";
+export const LINK_PONG_TEXT = "loopgate.pong";
+
 export interface HeartbeatOptions {
   intervalMs: number;
   timeoutMs: number;

@@ -100,6 +100,28 @@ export class LinkMux {
     return s;
   }
 
+  /** The id the next openStream() will try first (persisted by relays that can be evicted). */
+  get nextStreamId(): number {
+    return this.#nextId;
+  }
+  set nextStreamId(id: number) {
+    if (Number.isInteger(id) && id >= 1 && id <= 0xffffffff) this.#nextId = id;
+  }
+
+  /**
+   * Relay side, after an eviction (Workers): re-creates an open stream whose
+   * in-memory state was lost. Credit starts from a full window again, which is
+   * what both sides hold once a stream has been idle long enough for eviction.
+   */
+  restoreStream(id: number, meta?: OpenMeta): LinkStream {
+    if (this.role !== "relay") throw new Error("only the relay restores streams");
+    const existing = this.#streams.get(id);
+    if (existing) return existing;
+    const s = new LinkStream(id, this.#streamHost, this.limits, meta);
+    this.#streams.set(id, s);
+    return s;
+  }
+
   sendControl(message: Record<string, unknown>): void {
     this.#send(encodeControl(message));
   }

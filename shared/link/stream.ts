@@ -25,7 +25,7 @@ export interface StreamHost {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder("utf-8", { fatal: true });
+const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 type Outgoing = { data: Uint8Array; offset: number; binary: boolean };
 

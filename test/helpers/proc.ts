@@ -35,9 +35,29 @@ export interface Proc {
 }
 
 export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; input?: string } = {}): Proc {
+  return runProcess(process.execPath, [CLI, ...args], opts);
+}
+
+/**
+ * Runs any program with line-split output. With `group`, it leads its own
+ * process group and kill() signals the whole group (tools that spawn helpers,
+ * like wrangler → workerd, leave nothing behind).
+ */
+export function runProcess(cmd: string, args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; input?: string; group?: boolean } = {}): Proc {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...opts.env })) if (v !== undefined) env[k] = v;
-  const child = spawn(process.execPath, [CLI, ...args], { env, cwd: opts.cwd ?? ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(cmd, args, { env, cwd: opts.cwd ?? ROOT, stdio: ["pipe", "pipe", "pipe"], detached: opts.group ?? false });
+  if (opts.group) {
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
+    process.once("exit", killGroup);
+    child.once("exit", () => process.off("exit", killGroup));
+  }
   if (opts.input !== undefined) child.stdin?.end(opts.input);
   else child.stdin?.end();
   const stdout: string[] = [];
@@ -85,7 +105,13 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
       });
     },
     async kill(signal = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (opts.group) {
+        try {
+          process.kill(-child.pid!, signal);
+        } catch {
+          // already gone
+        }
+      } else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };

@@ -3,25 +3,89 @@
  * e2e suite. `kind` picks the relay runtime (Node now; Workers under workerd
  * joins through the same interface).
  */
-import { writeFileSync } from "node:fs";
+import { writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocketServer } from "ws";
-import { runCli, cli, tempDir, startGateway, type Proc, type GatewayProc } from "./proc.ts";
+import { runCli, runProcess, cli, tempDir, startGateway, ROOT, type Proc, type GatewayProc } from "./proc.ts";
+
+export type RelayKind = "node" | "workers";
 
 export interface RelayProc extends Proc {
+  kind: RelayKind;
   port: number;
   pin: string;
   url: string;
   stateDir: string;
+  /** Every line the relay logged so far (its logs go to stderr on Node, through wrangler on Workers). */
+  logs(): string[];
 }
 
-export async function startRelayProc(opts: { allowHosts: string[]; stateDir?: string; port?: number; args?: string[] }): Promise<RelayProc> {
+export interface RelayStartOptions {
+  allowHosts: string[];
+  stateDir?: string;
+  port?: number;
+  args?: string[];
+}
+
+/** Starts the relay of the given kind on 127.0.0.1 with a self-signed certificate; the pin is read back. */
+export function startRelay(kind: RelayKind, opts: RelayStartOptions): Promise<RelayProc> {
+  return kind === "node" ? startRelayProc(opts) : startWorkersRelay(opts);
+}
+
+export async function startRelayProc(opts: RelayStartOptions): Promise<RelayProc> {
   const stateDir = opts.stateDir ?? tempDir("loopgate-relay-");
   const env = { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir, LOOPGATE_CONFIG: "" };
   const p = runCli(["relay", "serve", "--port", String(opts.port ?? 0), "--json", ...opts.allowHosts.flatMap((h) => ["--allow-host", h]), ...(opts.args ?? [])], { env });
   const line = await p.waitForLine((l) => l.includes('"ready"'));
   const ready = JSON.parse(line) as { port: number; pin: string; url: string };
-  return Object.assign(p, { port: ready.port, pin: ready.pin, url: ready.url, stateDir });
+  return Object.assign(p, { kind: "node" as const, port: ready.port, pin: ready.pin, url: ready.url, stateDir, logs: () => p.stderr });
+}
+
+/** Is the Workers toolchain (wrangler + workerd) installed and runnable here? A reason when not. */
+export function workersUnavailable(): string | undefined {
+  const bin = join(ROOT, "node_modules", ".bin", "wrangler");
+  if (!existsSync(bin)) return "wrangler is not installed (npm install brings it)";
+  const workerd = join(ROOT, "node_modules", "@cloudflare", "workerd-linux-64", "bin", "workerd");
+  if (process.platform === "linux" && process.arch === "x64" && !existsSync(workerd)) return "workerd's binary is missing (its install script did not run; see allowScripts)";
+  return undefined;
+}
+
+/**
+ * The Workers relay under local workerd (`wrangler dev --local`, offline, no
+ * account), serving https with a certificate we made so clients can pin it.
+ */
+export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayProc> {
+  const stateDir = opts.stateDir ?? tempDir("loopgate-wrelay-");
+  const { loadOrCreateRelayCert } = await import("../../agent/tls/cert.ts");
+  const cert = await loadOrCreateRelayCert(stateDir);
+  const bin = join(ROOT, "node_modules", ".bin", "wrangler");
+  const args = [
+    "dev", "--local", "--ip", "127.0.0.1", "--port", String(opts.port ?? 0), "--inspector-port", "0",
+    "--local-protocol", "https", "--https-key-path", join(stateDir, "relay-key.pem"), "--https-cert-path", join(stateDir, "relay-cert.pem"),
+    "--persist-to", join(stateDir, "wrangler-state"), "--show-interactive-dev-session=false", "--log-level", "log",
+    "--var", `ALLOWED_HOSTS:${opts.allowHosts.join(",")}`, "--var", "LOOPGATE_TEST:1", "--var", "LINK_TIMEOUT_SECONDS:20",
+    ...(opts.args ?? []),
+  ];
+  const env = { ...workersEnv(stateDir) };
+  const p = runProcess(bin, args, { env, cwd: ROOT, group: true });
+  const line = await p.waitForLine((l) => /Ready on https:\/\/127\.0\.0\.1:\d+/.test(l), 60_000);
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+  return Object.assign(p, { kind: "workers" as const, port, pin: cert.pin, url: `wss://127.0.0.1:${port}`, stateDir, logs: () => [...p.stdout, ...p.stderr] });
+}
+
+/** wrangler with nothing that reaches beyond this machine: no metrics, no cf.json fetch, state in the test dir. */
+export function workersEnv(stateDir: string): Record<string, string> {
+  return {
+    HOME: stateDir,
+    XDG_CONFIG_HOME: join(stateDir, "xdg"),
+    WRANGLER_SEND_METRICS: "false",
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_LOG_PATH: join(stateDir, "wrangler-logs"),
+    CI: "1",
+    NO_COLOR: "1",
+    // wrangler's update check asks the package registry; point it at a closed local port instead.
+    npm_config_registry: "http://127.0.0.1:9/",
+  };
 }
 
 export interface Host {

@@ -1,0 +1,294 @@
+/**
+ * The relay on Cloudflare Workers. The Worker only routes: `/link` and
+ * `/h/HOSTID/…` go to the Durable Object named by the host id, which runs the
+ * same Hono app (relay/app.ts) and the same hub (relay/hub.ts) as the Node
+ * relay. No Node APIs on this path (relay/tsconfig.worker.json checks that).
+ *
+ * Hibernation: sockets are accepted with `acceptWebSocket`; each carries its
+ * role and stream id in its attachment; the host's keepalive text ping is
+ * answered by an auto-response without waking the object; the host key and
+ * revocations live in storage. When an evicted object wakes, it rebuilds the
+ * hub from its sockets and storage (see restore()).
+ *
+ * Unknown host ids all go to one decoy object, which refuses them exactly as
+ * a real one refuses a bad token: a client cannot tell which hosts exist, and
+ * nobody can create objects for arbitrary ids.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { decodeJwt, type JWK } from "jose";
+import type { Hono } from "hono";
+import { createRelayApp, HOST_ID, type RelayAdapter } from "./app.ts";
+import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "./hub.ts";
+import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./limits.ts";
+import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
+
+export interface Env {
+  HOSTS: DurableObjectNamespace<HostRelay>;
+  /** Host ids allowed to link, comma or whitespace separated (a var or a secret). */
+  ALLOWED_HOSTS?: string;
+  /** Public URLs of this relay accepted as token audiences, comma separated (the request's own origin always is). */
+  RELAY_AUDIENCES?: string;
+  /** Largest client message forwarded, bytes (the platform itself refuses received messages over its limit). */
+  MAX_MESSAGE_BYTES?: string;
+  /** Seconds of link silence before the relay drops it (alarm-checked). */
+  LINK_TIMEOUT_SECONDS?: string;
+  /** "1" exposes /_debug/object on each object (tests under local workerd only). */
+  LOOPGATE_TEST?: string;
+}
+
+const DECOY = "decoy";
+
+type Attachment = { role: "link"; hostId: string; nextStreamId: number } | { role: "client"; streamId: number; tokenId?: string };
+
+export function allowedHosts(env: Env): Set<string> {
+  return new Set((env.ALLOWED_HOSTS ?? "").split(/[\s,]+/).filter((h) => HOST_ID.test(h)));
+}
+
+function limitsFrom(env: Env): RelayLimits {
+  const maxMessage = Number(env.MAX_MESSAGE_BYTES ?? "");
+  const timeoutS = Number(env.LINK_TIMEOUT_SECONDS ?? "");
+  return {
+    ...DEFAULT_RELAY_LIMITS,
+    // Workers refuses received WebSocket messages over 1 MiB by default; say so with our own 1009 first.
+    maxMessageBytes: Number.isFinite(maxMessage) && maxMessage > 0 ? maxMessage : 1024 * 1024,
+    heartbeat: { ...DEFAULT_RELAY_LIMITS.heartbeat, ...(Number.isFinite(timeoutS) && timeoutS > 0 ? { timeoutMs: timeoutS * 1000 } : {}) },
+  };
+}
+
+/** The host id a request is for, if it is an allowed one; the decoy otherwise. */
+function routeKey(req: Request, url: URL, allowed: Set<string>): string | undefined {
+  if (url.pathname === "/link") {
+    const auth = req.headers.get("authorization") ?? "";
+    let iss: unknown;
+    try {
+      iss = decodeJwt(auth.replace(/^bearer\s+/i, "").trim()).iss;
+    } catch {
+      iss = undefined;
+    }
+    return typeof iss === "string" && allowed.has(iss) ? iss : DECOY;
+  }
+  const m = /^\/h\/([^/]*)(?:\/|$)/.exec(url.pathname);
+  if (!m) return undefined;
+  return allowed.has(m[1]!) ? m[1]! : DECOY;
+}
+
+export default {
+  async fetch(req: Request, env: Env): Promise<Response> {
+    const url = new URL(req.url);
+    const allowed = allowedHosts(env);
+    if (url.pathname === "/healthz") {
+      return Response.json({ ok: true, runtime: "workers", hosts: { allowed: allowed.size } }, { headers: { "cache-control": "no-store" } });
+    }
+    const key = routeKey(req, url, allowed);
+    if (!key) return new Response("not found\n", { status: 404 });
+    const stub = env.HOSTS.get(env.HOSTS.idFromName(key));
+    return stub.fetch(req);
+  },
+} satisfies ExportedHandler<Env>;
+
+/** Module-level: how many times an object was constructed in this isolate (tests see evictions). */
+let constructions = 0;
+
+export class HostRelay extends DurableObject<Env> {
+  readonly #limits: RelayLimits;
+  readonly #allowed: Set<string>;
+  readonly #app: Hono;
+  #hub: HostHub | undefined;
+  #linkWs: WebSocket | undefined;
+  readonly #linkHandles = new Map<WebSocket, LinkHandle>();
+  readonly #clients = new Map<WebSocket, ClientHandle>();
+  readonly #log = {
+    info: (msg: string, f?: Record<string, unknown>) => console.log(JSON.stringify({ ts: new Date().toISOString(), level: "info", msg, ...f })),
+    warn: (msg: string, f?: Record<string, unknown>) => console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", msg, ...f })),
+  };
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    constructions++;
+    this.#limits = limitsFrom(env);
+    this.#allowed = allowedHosts(env);
+    // The host's keepalive is answered by the runtime: no wake-up for an idle host.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(LINK_PING_TEXT, LINK_PONG_TEXT));
+    this.#app = createRelayApp(this.#adapter());
+    void ctx.blockConcurrencyWhile(() => this.#restore());
+  }
+
+  /** Rebuilds the hub after an eviction: host key and revocations from storage, sockets from the runtime. */
+  async #restore(): Promise<void> {
+    const host = await this.ctx.storage.get<{ hostId: string; publicJwk: JWK }>("host");
+    if (!host) return;
+    const revoked = (await this.ctx.storage.get<string[]>("revoked")) ?? [];
+    const hub = this.#newHub(host.hostId, host.publicJwk, revoked);
+    const links = this.ctx.getWebSockets("link");
+    const link = links[links.length - 1];
+    if (link) {
+      const att = link.deserializeAttachment() as Attachment | null;
+      this.#linkWs = link;
+      this.#linkHandles.set(link, hub.restoreLink(this.#linkSocket(link), att?.role === "link" ? att.nextStreamId : 1));
+    }
+    for (const ws of this.ctx.getWebSockets("client")) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att?.role !== "client") {
+        ws.close(1011, "lost stream state");
+        continue;
+      }
+      const handle = hub.restoreClient(this.#clientSocket(ws), att.streamId, att.tokenId);
+      if (handle) this.#clients.set(ws, handle);
+    }
+  }
+
+  #newHub(hostId: string, publicJwk: JWK, revoked: readonly string[]): HostHub {
+    this.#hub = new HostHub(hostId, publicJwk, this.#limits, this.#log, {
+      heartbeat: "external",
+      revoked,
+      // The runtime gives no send backpressure: bound what one stream may queue.
+      linkLimits: { maxQueuedBytes: Math.max(this.#limits.maxMessageBytes, this.#limits.maxBufferedPerStream) * 2 },
+      onRevocations: (ids) => void this.ctx.storage.put("revoked", ids),
+    });
+    return this.#hub;
+  }
+
+  #linkSocket(ws: WebSocket) {
+    return {
+      send: (f: Uint8Array) => ws.send(f),
+      close: (code: number, reason: string) => safeClose(ws, code, reason),
+    };
+  }
+
+  #clientSocket(ws: WebSocket): ClientSocket {
+    return {
+      // No send-completion signal on Workers: the bytes are the runtime's once handed over.
+      send: (data, done) => {
+        try {
+          ws.send(data);
+        } finally {
+          done();
+        }
+      },
+      close: (code, reason) => safeClose(ws, code, reason),
+      // Reading cannot be paused here; the stream's queue bound closes a client that outruns its credit.
+      pause: () => {},
+      resume: () => {},
+    };
+  }
+
+  #adapter(): RelayAdapter {
+    return {
+      limits: this.#limits,
+      audiences: (this.env.RELAY_AUDIENCES ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+      log: this.#log,
+      isAllowed: (id) => this.#allowed.has(id),
+      hostRecord: (id) => (this.#hub?.hostId === id ? this.#hub : undefined),
+      clientAddr: (c) => c.req.header("cf-connecting-ip") ?? "unknown",
+      stats: () => ({ runtime: "workers" }),
+      upgradeLink: async (_c, link) => {
+        await this.ctx.storage.put("host", { hostId: link.hostId, publicJwk: link.publicJwk });
+        const hub = this.#hub?.hostId === link.hostId ? this.#hub : this.#newHub(link.hostId, link.publicJwk, []);
+        const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+        this.ctx.acceptWebSocket(server, ["link"]);
+        const old = this.#linkWs;
+        if (old) this.#linkHandles.delete(old);
+        const handle = hub.attachLink(this.#linkSocket(server), link.publicJwk);
+        this.#linkWs = server;
+        this.#linkHandles.set(server, handle);
+        this.#saveLinkAttachment();
+        await this.ctx.storage.setAlarm(Date.now() + this.#limits.heartbeat.timeoutMs);
+        return new Response(null, { status: 101, webSocket: client });
+      },
+      upgradeClient: (c, _hostId, meta, protocol) => {
+        const hub = this.#hub;
+        if (!hub?.linked) return c.text("host offline: its link is not connected\n", 503);
+        const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+        this.ctx.acceptWebSocket(server, ["client"]);
+        const handle = hub.attachClient(this.#clientSocket(server), meta);
+        if (handle) {
+          this.#clients.set(server, handle);
+          server.serializeAttachment({ role: "client", streamId: handle.streamId, ...(meta.tokenId ? { tokenId: meta.tokenId } : {}) } satisfies Attachment);
+          this.#saveLinkAttachment();
+        }
+        return new Response(null, { status: 101, webSocket: client, ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}) });
+      },
+      forwardHttp: async (c, _hostId, meta, body) => {
+        const hub = this.#hub;
+        if (!hub?.linked) return c.text("host offline: its link is not connected\n", 503);
+        const reply = await hub.forwardHttp(meta, body);
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(reply.headers)) {
+          if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k)) headers.set(k, v);
+        }
+        return new Response(c.req.method === "HEAD" ? null : reply.body, { status: reply.status, headers });
+      },
+    };
+  }
+
+  #saveLinkAttachment(): void {
+    const ws = this.#linkWs;
+    const hub = this.#hub;
+    if (ws && hub) ws.serializeAttachment({ role: "link", hostId: hub.hostId, nextStreamId: hub.nextStreamId } satisfies Attachment);
+  }
+
+  override async fetch(req: Request): Promise<Response> {
+    if (this.env.LOOPGATE_TEST === "1" && new URL(req.url).pathname.endsWith("/_debug/object")) {
+      return Response.json({ constructions, linked: this.#hub?.linked ?? false, clients: this.#clients.size });
+    }
+    return this.#app.fetch(req);
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    const link = this.#linkHandles.get(ws);
+    if (link) {
+      if (typeof message === "string") {
+        if (message === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
+        return safeClose(ws, 1003, "the link carries binary frames only");
+      }
+      link.message(new Uint8Array(message));
+      return;
+    }
+    const client = this.#clients.get(ws);
+    if (client) client.message(typeof message === "string" ? message : new Uint8Array(message));
+    else safeClose(ws, 1011, "lost stream state");
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    this.#onGone(ws, code, reason);
+    // Complete the closing handshake the peer started (no auto-reply at this compatibility date).
+    safeClose(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    this.#onGone(ws, 1006, "socket error");
+  }
+
+  #onGone(ws: WebSocket, code: number, reason: string): void {
+    const link = this.#linkHandles.get(ws);
+    if (link) {
+      this.#linkHandles.delete(ws);
+      if (this.#linkWs === ws) this.#linkWs = undefined;
+      link.closed();
+      return;
+    }
+    const client = this.#clients.get(ws);
+    if (client) {
+      this.#clients.delete(ws);
+      client.closed(code, reason);
+    }
+  }
+
+  /** The link's liveness check: silent longer than the timeout (pings answered by the runtime count) → dropped. */
+  override async alarm(): Promise<void> {
+    const hub = this.#hub;
+    const ws = this.#linkWs;
+    if (!hub || !ws) return;
+    const auto = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+    if (hub.checkLink(auto)) await this.ctx.storage.setAlarm(Date.now() + this.#limits.heartbeat.timeoutMs);
+  }
+}
+
+function safeClose(ws: WebSocket, code: number, reason: string): void {
+  try {
+    // Close reasons are limited to 123 bytes; codes 1005/1006 cannot be sent.
+    ws.close(code === 1005 || code === 1006 ? 1000 : code, reason.slice(0, 120));
+  } catch {
+    // already closed
+  }
+}
