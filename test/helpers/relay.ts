@@ -117,8 +117,8 @@ export async function waitForLog(p: Proc, re: RegExp, timeoutMs = 15_000): Promi
 }
 
 /** `loopgate link` alone in front of an upstream. */
-export async function startLinkProc(host: Host, relay: { url: string; pin: string }, upstreamPort: number): Promise<Proc> {
-  const p = runCli(["link", "--relay", relay.url, "--relay-fingerprint", relay.pin, "--upstream", `ws://127.0.0.1:${upstreamPort}`, "--json"], { env: host.env });
+export async function startLinkProc(host: Host, relay: { url: string; pin: string }, upstreamPort: number, extraArgs: string[] = []): Promise<Proc> {
+  const p = runCli(["link", "--relay", relay.url, "--relay-fingerprint", relay.pin, "--upstream", `ws://127.0.0.1:${upstreamPort}`, "--json", ...extraArgs], { env: host.env });
   await waitForLog(p, /relay link linked/);
   return p;
 }

@@ -39,6 +39,13 @@ function collect(v: string, prev: string[]): string[] {
   return [...prev, ...v.split(",").map((s) => s.trim()).filter((s) => s !== "")];
 }
 
+/** --heartbeat-ms: an interval of 100 ms to 10 minutes; the peer is dead after three silent intervals. */
+function parseHeartbeat(raw: string): { intervalMs: number; timeoutMs: number } {
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 100 || ms > 600_000) throw new LoopgateError(ErrorCodes.USAGE, `--heartbeat-ms must be 100-600000 (got ${raw})`);
+  return { intervalMs: ms, timeoutMs: ms * 3 };
+}
+
 export function registerRelayCommands(program: Command): void {
   const relay = program.command("relay").description("run a relay, or show its certificate pin");
   relay
@@ -50,9 +57,10 @@ export function registerRelayCommands(program: Command): void {
     .option("--key <file>", "PEM private key (with --cert)")
     .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
     .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com")
+    .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(
-      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; json?: boolean }, cmd: Command) => {
+      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; json?: boolean }, cmd: Command) => {
         const cfg = configOf(cmd).config.relay ?? {};
         const log = createLogger(flags.json ? { json: true } : {});
         const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
@@ -75,6 +83,7 @@ export function registerRelayCommands(program: Command): void {
           keyPem: cert.keyPem,
           allowHosts: allow,
           audiences: publicUrl ? [relayAudience(publicUrl)] : [],
+          ...(flags.heartbeatMs !== undefined ? { limits: { heartbeat: parseHeartbeat(flags.heartbeatMs) } } : {}),
           log,
         });
         const url = `wss://${host.includes(":") ? `[${host}]` : host}:${relayServer.port}`;
@@ -199,11 +208,13 @@ export function registerRelayCommands(program: Command): void {
     .requiredOption("--relay <url>", "the relay, e.g. wss://relay.example.com:8443")
     .option("--relay-fingerprint <pins>", "the relay certificate's pin(s); required unless it has a CA-signed certificate")
     .option("--upstream <url>", "the gateway on this host", "ws://127.0.0.1:18789")
+    .option("--heartbeat-ms <ms>", "ping the relay this often; 3 silent intervals mean the link is dead (default 10000)")
     .option("--json", "log JSON lines")
     .action(
-      run(async (flags: { relay: string; relayFingerprint?: string; upstream: string; json?: boolean }) => {
+      run(async (flags: { relay: string; relayFingerprint?: string; upstream: string; heartbeatMs?: string; json?: boolean }) => {
         const { runLink } = await import("../../link/run.ts");
-        await runLink({ relayUrl: flags.relay, pins: parsePins(flags.relayFingerprint), upstream: flags.upstream, json: Boolean(flags.json) });
+        const hb = flags.heartbeatMs !== undefined ? parseHeartbeat(flags.heartbeatMs) : undefined;
+        await runLink({ relayUrl: flags.relay, pins: parsePins(flags.relayFingerprint), upstream: flags.upstream, json: Boolean(flags.json), ...(hb ? { heartbeat: hb } : {}) });
       }),
     );
 }

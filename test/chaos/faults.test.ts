@@ -1,0 +1,193 @@
+/**
+ * Faults during live traffic (npm run test:chaos): kill -9 of the relay, of
+ * the link connector and of the gateway while 100 streams carry numbered
+ * messages, and a link whose packets silently vanish. Every client must see
+ * its stream end within seconds (none hangs), what it received must be an
+ * in-order prefix of what it sent (nothing duplicated, reordered or
+ * invented), and the host must come back by itself.
+ */
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import type WebSocket from "ws";
+import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
+import { startRelay, makeHost, startLinkProc, startLinkedGateway, mintToken, startEchoUpstream, waitForLog, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startTcpProxy } from "../helpers/tcp-proxy.ts";
+import type { Proc } from "../helpers/proc.ts";
+
+const STREAMS = Number(process.env.LOOPGATE_CHAOS_STREAMS ?? 100);
+/** Every client must have seen its stream end within this long after the fault. */
+const CLOSE_BOUND_MS = 5_000;
+
+interface SeqClient {
+  ws: WebSocket;
+  sent: number;
+  received: number;
+  violations: string[];
+  closed: Promise<{ code: number; at: number }>;
+  stop(): void;
+}
+
+/** A client that sends "id:n" every few ms and checks the echoes arrive exactly in order. */
+function seqClient(ws: WebSocket, id: number): SeqClient {
+  const c: SeqClient = {
+    ws,
+    sent: 0,
+    received: 0,
+    violations: [],
+    closed: new Promise((resolve) => {
+      ws.once("close", (code) => resolve({ code, at: Date.now() }));
+      ws.once("error", () => resolve({ code: 1006, at: Date.now() }));
+    }),
+    stop: () => clearInterval(timer),
+  };
+  ws.on("message", (d) => {
+    const want = `${id}:${c.received}`;
+    const got = String(d);
+    if (got !== want) c.violations.push(`client ${id}: got ${got}, wanted ${want}`);
+    c.received++;
+  });
+  const timer = setInterval(() => {
+    if (ws.readyState !== ws.OPEN) return clearInterval(timer);
+    ws.send(`${id}:${c.sent++}`);
+  }, 5);
+  return c;
+}
+
+async function openClients(relay: RelayProc, hostId: string, token: string, n: number): Promise<SeqClient[]> {
+  const sockets = await Promise.all(Array.from({ length: n }, () => openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${token}` }, timeoutMs: 15_000 })));
+  return sockets.map((ws, i) => seqClient(ws, i));
+}
+
+/** After the fault: all clients closed within the bound, and every stream an in-order prefix. */
+async function assertAllEndCleanly(clients: SeqClient[], faultAt: number, codes?: number[]): Promise<void> {
+  const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), CLOSE_BOUND_MS + 2_000).unref());
+  const results = await Promise.race([Promise.all(clients.map((c) => c.closed)), timeout]);
+  clients.forEach((c) => c.stop());
+  assert.notEqual(results, "timeout", `some clients were still open ${CLOSE_BOUND_MS + 2_000} ms after the fault`);
+  const ends = results as { code: number; at: number }[];
+  const slowest = Math.max(...ends.map((e) => e.at - faultAt));
+  assert.ok(slowest <= CLOSE_BOUND_MS, `the slowest client saw its stream end ${slowest} ms after the fault`);
+  if (codes) for (const e of ends) assert.ok(codes.includes(e.code), `close code ${e.code}, expected one of ${codes.join(", ")}`);
+  const violations = clients.flatMap((c) => c.violations);
+  assert.deepEqual(violations.slice(0, 5), [], "messages arrived once and in order");
+  for (const c of clients) assert.ok(c.received <= c.sent, "nothing arrived that was not sent");
+  assert.ok(clients.reduce((n, c) => n + c.received, 0) > clients.length, "traffic was flowing before the fault");
+}
+
+async function echoWorks(relay: RelayProc, hostId: string, token: string, deadlineMs = 20_000): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    try {
+      const ws = await openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${token}` }, timeoutMs: 5_000 });
+      const got = await new Promise<string>((resolve) => {
+        ws.once("message", (d) => resolve(String(d)));
+        ws.send("still there?");
+      });
+      ws.close();
+      if (got === "still there?") return true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return false;
+}
+
+describe("chaos: kill -9 during 100 active streams", () => {
+  let relay: RelayProc;
+  let host: Host;
+  let link: Proc;
+  let echo: Awaited<ReturnType<typeof startEchoUpstream>>;
+  let token: string;
+  before(async () => {
+    host = await makeHost();
+    echo = await startEchoUpstream();
+    relay = await startRelay("node", { allowHosts: [host.hostId] });
+    link = await startLinkProc(host, relay, echo.port);
+    token = (await mintToken(host, relay)).token;
+  });
+  after(async () => {
+    await link?.kill("SIGKILL");
+    await relay?.kill("SIGKILL");
+    await echo?.close();
+  });
+
+  test("the relay: every client's stream ends at once, the host relinks by itself", async () => {
+    const clients = await openClients(relay, host.hostId, token, STREAMS);
+    await new Promise((r) => setTimeout(r, 500));
+    const { port, stateDir } = relay;
+    const linkedBefore = link.stderr.filter((l) => l.includes("relay link linked")).length;
+    const faultAt = Date.now();
+    await relay.kill("SIGKILL");
+    await assertAllEndCleanly(clients, faultAt);
+    relay = await startRelay("node", { allowHosts: [host.hostId], port, stateDir });
+    await link.waitForLine((l) => l.includes("relay link linked") && link.stderr.filter((x) => x.includes("relay link linked")).length > linkedBefore, 15_000, "stderr");
+    assert.ok(await echoWorks(relay, host.hostId, token), "a new client gets through after the relay came back");
+  });
+
+  test("the link connector: clients see 1012 within seconds; a new link serves new clients", async () => {
+    const clients = await openClients(relay, host.hostId, token, STREAMS);
+    await new Promise((r) => setTimeout(r, 500));
+    const faultAt = Date.now();
+    await link.kill("SIGKILL");
+    await assertAllEndCleanly(clients, faultAt, [1012]);
+    link = await startLinkProc(host, relay, echo.port);
+    assert.ok(await echoWorks(relay, host.hostId, token));
+  });
+});
+
+describe("chaos: kill -9 of the gateway with its in-process link", () => {
+  let relay: RelayProc;
+  let host: Host;
+  before(async () => {
+    host = await makeHost();
+    relay = await startRelay("node", { allowHosts: [host.hostId] });
+  });
+  after(async () => {
+    await relay?.kill("SIGKILL");
+  });
+
+  test("every relayed client's stream ends within seconds, and the restarted gateway relinks", async () => {
+    const gw = await startLinkedGateway(host, relay);
+    const token = (await mintToken(host, relay)).token;
+    const sockets = await Promise.all(Array.from({ length: STREAMS }, () => openWebSocket(`${relay.url}/h/${host.hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${token}` }, timeoutMs: 15_000 })));
+    const closed = sockets.map((ws) => new Promise<number>((r) => ws.once("close", (code) => r(code))));
+    const faultAt = Date.now();
+    await gw.kill("SIGKILL");
+    const codes = await Promise.race([Promise.all(closed), new Promise<"timeout">((r) => setTimeout(() => r("timeout"), CLOSE_BOUND_MS).unref())]);
+    assert.notEqual(codes, "timeout", `clients still open ${CLOSE_BOUND_MS} ms after the gateway died`);
+    assert.ok((codes as number[]).every((c) => c === 1012), `close codes: ${[...new Set(codes as number[])].join(",")}`);
+    assert.ok(Date.now() - faultAt <= CLOSE_BOUND_MS);
+    const gw2 = await startLinkedGateway(host, relay);
+    await gw2.kill();
+  });
+});
+
+describe("chaos: a link whose packets silently vanish", () => {
+  test("both ends notice through heartbeats within three intervals, and clients are closed", async () => {
+    const HB = 500;
+    const host = await makeHost();
+    const echo = await startEchoUpstream();
+    const relay = await startRelay("node", { allowHosts: [host.hostId], args: ["--heartbeat-ms", String(HB)] });
+    const proxy = await startTcpProxy(relay.port);
+    const viaProxy = { url: `wss://127.0.0.1:${proxy.port}`, pin: relay.pin };
+    const link = await startLinkProc(host, viaProxy, echo.port, ["--heartbeat-ms", String(HB)]);
+    try {
+      const token = (await mintToken(host, relay)).token;
+      const clients = await openClients(relay, host.hostId, token, 10);
+      await new Promise((r) => setTimeout(r, 300));
+      const faultAt = Date.now();
+      proxy.blackhole();
+      await waitForLog(link, /relay link silent/, 10_000);
+      const hostNoticedMs = Date.now() - faultAt;
+      assert.ok(hostNoticedMs <= HB * 3 + HB * 2, `the host noticed after ${hostNoticedMs} ms`);
+      await assertAllEndCleanly(clients, faultAt, [1012]);
+      // The relay's socket keepalive or its link heartbeat, whichever fires first.
+      assert.ok(relay.logs().some((l) => l.includes("link silent") || l.includes("host link closed")), "the relay dropped the silent link by itself");
+    } finally {
+      await link.kill("SIGKILL");
+      await relay.kill("SIGKILL");
+      await proxy.close();
+      await echo.close();
+    }
+  });
+});
