@@ -72,7 +72,7 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const addr = adapter.clientAddr(c);
     const wait = limiter.retryAfterMs(addr);
     if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
-    const auth = await authenticateLink(c.req.raw, audiencesFor(c.req.raw, adapter.audiences), (id) => adapter.isAllowed(id));
+    const auth = await authenticateLink(c.req.raw, audiencesFor(c.req.raw, adapter.audiences), (id) => adapter.isAllowed(id), adapter.limits.maxTokenBytes);
     if (!auth.ok) {
       limiter.fail(addr);
       adapter.log.warn("link refused", { addr, reason: auth.reason });
@@ -94,7 +94,7 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     }
     const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
     const url = new URL(c.req.url);
-    const auth = await authenticateClient(c.req.raw, hostId, record, audiencesFor(c.req.raw, adapter.audiences), { allowQuery: true });
+    const auth = await authenticateClient(c.req.raw, hostId, record, audiencesFor(c.req.raw, adapter.audiences), { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes });
     if (!auth.ok) {
       limiter.fail(addr);
       adapter.log.warn("client refused", { addr, status: auth.status, reason: auth.reason });

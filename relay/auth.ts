@@ -79,9 +79,10 @@ function decoyKey(): Promise<JWK> {
 
 export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource } | { ok: false; status: 401 | 403; reason: string };
 
-export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: string[], opts: { allowQuery: boolean }): Promise<ClientAuthResult> {
+export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: string[], opts: { allowQuery: boolean; maxTokenBytes: number }): Promise<ClientAuthResult> {
   const found = extractClientToken(req, hostId, opts);
   if (!found) return { ok: false, status: 401, reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
+  if (found.token.length > opts.maxTokenBytes) return { ok: false, status: 401, reason: `token refused (larger than ${opts.maxTokenBytes} bytes)` };
   try {
     const key = record?.publicJwk ?? (await decoyKey());
     const claims = await verifyClientToken(found.token, key, { hostId, audience: audiences, ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}) });
@@ -96,9 +97,10 @@ export async function authenticateClient(req: Request, hostId: string, record: H
 
 export type LinkAuthResult = { ok: true; hostId: string; publicJwk: JWK } | { ok: false; status: 401 | 403; reason: string };
 
-export async function authenticateLink(req: Request, audiences: string[], isAllowed: (hostId: string) => boolean): Promise<LinkAuthResult> {
+export async function authenticateLink(req: Request, audiences: string[], isAllowed: (hostId: string) => boolean, maxTokenBytes: number): Promise<LinkAuthResult> {
   const auth = req.headers.get("authorization");
   if (!auth || !/^bearer\s+/i.test(auth)) return { ok: false, status: 401, reason: "link token required" };
+  if (auth.length > maxTokenBytes + 16) return { ok: false, status: 401, reason: `link token refused (larger than ${maxTokenBytes} bytes)` };
   try {
     const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: audiences });
     if (!isAllowed(v.hostId)) return { ok: false, status: 403, reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host ${v.hostId})` };

@@ -145,8 +145,8 @@ export class HostHub implements HostRecord {
       onControl: (m) => this.#onControl(m),
       onFatal: (err) => {
         this.#log.warn("link protocol error; closing the link", { hostId: this.hostId, err: err.message });
-        if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link failed; reconnect");
-        sock.close(1002, "link protocol error");
+        if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link failed; reconnect", 1002, "link protocol error");
+        else sock.close(1002, "link protocol error");
       },
     });
     let heartbeat: Heartbeat | undefined;
@@ -177,7 +177,8 @@ export class HostHub implements HostRecord {
     };
   }
 
-  #dropLink(code: number, reason: string): void {
+  /** Ends the link: its streams close with `code`; the link socket with `linkCode` (default: 1012 for restarts, else 1001). */
+  #dropLink(code: number, reason: string, linkCode?: number, linkReason?: string): void {
     const link = this.#link;
     if (!link) return;
     this.#link = undefined;
@@ -185,7 +186,7 @@ export class HostHub implements HostRecord {
     this.#bytesIn += link.mux.bytesIn;
     this.#bytesOut += link.mux.bytesOut;
     link.mux.closeAll(code, reason);
-    link.sock.close(code === RelayClose.RESTART ? 1012 : 1001, reason);
+    link.sock.close(linkCode ?? (code === RelayClose.RESTART ? 1012 : 1001), linkReason ?? reason);
   }
 
   /** Closes the hub (relay shutting down). */

@@ -152,7 +152,8 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     fetch: app.fetch,
     websocket: { server: wss },
     createServer: createHttpsServer,
-    serverOptions: { cert: opts.certPem, key: opts.keyPem },
+    // Header and request timeouts are checked every 2 s (Node's default, 30 s, lets a slow upgrade linger).
+    serverOptions: { cert: opts.certPem, key: opts.keyPem, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 },
   }) as Server;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
