@@ -83,7 +83,7 @@ export class GatewayClient {
   readonly ws: WebSocket;
   readonly hello: HelloOk;
   readonly connectMs: number;
-  #pending = new Map<string, { resolve: (f: ResFrame) => void; reject: (e: Error) => void; expectFinal: boolean }>();
+  #pending = new Map<string, { resolve: (f: ResFrame) => void; reject: (e: Error) => void; expectFinal: boolean; onInterim?: (payload: unknown) => void }>();
   #eventListeners = new Set<(e: EventFrame) => void>();
   #closed: { code: number; reason: string } | undefined;
 
@@ -237,7 +237,7 @@ export class GatewayClient {
       if (!p) return;
       // With expectFinal, an "accepted" answer is an interim one: keep waiting for the final res.
       const status = (f.payload as { status?: unknown } | undefined)?.status;
-      if (p.expectFinal && f.ok && status === "accepted") return;
+      if (p.expectFinal && f.ok && status === "accepted") return void p.onInterim?.(f.payload);
       this.#pending.delete(f.id);
       p.resolve(f);
     } else if (f.type === "event") {
@@ -251,7 +251,7 @@ export class GatewayClient {
   }
 
   /** Sends a request and resolves with its payload; a gateway error becomes a LoopgateError. */
-  async request<T = unknown>(method: string, params?: unknown, opts: { timeoutMs?: number; expectFinal?: boolean } = {}): Promise<T> {
+  async request<T = unknown>(method: string, params?: unknown, opts: { timeoutMs?: number; expectFinal?: boolean; onInterim?: (payload: unknown) => void } = {}): Promise<T> {
     if (this.#closed) throw new LoopgateError(ErrorCodes.CONNECTION_CLOSED, `the connection is closed (${this.#closed.code})`);
     const id = randomUUID();
     const timeoutMs = opts.timeoutMs ?? 10_000;
@@ -264,6 +264,7 @@ export class GatewayClient {
         resolve: (f) => (clearTimeout(timer), resolve(f)),
         reject: (e) => (clearTimeout(timer), reject(e)),
         expectFinal: Boolean(opts.expectFinal),
+        ...(opts.onInterim ? { onInterim: opts.onInterim } : {}),
       });
       this.ws.send(JSON.stringify({ type: "req", id, method, ...(params !== undefined ? { params } : {}) }));
     });

@@ -270,6 +270,7 @@ export class GatewayConnection {
       clientAddr: this.peer.clientAddr,
       relayed: this.peer.forwarded,
       emit: (event, payload) => this.sendEvent(event, payload),
+      interim: (payload) => this.#send(resOk(id, payload ?? {})),
       signal: this.#abort.signal,
     };
     try {

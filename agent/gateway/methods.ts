@@ -13,6 +13,8 @@ export interface MethodContext {
   relayed: boolean;
   /** Sends an event to this connection only. */
   emit(event: string, payload: unknown): void;
+  /** Sends an interim answer now (e.g. {status: "accepted"}); the handler's result follows as the final one. */
+  interim(payload: unknown): void;
   signal: AbortSignal;
 }
 

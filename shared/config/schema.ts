@@ -123,14 +123,47 @@ export const RelayServerConfigSchema = Type.Object(
   Strict,
 );
 
+export const AgentConfigSchema = Type.Object(
+  {
+    /** An OpenAI-compatible chat-completions endpoint; without it the agent answers with how to configure one. */
+    provider: Type.Optional(
+      Type.Object(
+        {
+          baseUrl: Type.String({ minLength: 1, maxLength: 2048 }),
+          model: Type.String({ minLength: 1, maxLength: 256 }),
+          apiKey: Type.Optional(SecretSchema),
+          timeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 600_000 })),
+          maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+        },
+        Strict,
+      ),
+    ),
+    systemPrompt: Type.Optional(Type.String({ maxLength: 100_000 })),
+    maxRounds: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  },
+  Strict,
+);
+
+export const ToolsConfigSchema = Type.Object(
+  {
+    /** Tool name patterns (* and ?) allowed to run; default read_file and list_dir. */
+    allow: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })),
+    /** Patterns never allowed; deny wins over allow. */
+    deny: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })),
+    /** The directory tools work in and cannot leave (default: <state>/workspace). */
+    workspace: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    maxOutputBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+  },
+  Strict,
+);
+
 export const ConfigSchema = Type.Object(
   {
     gateway: Type.Optional(GatewayConfigSchema),
     relay: Type.Optional(RelayServerConfigSchema),
-    /** Sections later features own; validated by their modules. */
-    agent: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    models: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    tools: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    agent: Type.Optional(AgentConfigSchema),
+    tools: Type.Optional(ToolsConfigSchema),
   },
   Strict,
 );

@@ -105,9 +105,10 @@ export async function makeHost(): Promise<Host> {
 }
 
 /** Runs our gateway for `host` with the in-process link to `relay`. */
-export async function startLinkedGateway(host: Host, relay: { url: string; pin: string }, extraArgs: string[] = []): Promise<GatewayProc> {
-  writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify({ gateway: { relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } }));
-  const gw = await startGateway({ args: extraArgs, env: host.env, config: { gateway: { relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } } });
+export async function startLinkedGateway(host: Host, relay: { url: string; pin: string }, extraArgs: string[] = [], extraConfig: Record<string, unknown> = {}): Promise<GatewayProc> {
+  const config = { ...extraConfig, gateway: { relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } };
+  writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify(config));
+  const gw = await startGateway({ args: extraArgs, env: host.env, config });
   await waitForLog(gw, /relay link linked/);
   return gw;
 }

@@ -9,7 +9,7 @@ import type { GatewayClient } from "../../client/gateway-client.ts";
 import type { TargetFlags, ClientTarget } from "../../client/target.ts";
 import { fail, printJson } from "../output.ts";
 
-type Flags = TargetFlags & { json?: boolean; deep?: boolean; params?: string; expectFinal?: boolean };
+type Flags = TargetFlags & { json?: boolean; deep?: boolean; params?: string; expectFinal?: boolean; message?: string; session?: string; to?: string; channel?: string };
 
 export function addTargetOptions(cmd: Command): Command {
   return cmd
@@ -121,6 +121,64 @@ async function call(method: string, flags: Flags, cmd: Command): Promise<void> {
   });
 }
 
+/**
+ * `loopgate agent --message M`: runs one agent turn, printing the reply as
+ * it streams (the `chat` delta events of this run) and exiting when it ends.
+ */
+async function agentTurn(flags: Flags, cmd: Command): Promise<void> {
+  if (!flags.message) throw new LoopgateError(ErrorCodes.USAGE, "--message is required", { hint: 'e.g. loopgate agent --message "hello"' });
+  const { randomUUID } = await import("node:crypto");
+  await withClient({ ...flags, timeout: flags.timeout ?? "600000" }, cmd, "call", async (c, t) => {
+    let runId: string | undefined;
+    let printed = 0;
+    const early: { runId: string; state: string; message?: { content?: { text?: string }[] } }[] = [];
+    const onChat = (p: { runId: string; state: string; message?: { content?: { text?: string }[] } }) => {
+      if (runId === undefined) return void early.push(p);
+      if (p.runId !== runId || flags.json) return;
+      const text = p.message?.content?.map((x) => x.text ?? "").join("") ?? "";
+      if ((p.state === "delta" || p.state === "final") && text.length > printed) {
+        process.stdout.write(text.slice(printed));
+        printed = text.length;
+      }
+    };
+    c.onEvent((e) => {
+      if (e.event === "chat") onChat(e.payload as Parameters<typeof onChat>[0]);
+    });
+    const final = await c.request<{ runId: string; status: string; error?: string; result?: { payloads?: { text?: string }[] } }>(
+      "agent",
+      { message: flags.message, sessionKey: flags.session ?? "main", idempotencyKey: randomUUID() },
+      {
+        timeoutMs: t.timeoutMs,
+        expectFinal: true,
+        onInterim: (p) => {
+          runId = (p as { runId?: string }).runId;
+          for (const e of early.splice(0)) onChat(e);
+        },
+      },
+    );
+    runId = final.runId;
+    for (const p of early.splice(0)) onChat(p);
+    if (flags.json) {
+      printJson(final);
+    } else {
+      const text = final.result?.payloads?.map((p) => p.text ?? "").join("") ?? "";
+      if (text.length > printed) process.stdout.write(text.slice(printed));
+      process.stdout.write("\n");
+    }
+    if (final.status !== "ok") throw new LoopgateError(ErrorCodes.REQUEST_FAILED, `the agent turn ended with ${final.status}${final.error ? `: ${final.error}` : ""}`);
+  });
+}
+
+async function sendMessage(flags: Flags, cmd: Command): Promise<void> {
+  if (!flags.to || !flags.message) throw new LoopgateError(ErrorCodes.USAGE, "--to and --message are required", { hint: 'e.g. loopgate send --to main --message "done"' });
+  const { randomUUID } = await import("node:crypto");
+  await withClient(flags, cmd, "call", async (c, t) => {
+    const r = await c.request<{ messageId: string; channel: string }>("send", { to: flags.to, message: flags.message, channel: flags.channel ?? "webchat", idempotencyKey: randomUUID() }, { timeoutMs: t.timeoutMs });
+    if (flags.json) printJson(r);
+    else process.stdout.write(`sent via ${r.channel}: ${r.messageId}\n`);
+  });
+}
+
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
@@ -141,6 +199,17 @@ const run = (fn: (flags: Flags, cmd: Command) => Promise<void>) => async (flags:
 };
 
 export function registerClientCommands(program: Command, gateway: Command): void {
+  for (const parent of [program, gateway]) {
+    addTargetOptions(parent.command("agent").description("run one agent turn and print the reply as it streams"))
+      .requiredOption("--message <text>", "what to ask")
+      .option("--session <key>", "session key (default main)")
+      .action(run(agentTurn));
+    addTargetOptions(parent.command("send").description("deliver a message to a channel (webchat: a session's chat)"))
+      .requiredOption("--to <target>", "where to: for webchat, a session key")
+      .requiredOption("--message <text>", "the message")
+      .option("--channel <name>", "channel (default webchat)")
+      .action(run(sendMessage));
+  }
   addTargetOptions(program.command("health").description("check that the gateway answers (exit 0 when healthy)")).action(run(health));
   addTargetOptions(program.command("status").description("gateway status; --deep adds where the target and credentials came from, TLS pin state, round trip, methods"))
     .option("--deep", "report config source, target, credential source, TLS pin state, round trip, server version and methods")

@@ -63,6 +63,8 @@ async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: 
   const loaded = loadConfig(configFlag !== undefined ? { flag: configFlag } : {});
   const settings = resolveGatewaySettings({ flags, config: loaded.config, env: process.env, resolveSecret: makeSecretResolver() });
   const gw = await startGateway({ settings, log });
+  const { enableAgent } = await import("../../agent/setup.ts");
+  enableAgent(gw, loaded.config, log, makeSecretResolver());
   await enableRelayFeatures(gw, settings, log);
   const urls = gw.listen.addresses.map((a) => `http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}/`);
   log.info("gateway listening", {

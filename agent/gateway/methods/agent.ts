@@ -1,0 +1,235 @@
+/**
+ * Agent, chat, sessions and send methods, named as in the OpenClaw v4
+ * protocol: `chat.send`/`chat.history`/`chat.abort`, `sessions.list`/
+ * `sessions.reset`/`sessions.delete`, `agent` (answers "accepted" at once,
+ * the result when the turn ends), `agent.wait`, and `send` (delivery to a
+ * channel; WebChat is the built-in one).
+ */
+import { randomUUID } from "node:crypto";
+import { LoopgateError } from "../../../shared/errors.ts";
+import type { AgentRuntime, RunInfo } from "../../agent/runtime.ts";
+import { checkSessionKey, type SessionStore } from "../../agent/session-store.ts";
+import type { SessionEntry } from "../../agent/session-types.ts";
+import { MethodError, type MethodRegistry } from "../methods.ts";
+import { GatewayErrorCodes } from "../protocol.ts";
+import { Scopes } from "../scopes.ts";
+
+export const DEFAULT_SESSION = "main";
+const MAX_MESSAGE = 100_000;
+
+/** A channel `send` can deliver to. WebChat is built in; others implement this. */
+export interface Channel {
+  readonly name: string;
+  deliver(to: string, message: string): Promise<{ messageId: string }>;
+}
+
+type Obj = Record<string, unknown>;
+
+function obj(params: unknown): Obj {
+  if (params === undefined || params === null) return {};
+  if (typeof params !== "object" || Array.isArray(params)) throw bad("params must be an object");
+  return params as Obj;
+}
+
+function bad(message: string): MethodError {
+  return new MethodError({ code: GatewayErrorCodes.INVALID_REQUEST, message });
+}
+
+function str(p: Obj, name: string, opts: { required?: boolean; max?: number } = {}): string | undefined {
+  const v = p[name];
+  if (v === undefined || v === null) {
+    if (opts.required) throw bad(`${name} is required`);
+    return undefined;
+  }
+  if (typeof v !== "string") throw bad(`${name} must be a string`);
+  if (v.length > (opts.max ?? 4096)) throw bad(`${name} is longer than ${opts.max ?? 4096} characters`);
+  return v;
+}
+
+function int(p: Obj, name: string, min: number, max: number): number | undefined {
+  const v = p[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw bad(`${name} must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+function sessionKey(p: Obj, name = "sessionKey"): string {
+  const k = str(p, name, { max: 200 }) ?? DEFAULT_SESSION;
+  try {
+    return checkSessionKey(k);
+  } catch (e) {
+    throw bad(e instanceof LoopgateError ? `${name}: ${e.message} (${e.hint ?? ""})` : `invalid ${name}`);
+  }
+}
+
+/** A session entry as a chat message (OpenClaw's message shape: role + content parts). */
+export function toChatMessage(e: SessionEntry): Obj {
+  const role = e.kind === "user" ? "user" : e.kind === "assistant" ? "assistant" : e.kind === "tool_call" ? "toolCall" : e.kind === "tool_result" ? "toolResult" : e.kind;
+  const text = e.kind === "tool_call" ? `${e.tool}(${e.args ?? ""})` : (e.text ?? "");
+  return {
+    role,
+    content: [{ type: "text", text }],
+    timestamp: e.ts,
+    seq: e.seq,
+    ...(e.runId ? { runId: e.runId } : {}),
+    ...(e.tool ? { toolName: e.tool } : {}),
+    ...(e.ok !== undefined ? { ok: e.ok } : {}),
+    ...(e.incomplete ? { incomplete: true } : {}),
+  };
+}
+
+function finalPayload(r: RunInfo): Obj {
+  const status = r.state === "final" ? "ok" : r.state === "running" ? "timeout" : r.state;
+  return {
+    runId: r.runId,
+    status,
+    summary: r.state === "final" ? "completed" : (r.error ?? r.state),
+    result: { payloads: r.text ? [{ text: r.text }] : [], meta: { sessionKey: r.sessionKey, durationMs: (r.endedAt ?? Date.now()) - r.startedAt } },
+    ...(r.error ? { error: r.error } : {}),
+  };
+}
+
+export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: AgentRuntime; sessions: SessionStore; channels: Map<string, Channel> }): void {
+  const { runtime, sessions, channels } = deps;
+  registry.registerEvent("chat");
+  registry.registerEvent("agent");
+
+  const start = (p: Obj, key: string) => {
+    const message = str(p, "message", { required: true, max: MAX_MESSAGE })!;
+    if (message.trim() === "") throw bad("message is empty");
+    const idempotencyKey = str(p, "idempotencyKey", { max: 256 }) ?? randomUUID();
+    try {
+      return runtime.start({ sessionKey: key, message, idempotencyKey, ...(typeof p.channel === "string" ? { channel: p.channel.slice(0, 64) } : {}) });
+    } catch (e) {
+      if (e instanceof LoopgateError) throw new MethodError({ code: GatewayErrorCodes.UNAVAILABLE, message: e.message, retryable: true, retryAfterMs: 1000 });
+      throw e;
+    }
+  };
+
+  registry.register({
+    name: "chat.send",
+    scope: Scopes.WRITE,
+    handler: (params) => {
+      const p = obj(params);
+      const run = start(p, sessionKey(p));
+      return { runId: run.runId, status: "started" };
+    },
+  });
+
+  registry.register({
+    name: "chat.history",
+    scope: Scopes.READ,
+    handler: (params) => {
+      const p = obj(params);
+      const key = sessionKey(p);
+      const limit = int(p, "limit", 1, 1000) ?? 200;
+      const entries = sessions.history(key, { limit });
+      const active = runtime.activeRuns().find((r) => r.sessionKey === key);
+      return { sessionKey: key, messages: entries.map(toChatMessage), ...(active ? { activeRun: { runId: active.runId, text: active.text } } : {}) };
+    },
+  });
+
+  registry.register({
+    name: "chat.abort",
+    scope: Scopes.WRITE,
+    handler: (params) => {
+      const p = obj(params);
+      const ids = runtime.abort(sessionKey(p), str(p, "runId", { max: 128 }));
+      return { ok: true, aborted: ids.length > 0, runIds: ids };
+    },
+  });
+
+  registry.register({
+    name: "sessions.list",
+    scope: Scopes.READ,
+    handler: (params) => {
+      const p = obj(params);
+      const limit = int(p, "limit", 1, 10_000) ?? 100;
+      const search = str(p, "search", { max: 200 });
+      const list = sessions.list({ limit, ...(search ? { search } : {}) });
+      return {
+        count: list.length,
+        sessions: list.map((s) => ({ key: s.key, createdAt: s.createdAt, updatedAt: s.updatedAt, entries: s.entries, ...(s.lastText !== undefined ? { lastMessage: s.lastText } : {}) })),
+      };
+    },
+  });
+
+  registry.register({
+    name: "sessions.reset",
+    scope: Scopes.WRITE,
+    handler: (params) => {
+      const key = sessionKey(obj(params), "key");
+      runtime.abort(key);
+      return { ok: true, key, reset: sessions.reset(key) };
+    },
+  });
+
+  registry.register({
+    name: "sessions.delete",
+    scope: Scopes.ADMIN,
+    handler: (params) => {
+      const key = sessionKey(obj(params), "key");
+      runtime.abort(key);
+      return { ok: true, key, deleted: sessions.remove(key) };
+    },
+  });
+
+  registry.register({
+    name: "agent",
+    scope: Scopes.WRITE,
+    handler: async (params, ctx) => {
+      const p = obj(params);
+      const run = start(p, sessionKey(p));
+      ctx.interim({ runId: run.runId, status: "accepted", acceptedAt: run.startedAt });
+      const timeoutS = int(p, "timeout", 1, 3600) ?? 600;
+      const done = await runtime.wait(run.runId, timeoutS * 1000);
+      return finalPayload(done ?? run);
+    },
+  });
+
+  registry.register({
+    name: "agent.wait",
+    scope: Scopes.READ,
+    handler: async (params) => {
+      const p = obj(params);
+      const runId = str(p, "runId", { required: true, max: 128 })!;
+      const r = await runtime.wait(runId, int(p, "timeoutMs", 0, 3_600_000) ?? 30_000);
+      if (!r) throw new MethodError({ code: GatewayErrorCodes.INVALID_REQUEST, message: `unknown runId ${runId.slice(0, 64)}` });
+      return finalPayload(r);
+    },
+  });
+
+  registry.register({
+    name: "send",
+    scope: Scopes.WRITE,
+    handler: async (params) => {
+      const p = obj(params);
+      const to = str(p, "to", { required: true, max: 200 })!;
+      const message = str(p, "message", { required: true, max: MAX_MESSAGE })!;
+      const name = str(p, "channel", { max: 64 }) ?? "webchat";
+      const channel = channels.get(name);
+      if (!channel) throw bad(`unknown channel ${name}; available: ${[...channels.keys()].join(", ")}`);
+      try {
+        const r = await channel.deliver(to, message);
+        return { ok: true, channel: name, to, messageId: r.messageId };
+      } catch (e) {
+        if (e instanceof LoopgateError) throw bad(e.message);
+        throw e;
+      }
+    },
+  });
+}
+
+/** WebChat: a message "sent" to a session appears in its history and on every open Control UI. */
+export function webChatChannel(sessions: SessionStore, broadcast: (event: string, payload: unknown) => void): Channel {
+  return {
+    name: "webchat",
+    async deliver(to, message) {
+      const key = checkSessionKey(to);
+      const runId = randomUUID();
+      const e = sessions.append(key, { kind: "assistant", runId, text: message, channel: "webchat" });
+      broadcast("chat", { runId, sessionKey: key, seq: 0, state: "final", message: { role: "assistant", content: [{ type: "text", text: message }], timestamp: e.ts } });
+      return { messageId: `${key}#${e.seq}` };
+    },
+  };
+}
