@@ -30,6 +30,9 @@ export interface RelayAdapter {
   log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
 }
 
+/** The header that carries the relay-verified client token to the host's gateway (WebSocket streams only). */
+export const EDGE_TOKEN_HEADER = "x-loopgate-client-token";
+
 export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
 
 /** Request headers passed on to the gateway (never the relay's own auth material). */
@@ -124,7 +127,9 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       path: rest,
       ...(url.search ? { query: url.search.slice(1) } : {}),
       ...(isUpgrade ? {} : { method: c.req.method }),
-      headers: forwardedHeaders(c, addr),
+      // A browser authenticated by its cookie has no token to put in `connect`; the gateway
+      // verifies this one itself (host key), so the relay cannot mint access it was not given.
+      headers: { ...forwardedHeaders(c, addr), ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
       clientAddr: addr,
       tokenId: claims.id,
       scopes: claims.scopes,

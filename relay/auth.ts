@@ -77,7 +77,7 @@ function decoyKey(): Promise<JWK> {
   return decoy;
 }
 
-export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource } | { ok: false; status: 401 | 403; reason: string };
+export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource; token: string } | { ok: false; status: 401 | 403; reason: string };
 
 export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: string[], opts: { allowQuery: boolean; maxTokenBytes: number }): Promise<ClientAuthResult> {
   const found = extractClientToken(req, hostId, opts);
@@ -87,7 +87,7 @@ export async function authenticateClient(req: Request, hostId: string, record: H
     const key = record?.publicJwk ?? (await decoyKey());
     const claims = await verifyClientToken(found.token, key, { hostId, audience: audiences, ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}) });
     if (!record) return { ok: false, status: 401, reason: "token refused" };
-    return { ok: true, claims, source: found.source };
+    return { ok: true, claims, source: found.source, token: found.token };
   } catch (e) {
     const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
     // Revoked and wrong-audience tokens are real tokens that are not welcome here: 403. Everything else: 401.

@@ -21,6 +21,10 @@ export interface PeerInfo {
   local: boolean;
   origin: string | undefined;
   userAgent: string | undefined;
+  /** The client token the relay verified, passed on by the link (browsers on the relay have no other). */
+  edgeToken?: string;
+  /** The relay host the client used (X-Forwarded-Host from the link). */
+  relayHost?: string;
 }
 
 export type AuthOk = { ok: true; method: "token" | "password" | "none" | "client-token"; role: string; allowedScopes: readonly string[]; subject?: string };
@@ -63,7 +67,8 @@ export class GatewayAuth {
 
   async #check(auth: { token?: string; password?: string } | undefined, peer: PeerInfo): Promise<AuthResult> {
     const s = this.#settings;
-    const token = auth?.token;
+    // No credential in connect: a relayed browser is authenticated by the token the relay checked.
+    const token = auth?.token ?? (auth?.password === undefined ? peer.edgeToken : undefined);
     const password = auth?.password;
     const full = { role: "operator", allowedScopes: ALL_OPERATOR_SCOPES };
 

@@ -40,11 +40,16 @@ export function peerInfo(remoteAddress: string | undefined, headers: IncomingHtt
   if (forwarded && trusted) {
     clientAddr = lastForwardedFor(header(headers, "x-forwarded-for")) ?? header(headers, "x-real-ip") ?? remoteAddr;
   }
+  const edge = header(headers, "x-loopgate-client-token");
+  const relayHost = header(headers, "x-forwarded-host");
   return {
     remoteAddr,
     clientAddr,
     forwarded,
     local: loopbackPeer && !forwarded,
+    // Set by the link (which connects from loopback) for relayed clients; the gateway still verifies the token.
+    ...(loopbackPeer && edge && edge.length <= 8192 ? { edgeToken: edge } : {}),
+    ...(loopbackPeer && header(headers, "x-loopgate-relay") === "1" && relayHost ? { relayHost: relayHost.slice(0, 255) } : {}),
     origin: header(headers, "origin"),
     userAgent: header(headers, "user-agent"),
   };

@@ -20,6 +20,7 @@ import { listenForBind, type ListenResult } from "./bind.ts";
 import { peerInfo } from "./peer.ts";
 import { CloseCodes } from "./protocol.ts";
 import { checkOrigin } from "./origin.ts";
+import { mountControlUi } from "./ui.ts";
 
 export interface GatewayHandle {
   port: number;
@@ -81,7 +82,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   // The protocol WebSocket lives at "/" like OpenClaw's; origin is checked before the upgrade.
   app.use("*", async (c, next) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next();
-    const refusal = checkOrigin(c.req.header("origin"), c.req.header("host"), settings.allowedOrigins);
+    const incoming = (c.env as { incoming: IncomingMessage }).incoming;
+    const relayHost = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies).relayHost;
+    const refusal = checkOrigin(c.req.header("origin"), c.req.header("host"), settings.allowedOrigins, relayHost);
     if (refusal) {
       log.warn("websocket origin refused", { origin: c.req.header("origin")?.slice(0, 200) });
       return c.text(refusal, 403);
@@ -114,6 +117,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   );
 
   app.get("/healthz", (c) => c.json({ ok: true, version: VERSION, uptimeMs: Date.now() - startedAt }));
+  mountControlUi(app);
 
   const servers: Server[] = [];
   const wssList: WebSocketServer[] = [];

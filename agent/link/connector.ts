@@ -31,7 +31,7 @@ export interface ConnectorOptions {
   onState?: (state: LinkState, info: Record<string, unknown>) => void;
 }
 
-const SAFE_UPSTREAM_HEADERS = new Set(["origin", "user-agent", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-loopgate-relay", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control", "authorization", "cookie"]);
+const SAFE_UPSTREAM_HEADERS = new Set(["origin", "user-agent", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-loopgate-relay", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control", "authorization", "cookie", "x-loopgate-client-token"]);
 
 function upstreamHeaders(h: Record<string, string>, ws: boolean): Record<string, string> {
   const out: Record<string, string> = {};

@@ -179,6 +179,25 @@ async function sendMessage(flags: Flags, cmd: Command): Promise<void> {
   });
 }
 
+/**
+ * `loopgate dashboard`: the Control UI link for the current target, signed in.
+ * Local: http://127.0.0.1:PORT/#token=… (a fragment never reaches a server or
+ * its logs; the page stores it and clears the address bar). Through the relay:
+ * https://RELAY/h/HOSTID/?token=… (exchanged at once for an HttpOnly cookie).
+ * This prints a secret on purpose, because you asked for it.
+ */
+async function dashboard(flags: Flags, cmd: Command): Promise<void> {
+  const { resolveClientTarget } = await import("../../client/target.ts");
+  const t = resolveClientTarget(flags, configFlag(cmd), "call");
+  const u = new URL(t.target.url.replace(/^ws/, "http"));
+  const token = t.target.token?.value;
+  if (!u.pathname.endsWith("/")) u.pathname += "/";
+  let link = u.toString();
+  if (token) link = u.protocol === "https:" ? `${link}?token=${encodeURIComponent(token)}` : `${link}#token=${encodeURIComponent(token)}`;
+  if (flags.json) printJson({ ok: true, url: link, signedIn: Boolean(token) });
+  else process.stdout.write(`${link}\n${token ? "" : "(no token found: the page will ask for one)\n"}`);
+}
+
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
@@ -199,6 +218,7 @@ const run = (fn: (flags: Flags, cmd: Command) => Promise<void>) => async (flags:
 };
 
 export function registerClientCommands(program: Command, gateway: Command): void {
+  addTargetOptions(program.command("dashboard").description("print the Control UI link, signed in (contains the token: do not share it)")).action(run(dashboard));
   for (const parent of [program, gateway]) {
     addTargetOptions(parent.command("agent").description("run one agent turn and print the reply as it streams"))
       .requiredOption("--message <text>", "what to ask")

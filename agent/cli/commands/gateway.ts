@@ -78,7 +78,7 @@ async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: 
   }
   const ready = { ok: true, event: "ready", port: gw.port, addresses: gw.listen.addresses, urls, auth: settings.auth.mode, tokenPath: settings.auth.generatedTokenPath ?? null };
   if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
-  else process.stdout.write(`loopgate gateway ready on ${urls.join(" ")}\n  open ${urls[0] ?? ""} in a browser on this machine; local CLI: npx loopgate health\n`);
+  else process.stdout.write(`loopgate gateway ready on ${urls.join(" ")}\n  Control UI: open ${urls[0] ?? ""} (npx loopgate dashboard prints a link that signs you in)\n  CLI: npx loopgate health\n`);
 
   let stopping = false;
   const stop = (signal: string) => {

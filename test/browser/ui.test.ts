@@ -1,0 +1,170 @@
+/**
+ * The Control UI in a real browser: Debian's chromium driven by
+ * playwright-core (never a downloaded browser), locally and through the Node
+ * relay. Skips loudly when chromium is not installed (.ci/run installs it).
+ * LOOPGATE_SCREENSHOTS=1 also writes the README screenshots.
+ */
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
+import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
+import { startRelay, makeHost, startLinkedGateway, mintToken, type RelayProc } from "../helpers/relay.ts";
+
+function findChromium(): string | undefined {
+  for (const name of ["chromium", "chromium-browser"]) {
+    try {
+      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim() || undefined;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+const CHROMIUM = process.env.LOOPGATE_CHROMIUM ?? findChromium();
+const skip = CHROMIUM ? false : "Debian's chromium is not installed (apt-get install chromium); browser tests skipped";
+if (skip) console.warn(`\n*** SKIPPING browser tests: ${skip} ***\n`);
+
+const TOKEN = "browser-test-token-0123456789";
+
+async function chat(page: Page, text: string): Promise<void> {
+  await page.fill("#input", text);
+  await page.press("#input", "Enter");
+}
+
+async function lastAssistant(page: Page, want: string): Promise<void> {
+  await page.waitForFunction((w) => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent === w && !li.classList.contains("streaming")), want, { timeout: 15_000 });
+}
+
+describe("Control UI in chromium", { skip }, () => {
+  let browser: Browser;
+  let model: FakeModel;
+  before(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    model = await startFakeModel();
+  });
+  after(async () => {
+    await browser?.close();
+    await model?.close();
+  });
+
+  describe("locally", () => {
+    let gw: GatewayProc;
+    before(async () => {
+      gw = await startGateway({ args: ["--token", TOKEN], config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } } });
+    });
+    after(async () => {
+      await gw?.kill();
+    });
+
+    test("loads with a strict policy, signs in from the fragment and drops it, shows status", async () => {
+      const page = await browser.newPage();
+      const res = await page.goto(`http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      const h = res!.headers();
+      assert.match(h["content-security-policy"] ?? "", /default-src 'none'.*script-src 'self'.*connect-src 'self'.*frame-ancestors 'none'/);
+      assert.equal(h["x-frame-options"], "DENY");
+      await page.waitForSelector('#conn[data-state="connected"]');
+      assert.ok(!page.url().includes(TOKEN), "the token left the address bar");
+      await page.waitForFunction(() => document.getElementById("s-version")!.textContent !== "–");
+      assert.equal(await page.textContent("#s-model"), "127.0.0.1:" + new URL(model.baseUrl).port + "/fake-1");
+      await page.close();
+    });
+
+    test("chat streams the reply, and history survives a reload", async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      await page.goto(`http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      await page.waitForSelector('#conn[data-state="connected"]');
+      await chat(page, "hello from the browser");
+      await lastAssistant(page, "Hello, world");
+      await page.reload();
+      await page.waitForSelector('#conn[data-state="connected"]');
+      await page.waitForFunction(() => [...document.querySelectorAll("#messages li.user")].some((li) => li.textContent === "hello from the browser"));
+      await lastAssistant(page, "Hello, world");
+      assert.deepEqual(errors, [], "no console errors (CSP violations included)");
+      if (process.env.LOOPGATE_SCREENSHOTS === "1") {
+        const dir = join(ROOT, "docs", "screenshots");
+        mkdirSync(dir, { recursive: true });
+        await page.setViewportSize({ width: 1280, height: 800 });
+        await page.screenshot({ path: join(dir, "ui-desktop.png") });
+        await page.emulateMedia({ colorScheme: "dark" });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await page.screenshot({ path: join(dir, "ui-phone-dark.png") });
+      }
+      await context.close();
+    });
+
+    test("a page from another origin cannot open the WebSocket", async () => {
+      const other: Server = createServer((_q, r) => r.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>elsewhere</title>"));
+      await new Promise<void>((r) => other.listen(0, "127.0.0.1", () => r()));
+      const port = (other.address() as { port: number }).port;
+      const page = await browser.newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${port}/`);
+        const outcome = await page.evaluate(
+          (url) =>
+            new Promise<string>((resolve) => {
+              const ws = new WebSocket(url);
+              ws.onopen = () => resolve("open");
+              ws.onerror = () => resolve("refused");
+              setTimeout(() => resolve("timeout"), 5000);
+            }),
+          `ws://127.0.0.1:${gw.port}/`,
+        );
+        assert.equal(outcome, "refused");
+        assert.ok(gw.stderr.some((l) => l.includes("websocket origin refused")));
+      } finally {
+        await page.close();
+        other.close();
+      }
+    });
+  });
+
+  describe("through the Node relay", () => {
+    let relay: RelayProc;
+    let gw: GatewayProc;
+    let hostId: string;
+    let clientToken: string;
+    before(async () => {
+      const host = await makeHost();
+      hostId = host.hostId;
+      relay = await startRelay("node", { allowHosts: [host.hostId] });
+      gw = await startLinkedGateway(host, relay, [], { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } });
+      clientToken = (await mintToken(host, relay, ["--name", "phone"])).token;
+    });
+    after(async () => {
+      await gw?.kill();
+      await relay?.kill();
+    });
+
+    test("the relay URL with the token opens the UI, the token leaves the URL, chat works and survives a reload", async () => {
+      // The self-signed relay certificate is accepted for this test profile only.
+      const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 } });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      await page.goto(`https://127.0.0.1:${relay.port}/h/${hostId}/?token=${clientToken}`);
+      assert.equal(page.url(), `https://127.0.0.1:${relay.port}/h/${hostId}/`, "the token is gone from the address bar");
+      await page.waitForSelector('#conn[data-state="connected"]', { timeout: 15_000 });
+      assert.equal(await page.textContent("#conn"), "connected via relay");
+      await chat(page, "hi via the relay");
+      await lastAssistant(page, "Hello, world");
+      await page.reload();
+      await page.waitForSelector('#conn[data-state="connected"]');
+      await page.waitForFunction(() => [...document.querySelectorAll("#messages li.user")].some((li) => li.textContent === "hi via the relay"));
+      assert.deepEqual(errors, []);
+      for (const l of relay.logs()) assert.ok(!l.includes(clientToken), "the token never appears in relay logs");
+      const cookies = await context.cookies();
+      const c = cookies.find((x) => x.name.startsWith("lg_"));
+      assert.ok(c && c.httpOnly && c.secure && c.sameSite === "Strict" && c.path === `/h/${hostId}`);
+      await context.close();
+    });
+  });
+});
