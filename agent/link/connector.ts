@@ -9,6 +9,7 @@ import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
+import { zeroMask } from "../tls/pinned-connect.ts";
 import { Heartbeat, LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { signLinkToken, relayAudience } from "../../shared/tokens.ts";
 import { toLoopgateError } from "../../shared/errors.ts";
@@ -130,6 +131,7 @@ export class LinkConnector {
         headers: { authorization: `Bearer ${token}` },
         timeoutMs: 10_000,
         maxPayload: 64 * 1024 * 1024,
+        zeroMask: true,
       });
       if (this.#stopped) {
         ws.close(1001, "stopped");
@@ -219,7 +221,7 @@ export class LinkConnector {
     const url = new URL(this.#o.upstream);
     url.pathname = meta.path;
     url.search = meta.query ? `?${meta.query}` : "";
-    const local = new WebSocket(url, meta.protocols ?? [], { headers: upstreamHeaders(meta.headers, true), perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    const local = new WebSocket(url, meta.protocols ?? [], { headers: upstreamHeaders(meta.headers, true), perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, generateMask: zeroMask });
     this.#upstreams.add(local);
     const early: { data: string | Uint8Array; release: () => void }[] = [];
     stream.onMessage = (data, _bin, release) => {

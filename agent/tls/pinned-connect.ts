@@ -18,6 +18,12 @@ export interface OpenOptions {
   protocols?: string[];
   timeoutMs?: number;
   maxPayload?: number;
+  /**
+   * Send frames with an all-zero mask, which both ends skip. Masking guards
+   * browsers' traffic against confused intermediaries; our own link runs
+   * inside TLS between our own processes, where it is pure per-byte cost.
+   */
+  zeroMask?: boolean;
   /** Extra CA certificate(s) (PEM) to trust without pinning. */
   ca?: string;
   /**
@@ -125,6 +131,11 @@ async function refusalBody(res: import("node:http").IncomingMessage): Promise<st
 }
 
 /** Opens a WebSocket; for wss:// the TLS socket is verified (pin or CA) first. */
+/** A WebSocket mask generator that leaves the mask all zeros (see OpenOptions.zeroMask). */
+export function zeroMask(mask: Uint8Array): void {
+  mask.fill(0);
+}
+
 export async function openWebSocket(url: string, opts: OpenOptions = {}): Promise<WebSocket> {
   const u = new URL(url);
   const secure = u.protocol === "wss:" || u.protocol === "https:";
@@ -145,6 +156,7 @@ export async function openWebSocket(url: string, opts: OpenOptions = {}): Promis
     maxPayload: opts.maxPayload ?? 64 * 1024 * 1024,
     perMessageDeflate: false,
     handshakeTimeout: Math.max(1, timeoutMs - (Date.now() - started)),
+    ...(opts.zeroMask ? { generateMask: zeroMask } : {}),
     ...(socket ? { createConnection: () => socket as TLSSocket } : {}),
   });
   opts.beforeOpen?.(ws);

@@ -46,8 +46,9 @@ export class LinkStream {
   #ungranted = 0;
   /** Received but not yet covered by a grant: must never exceed the window. */
   #outstanding = 0;
-  /** Messages handed to the consumer and not yet released. */
+  /** Messages handed to the consumer and not yet released, and their bytes. */
   #unreleased = 0;
+  #unreleasedBytes = 0;
   #state: "open" | "closing" | "closed" = "open";
   #closeAfterFlush: { code: number; reason: string } | undefined;
   #wasAboveHighWater = false;
@@ -214,29 +215,39 @@ export class LinkStream {
       }
     }
     this.#unreleased++;
+    this.#unreleasedBytes += whole.length;
     let released = false;
     this.onMessage(payload, isBinary, () => {
       if (released) return;
       released = true;
       this.#unreleased--;
+      this.#unreleasedBytes -= whole.length;
       this.#maybeGrant();
     });
   }
 
+  /**
+   * Grants back what the consumer no longer holds: received bytes minus those
+   * of messages still unreleased (a pipelined stream keeps flowing while one
+   * message is in flight; a stalled consumer stops the grants). Small grants
+   * are batched unless the peer is running low.
+   */
   #maybeGrant(): void {
-    if (this.#state === "closed" || this.#unreleased > 0 || this.#ungranted === 0) return;
-    if (this.#ungranted < this.#limits.initialWindow / 4 && this.#outstanding < this.#limits.initialWindow / 2) return;
-    const n = this.#ungranted;
-    this.#ungranted = 0;
+    if (this.#state === "closed") return;
+    const n = Math.min(this.#ungranted, this.#ungranted - this.#unreleasedBytes);
+    if (n <= 0) return;
+    if (n < this.#limits.initialWindow / 4 && this.#outstanding < this.#limits.initialWindow / 2) return;
+    this.#ungranted -= n;
     this.#outstanding -= n;
     this.#host.sendFrame(encodeCredit(this.id, n));
   }
 
   /** Grants any held credit now (used when the consumer is idle, e.g. after a burst of small messages). */
   flushCredit(): void {
-    if (this.#state === "closed" || this.#unreleased > 0 || this.#ungranted === 0) return;
-    const n = this.#ungranted;
-    this.#ungranted = 0;
+    if (this.#state === "closed") return;
+    const n = this.#ungranted - this.#unreleasedBytes;
+    if (n <= 0) return;
+    this.#ungranted -= n;
     this.#outstanding -= n;
     this.#host.sendFrame(encodeCredit(this.id, n));
   }
