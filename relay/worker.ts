@@ -32,6 +32,8 @@ export interface Env {
   MAX_MESSAGE_BYTES?: string;
   /** Seconds of link silence before the relay drops it (alarm-checked). */
   LINK_TIMEOUT_SECONDS?: string;
+  /** Concurrent client streams per host (default 1024). */
+  MAX_STREAMS_PER_HOST?: string;
   /** "1" exposes /_debug/object on each object (tests under local workerd only). */
   LOOPGATE_TEST?: string;
 }
@@ -47,8 +49,10 @@ export function allowedHosts(env: Env): Set<string> {
 function limitsFrom(env: Env): RelayLimits {
   const maxMessage = Number(env.MAX_MESSAGE_BYTES ?? "");
   const timeoutS = Number(env.LINK_TIMEOUT_SECONDS ?? "");
+  const maxStreams = Number(env.MAX_STREAMS_PER_HOST ?? "");
   return {
     ...DEFAULT_RELAY_LIMITS,
+    ...(Number.isInteger(maxStreams) && maxStreams > 0 ? { maxStreamsPerHost: maxStreams } : {}),
     // Workers refuses received WebSocket messages over 1 MiB by default; say so with our own 1009 first.
     maxMessageBytes: Number.isFinite(maxMessage) && maxMessage > 0 ? maxMessage : 1024 * 1024,
     heartbeat: { ...DEFAULT_RELAY_LIMITS.heartbeat, ...(Number.isFinite(timeoutS) && timeoutS > 0 ? { timeoutMs: timeoutS * 1000 } : {}) },

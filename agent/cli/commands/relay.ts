@@ -46,6 +46,12 @@ function parseHeartbeat(raw: string): { intervalMs: number; timeoutMs: number } 
   return { intervalMs: ms, timeoutMs: ms * 3 };
 }
 
+function parseMaxStreams(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new LoopgateError(ErrorCodes.USAGE, `--max-streams must be 1-1000000 (got ${raw})`);
+  return n;
+}
+
 export function registerRelayCommands(program: Command): void {
   const relay = program.command("relay").description("run a relay, or show its certificate pin");
   relay
@@ -58,9 +64,10 @@ export function registerRelayCommands(program: Command): void {
     .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
     .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com")
     .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
+    .option("--max-streams <n>", "concurrent client streams per host (default 1024)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(
-      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; json?: boolean }, cmd: Command) => {
+      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; maxStreams?: string; json?: boolean }, cmd: Command) => {
         const cfg = configOf(cmd).config.relay ?? {};
         const log = createLogger(flags.json ? { json: true } : {});
         const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
@@ -83,7 +90,10 @@ export function registerRelayCommands(program: Command): void {
           keyPem: cert.keyPem,
           allowHosts: allow,
           audiences: publicUrl ? [relayAudience(publicUrl)] : [],
-          ...(flags.heartbeatMs !== undefined ? { limits: { heartbeat: parseHeartbeat(flags.heartbeatMs) } } : {}),
+          limits: {
+            ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
+            ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
+          },
           log,
         });
         const url = `wss://${host.includes(":") ? `[${host}]` : host}:${relayServer.port}`;
@@ -209,12 +219,13 @@ export function registerRelayCommands(program: Command): void {
     .option("--relay-fingerprint <pins>", "the relay certificate's pin(s); required unless it has a CA-signed certificate")
     .option("--upstream <url>", "the gateway on this host", "ws://127.0.0.1:18789")
     .option("--heartbeat-ms <ms>", "ping the relay this often; 3 silent intervals mean the link is dead (default 10000)")
+    .option("--max-streams <n>", "concurrent client streams this host accepts (default 1024)")
     .option("--json", "log JSON lines")
     .action(
-      run(async (flags: { relay: string; relayFingerprint?: string; upstream: string; heartbeatMs?: string; json?: boolean }) => {
+      run(async (flags: { relay: string; relayFingerprint?: string; upstream: string; heartbeatMs?: string; maxStreams?: string; json?: boolean }) => {
         const { runLink } = await import("../../link/run.ts");
         const hb = flags.heartbeatMs !== undefined ? parseHeartbeat(flags.heartbeatMs) : undefined;
-        await runLink({ relayUrl: flags.relay, pins: parsePins(flags.relayFingerprint), upstream: flags.upstream, json: Boolean(flags.json), ...(hb ? { heartbeat: hb } : {}) });
+        await runLink({ relayUrl: flags.relay, pins: parsePins(flags.relayFingerprint), upstream: flags.upstream, json: Boolean(flags.json), ...(hb ? { heartbeat: hb } : {}), ...(flags.maxStreams !== undefined ? { maxStreams: parseMaxStreams(flags.maxStreams) } : {}) });
       }),
     );
 }
