@@ -1,0 +1,175 @@
+/**
+ * The measurements, each bounded in count and time. Clients are ws clients
+ * (pinned TLS for the relays) against an echo upstream.
+ */
+import { readFileSync } from "node:fs";
+import type WebSocket from "ws";
+import { openWebSocket } from "../agent/tls/pinned-connect.ts";
+import type { PathTarget } from "./paths.ts";
+
+export function open(p: PathTarget, timeoutMs = 15_000): Promise<WebSocket> {
+  return openWebSocket(p.url, { ...(p.pins ? { pins: p.pins } : {}), ...(p.headers ? { headers: p.headers } : {}), timeoutMs, maxPayload: 64 * 1024 * 1024 });
+}
+
+export function rssKiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))]!;
+}
+
+function echo(ws: WebSocket, data: string | Buffer, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (ws.readyState !== ws.OPEN) return reject(new Error("not open"));
+    const t = setTimeout(() => reject(new Error("no echo")), timeoutMs);
+    const onClose = () => (clearTimeout(t), reject(new Error("closed")));
+    ws.once("message", () => {
+      clearTimeout(t);
+      ws.off("close", onClose);
+      resolve();
+    });
+    ws.once("close", onClose);
+    ws.send(data);
+  });
+}
+
+/** Sequential round trips of one message; returns the latencies in ms. */
+export async function roundTrips(p: PathTarget, data: string | Buffer, count: number, budgetMs: number): Promise<number[]> {
+  const ws = await open(p);
+  try {
+    for (let i = 0; i < 20; i++) await echo(ws, data); // warm up
+    const out: number[] = [];
+    const deadline = performance.now() + budgetMs;
+    for (let i = 0; i < count && performance.now() < deadline; i++) {
+      const t0 = performance.now();
+      await echo(ws, data);
+      out.push(performance.now() - t0);
+    }
+    return out;
+  } finally {
+    ws.terminate();
+  }
+}
+
+/** Echoed bytes per second over `streams` streams, each keeping `window` 64 KiB messages in flight. */
+export async function throughput(p: PathTarget, streams: number, seconds: number): Promise<number> {
+  const socks = await Promise.all(Array.from({ length: streams }, () => open(p)));
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  let bytes = 0;
+  let running = true;
+  const t0 = performance.now();
+  await Promise.all(
+    socks.map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          let inFlight = 0;
+          const pump = () => {
+            while (running && inFlight < 8) {
+              inFlight++;
+              ws.send(chunk);
+            }
+            if (!running && inFlight === 0) resolve();
+          };
+          ws.on("message", (d: Buffer) => {
+            inFlight--;
+            bytes += d.length;
+            pump();
+          });
+          ws.on("close", () => resolve());
+          pump();
+        }),
+    ).concat([new Promise<void>((r) => setTimeout(() => ((running = false), r()), seconds * 1000))]),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  for (const ws of socks) ws.terminate();
+  return bytes / elapsed;
+}
+
+/** Time from nothing to an open socket and the first echo, for `count` new clients. */
+export async function connectTimes(p: PathTarget, count: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const ws = await open(p);
+    await echo(ws, "hi");
+    out.push(performance.now() - t0);
+    ws.terminate();
+  }
+  return out;
+}
+
+/** Many idle clients: how many stay open, and the memory each costs in the path's processes. */
+export async function idleClients(p: PathTarget, n: number): Promise<{ opened: number; heldAfterMs: number; held: number; sampleEchoFailures: number; kibPerClient: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const socks: WebSocket[] = [];
+  const batch = 200;
+  for (let i = 0; i < n; i += batch) {
+    const got = await Promise.allSettled(Array.from({ length: Math.min(batch, n - i) }, () => open(p, 30_000)));
+    for (const g of got) if (g.status === "fulfilled") socks.push(g.value);
+  }
+  let closed = 0;
+  for (const ws of socks) {
+    if (ws.readyState !== ws.OPEN) closed++;
+    else ws.once("close", () => closed++);
+  }
+  const holdMs = 5_000;
+  await new Promise((r) => setTimeout(r, holdMs));
+  const after = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  // Prove they still carry traffic: a sample of them echoes.
+  const sample = socks.filter((_, i) => i % Math.max(1, Math.floor(socks.length / 50)) === 0);
+  let sampleFailed = 0;
+  await Promise.all(sample.map((ws) => echo(ws, "still here?", 10_000).catch(() => sampleFailed++)));
+  const kibPerClient = Object.fromEntries(Object.keys(before).map((k) => [k, socks.length ? Math.round(((after[k]! - before[k]!) / socks.length) * 10) / 10 : NaN]));
+  const held = socks.length - closed;
+  for (const ws of socks) ws.terminate();
+  await new Promise((r) => setTimeout(r, 1000));
+  return { opened: socks.length, heldAfterMs: holdMs, held, sampleEchoFailures: sampleFailed, kibPerClient };
+}
+
+/** p99 of a normal client before and while another client on the same path stops reading. */
+export async function slowConsumer(p: PathTarget, count: number): Promise<{ p99BeforeMs: number; p99DuringMs: number; stalledSentMiB: number }> {
+  const p99Before = percentile(await roundTrips(p, "x".repeat(64), count, 10_000), 0.99);
+  const stalled = await open(p);
+  (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
+  const blob = Buffer.alloc(256 * 1024, 3);
+  let sent = 0;
+  let stop = false;
+  const flood = async () => {
+    while (!stop && stalled.readyState === stalled.OPEN && sent < 64 * 1024 * 1024) {
+      await new Promise<void>((r) => stalled.send(blob, () => r()));
+      sent += blob.length;
+    }
+  };
+  const f = flood();
+  await new Promise((r) => setTimeout(r, 500));
+  const p99During = percentile(await roundTrips(p, "x".repeat(64), count, 10_000), 0.99);
+  stop = true;
+  stalled.terminate();
+  await Promise.race([f, new Promise((r) => setTimeout(r, 1000))]);
+  return { p99BeforeMs: p99Before, p99DuringMs: p99During, stalledSentMiB: Math.round((sent / 1048576) * 10) / 10 };
+}
+
+/** Relay restart: from the moment it listens again to the first successful echo through it. */
+export async function reconnect(p: PathTarget): Promise<{ listenToFirstEchoMs: number } | undefined> {
+  if (!p.restart) return undefined;
+  const listening = await p.restart();
+  const deadline = listening + 30_000;
+  while (performance.now() < deadline) {
+    try {
+      const ws = await open(p, 2_000);
+      await echo(ws, "back?");
+      ws.terminate();
+      return { listenToFirstEchoMs: Math.round(performance.now() - listening) };
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return { listenToFirstEchoMs: NaN };
+}

@@ -1,0 +1,66 @@
+/**
+ * The paths under test, all on 127.0.0.1: direct loopback to the upstream,
+ * a real `ssh -N -L` tunnel through a throwaway sshd, the Node relay with
+ * TLS and the link, and the Workers relay under local workerd. Each path
+ * gives a URL plus the options a client needs (pins, token).
+ */
+import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
+import { startRelay, makeHost, startLinkProc, mintToken, workersUnavailable, type RelayProc, type Host, type RelayKind } from "../test/helpers/relay.ts";
+import type { Proc } from "../test/helpers/proc.ts";
+
+const MAX_STREAMS = 50_000;
+
+export interface PathTarget {
+  name: string;
+  url: string;
+  pins?: string[];
+  headers?: Record<string, string>;
+  /** Processes whose memory belongs to this path (relay, link). */
+  pids: Record<string, number>;
+  /** Restarts the path's relay on the same port; resolves when it listens again. */
+  restart?: () => Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function directPath(upstreamPort: number): Promise<PathTarget> {
+  return { name: "direct", url: `ws://127.0.0.1:${upstreamPort}`, pids: {}, close: async () => {} };
+}
+
+export async function sshPath(upstreamPort: number): Promise<PathTarget | string> {
+  const why = sshAvailable();
+  if (why) return why;
+  const t = await startSshTunnel(upstreamPort);
+  return { name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: () => t.close() };
+}
+
+export async function relayPath(kind: RelayKind, upstreamPort: number, linkArgs: string[] = []): Promise<PathTarget | string> {
+  if (kind === "workers") {
+    const why = workersUnavailable();
+    if (why) return why;
+  }
+  const host: Host = await makeHost();
+  // The idle-clients phase holds 10,000 streams on one host: raise the per-host limit (default 1024).
+  const relayArgs = kind === "node" ? ["--max-streams", String(MAX_STREAMS)] : ["--var", `MAX_STREAMS_PER_HOST:${MAX_STREAMS}`];
+  let relay: RelayProc = await startRelay(kind, { allowHosts: [host.hostId], args: relayArgs });
+  const link: Proc = await startLinkProc(host, relay, upstreamPort, ["--max-streams", String(MAX_STREAMS), ...linkArgs]);
+  const token = (await mintToken(host, relay)).token;
+  const target: PathTarget = {
+    name: kind === "node" ? "relay (Node)" : "relay (Workers)",
+    url: `${relay.url}/h/${host.hostId}`,
+    pins: [relay.pin],
+    headers: { authorization: `Bearer ${token}` },
+    pids: { relay: relay.child.pid!, link: link.child.pid! },
+    restart: async () => {
+      const { port, stateDir } = relay;
+      await relay.kill("SIGKILL");
+      relay = await startRelay(kind, { allowHosts: [host.hostId], port, stateDir, args: relayArgs });
+      target.pids.relay = relay.child.pid!;
+      return performance.now();
+    },
+    close: async () => {
+      await link.kill("SIGKILL");
+      await relay.kill("SIGKILL");
+    },
+  };
+  return target;
+}

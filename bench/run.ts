@@ -1,0 +1,189 @@
+/**
+ * `npm run bench [-- --quick] [--idle N] [--out FILE] [--chart FILE] [--no-workers]`
+ *
+ * Starts everything itself on 127.0.0.1 (an echo upstream, our gateway, a
+ * throwaway sshd with `ssh -N -L`, the Node relay with its link, and the
+ * Workers relay under local workerd when wrangler is installed) and measures
+ * each path in the same run, printing every figure with its ratio to direct
+ * loopback and to `ssh -L`. Bounded: every phase has a count and a time cap;
+ * --quick finishes in about a minute.
+ */
+import { cpus, totalmem, release } from "node:os";
+import { execFileSync } from "node:child_process";
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
+import { startEchoUpstream, makeHost, startRelay, startLinkedGateway, mintToken, clientEnv, workersUnavailable } from "../test/helpers/relay.ts";
+import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
+import { directPath, sshPath, relayPath, type PathTarget } from "./paths.ts";
+import { roundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
+import { printTable, writeJson, writeChart, type Metric, type Report } from "./report.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    idle: { type: "string" },
+    out: { type: "string", default: join(ROOT, "bench", "out", "latest.json") },
+    chart: { type: "string", default: join(ROOT, "bench", "out", "chart.svg") },
+    "no-workers": { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (args.help) {
+  console.log("usage: npm run bench -- [--quick] [--idle N] [--out FILE] [--chart FILE] [--no-workers]");
+  process.exit(0);
+}
+
+const quick = args.quick!;
+const N = {
+  small: quick ? 300 : 2000,
+  big: quick ? 5 : 30,
+  tputSeconds: quick ? 2 : 5,
+  connects: quick ? 10 : 50,
+  idle: Number(args.idle ?? (quick ? 1000 : 10_000)),
+  slow: quick ? 200 : 1000,
+  health: quick ? 3 : 7,
+};
+
+const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+const cleanups: (() => Promise<void>)[] = [];
+let cleaning = false;
+async function cleanup(): Promise<void> {
+  if (cleaning) return;
+  cleaning = true;
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => void cleanup().then(() => process.exit(130)));
+const hardStop = setTimeout(() => {
+  log("time cap reached (20 min); stopping");
+  void cleanup().then(() => process.exit(2));
+}, 20 * 60_000);
+hardStop.unref();
+
+function version(cmd: string, a: string[]): string {
+  try {
+    return execFileSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n")[0]!;
+  } catch (e) {
+    return String((e as { stderr?: Buffer }).stderr ?? "").trim().split("\n")[0] || "unavailable";
+  }
+}
+
+async function main(): Promise<void> {
+  const report: Report = {
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release() },
+    versions: { node: process.version, openssh: version("ssh", ["-V"]), wrangler: workersUnavailable() ? "unavailable" : version(join(ROOT, "node_modules", ".bin", "wrangler"), ["--version"]) },
+    mode: quick ? "quick" : "full",
+    paths: [],
+    skipped: {},
+    metrics: [],
+    extra: {},
+  };
+  const echo = await startEchoUpstream();
+  cleanups.push(() => echo.close());
+
+  const paths: PathTarget[] = [await directPath(echo.port)];
+  const ssh = await sshPath(echo.port);
+  if (typeof ssh === "string") report.skipped["ssh -L"] = ssh;
+  else paths.push(ssh);
+  const node = await relayPath("node", echo.port);
+  if (typeof node === "string") report.skipped["relay (Node)"] = node;
+  else paths.push(node);
+  if (!args["no-workers"]) {
+    log("starting the Workers relay under local workerd");
+    const w = await relayPath("workers", echo.port).catch((e: Error) => e.message);
+    if (typeof w === "string") report.skipped["relay (Workers)"] = w;
+    else paths.push(w);
+  } else report.skipped["relay (Workers)"] = "--no-workers";
+  for (const p of paths) cleanups.push(() => p.close());
+  report.paths = paths.map((p) => p.name);
+
+  const metric = (key: string, label: string, unit: string, higherIsBetter = false): Metric => {
+    const m: Metric = { key, label, unit, higherIsBetter, values: {} };
+    report.metrics.push(m);
+    return m;
+  };
+  const small50 = metric("small_p50", "small message RTT p50", "ms");
+  const small99 = metric("small_p99", "small message RTT p99", "ms");
+  const big = metric("mib_rtt", "1 MiB message RTT p50", "ms");
+  const tp1 = metric("tput_1", "throughput, 1 stream", "MiB/s", true);
+  const tp8 = metric("tput_8", "throughput, 8 streams", "MiB/s", true);
+  const conn = metric("connect", "connect + first reply p50", "ms");
+  const slow99 = metric("slow_p99", "p99 while another client stalls", "ms");
+  for (const p of paths) {
+    log(`${p.name}: round trips`);
+    const s = await roundTrips(p, "x".repeat(64), N.small, 30_000);
+    small50.values[p.name] = percentile(s, 0.5);
+    small99.values[p.name] = percentile(s, 0.99);
+    big.values[p.name] = percentile(await roundTrips(p, Buffer.alloc(1024 * 1024, 1), N.big, 30_000), 0.5);
+    log(`${p.name}: throughput`);
+    tp1.values[p.name] = (await throughput(p, 1, N.tputSeconds)) / 1048576;
+    tp8.values[p.name] = (await throughput(p, 8, N.tputSeconds)) / 1048576;
+    conn.values[p.name] = percentile(await connectTimes(p, N.connects), 0.5);
+    log(`${p.name}: slow consumer`);
+    const sc = await slowConsumer(p, N.slow);
+    slow99.values[p.name] = sc.p99DuringMs;
+    report.extra[`slow consumer ${p.name}`] = sc;
+  }
+
+  // `loopgate health` as a user runs it: a CLI process against our gateway, over each path.
+  log("loopgate health end to end");
+  const health = metric("health", "`loopgate health` end to end p50", "ms");
+  const TOKEN = "bench-token-0123456789abcdef";
+  const gw = await startGateway({ args: ["--token", TOKEN] });
+  cleanups.push(async () => void (await gw.kill()));
+  const timeCli = async (argv: string[], env: Record<string, string>) => {
+    const xs: number[] = [];
+    for (let i = 0; i < N.health; i++) {
+      const t0 = performance.now();
+      const r = await cli(argv, { env });
+      if (r.code !== 0) throw new Error(`health failed: ${r.stderr}`);
+      xs.push(performance.now() - t0);
+    }
+    return percentile(xs, 0.5);
+  };
+  const bare = { OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", LOOPGATE_CONFIG: "" };
+  health.values.direct = await timeCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], bare);
+  if (!sshAvailable()) {
+    const t = await startSshTunnel(gw.port);
+    cleanups.push(() => t.close());
+    health.values["ssh -L"] = await timeCli(["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN], bare);
+  }
+  for (const kind of ["node", "workers"] as const) {
+    const name = kind === "node" ? "relay (Node)" : "relay (Workers)";
+    if (!report.paths.includes(name)) continue;
+    const host = await makeHost();
+    const relay = await startRelay(kind, { allowHosts: [host.hostId] });
+    cleanups.push(async () => void (await relay.kill("SIGKILL")));
+    const lgw = await startLinkedGateway(host, relay);
+    cleanups.push(async () => void (await lgw.kill()));
+    const minted = await mintToken(host, relay);
+    health.values[name] = await timeCli(["health"], clientEnv(minted.clientConfig));
+  }
+
+  log(`idle clients: ${N.idle} per relay`);
+  for (const p of paths.filter((x) => x.name.startsWith("relay"))) {
+    const r = await idleClients(p, N.idle);
+    report.extra[`idle ${p.name}`] = r;
+    log(`${p.name}: held ${r.held}/${r.opened}, KiB per client ${JSON.stringify(r.kibPerClient)}`);
+  }
+  log("relay restart to first successful request");
+  const rec = metric("reconnect", "relay restart → first echo (after listening)", "ms");
+  for (const p of paths) {
+    const r = await reconnect(p);
+    if (r) rec.values[p.name] = r.listenToFirstEchoMs;
+  }
+
+  console.log(`\nloopgate bench (${report.mode}) on ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB; node ${report.versions.node}; ${report.versions.openssh}\n`);
+  printTable(report);
+  for (const [k, v] of Object.entries(report.extra)) console.log(`${k}: ${JSON.stringify(v)}`);
+  writeJson(args.out!, report);
+  writeChart(args.chart!, report);
+  console.log(`\nwrote ${args.out} and ${args.chart}`);
+}
+
+main()
+  .catch((e) => {
+    console.error(`bench failed: ${e instanceof Error ? e.stack : String(e)}`);
+    process.exitCode = 1;
+  })
+  .finally(() => void cleanup().then(() => process.exit()));
