@@ -9,6 +9,7 @@ import { FailureLimiter } from "../../shared/rate-limit.ts";
 import type { GatewaySettings } from "./settings.ts";
 import { ConnectErrorDetails } from "./protocol.ts";
 import { ALL_OPERATOR_SCOPES } from "./scopes.ts";
+import type { ProxyIdentity } from "./identity-proxy.ts";
 
 export interface PeerInfo {
   /** The TCP peer. */
@@ -25,9 +26,11 @@ export interface PeerInfo {
   edgeToken?: string;
   /** The relay host the client used (X-Forwarded-Host from the link). */
   relayHost?: string;
+  /** A proxy-asserted identity that passed its checks (Tailscale Serve + whois, or a trusted proxy). */
+  proxyIdentity?: ProxyIdentity;
 }
 
-export type AuthOk = { ok: true; method: "token" | "password" | "none" | "client-token"; role: string; allowedScopes: readonly string[]; subject?: string };
+export type AuthOk = { ok: true; method: "token" | "password" | "none" | "client-token" | "tailscale" | "trusted-proxy"; role: string; allowedScopes: readonly string[]; subject?: string };
 export type AuthFail = { ok: false; detail: string; message: string; retryAfterMs?: number; rateLimited?: boolean };
 export type AuthResult = AuthOk | AuthFail;
 
@@ -78,7 +81,16 @@ export class GatewayAuth {
       if (claims) return { ok: true, method: "client-token", role: "operator", allowedScopes: claims.scopes, subject: claims.name ?? claims.id };
     }
 
+    // A verified proxy identity stands in for a credential only when none was given.
+    if (token === undefined && password === undefined && peer.proxyIdentity) {
+      const id = peer.proxyIdentity;
+      if (id.via === "tailscale" && s.allowTailscale) return { ok: true, method: "tailscale", subject: id.user, ...full };
+      if (id.via === "trusted-proxy" && s.mode === "trusted-proxy") return { ok: true, method: "trusted-proxy", subject: id.user, ...full };
+    }
+
     switch (s.mode) {
+      case "trusted-proxy":
+        return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: "unauthorized: this gateway accepts identities from its trusted proxy only (or a host-minted client token)" };
       case "none":
         if (peer.local) return { ok: true, method: "none", ...full };
         // Forwarded connections never inherit loopback trust: they need a credential.

@@ -21,6 +21,7 @@ import { peerInfo } from "./peer.ts";
 import { CloseCodes } from "./protocol.ts";
 import { checkOrigin } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
+import { tailscaleIdentity, trustedProxyIdentity, type ProxyIdentity } from "./identity-proxy.ts";
 
 export interface GatewayHandle {
   port: number;
@@ -56,6 +57,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   let listenInfo: ListenResult | undefined;
 
   const app = new Hono();
+  const proxyIdentities = new WeakMap<IncomingMessage, ProxyIdentity>();
 
   const snapshot = () => ({
     presence: [],
@@ -72,7 +74,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       bind: settings.bind,
       port: listenInfo?.port ?? settings.port,
       addresses: listenInfo?.addresses.map((a) => a.address) ?? [],
-      auth: { mode: settings.auth.mode, allowTailscale: settings.auth.allowTailscale },
+      auth: { mode: settings.auth.mode, allowTailscale: settings.auth.allowTailscale, trustedProxy: settings.auth.trustedProxy ? { userHeader: settings.auth.trustedProxy.userHeader, proxies: settings.auth.trustedProxy.proxies } : null },
       relay: { enabled: settings.relay.enabled },
       sessions: { count: 0 },
       ...Object.fromEntries([...statusSections].map(([k, fn]) => [k, fn()])),
@@ -90,6 +92,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       return c.text(refusal, 403);
     }
     if (connections.size >= settings.limits.maxConnections) return c.text("too many connections", 503);
+    // Proxy identities are for the WebSocket (and so the Control UI) only; HTTP API endpoints never take them.
+    let identity: ProxyIdentity | undefined;
+    if (settings.auth.allowTailscale) identity = await tailscaleIdentity(incoming.socket.remoteAddress, incoming.headers);
+    if (!identity && settings.auth.trustedProxy) identity = trustedProxyIdentity(incoming.socket.remoteAddress, incoming.headers, settings.auth.trustedProxy);
+    if (identity) proxyIdentities.set(incoming, identity);
     return next();
   });
 
@@ -101,6 +108,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         onOpen: (_evt, wsCtx) => {
           const ws = wsCtx.raw as WebSocket;
           const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
+          const identity = proxyIdentities.get(incoming);
+          if (identity) peer.proxyIdentity = identity;
           const conn = new GatewayConnection(ws, peer, {
             registry,
             auth,
@@ -117,6 +126,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   );
 
   app.get("/healthz", (c) => c.json({ ok: true, version: VERSION, uptimeMs: Date.now() - startedAt }));
+
+  // The HTTP API: a bearer token (the gateway's, or a host-minted client token) on every request.
+  app.get("/api/status", async (c) => {
+    const incoming = (c.env as { incoming: IncomingMessage }).incoming;
+    const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
+    const bearer = /^bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
+    const result = await auth.verify(bearer !== undefined ? { token: bearer } : { password: "" }, { ...peer, edgeToken: undefined, proxyIdentity: undefined } as typeof peer);
+    if (!result.ok) return c.json({ ok: false, error: { code: result.detail, message: result.message } }, result.rateLimited ? 429 : 401, { "www-authenticate": "Bearer", "cache-control": "no-store" });
+    const def = registry.get("status")!;
+    return c.json(await def.handler({}, { connId: "http", scopes: result.allowedScopes, role: result.role, clientAddr: peer.clientAddr, relayed: peer.forwarded, emit: () => {}, interim: () => {}, signal: AbortSignal.timeout(10_000) }), 200, { "cache-control": "no-store" });
+  });
   mountControlUi(app);
 
   const servers: Server[] = [];

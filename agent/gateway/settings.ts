@@ -37,6 +37,8 @@ export interface GatewaySettings {
     /** Set when the token was generated and stored by loopgate. */
     generatedTokenPath: string | undefined;
     allowTailscale: boolean;
+    /** Set in trusted-proxy mode. */
+    trustedProxy?: { userHeader: string; requiredHeaders: string[]; allowUsers: string[]; proxies: string[] };
     rateLimit: RateLimitOptions;
   };
   limits: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number; maxConnections: number; preAuthMaxPayload: number };
@@ -198,6 +200,7 @@ export function resolveGatewaySettings(input: {
       password,
       generatedTokenPath,
       allowTailscale: auth.allowTailscale ?? false,
+      ...(mode === "trusted-proxy" ? { trustedProxy: trustedProxySettings(auth.trustedProxy, g.trustedProxies ?? []) } : {}),
       rateLimit: { ...DEFAULT_AUTH_RATE_LIMIT, ...(auth.rateLimit ?? {}) },
     },
     limits: {
@@ -212,4 +215,19 @@ export function resolveGatewaySettings(input: {
     allowedOrigins: [...(g.controlUi?.allowedOrigins ?? []), ...(relay.url ? [relayOrigin(relay.url)] : [])],
     trustedProxies: g.trustedProxies ?? [],
   };
+}
+
+function trustedProxySettings(tp: { userHeader: string; requiredHeaders?: string[]; allowUsers?: string[]; proxies?: string[] } | undefined, fallbackProxies: string[]) {
+  if (!tp) {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "auth mode trusted-proxy needs gateway.auth.trustedProxy", {
+      hint: 'e.g. trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["you@example.com"], proxies: ["127.0.0.1"] }',
+    });
+  }
+  const proxies = tp.proxies ?? fallbackProxies;
+  if (proxies.length === 0) {
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "auth mode trusted-proxy needs the proxy's addresses (gateway.auth.trustedProxy.proxies or gateway.trustedProxies)", {
+      hint: "identity headers are trusted only from those addresses",
+    });
+  }
+  return { userHeader: tp.userHeader.toLowerCase(), requiredHeaders: (tp.requiredHeaders ?? []).map((h) => h.toLowerCase()), allowUsers: tp.allowUsers ?? [], proxies };
 }

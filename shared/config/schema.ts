@@ -57,6 +57,8 @@ export const GatewayConfigSchema = Type.Object(
                 userHeader: Type.String({ minLength: 1, maxLength: 200 }),
                 requiredHeaders: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 32 })),
                 allowUsers: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 320 }), { maxItems: 1000 })),
+                /** Addresses of the proxy; headers from any other peer are ignored (default: gateway.trustedProxies). */
+                proxies: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 })),
               },
               Strict,
             ),
