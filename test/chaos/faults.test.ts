@@ -10,11 +10,20 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, startLinkedGateway, mintToken, startEchoUpstream, waitForLog, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, startLinkedGateway, mintToken, startEchoUpstream, waitForLog, workersUnavailable, type RelayProc, type RelayKind, type Host } from "../helpers/relay.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
 import type { Proc } from "../helpers/proc.ts";
 
 const STREAMS = Number(process.env.LOOPGATE_CHAOS_STREAMS ?? 100);
+/** Both relays by default; LOOPGATE_RELAY_KINDS=node narrows the run. */
+const KINDS = (process.env.LOOPGATE_RELAY_KINDS ?? "node,workers").split(",").map((k) => k.trim()).filter((k): k is RelayKind => k === "node" || k === "workers");
+
+function workersSkip(kind: RelayKind): { skip?: string } {
+  if (kind !== "workers") return {};
+  const why = workersUnavailable();
+  if (why) console.warn(`\n*** SKIPPING the Workers relay chaos run: ${why} ***\n`);
+  return why ? { skip: why } : {};
+}
 /** Every client must have seen its stream end within this long after the fault. */
 const CLOSE_BOUND_MS = 5_000;
 
@@ -92,48 +101,50 @@ async function echoWorks(relay: RelayProc, hostId: string, token: string, deadli
   return false;
 }
 
-describe("chaos: kill -9 during 100 active streams", () => {
-  let relay: RelayProc;
-  let host: Host;
-  let link: Proc;
-  let echo: Awaited<ReturnType<typeof startEchoUpstream>>;
-  let token: string;
-  before(async () => {
-    host = await makeHost();
-    echo = await startEchoUpstream();
-    relay = await startRelay("node", { allowHosts: [host.hostId] });
-    link = await startLinkProc(host, relay, echo.port);
-    token = (await mintToken(host, relay)).token;
-  });
-  after(async () => {
-    await link?.kill("SIGKILL");
-    await relay?.kill("SIGKILL");
-    await echo?.close();
-  });
+for (const kind of KINDS) {
+  describe(`chaos (${kind} relay): kill -9 during ${STREAMS} active streams`, workersSkip(kind), () => {
+    let relay: RelayProc;
+    let host: Host;
+    let link: Proc;
+    let echo: Awaited<ReturnType<typeof startEchoUpstream>>;
+    let token: string;
+    before(async () => {
+      host = await makeHost();
+      echo = await startEchoUpstream();
+      relay = await startRelay(kind, { allowHosts: [host.hostId] });
+      link = await startLinkProc(host, relay, echo.port);
+      token = (await mintToken(host, relay)).token;
+    });
+    after(async () => {
+      await link?.kill("SIGKILL");
+      await relay?.kill("SIGKILL");
+      await echo?.close();
+    });
 
-  test("the relay: every client's stream ends at once, the host relinks by itself", async () => {
-    const clients = await openClients(relay, host.hostId, token, STREAMS);
-    await new Promise((r) => setTimeout(r, 500));
-    const { port, stateDir } = relay;
-    const linkedBefore = link.stderr.filter((l) => l.includes("relay link linked")).length;
-    const faultAt = Date.now();
-    await relay.kill("SIGKILL");
-    await assertAllEndCleanly(clients, faultAt);
-    relay = await startRelay("node", { allowHosts: [host.hostId], port, stateDir });
-    await link.waitForLine((l) => l.includes("relay link linked") && link.stderr.filter((x) => x.includes("relay link linked")).length > linkedBefore, 15_000, "stderr");
-    assert.ok(await echoWorks(relay, host.hostId, token), "a new client gets through after the relay came back");
-  });
+    test("the relay: every client's stream ends at once, the host relinks by itself", async () => {
+      const clients = await openClients(relay, host.hostId, token, STREAMS);
+      await new Promise((r) => setTimeout(r, 500));
+      const { port, stateDir } = relay;
+      const linkedBefore = link.stderr.filter((l) => l.includes("relay link linked")).length;
+      const faultAt = Date.now();
+      await relay.kill("SIGKILL");
+      await assertAllEndCleanly(clients, faultAt);
+      relay = await startRelay(kind, { allowHosts: [host.hostId], port, stateDir });
+      await link.waitForLine((l) => l.includes("relay link linked") && link.stderr.filter((x) => x.includes("relay link linked")).length > linkedBefore, 15_000, "stderr");
+      assert.ok(await echoWorks(relay, host.hostId, token), "a new client gets through after the relay came back");
+    });
 
-  test("the link connector: clients see 1012 within seconds; a new link serves new clients", async () => {
-    const clients = await openClients(relay, host.hostId, token, STREAMS);
-    await new Promise((r) => setTimeout(r, 500));
-    const faultAt = Date.now();
-    await link.kill("SIGKILL");
-    await assertAllEndCleanly(clients, faultAt, [1012]);
-    link = await startLinkProc(host, relay, echo.port);
-    assert.ok(await echoWorks(relay, host.hostId, token));
+    test("the link connector: clients see 1012 within seconds; a new link serves new clients", async () => {
+      const clients = await openClients(relay, host.hostId, token, STREAMS);
+      await new Promise((r) => setTimeout(r, 500));
+      const faultAt = Date.now();
+      await link.kill("SIGKILL");
+      await assertAllEndCleanly(clients, faultAt, [1012]);
+      link = await startLinkProc(host, relay, echo.port);
+      assert.ok(await echoWorks(relay, host.hostId, token));
+    });
   });
-});
+}
 
 describe("chaos: kill -9 of the gateway with its in-process link", () => {
   let relay: RelayProc;
