@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoUpstream, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, type RelayProc, type Host } from "../helpers/relay.ts";
 import { join } from "node:path";
 import { runProcess, ROOT, type Proc } from "../helpers/proc.ts";
 
@@ -51,16 +51,18 @@ describe("isolation and load at the relay", () => {
   let hostA: Host;
   let hostB: Host;
   let links: Proc[] = [];
-  let echoA: Awaited<ReturnType<typeof startEchoUpstream>>;
-  let echoB: Awaited<ReturnType<typeof startEchoUpstream>>;
+  let echoA: Awaited<ReturnType<typeof startEchoProcess>>;
+  let echoB: Awaited<ReturnType<typeof startEchoProcess>>;
   let tokenA: string;
   let tokenB: string;
   before(async () => {
     hostA = await makeHost();
     hostB = await makeHost();
-    // Each host has its own upstream, as real hosts do: the relay is the only thing they share.
-    echoA = await startEchoUpstream();
-    echoB = await startEchoUpstream();
+    // Each host has its own upstream process, as real hosts do: the relay is
+    // the only thing they share (an in-process upstream would make this test
+    // process echo host A's flood while it times host B).
+    echoA = await startEchoProcess();
+    echoB = await startEchoProcess();
     relay = await startRelay("node", { allowHosts: [hostA.hostId, hostB.hostId] });
     links = [await startLinkProc(hostA, relay, echoA.port), await startLinkProc(hostB, relay, echoB.port)];
     tokenA = (await mintToken(hostA, relay)).token;
@@ -69,8 +71,8 @@ describe("isolation and load at the relay", () => {
   after(async () => {
     for (const l of links) await l.kill();
     await relay?.kill();
-    await echoA?.close();
-    await echoB?.close();
+    await echoA?.kill();
+    await echoB?.kill();
   });
 
   test("host A flooding its link does not slow host B's clients beyond the bound", async () => {

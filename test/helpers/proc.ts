@@ -111,10 +111,33 @@ export function runProcess(cmd: string, args: string[], opts: { env?: Record<str
         } catch {
           // already gone
         }
+        // Wait for the whole group (wrangler's workerd outlives wrangler by
+        // a moment), so a dying relay does not eat the next test's CPU.
+        const until = Date.now() + 5000;
+        while (groupAlive(child.pid!)) {
+          if (Date.now() > until) {
+            try {
+              process.kill(-child.pid!, "SIGKILL");
+            } catch {
+              // gone between the check and the kill
+            }
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return exited;
       } else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs the CLI to completion and returns its output. */

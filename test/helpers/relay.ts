@@ -149,6 +149,13 @@ export function clientEnv(clientConfig: unknown): Record<string, string> {
  * A plain WebSocket echo upstream that records what it saw (headers, opens),
  * standing in for any gateway behind `loopgate link`.
  */
+/** The echo upstream as a separate process (see echo-process.ts); kill() stops it. */
+export async function startEchoProcess(): Promise<{ port: number; kill(): Promise<unknown> }> {
+  const p = runProcess(process.execPath, [join(ROOT, "test", "helpers", "echo-process.ts")]);
+  const line = await p.waitForLine((l) => l.startsWith("port "));
+  return { port: Number(line.slice(5)), kill: () => p.kill("SIGKILL") };
+}
+
 export async function startEchoUpstream(): Promise<{ port: number; opens: { headers: Record<string, string | string[] | undefined> }[]; close(): Promise<void> }> {
   const opens: { headers: Record<string, string | string[] | undefined> }[] = [];
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 64 * 1024 * 1024 });
