@@ -9,22 +9,57 @@
  *   both upstreams and the flooder, that is what the bound covers.
  * - many clients with steady traffic for a bounded time: nothing lost, and the
  *   relay's memory stays flat (last third within 25 % + 16 MiB of the first).
+ * Both run against the Node relay and the Workers relay (local workerd). On
+ * Workers the flooder keeps at most 1 MiB in flight per stream: Workers cannot
+ * pause a client's reads, so one that outruns the host's credit is closed
+ * with 1008 (README, "No send backpressure").
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, workersUnavailable, type RelayProc, type RelayKind, type Host } from "../helpers/relay.ts";
 import { join } from "node:path";
 import { runProcess, ROOT, type Proc } from "../helpers/proc.ts";
 
 const LOAD_SECONDS = Number(process.env.LOOPGATE_CHAOS_LOAD_SECONDS ?? 12);
 const LOAD_CLIENTS = Number(process.env.LOOPGATE_CHAOS_LOAD_CLIENTS ?? 200);
 
+/** Both relays by default; LOOPGATE_RELAY_KINDS=node narrows the run. */
+const KINDS = (process.env.LOOPGATE_RELAY_KINDS ?? "node,workers").split(",").map((k) => k.trim()).filter((k): k is RelayKind => k === "node" || k === "workers");
+
+function workersSkip(kind: RelayKind): { skip?: string } {
+  if (kind !== "workers") return {};
+  const why = workersUnavailable();
+  if (why) console.warn(`\n*** SKIPPING the Workers relay load run: ${why} ***\n`);
+  return why ? { skip: why } : {};
+}
+
 function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The process that holds the relay's state: the Node relay itself, or the workerd that wrangler started. */
+function relayPid(relay: RelayProc): number {
+  const pid = relay.child.pid!;
+  if (relay.kind === "node") return pid;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pid && stat.includes("(workerd)")) return Number(d); // fields[2] is the process group
+    } catch {
+      // gone
+    }
+  }
+  throw new Error("workerd is not running under wrangler");
 }
 
 function open(relay: RelayProc, hostId: string, token: string): Promise<WebSocket> {
@@ -46,7 +81,7 @@ async function roundTrips(ws: WebSocket, n: number): Promise<number[]> {
 
 const p99 = (a: number[]) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * 0.99))]!;
 
-describe("isolation and load at the relay", () => {
+for (const kind of KINDS) describe(`isolation and load at the ${kind} relay`, workersSkip(kind), () => {
   let relay: RelayProc;
   let hostA: Host;
   let hostB: Host;
@@ -63,7 +98,7 @@ describe("isolation and load at the relay", () => {
     // process echo host A's flood while it times host B).
     echoA = await startEchoProcess();
     echoB = await startEchoProcess();
-    relay = await startRelay("node", { allowHosts: [hostA.hostId, hostB.hostId] });
+    relay = await startRelay(kind, { allowHosts: [hostA.hostId, hostB.hostId] });
     links = [await startLinkProc(hostA, relay, echoA.port), await startLinkProc(hostB, relay, echoB.port)];
     tokenA = (await mintToken(hostA, relay)).token;
     tokenB = (await mintToken(hostB, relay)).token;
@@ -79,7 +114,7 @@ describe("isolation and load at the relay", () => {
     const b = await open(relay, hostB.hostId, tokenB);
     await roundTrips(b, 20); // warm up
     const base = p99(await roundTrips(b, 200));
-    const flood = runProcess(process.execPath, [join(ROOT, "test", "helpers", "flood-client.ts"), `${relay.url}/h/${hostA.hostId}`, relay.pin, tokenA, "8", String(512 * 1024)]);
+    const flood = runProcess(process.execPath, [join(ROOT, "test", "helpers", "flood-client.ts"), `${relay.url}/h/${hostA.hostId}`, relay.pin, tokenA, "8", String(512 * 1024), kind === "workers" ? String(1024 * 1024) : "0"]);
     await flood.waitForLine((l) => l === "ready");
     await new Promise((r) => setTimeout(r, 500));
     const rts: number[] = [];
@@ -90,7 +125,8 @@ describe("isolation and load at the relay", () => {
     await flood.kill("SIGKILL");
     b.close();
     const bound = Math.max(250, base * 4 + 25);
-    console.log(`# host B p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms while host A echoed ${mib} MiB`);
+    console.log(`# ${kind}: host B p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms while host A echoed ${mib} MiB`);
+    assert.deepEqual(flood.stdout.filter((l) => l.startsWith("closed")), [], "the flood's streams stayed open");
     assert.ok(mib >= 8, "host A really was flooding");
     assert.ok(loaded <= bound, `host B p99 ${loaded.toFixed(1)} ms exceeds the ${bound.toFixed(1)} ms bound`);
   });
@@ -109,7 +145,8 @@ describe("isolation and load at the relay", () => {
         }
       }, 50),
     );
-    const sampler = setInterval(() => samples.push(rssBytes(relay.child.pid!)), 500);
+    const pid = relayPid(relay);
+    const sampler = setInterval(() => samples.push(rssBytes(pid)), 500);
     await new Promise((r) => setTimeout(r, LOAD_SECONDS * 1000));
     timers.forEach(clearInterval);
     clearInterval(sampler);
@@ -121,7 +158,7 @@ describe("isolation and load at the relay", () => {
     const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     const first = avg(samples.slice(0, third));
     const last = avg(samples.slice(-third));
-    console.log(`# ${sent} messages; relay RSS ${(first / 1048576).toFixed(1)} MiB → ${(last / 1048576).toFixed(1)} MiB`);
+    console.log(`# ${kind}: ${sent} messages; relay RSS ${(first / 1048576).toFixed(1)} MiB → ${(last / 1048576).toFixed(1)} MiB`);
     assert.ok(last <= first * 1.25 + 16 * 1048576, `relay memory grew from ${(first / 1048576).toFixed(1)} to ${(last / 1048576).toFixed(1)} MiB`);
   });
 });
