@@ -6,7 +6,6 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import selfsigned from "selfsigned";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { normalizePin } from "../../shared/pin.ts";
 import { writeSecretFile, writePublicFile } from "../state.ts";
@@ -66,6 +65,8 @@ export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: str
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(notBefore);
   notAfter.setFullYear(notAfter.getFullYear() + 2);
+  // Loaded only to make a certificate (~20 MiB of modules a relay that restarts with its cert never needs).
+  const { default: selfsigned } = await import("selfsigned");
   const pems = await selfsigned.generate([{ name: "commonName", value: opts.hostnames?.[0] ?? "loopgate-relay" }], {
     keyType: "ec",
     curve: "P-256",

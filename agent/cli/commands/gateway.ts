@@ -1,8 +1,6 @@
 /** `loopgate gateway …`: run the gateway (and, via the client commands, talk to one). */
 import type { Command } from "commander";
-import { loadConfig, makeSecretResolver } from "../../config/load.ts";
-import { resolveGatewaySettings, type GatewayFlags } from "../../gateway/settings.ts";
-import { startGateway } from "../../gateway/server.ts";
+import type { GatewayFlags } from "../../gateway/settings.ts";
 import { createLogger } from "../../log/logger.ts";
 import { fail } from "../output.ts";
 import type { GatewayHandle } from "../../gateway/server.ts";
@@ -59,6 +57,10 @@ export function registerGatewayCommands(program: Command): Command {
 }
 
 async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: string | undefined): Promise<void> {
+  // Loaded here, not at the top: the relay, link and client commands never need the gateway.
+  const { resolveGatewaySettings } = await import("../../gateway/settings.ts");
+  const { startGateway } = await import("../../gateway/server.ts");
+  const { loadConfig, makeSecretResolver } = await import("../../config/load.ts");
   const log = createLogger(flags.json ? { json: true } : {});
   const loaded = loadConfig(configFlag !== undefined ? { flag: configFlag } : {});
   const settings = resolveGatewaySettings({ flags, config: loaded.config, env: process.env, resolveSecret: makeSecretResolver() });

@@ -11,7 +11,6 @@ import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
 import { formatPin, parsePins } from "../../../shared/pin.ts";
 import { relayAudience } from "../../../shared/tokens.ts";
 import { fail, printJson } from "../output.ts";
-import { loadConfig } from "../../config/load.ts";
 import { createLogger } from "../../log/logger.ts";
 import { stateDir } from "../../state.ts";
 
@@ -26,7 +25,9 @@ const run =
     }
   };
 
-function configOf(cmd: Command) {
+async function configOf(cmd: Command) {
+  // Loaded on use: --help and commands without config stay quick.
+  const { loadConfig } = await import("../../config/load.ts");
   const flag = (cmd.optsWithGlobals() as { config?: string }).config;
   return loadConfig(flag !== undefined ? { flag } : {});
 }
@@ -68,7 +69,7 @@ export function registerRelayCommands(program: Command): void {
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(
       run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; maxStreams?: string; json?: boolean }, cmd: Command) => {
-        const cfg = configOf(cmd).config.relay ?? {};
+        const cfg = (await configOf(cmd)).config.relay ?? {};
         const log = createLogger(flags.json ? { json: true } : {});
         const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
         const { startNodeRelay } = await import("../../../relay/node.ts");
@@ -149,7 +150,7 @@ export function registerRelayCommands(program: Command): void {
     .option("--json", "print JSON")
     .action(
       run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; json?: boolean }, cmd: Command) => {
-        const cfg = configOf(cmd).config;
+        const cfg = (await configOf(cmd)).config;
         const relayUrl = flags.relay ?? cfg.gateway?.relay?.url;
         if (!relayUrl) throw new LoopgateError(ErrorCodes.USAGE, "no relay URL: pass --relay wss://relay.example.com or set gateway.relay.url");
         const pins = parsePins(flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint);
