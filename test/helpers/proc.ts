@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const CLI = join(ROOT, "agent", "cli", "main.ts");
+export const CLI = join(ROOT, "agent", "bin", "loopgate.mjs");
 
 const tempDirs: string[] = [];
 process.on("exit", () => {
