@@ -51,13 +51,15 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...opts.limits };
   const allow = new Set(opts.allowHosts);
   const hubs = new Map<string, HostHub>();
-  const alive = new WeakMap<WebSocket, boolean>();
-  const sockets = new Set<WebSocket>();
+  /** When each socket was last heard from (any frame counts, not only pongs). */
+  const sockets = new Map<WebSocket, number>();
 
   const track = (ws: WebSocket) => {
-    sockets.add(ws);
-    alive.set(ws, true);
-    ws.on("pong", () => alive.set(ws, true));
+    sockets.set(ws, Date.now());
+    const heard = () => sockets.has(ws) && sockets.set(ws, Date.now());
+    ws.on("pong", heard);
+    ws.on("ping", heard);
+    ws.on("message", heard);
     ws.on("close", () => sockets.delete(ws));
     ws.on("error", () => {});
   };
@@ -168,14 +170,18 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : opts.port;
 
-  // Keepalive: ping every socket; one that missed the last pong is dead.
+  // Keepalive: ping every socket each interval; one silent for longer than
+  // the timeout (three intervals by default) is dead. A busy peer that is
+  // slow to pong under load is not dropped while its frames keep arriving.
   const keepalive = setInterval(() => {
-    for (const ws of sockets) {
-      if (alive.get(ws) === false) {
+    const now = Date.now();
+    for (const [ws, heardAt] of sockets) {
+      // A client we stopped reading (its stream has no credit) is silent because of us.
+      if (ws.isPaused) sockets.set(ws, now);
+      else if (now - heardAt > limits.heartbeat.timeoutMs) {
         ws.terminate();
         continue;
       }
-      alive.set(ws, false);
       ws.ping();
     }
   }, limits.heartbeat.intervalMs);
@@ -188,10 +194,10 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       new Promise<void>((resolve) => {
         clearInterval(keepalive);
         for (const hub of hubs.values()) hub.shutdown(RelayClose.GOING_AWAY, "relay shutting down");
-        for (const ws of sockets) ws.close(RelayClose.GOING_AWAY, "relay shutting down");
+        for (const ws of sockets.keys()) ws.close(RelayClose.GOING_AWAY, "relay shutting down");
         server.close(() => resolve());
         setTimeout(() => {
-          for (const ws of sockets) ws.terminate();
+          for (const ws of sockets.keys()) ws.terminate();
           server.closeAllConnections();
         }, 500).unref();
       }),
