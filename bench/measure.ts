@@ -106,18 +106,24 @@ export async function connectTimes(p: PathTarget, count: number): Promise<number
 }
 
 /** Many idle clients: how many stay open, and the memory each costs in the path's processes. */
-export async function idleClients(p: PathTarget, n: number): Promise<{ opened: number; heldAfterMs: number; held: number; sampleEchoFailures: number; kibPerClient: Record<string, number> }> {
+export async function idleClients(p: PathTarget, n: number): Promise<{ opened: number; heldAfterMs: number; held: number; closeCodes: Record<string, number>; sampleEchoFailures: number; kibPerClient: Record<string, number> }> {
   const before = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
   const socks: WebSocket[] = [];
   const batch = 200;
+  let closed = 0;
+  /** How the lost ones ended ("code reason" → count), so a loss can be told apart. */
+  const closeCodes: Record<string, number> = {};
   for (let i = 0; i < n; i += batch) {
     const got = await Promise.allSettled(Array.from({ length: Math.min(batch, n - i) }, () => open(p, 30_000)));
-    for (const g of got) if (g.status === "fulfilled") socks.push(g.value);
-  }
-  let closed = 0;
-  for (const ws of socks) {
-    if (ws.readyState !== ws.OPEN) closed++;
-    else ws.once("close", () => closed++);
+    for (const g of got) {
+      if (g.status !== "fulfilled") continue;
+      socks.push(g.value);
+      g.value.once("close", (code: number, reason: Buffer) => {
+        closed++;
+        const k = `${code} ${String(reason)}`.trim();
+        closeCodes[k] = (closeCodes[k] ?? 0) + 1;
+      });
+    }
   }
   const holdMs = 5_000;
   await new Promise((r) => setTimeout(r, holdMs));
@@ -128,9 +134,10 @@ export async function idleClients(p: PathTarget, n: number): Promise<{ opened: n
   await Promise.all(sample.map((ws) => echo(ws, "still here?", 10_000).catch(() => sampleFailed++)));
   const kibPerClient = Object.fromEntries(Object.keys(before).map((k) => [k, socks.length ? Math.round(((after[k]! - before[k]!) / socks.length) * 10) / 10 : NaN]));
   const held = socks.length - closed;
+  const lost = { ...closeCodes }; // before our own terminate() adds its 1006s
   for (const ws of socks) ws.terminate();
   await new Promise((r) => setTimeout(r, 1000));
-  return { opened: socks.length, heldAfterMs: holdMs, held, sampleEchoFailures: sampleFailed, kibPerClient };
+  return { opened: socks.length, heldAfterMs: holdMs, held, closeCodes: lost, sampleEchoFailures: sampleFailed, kibPerClient };
 }
 
 /** p99 of a normal client before and while another client on the same path stops reading. */

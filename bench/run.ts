@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
-import { startEchoUpstream, makeHost, startRelay, startLinkedGateway, mintToken, clientEnv, workersUnavailable } from "../test/helpers/relay.ts";
+import { startEchoProcess, makeHost, startRelay, startLinkedGateway, mintToken, clientEnv, workersUnavailable } from "../test/helpers/relay.ts";
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
 import { directPath, sshPath, relayPath, type PathTarget } from "./paths.ts";
 import { roundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
@@ -78,8 +78,12 @@ async function main(): Promise<void> {
     metrics: [],
     extra: {},
   };
-  const echo = await startEchoUpstream();
-  cleanups.push(() => echo.close());
+  // The upstream runs in its own process, as a real gateway does: in this
+  // one it would share the event loop and the file-descriptor limit with the
+  // 10,000 idle clients (20,000 fds), and its refused accepts looked like
+  // clients lost by the relay.
+  const echo = await startEchoProcess();
+  cleanups.push(async () => void (await echo.kill()));
 
   const paths: PathTarget[] = [await directPath(echo.port)];
   const ssh = await sshPath(echo.port);

@@ -254,7 +254,10 @@ export class LinkConnector {
       local.terminate();
     });
     local.on("error", (e: NodeJS.ErrnoException) => {
-      if (stream.open) stream.abort(1011, e.code === "ECONNREFUSED" ? "gateway unreachable on the host" : "gateway connection failed");
+      if (!stream.open) return;
+      // The errno (never a secret) tells a refused gateway from a host out of file descriptors.
+      this.#o.log.warn("gateway connection failed", { stream: stream.id, code: e.code ?? e.message });
+      stream.abort(1011, e.code === "ECONNREFUSED" ? "gateway unreachable on the host" : `gateway connection failed${e.code ? ` (${e.code})` : ""}`);
     });
   }
 
