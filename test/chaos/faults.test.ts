@@ -10,20 +10,11 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, startLinkedGateway, mintToken, startEchoUpstream, waitForLog, workersUnavailable, type RelayProc, type RelayKind, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, startLinkedGateway, mintToken, startEchoUpstream, waitForLog, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host, startEchoRig, type EchoUpstream } from "../helpers/relay.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
 import type { Proc } from "../helpers/proc.ts";
 
 const STREAMS = Number(process.env.LOOPGATE_CHAOS_STREAMS ?? 100);
-/** Both relays by default; LOOPGATE_RELAY_KINDS=node narrows the run. */
-const KINDS = (process.env.LOOPGATE_RELAY_KINDS ?? "node,workers").split(",").map((k) => k.trim()).filter((k): k is RelayKind => k === "node" || k === "workers");
-
-function workersSkip(kind: RelayKind): { skip?: string } {
-  if (kind !== "workers") return {};
-  const why = workersUnavailable();
-  if (why) console.warn(`\n*** SKIPPING the Workers relay chaos run: ${why} ***\n`);
-  return why ? { skip: why } : {};
-}
 /** Every client must have seen its stream end within this long after the fault. */
 const CLOSE_BOUND_MS = 5_000;
 
@@ -101,19 +92,15 @@ async function echoWorks(relay: RelayProc, hostId: string, token: string, deadli
   return false;
 }
 
-for (const kind of KINDS) {
-  describe(`chaos (${kind} relay): kill -9 during ${STREAMS} active streams`, workersSkip(kind), () => {
+for (const kind of RELAY_KINDS) {
+  describe(`chaos (${kind} relay): kill -9 during ${STREAMS} active streams`, skipUnlessRunnable(kind, "the chaos run"), () => {
     let relay: RelayProc;
     let host: Host;
     let link: Proc;
-    let echo: Awaited<ReturnType<typeof startEchoUpstream>>;
+    let echo: EchoUpstream;
     let token: string;
     before(async () => {
-      host = await makeHost();
-      echo = await startEchoUpstream();
-      relay = await startRelay(kind, { allowHosts: [host.hostId] });
-      link = await startLinkProc(host, relay, echo.port);
-      token = (await mintToken(host, relay)).token;
+      ({ host, echo, relay, link, token } = await startEchoRig(kind));
     });
     after(async () => {
       await link?.kill("SIGKILL");
@@ -173,8 +160,8 @@ describe("chaos: kill -9 of the gateway with its in-process link", () => {
   });
 });
 
-for (const kind of KINDS) {
-  describe(`chaos (${kind} relay): a link whose packets silently vanish`, workersSkip(kind), () => {
+for (const kind of RELAY_KINDS) {
+  describe(`chaos (${kind} relay): a link whose packets silently vanish`, skipUnlessRunnable(kind, "the chaos run"), () => {
     test("both ends notice through heartbeats within bounded time, and clients are closed", async () => {
       const HB = 500;
       // Node: the relay pings every HB and gives up after three. Workers: the

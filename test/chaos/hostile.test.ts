@@ -15,17 +15,8 @@ import { importJWK, SignJWT, generateKeyPair, base64url, type JWK, type CryptoKe
 import { openWebSocket, connectVerifiedTls } from "../../agent/tls/pinned-connect.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 import { cli } from "../helpers/proc.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoUpstream, workersUnavailable, type RelayProc, type RelayKind, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, mintToken, startEchoUpstream, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";
-
-const KINDS = (process.env.LOOPGATE_RELAY_KINDS ?? "node,workers").split(",").map((k) => k.trim()).filter((k): k is RelayKind => k === "node" || k === "workers");
-
-function workersSkip(kind: RelayKind): { skip?: string } {
-  if (kind !== "workers") return {};
-  const why = workersUnavailable();
-  if (why) console.warn(`\n*** SKIPPING the Workers relay hostile-input run: ${why} ***\n`);
-  return why ? { skip: why } : {};
-}
 
 async function hostKey(host: Host): Promise<CryptoKey> {
   const jwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
@@ -56,8 +47,8 @@ async function echoOnce(relay: RelayProc, hostId: string, token: string): Promis
   return got;
 }
 
-for (const kind of KINDS) {
-  describe(`hostile input at the ${kind} relay`, workersSkip(kind), () => {
+for (const kind of RELAY_KINDS) {
+  describe(`hostile input at the ${kind} relay`, skipUnlessRunnable(kind, "the hostile-input run"), () => {
     let relay: RelayProc;
     let host: Host;
     let other: Host;

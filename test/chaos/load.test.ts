@@ -19,22 +19,12 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, workersUnavailable, type RelayProc, type RelayKind, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
 import { join } from "node:path";
 import { runProcess, ROOT, type Proc } from "../helpers/proc.ts";
 
 const LOAD_SECONDS = Number(process.env.LOOPGATE_CHAOS_LOAD_SECONDS ?? 12);
 const LOAD_CLIENTS = Number(process.env.LOOPGATE_CHAOS_LOAD_CLIENTS ?? 200);
-
-/** Both relays by default; LOOPGATE_RELAY_KINDS=node narrows the run. */
-const KINDS = (process.env.LOOPGATE_RELAY_KINDS ?? "node,workers").split(",").map((k) => k.trim()).filter((k): k is RelayKind => k === "node" || k === "workers");
-
-function workersSkip(kind: RelayKind): { skip?: string } {
-  if (kind !== "workers") return {};
-  const why = workersUnavailable();
-  if (why) console.warn(`\n*** SKIPPING the Workers relay load run: ${why} ***\n`);
-  return why ? { skip: why } : {};
-}
 
 function rssBytes(pid: number): number {
   try {
@@ -81,7 +71,7 @@ async function roundTrips(ws: WebSocket, n: number): Promise<number[]> {
 
 const p99 = (a: number[]) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * 0.99))]!;
 
-for (const kind of KINDS) describe(`isolation and load at the ${kind} relay`, workersSkip(kind), () => {
+for (const kind of RELAY_KINDS) describe(`isolation and load at the ${kind} relay`, skipUnlessRunnable(kind, "the load run"), () => {
   let relay: RelayProc;
   let hostA: Host;
   let hostB: Host;

@@ -7,7 +7,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoUpstream, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startEchoRig, type EchoUpstream, type RelayProc, type Host } from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";
 
 const HB = 300;
@@ -16,14 +16,10 @@ describe("Node relay keepalive", () => {
   let relay: RelayProc;
   let host: Host;
   let link: Proc;
-  let echo: Awaited<ReturnType<typeof startEchoUpstream>>;
+  let echo: EchoUpstream;
   let token: string;
   before(async () => {
-    host = await makeHost();
-    echo = await startEchoUpstream();
-    relay = await startRelay("node", { allowHosts: [host.hostId], args: ["--heartbeat-ms", String(HB)] });
-    link = await startLinkProc(host, relay, echo.port);
-    token = (await mintToken(host, relay)).token;
+    ({ host, echo, relay, link, token } = await startEchoRig("node", ["--heartbeat-ms", String(HB)]));
   });
   after(async () => {
     await link?.kill();

@@ -50,6 +50,20 @@ export function workersUnavailable(): string | undefined {
   return undefined;
 }
 
+/** The relays a parameterised suite runs against: both by default; LOOPGATE_RELAY_KINDS=node narrows the run. */
+export const RELAY_KINDS: RelayKind[] = (process.env.LOOPGATE_RELAY_KINDS ?? "node,workers")
+  .split(",")
+  .map((k) => k.trim())
+  .filter((k): k is RelayKind => k === "node" || k === "workers");
+
+/** Test options for a suite on `kind`: a loud skip when the Workers toolchain is missing. */
+export function skipUnlessRunnable(kind: RelayKind, suite: string): { skip?: string } {
+  if (kind !== "workers") return {};
+  const why = workersUnavailable();
+  if (why) console.warn(`\n*** SKIPPING ${suite} on the Workers relay: ${why} ***\n`);
+  return why ? { skip: why } : {};
+}
+
 /**
  * The Workers relay under local workerd (`wrangler dev --local`, offline, no
  * account), serving https with a certificate we made so clients can pin it.
@@ -149,6 +163,18 @@ export function clientEnv(clientConfig: unknown): Record<string, string> {
  * A plain WebSocket echo upstream that records what it saw (headers, opens),
  * standing in for any gateway behind `loopgate link`.
  */
+export type EchoUpstream = Awaited<ReturnType<typeof startEchoUpstream>>;
+
+/** The usual rig: a host, an echo upstream, a relay of `kind`, `loopgate link` between them, and a client token. */
+export async function startEchoRig(kind: RelayKind, relayArgs: string[] = []): Promise<{ host: Host; echo: EchoUpstream; relay: RelayProc; link: Proc; token: string }> {
+  const host = await makeHost();
+  const echo = await startEchoUpstream();
+  const relay = await startRelay(kind, { allowHosts: [host.hostId], args: relayArgs });
+  const link = await startLinkProc(host, relay, echo.port);
+  const token = (await mintToken(host, relay)).token;
+  return { host, echo, relay, link, token };
+}
+
 /** The echo upstream as a separate process (see echo-process.ts); kill() stops it. */
 export async function startEchoProcess(): Promise<{ port: number; kill(): Promise<unknown> }> {
   const p = runProcess(process.execPath, [join(ROOT, "test", "helpers", "echo-process.ts")]);
