@@ -6,10 +6,12 @@
  * no credit.
  */
 import { createServer as createHttpsServer } from "node:https";
-import type { Server, IncomingMessage } from "node:http";
-import type { Context } from "hono";
-import { createAdaptorServer, upgradeWebSocket } from "@hono/node-server";
+import type { Server } from "node:http";
+import type { JWK } from "jose";
+import { createAdaptorServer } from "@hono/node-server";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
+import { acceptUpgrade, handleUpgrades, incomingOf } from "./node-upgrade.ts";
+import type { OpenMeta } from "../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "./app.ts";
 import { HostHub, type ClientSocket } from "./hub.ts";
 import { DEFAULT_RELAY_LIMITS, RelayClose, type RelayLimits } from "./limits.ts";
@@ -64,7 +66,45 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     ws.on("error", () => {});
   };
 
-  const incoming = (c: Context) => (c.env as { incoming: IncomingMessage }).incoming;
+  // The open handlers are built here, away from the request's context, so an
+  // open socket keeps nothing of its upgrade request alive (see node-upgrade.ts).
+  const linkOpened = (hostId: string, publicJwk: JWK) => (ws: WebSocket) => {
+    track(ws);
+    let hub = hubs.get(hostId);
+    if (!hub) {
+      hub = new HostHub(hostId, publicJwk, limits, opts.log, opts.linkLimits ? { linkLimits: opts.linkLimits } : {});
+      hubs.set(hostId, hub);
+    }
+    const handle = hub.attachLink({ send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) }, publicJwk);
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary) {
+        if (String(data) === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
+        return ws.close(1003, "the link carries binary frames only");
+      }
+      handle.message(toBytes(data));
+    });
+    ws.on("close", () => handle.closed());
+  };
+
+  const clientOpened = (hub: HostHub, meta: OpenMeta | undefined, protocol: string | undefined) => (ws: WebSocket) => {
+    // meta carries the client's token: used once for OPEN, then not kept by this socket's closures.
+    const open = meta!;
+    meta = undefined;
+    track(ws);
+    if (protocol !== undefined && ws.protocol !== protocol) opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
+    const sock: ClientSocket = {
+      send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
+      close: (code, reason) => {
+        if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
+      },
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
+    };
+    const handle = hub.attachClient(sock, open);
+    if (!handle) return;
+    ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
+    ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
+  };
 
   const adapter: RelayAdapter = {
     limits,
@@ -72,7 +112,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     log: opts.log,
     isAllowed: (id) => allow.has(id),
     hostRecord: (id) => hubs.get(id),
-    clientAddr: (c) => normalizeAddr(incoming(c).socket.remoteAddress),
+    clientAddr: (c) => normalizeAddr(incomingOf(c).socket.remoteAddress),
     stats: () => {
       let streams = 0;
       let bytesIn = 0;
@@ -87,49 +127,11 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       }
       return { hosts: { allowed: allow.size, linked }, streams, bytes: { fromHosts: bytesIn, toHosts: bytesOut }, sockets: sockets.size };
     },
-    upgradeLink: (c, link) =>
-      upgradeWebSocket(c, {
-        onOpen: (_e, ctx) => {
-          const ws = ctx.raw as WebSocket;
-          track(ws);
-          let hub = hubs.get(link.hostId);
-          if (!hub) {
-            hub = new HostHub(link.hostId, link.publicJwk, limits, opts.log, opts.linkLimits ? { linkLimits: opts.linkLimits } : {});
-            hubs.set(link.hostId, hub);
-          }
-          const handle = hub.attachLink({ send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) }, link.publicJwk);
-          ws.on("message", (data, isBinary) => {
-            if (!isBinary) {
-              if (String(data) === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
-              return ws.close(1003, "the link carries binary frames only");
-            }
-            handle.message(toBytes(data));
-          });
-          ws.on("close", () => handle.closed());
-        },
-      }),
+    upgradeLink: (c, link) => acceptUpgrade(c, linkOpened(link.hostId, link.publicJwk)),
     upgradeClient: (c, hostId, meta, protocol) => {
       const hub = hubs.get(hostId);
       if (!hub || !hub.linked) return c.text("host offline: its link is not connected\n", 503);
-      return upgradeWebSocket(c, {
-        onOpen: (_e, ctx) => {
-          const ws = ctx.raw as WebSocket;
-          track(ws);
-          if (protocol !== undefined && ws.protocol !== protocol) opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
-          const sock: ClientSocket = {
-            send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
-            close: (code, reason) => {
-              if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
-            },
-            pause: () => ws.pause(),
-            resume: () => ws.resume(),
-          };
-          const handle = hub.attachClient(sock, meta);
-          if (!handle) return;
-          ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
-          ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
-        },
-      });
+      return acceptUpgrade(c, clientOpened(hub, meta, protocol));
     },
     forwardHttp: async (c, hostId, meta, body) => {
       const hub = hubs.get(hostId);
@@ -152,13 +154,13 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   });
   const server = createAdaptorServer({
     fetch: app.fetch,
-    websocket: { server: wss },
     createServer: createHttpsServer,
     // Header and request timeouts are checked every 2 s (Node's default, 30 s, lets a slow upgrade linger).
     serverOptions: { cert: opts.certPem, key: opts.keyPem, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 },
   }) as Server;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  handleUpgrades(server, (req, env) => app.fetch(req, env), wss);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

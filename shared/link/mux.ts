@@ -94,7 +94,8 @@ export class LinkMux {
     let id = this.#nextId;
     while (this.#streams.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
     this.#nextId = id >= 0xffffffff ? 1 : id + 1;
-    const s = new LinkStream(id, this.#streamHost, this.limits, meta);
+    // The relay side does not keep `meta`: it carries the client's credentials, needed only in OPEN.
+    const s = new LinkStream(id, this.#streamHost, this.limits);
     this.#streams.set(id, s);
     this.#send(encodeOpen(id, meta));
     return s;

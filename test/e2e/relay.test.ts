@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { importJWK, SignJWT, type JWK, type CryptoKey } from "jose";
 import type WebSocket from "ws";
 import { cli, type GatewayProc, type Proc } from "../helpers/proc.ts";
-import { startRelay, workersUnavailable, makeHost, startLinkedGateway, startLinkProc, mintToken, clientEnv, startEchoUpstream, waitForLog, type RelayProc, type RelayKind, type Host } from "../helpers/relay.ts";
+import { startRelay, RELAY_KINDS, skipUnlessRunnable, makeHost, startLinkedGateway, mintToken, clientEnv, waitForLog, type RelayProc, type Host, startEchoRig, type EchoUpstream } from "../helpers/relay.ts";
 import { openWebSocket, connectVerifiedTls } from "../../agent/tls/pinned-connect.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 
@@ -74,17 +74,8 @@ function nextMessage(ws: WebSocket): Promise<{ data: Buffer | string; isBinary: 
  * devDependencies; a loud skip says why when they cannot run).
  * LOOPGATE_RELAY_KINDS=node (or workers) narrows the run.
  */
-const KINDS: RelayKind[] = ((process.env.LOOPGATE_RELAY_KINDS ?? "node,workers").split(",").map((s) => s.trim()) as RelayKind[]).filter((k) => k === "node" || k === "workers");
-
-function skipFor(kind: RelayKind): { skip?: string } {
-  if (kind !== "workers") return {};
-  const why = workersUnavailable();
-  if (why) console.warn(`\n*** SKIPPING the Workers relay suite: ${why} ***\n`);
-  return why ? { skip: why } : {};
-}
-
-for (const kind of KINDS) {
-  describe(`relay (${kind}): the CLI through the relay to our gateway`, skipFor(kind), () => {
+for (const kind of RELAY_KINDS) {
+  describe(`relay (${kind}): the CLI through the relay to our gateway`, skipUnlessRunnable(kind, "the relay e2e suite"), () => {
     let relay: RelayProc;
     let host: Host;
     let gw: GatewayProc;
@@ -150,6 +141,8 @@ for (const kind of KINDS) {
       for (const [name, token, status] of cases) {
         await assert.rejects(wsTo(relay, host.hostId, token), (e: Error & { details?: { status?: number } }) => {
           assert.equal(e.details?.status, status, `${name}: ${e.message}`);
+          // The refusal says why, so the user knows what to fix.
+          assert.match(e.message, /token (required|refused)/, `${name}: ${e.message}`);
           return true;
         });
       }
@@ -205,18 +198,14 @@ for (const kind of KINDS) {
     });
   });
 
-  describe(`relay (${kind}): link protocol behaviour through \`loopgate link\` and an echo upstream`, skipFor(kind), () => {
+  describe(`relay (${kind}): link protocol behaviour through \`loopgate link\` and an echo upstream`, skipUnlessRunnable(kind, "the relay e2e suite"), () => {
     let relay: RelayProc;
     let host: Host;
     let link: Proc;
-    let echo: Awaited<ReturnType<typeof startEchoUpstream>>;
+    let echo: EchoUpstream;
     let token: string;
     before(async () => {
-      host = await makeHost();
-      echo = await startEchoUpstream();
-      relay = await startRelay(kind, { allowHosts: [host.hostId] });
-      link = await startLinkProc(host, relay, echo.port);
-      token = (await mintToken(host, relay)).token;
+      ({ host, echo, relay, link, token } = await startEchoRig(kind));
     });
     after(async () => {
       await link?.kill();
