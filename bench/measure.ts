@@ -2,21 +2,13 @@
  * The measurements, each bounded in count and time. Clients are ws clients
  * (pinned TLS for the relays) against an echo upstream.
  */
-import { readFileSync } from "node:fs";
 import type WebSocket from "ws";
 import { openWebSocket } from "../agent/tls/pinned-connect.ts";
 import type { PathTarget } from "./paths.ts";
+import { rssKiB } from "../test/helpers/proc.ts";
 
 export function open(p: PathTarget, timeoutMs = 15_000): Promise<WebSocket> {
   return openWebSocket(p.url, { ...(p.pins ? { pins: p.pins } : {}), ...(p.headers ? { headers: p.headers } : {}), timeoutMs, maxPayload: 64 * 1024 * 1024 });
-}
-
-export function rssKiB(pid: number): number {
-  try {
-    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
 }
 
 export function percentile(xs: number[], p: number): number {

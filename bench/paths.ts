@@ -5,7 +5,7 @@
  * gives a URL plus the options a client needs (pins, token).
  */
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, workersUnavailable, type RelayProc, type Host, type RelayKind } from "../test/helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, mintToken, workersUnavailable, relayStatePid, type RelayProc, type Host, type RelayKind } from "../test/helpers/relay.ts";
 import type { Proc } from "../test/helpers/proc.ts";
 
 const MAX_STREAMS = 50_000;
@@ -49,12 +49,13 @@ export async function relayPath(kind: RelayKind, upstreamPort: number, linkArgs:
     url: `${relay.url}/h/${host.hostId}`,
     pins: [relay.pin],
     headers: { authorization: `Bearer ${token}` },
-    pids: { relay: relay.child.pid!, link: link.child.pid! },
+    // Workers: workerd holds the relay's state, not the wrangler process that started it.
+    pids: { relay: relayStatePid(relay), link: link.child.pid! },
     restart: async () => {
       const { port, stateDir } = relay;
       await relay.kill("SIGKILL");
       relay = await startRelay(kind, { allowHosts: [host.hostId], port, stateDir, args: relayArgs });
-      target.pids.relay = relay.child.pid!;
+      target.pids.relay = relayStatePid(relay);
       return performance.now();
     },
     close: async () => {

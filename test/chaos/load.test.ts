@@ -16,41 +16,14 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, RELAY_KINDS, skipUnlessRunnable, relayStatePid, type RelayProc, type Host } from "../helpers/relay.ts";
 import { join } from "node:path";
-import { runProcess, ROOT, type Proc } from "../helpers/proc.ts";
+import { runProcess, rssKiB, ROOT, type Proc } from "../helpers/proc.ts";
 
 const LOAD_SECONDS = Number(process.env.LOOPGATE_CHAOS_LOAD_SECONDS ?? 12);
 const LOAD_CLIENTS = Number(process.env.LOOPGATE_CHAOS_LOAD_CLIENTS ?? 200);
-
-function rssBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** The process that holds the relay's state: the Node relay itself, or the workerd that wrangler started. */
-function relayPid(relay: RelayProc): number {
-  const pid = relay.child.pid!;
-  if (relay.kind === "node") return pid;
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pid && stat.includes("(workerd)")) return Number(d); // fields[2] is the process group
-    } catch {
-      // gone
-    }
-  }
-  throw new Error("workerd is not running under wrangler");
-}
 
 function open(relay: RelayProc, hostId: string, token: string): Promise<WebSocket> {
   return openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${token}` }, timeoutMs: 15_000 });
@@ -135,8 +108,8 @@ for (const kind of RELAY_KINDS) describe(`isolation and load at the ${kind} rela
         }
       }, 50),
     );
-    const pid = relayPid(relay);
-    const sampler = setInterval(() => samples.push(rssBytes(pid)), 500);
+    const pid = relayStatePid(relay);
+    const sampler = setInterval(() => samples.push(rssKiB(pid) * 1024), 500);
     await new Promise((r) => setTimeout(r, LOAD_SECONDS * 1000));
     timers.forEach(clearInterval);
     clearInterval(sampler);

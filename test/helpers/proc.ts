@@ -4,7 +4,7 @@
  * secrets scan can read them), and kill it (SIGTERM or SIGKILL) at the end.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -129,6 +129,15 @@ export function runProcess(cmd: string, args: string[], opts: { env?: Record<str
       return exited;
     },
   };
+}
+
+/** A process's resident memory in KiB (0 once it is gone). */
+export function rssKiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 function groupAlive(pgid: number): boolean {

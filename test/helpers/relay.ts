@@ -3,7 +3,7 @@
  * e2e suite. `kind` picks the relay runtime (Node now; Workers under workerd
  * joins through the same interface).
  */
-import { writeFileSync, existsSync } from "node:fs";
+import { writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocketServer } from "ws";
 import { runCli, runProcess, cli, tempDir, startGateway, ROOT, type Proc, type GatewayProc } from "./proc.ts";
@@ -39,6 +39,23 @@ export async function startRelayProc(opts: RelayStartOptions): Promise<RelayProc
   const line = await p.waitForLine((l) => l.includes('"ready"'));
   const ready = JSON.parse(line) as { port: number; pin: string; url: string };
   return Object.assign(p, { kind: "node" as const, port: ready.port, pin: ready.pin, url: ready.url, stateDir, logs: () => p.stderr });
+}
+
+/** The process that holds the relay's state: the Node relay itself, or the workerd that wrangler started. */
+export function relayStatePid(relay: RelayProc): number {
+  const pid = relay.child.pid!;
+  if (relay.kind === "node") return pid;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pid && stat.includes("(workerd)")) return Number(d); // fields[2] is the process group
+    } catch {
+      // gone
+    }
+  }
+  throw new Error("workerd is not running under wrangler");
 }
 
 /** Is the Workers toolchain (wrangler + workerd) installed and runnable here? A reason when not. */
