@@ -1,28 +1,40 @@
 #!/usr/bin/env node
-// loopgate's executable. The CLI is TypeScript run by Node's own type
-// stripping (Node >= 22.18). On an older Node, re-run with the Node 24 that
-// `npm install` put in node_modules (the `node` devDependency).
+// loopgate's executable. Plain JavaScript that every Node can parse, so that
+// an unsupported Node gets a sentence instead of a SyntaxError.
+//
+// - Installed as a package: runs the JavaScript build in ../../dist (Node never
+//   strips types under node_modules, so the package ships no TypeScript).
+// - In a checkout: runs the TypeScript source with Node's own type stripping
+//   (Node >= 22.18); on an older Node it re-runs itself with the Node 24 that
+//   `npm install` put in node_modules (the `node` devDependency).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { enableCompileCache } from "node:module";
+import * as nodeModule from "node:module";
 
-const [major, minor] = process.versions.node.split(".").map(Number);
-const stripsTypes = major > 23 || (major === 23 && minor >= 6) || (major === 22 && minor >= 18);
-const main = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+const NEED = "22.18";
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+const supported = major > 22 || (major === 22 && minor >= 18);
+const source = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+const built = fileURLToPath(new URL("../../dist/agent/cli/main.js", import.meta.url));
+const pinned = fileURLToPath(new URL("../../node_modules/node/bin/node", import.meta.url));
+const fromSource = existsSync(source);
 
-if (stripsTypes) {
-  // Node's on-disk compile cache keeps the type-stripped, compiled modules:
+if (supported) {
+  // Node's on-disk compile cache keeps compiled (and type-stripped) modules:
   // a CLI call starts ~25 % sooner and ~20 MiB smaller, since the stripper is
   // not even loaded on a cache hit. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-  enableCompileCache?.();
-  await import(main);
-} else {
-  const pinned = fileURLToPath(new URL("../../node_modules/node/bin/node", import.meta.url));
-  if (!existsSync(pinned)) {
-    process.stderr.write(`loopgate needs Node 22.18+ (this is ${process.version}); run \`npm install\` in the loopgate checkout to get the pinned Node 24.\n`);
-    process.exit(1);
-  }
-  const r = spawnSync(pinned, [main, ...process.argv.slice(2)], { stdio: "inherit" });
+  nodeModule.enableCompileCache?.();
+  await import(fromSource ? source : built);
+} else if (fromSource && existsSync(pinned)) {
+  const r = spawnSync(pinned, [source, ...process.argv.slice(2)], { stdio: "inherit" });
   process.exit(r.status ?? 1);
+} else {
+  process.stderr.write(
+    `loopgate needs Node ${NEED} or newer (Node 22 LTS from 22.18, or Node 24 LTS); this is Node ${process.version}.\n` +
+      (fromSource
+        ? "In a loopgate checkout, run `npm install` first: it brings the pinned Node 24 that loopgate then uses by itself.\n"
+        : "Install Node 24 LTS (for example `nvm install 24`, or your system's nodejs package), then run loopgate again.\n"),
+  );
+  process.exit(1);
 }
