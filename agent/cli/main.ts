@@ -7,6 +7,7 @@ import { fail } from "./output.ts";
 import { registerGatewayCommands } from "./commands/gateway.ts";
 import { registerClientCommands } from "./commands/client.ts";
 import { registerRelayCommands } from "./commands/relay.ts";
+import { registerServiceCommands } from "./commands/service.ts";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   const gateway = registerGatewayCommands(program);
   registerClientCommands(program, gateway);
   registerRelayCommands(program);
+  registerServiceCommands(program);
   return program;
 }
 
