@@ -19,7 +19,7 @@ import { registerCoreMethods } from "./methods/core.ts";
 import { listenForBind, type ListenResult } from "./bind.ts";
 import { peerInfo } from "./peer.ts";
 import { CloseCodes } from "./protocol.ts";
-import { checkOrigin } from "./origin.ts";
+import { OriginPolicy, type Refusal } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
 import { tailscaleIdentity, trustedProxyIdentity, type ProxyIdentity } from "./identity-proxy.ts";
 
@@ -81,15 +81,35 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     }),
   });
 
+  // Host on every request, then Origin before a WebSocket upgrade (DNS rebinding, hostile pages).
+  // The policy needs the bound port and addresses, so it exists once listening.
+  let originPolicy: OriginPolicy | undefined;
+  const refusalLog = new Map<string, number>();
+  const logRefusal = (r: Refusal) => {
+    // One line per refused value a minute: a flood of bad requests cannot flood the log.
+    const k = `${r.code} ${r.value}`;
+    const now = Date.now();
+    if ((refusalLog.get(k) ?? 0) > now - 60_000) return;
+    if (refusalLog.size > 1000) refusalLog.clear();
+    refusalLog.set(k, now);
+    log.warn(r.code === "HOST_NOT_ALLOWED" ? "request refused: Host not allowed" : "websocket refused: Origin not allowed", { [r.code === "HOST_NOT_ALLOWED" ? "host" : "origin"]: r.value, allowWith: r.configKey });
+  };
+  app.use("*", async (c, next) => {
+    if (!originPolicy) return c.text("gateway starting", 503);
+    const refusal = originPolicy.checkHost(c.req.header("host"));
+    if (!refusal) return next();
+    logRefusal(refusal);
+    return c.text(refusal.message, 421, { "cache-control": "no-store" });
+  });
   // The protocol WebSocket lives at "/" like OpenClaw's; origin is checked before the upgrade.
   app.use("*", async (c, next) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next();
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
-    const relayHost = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies).relayHost;
-    const refusal = checkOrigin(c.req.header("origin"), c.req.header("host"), settings.allowedOrigins, relayHost);
+    const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
+    const refusal = originPolicy?.checkOrigin(c.req.header("origin"), { host: c.req.header("host"), local: peer.local, relayHost: peer.relayHost });
     if (refusal) {
-      log.warn("websocket origin refused", { origin: c.req.header("origin")?.slice(0, 200) });
-      return c.text(refusal, 403);
+      logRefusal(refusal);
+      return c.text(refusal.message, 403);
     }
     if (connections.size >= settings.limits.maxConnections) return c.text("too many connections", 503);
     // Proxy identities are for the WebSocket (and so the Control UI) only; HTTP API endpoints never take them.
@@ -161,6 +181,13 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   });
   servers.push(...listening);
   listenInfo = result;
+  originPolicy = new OriginPolicy({
+    port: result.port,
+    boundAddresses: result.addresses.map((a) => a.address),
+    allowedHosts: settings.allowedHosts,
+    allowedOrigins: settings.allowedOrigins,
+    allowTailscale: settings.auth.allowTailscale,
+  });
   for (const n of result.notes) log.warn(n);
   if (!isLoopbackBind(settings.bind, settings.customHost) && settings.bind !== "auto") {
     log.warn("gateway is reachable beyond loopback", { bind: settings.bind, auth: settings.auth.mode });

@@ -39,11 +39,14 @@ export interface GatewaySettings {
     allowTailscale: boolean;
     /** Set in trusted-proxy mode. */
     trustedProxy?: { userHeader: string; requiredHeaders: string[]; allowUsers: string[]; proxies: string[] };
-    rateLimit: RateLimitOptions;
+    /** exemptLoopback: direct loopback clients without an Origin are never locked out. */
+    rateLimit: RateLimitOptions & { exemptLoopback: boolean };
   };
   limits: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number; maxConnections: number; preAuthMaxPayload: number };
   relay: { enabled: boolean; url: string | undefined; tlsFingerprint: string | string[] | undefined };
   allowedOrigins: string[];
+  /** gateway.allowedHosts: names clients use besides loopback names and bound addresses. */
+  allowedHosts: string[];
   trustedProxies: string[];
 }
 
@@ -201,7 +204,7 @@ export function resolveGatewaySettings(input: {
       generatedTokenPath,
       allowTailscale: auth.allowTailscale ?? false,
       ...(mode === "trusted-proxy" ? { trustedProxy: trustedProxySettings(auth.trustedProxy, g.trustedProxies ?? []) } : {}),
-      rateLimit: { ...DEFAULT_AUTH_RATE_LIMIT, ...(auth.rateLimit ?? {}) },
+      rateLimit: { ...DEFAULT_AUTH_RATE_LIMIT, ...(auth.rateLimit ?? {}), exemptLoopback: auth.rateLimit?.exemptLoopback ?? true },
     },
     limits: {
       maxPayload: limits.maxPayload ?? 25 * 1024 * 1024,
@@ -213,6 +216,7 @@ export function resolveGatewaySettings(input: {
     relay: { enabled: relay.enabled ?? false, url: relay.url, tlsFingerprint: relay.tlsFingerprint },
     // The relay's origin may open the WebSocket: the Control UI reached through the relay runs there.
     allowedOrigins: [...(g.controlUi?.allowedOrigins ?? []), ...(relay.url ? [relayOrigin(relay.url)] : [])],
+    allowedHosts: g.allowedHosts ?? [],
     trustedProxies: g.trustedProxies ?? [],
   };
 }

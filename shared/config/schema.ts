@@ -47,6 +47,8 @@ export const GatewayConfigSchema = Type.Object(
                 maxFailures: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
                 windowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
                 lockoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+                /** Direct loopback clients (no Origin, no forwarding headers) are never locked out (default true, as OpenClaw). */
+                exemptLoopback: Type.Optional(Type.Boolean()),
               },
               Strict,
             ),
@@ -68,6 +70,8 @@ export const GatewayConfigSchema = Type.Object(
       ),
     ),
     trustedProxies: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 })),
+    /** Names (optionally name:port) clients use to reach this gateway besides loopback names and bound addresses; any other Host header is refused (DNS rebinding). */
+    allowedHosts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 64 })),
     remote: Type.Optional(
       Type.Object(
         {
