@@ -35,8 +35,13 @@ export interface GatewayHandle {
   /** Called on shutdown to flush state, in order. */
   onShutdown: (fn: () => Promise<void> | void) => void;
   broadcast(event: string, payload: unknown, opts?: { droppable?: boolean }): void;
+  /** Closes (4401) every connection that authenticated with one of these client token ids; returns how many. */
+  closeRevokedTokens(ids: Iterable<string>): number;
   close(reason?: string): Promise<void>;
 }
+
+/** The close code of a revoked client token's connections (the relay closes its streams with the same). */
+export const TOKEN_REVOKED_CLOSE = 4401;
 
 export interface GatewayOptions {
   settings: GatewaySettings;
@@ -52,6 +57,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const registry = new MethodRegistry();
   const auth = new GatewayAuth(settings.auth);
   const connections = new Set<GatewayConnection>();
+  /** Ready connections by the client token they authenticated with, so a revocation reaches them. */
+  const byTokenId = new Map<string, Set<GatewayConnection>>();
   const statusSections = new Map<string, () => unknown>();
   const shutdownHooks: (() => Promise<void> | void)[] = [];
   let listenInfo: ListenResult | undefined;
@@ -137,7 +144,16 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
             limits: settings.limits,
             helloSnapshot: snapshot,
             serverInfo: { version: VERSION, bootId },
-            onClose: (cc) => connections.delete(cc),
+            onReady: (cc) => {
+              if (cc.tokenId === undefined) return;
+              const set = byTokenId.get(cc.tokenId) ?? new Set<GatewayConnection>();
+              byTokenId.set(cc.tokenId, set.add(cc));
+            },
+            onClose: (cc) => {
+              connections.delete(cc);
+              const set = cc.tokenId === undefined ? undefined : byTokenId.get(cc.tokenId);
+              if (set?.delete(cc) && set.size === 0) byTokenId.delete(cc.tokenId as string);
+            },
           });
           connections.add(conn);
         },
@@ -211,6 +227,18 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     onShutdown: (fn) => shutdownHooks.push(fn),
     broadcast(event, payload, o) {
       for (const c of connections) c.sendEvent(event, payload, o);
+    },
+    closeRevokedTokens(ids) {
+      let n = 0;
+      for (const id of ids) {
+        for (const c of byTokenId.get(id) ?? []) {
+          c.close(TOKEN_REVOKED_CLOSE, "token revoked");
+          n++;
+        }
+        byTokenId.delete(id);
+      }
+      if (n > 0) log.info("closed connections of revoked tokens", { connections: n });
+      return n;
     },
     close(reason = "gateway shutting down") {
       closing ??= (async () => {

@@ -25,6 +25,9 @@ async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings,
     const c = await verifyClientToken(token, identity.publicJwk, { hostId: identity.hostId, audience: audiences, isRevoked: (id) => store.isRevoked(id) });
     return { scopes: c.scopes, id: c.id, ...(c.name ? { name: c.name } : {}) };
   });
+  // A revoked token's direct connections close too, not only its relayed streams.
+  const { watchRevocations } = await import("../../gateway/revocation-watch.ts");
+  gw.onShutdown(watchRevocations(store, (ids) => gw.closeRevokedTokens(ids), log));
   if (!settings.relay.enabled || !settings.relay.url) return;
   const { parsePins } = await import("../../../shared/pin.ts");
   const { startLink } = await import("../../link/run.ts");
