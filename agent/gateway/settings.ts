@@ -10,6 +10,8 @@ import { BIND_MODES, AUTH_MODES, isSecretRef, type BindMode, type AuthMode, type
 import { DEFAULT_GATEWAY_PORT, type SecretResolver } from "../../shared/credentials.ts";
 import { DEFAULT_AUTH_RATE_LIMIT, type RateLimitOptions } from "../../shared/rate-limit.ts";
 import { statePath, readIfExists, writeSecretFile } from "../state.ts";
+import { redactUrl } from "../../shared/redact-url.ts";
+import { secretFromFlags } from "../config/secret-file.ts";
 
 export interface GatewayFlags {
   port?: string;
@@ -17,7 +19,9 @@ export interface GatewayFlags {
   host?: string;
   auth?: string;
   token?: string;
+  tokenFile?: string;
   password?: string;
+  passwordFile?: string;
 }
 
 export interface SecretValue {
@@ -91,7 +95,7 @@ function relayOrigin(url: string): string {
     const u = new URL(url);
     return `https://${u.host}`;
   } catch {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `gateway.relay.url is not a URL: ${JSON.stringify(url.slice(0, 100))}`, { hint: "e.g. wss://relay.example.com" });
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `gateway.relay.url is not a URL: ${JSON.stringify(redactUrl(url).slice(0, 100))}`, { hint: "e.g. wss://relay.example.com" });
   }
 }
 
@@ -136,17 +140,19 @@ export function resolveGatewaySettings(input: {
   const auth = g.auth ?? {};
   const explicitMode: AuthMode | undefined = flags.auth !== undefined ? oneOf(flags.auth, AUTH_MODES, "--auth") : auth.mode;
 
-  // Token: --token > OPENCLAW_GATEWAY_TOKEN > gateway.auth.token. Password likewise.
+  // Token: --token / --token-file > OPENCLAW_GATEWAY_TOKEN > gateway.auth.token. Password likewise.
+  const flagToken = secretFromFlags({ value: flags.token, file: flags.tokenFile, flag: "--token", fileFlag: "--token-file" });
+  const flagPassword = secretFromFlags({ value: flags.password, file: flags.passwordFile, flag: "--password", fileFlag: "--password-file" });
   let token: SecretValue | undefined =
-    flags.token !== undefined && flags.token !== ""
-      ? { value: flags.token, source: "--token" }
+    flagToken !== undefined
+      ? flagToken
       : env.OPENCLAW_GATEWAY_TOKEN
         ? { value: env.OPENCLAW_GATEWAY_TOKEN, source: "env:OPENCLAW_GATEWAY_TOKEN" }
         : undefined;
   if (token === undefined && (explicitMode === undefined || explicitMode === "token")) token = resolveSecretInput("gateway.auth.token", auth.token, input.resolveSecret);
   let password: SecretValue | undefined =
-    flags.password !== undefined && flags.password !== ""
-      ? { value: flags.password, source: "--password" }
+    flagPassword !== undefined
+      ? flagPassword
       : env.OPENCLAW_GATEWAY_PASSWORD
         ? { value: env.OPENCLAW_GATEWAY_PASSWORD, source: "env:OPENCLAW_GATEWAY_PASSWORD" }
         : undefined;
