@@ -156,10 +156,16 @@ export const ToolsConfigSchema = Type.Object(
     allow: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })),
     /** Patterns never allowed; deny wins over allow. */
     deny: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })),
-    /** The directory tools work in and cannot leave (default: <state>/workspace). */
+    /** The directory read_file/list_dir cannot leave, and run_command's working directory (default: <state>/workspace). */
     workspace: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     maxOutputBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+    /**
+     * run_command runs ANY program as the gateway's user: it is not confined to
+     * the workspace (only started there) and asks no one. Off unless
+     * enabled is true here, whatever tools.allow says.
+     */
+    runCommand: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, Strict)),
   },
   Strict,
 );
