@@ -32,7 +32,8 @@ export interface CredentialInput {
   config: LoopgateConfig;
   env: Env;
   path: CallPath;
-  explicit?: { url?: string; token?: string; password?: string };
+  /** Credentials given on the command line (or by a --token-file / --password-file, named in *Source). */
+  explicit?: { url?: string; token?: string; password?: string; tokenSource?: string; passwordSource?: string };
   resolveSecret: SecretResolver;
   /** The token the local gateway generated and stored on first start, if any. */
   storedLocalToken?: string;
@@ -153,8 +154,8 @@ export function resolveTarget(input: CredentialInput): ResolvedTarget {
   const explicitToken = nonEmpty(input.explicit?.token);
   const explicitPassword = nonEmpty(input.explicit?.password);
   const explicit: Pick<ResolvedTarget, "token" | "password"> = {
-    ...(explicitToken !== undefined ? { token: { value: explicitToken, source: "--token" } } : {}),
-    ...(explicitPassword !== undefined ? { password: { value: explicitPassword, source: "--password" } } : {}),
+    ...(explicitToken !== undefined ? { token: { value: explicitToken, source: input.explicit?.tokenSource ?? "--token" } } : {}),
+    ...(explicitPassword !== undefined ? { password: { value: explicitPassword, source: input.explicit?.passwordSource ?? "--password" } } : {}),
   };
   const hasExplicit = explicitToken !== undefined || explicitPassword !== undefined;
   const configMode = input.config.gateway?.mode ?? "local";

@@ -7,6 +7,7 @@
  * Pure: hostnames are classified by the caller's resolver (DNS lives in agent/).
  */
 import { LoopgateError, ErrorCodes } from "./errors.ts";
+import { redactUrl } from "./redact-url.ts";
 
 export type AddressClass = "loopback" | "private" | "public";
 
@@ -100,7 +101,7 @@ export function parseGatewayUrl(raw: string): ParsedTarget {
   try {
     url = new URL(raw);
   } catch {
-    throw new LoopgateError(ErrorCodes.URL_INVALID, `not a valid URL: ${JSON.stringify(raw.slice(0, 200))}`, {
+    throw new LoopgateError(ErrorCodes.URL_INVALID, `not a valid URL: ${JSON.stringify(redactUrl(raw).slice(0, 200))}`, {
       hint: "use ws://127.0.0.1:18789 or wss://relay.example/h/<hostId>",
     });
   }

@@ -46,6 +46,7 @@ export function enableAgent(gw: GatewayHandle, config: LoopgateConfig, log: Logg
   const tools = new BuiltinTools({
     allow: tc.allow ?? DEFAULT_ALLOW,
     deny: tc.deny ?? [],
+    runCommandEnabled: tc.runCommand?.enabled === true,
     workspace,
     maxOutputBytes: tc.maxOutputBytes ?? 64 * 1024,
     timeoutMs: tc.timeoutMs ?? 30_000,

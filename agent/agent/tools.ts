@@ -2,8 +2,15 @@
  * The built-in tools (read_file, list_dir, run_command, fetch_local_url) and
  * the policy that decides whether each may run: `tools.allow` / `tools.deny`
  * name patterns (deny wins; by default only the read-only tools are
- * allowed), a workspace root that paths cannot escape (symlinks included),
- * an approval hook for commands, and output-size and time limits. A refused
+ * allowed), a workspace root that read_file/list_dir cannot escape (symlinks
+ * included), and output-size and time limits.
+ *
+ * run_command is different in kind: it runs any program the gateway's user
+ * can run, with the workspace only as its working directory, so it is NOT
+ * confined to the workspace (a program can read and write anything that user
+ * can), and no approval prompt is wired in. It therefore needs its own
+ * opt-in, `tools.runCommand.enabled: true`, on top of `tools.allow`: a
+ * pattern like `*` alone never turns it on. A refused
  * call is a clear result for the model, never a silent skip; every call is
  * recorded in the session by the runtime.
  */
@@ -21,7 +28,9 @@ export interface ToolPolicy {
   workspace: string;
   maxOutputBytes: number;
   timeoutMs: number;
-  /** Asked before each run_command; without it, commands need `tools.allow` and run unasked. */
+  /** tools.runCommand.enabled: run_command may run at all (default false; also needs tools.allow). */
+  runCommandEnabled?: boolean;
+  /** Asked before each run_command when set (the gateway sets none today): commands need the opt-in and `tools.allow`, and run unasked. */
   approve?: (call: { tool: string; args: Record<string, unknown>; sessionKey: string }) => Promise<boolean>;
 }
 
@@ -31,8 +40,11 @@ function globToRegExp(p: string): RegExp {
   return new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
 }
 
-/** deny wins over allow; a tool no pattern allows is refused. */
-export function isToolAllowed(name: string, policy: Pick<ToolPolicy, "allow" | "deny">): boolean {
+export const RUN_COMMAND_OPT_IN = "tools.runCommand.enabled";
+
+/** deny wins over allow; a tool no pattern allows is refused; run_command also needs its own opt-in. */
+export function isToolAllowed(name: string, policy: Pick<ToolPolicy, "allow" | "deny" | "runCommandEnabled">): boolean {
+  if (name === "run_command" && policy.runCommandEnabled !== true) return false;
   if (policy.deny.some((p) => globToRegExp(p).test(name))) return false;
   return policy.allow.some((p) => globToRegExp(p).test(name));
 }
@@ -40,7 +52,7 @@ export function isToolAllowed(name: string, policy: Pick<ToolPolicy, "allow" | "
 const SCHEMAS: ToolSchema[] = [
   { type: "function", function: { name: "read_file", description: "Read a text file in the workspace.", parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"], additionalProperties: false } } },
   { type: "function", function: { name: "list_dir", description: "List a directory in the workspace.", parameters: { type: "object", properties: { path: { type: "string" } }, additionalProperties: false } } },
-  { type: "function", function: { name: "run_command", description: "Run a program (no shell) in the workspace.", parameters: { type: "object", properties: { command: { type: "string" }, args: { type: "array", items: { type: "string" } } }, required: ["command"], additionalProperties: false } } },
+  { type: "function", function: { name: "run_command", description: "Run a program (no shell) with the workspace as its working directory. It is not sandboxed.", parameters: { type: "object", properties: { command: { type: "string" }, args: { type: "array", items: { type: "string" } } }, required: ["command"], additionalProperties: false } } },
   { type: "function", function: { name: "fetch_local_url", description: "HTTP GET a URL on this machine's loopback.", parameters: { type: "object", properties: { url: { type: "string" } }, required: ["url"], additionalProperties: false } } },
 ];
 
@@ -68,7 +80,12 @@ export class BuiltinTools implements ToolRunner {
     const t0 = performance.now();
     const done = (ok: boolean, text: string): ToolResult => ({ ok, ...truncate(text, this.#p.maxOutputBytes), durationMs: Math.round(performance.now() - t0) });
     if (!SCHEMAS.some((s) => s.function.name === name)) return done(false, `unknown tool: ${name.slice(0, 64)}`);
-    if (!isToolAllowed(name, this.#p)) return done(false, `tool ${name} is not allowed by policy (tools.allow / tools.deny)`);
+    if (!isToolAllowed(name, { ...this.#p, runCommandEnabled: true })) {
+      return done(false, `tool ${name} is not allowed by policy (tools.allow / tools.deny)${name === "run_command" ? `; it also needs ${RUN_COMMAND_OPT_IN}: true` : ""}`);
+    }
+    if (!isToolAllowed(name, this.#p)) {
+      return done(false, `run_command is disabled: it runs any program with the gateway's rights and is not confined to the workspace; the owner can enable it with ${RUN_COMMAND_OPT_IN}: true (and tools.allow)`);
+    }
     let args: Record<string, unknown>;
     try {
       const v = JSON.parse(argsJson) as unknown;

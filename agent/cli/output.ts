@@ -4,6 +4,7 @@
  * ("loopgate: CODE: message — hint") or, with --json, {ok:false,error} on stdout.
  */
 import { LoopgateError, toLoopgateError, ErrorCodes, type ErrorCode } from "../../shared/errors.ts";
+import { redactUrlsInText } from "../../shared/redact-url.ts";
 
 /** Exit codes by failure class; documented in the README. */
 export const ExitCodes: Partial<Record<ErrorCode, number>> & { default: number } = {
@@ -37,9 +38,17 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }
 
+function redactStrings(v: unknown, depth = 0): unknown {
+  if (typeof v === "string") return redactUrlsInText(v);
+  if (depth > 6 || v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map((x) => redactStrings(x, depth + 1));
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redactStrings(x, depth + 1)]));
+}
+
 export function fail(e: unknown, json: boolean): never {
   const err = toLoopgateError(e, ErrorCodes.INTERNAL);
-  if (json) printJson({ ok: false, error: err.toJSON() });
-  else process.stderr.write(`loopgate: ${err.oneLine()}\n`);
+  // A URL in an error (an unreachable target, a bad --url) never carries its credentials out.
+  if (json) printJson({ ok: false, error: redactStrings(err.toJSON()) });
+  else process.stderr.write(`loopgate: ${redactUrlsInText(err.oneLine())}\n`);
   process.exit(exitCodeFor(err));
 }

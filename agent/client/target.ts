@@ -6,13 +6,16 @@ import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { resolveTarget, type CallPath, type ResolvedTarget } from "../../shared/credentials.ts";
 import { parsePins } from "../../shared/pin.ts";
 import { loadConfig, makeSecretResolver, type LoadedConfig } from "../config/load.ts";
+import { secretFromFlags } from "../config/secret-file.ts";
 import { statePath, readIfExists } from "../state.ts";
 import { GATEWAY_TOKEN_FILE } from "../gateway/settings.ts";
 
 export interface TargetFlags {
   url?: string;
   token?: string;
+  tokenFile?: string;
   password?: string;
+  passwordFile?: string;
   tlsFingerprint?: string;
   timeout?: string;
 }
@@ -37,11 +40,17 @@ export function parseTimeout(raw: string | undefined, fallback = 10_000): number
 export function resolveClientTarget(flags: TargetFlags, configFlag: string | undefined, path: CallPath, env: NodeJS.ProcessEnv = process.env): ClientTarget {
   const config = loadConfig({ ...(configFlag !== undefined ? { flag: configFlag } : {}), env });
   const stored = readIfExists(statePath(GATEWAY_TOKEN_FILE, env))?.trim();
+  const token = secretFromFlags({ value: flags.token, file: flags.tokenFile, flag: "--token", fileFlag: "--token-file" });
+  const password = secretFromFlags({ value: flags.password, file: flags.passwordFile, flag: "--password", fileFlag: "--password-file" });
   const target = resolveTarget({
     config: config.config,
     env,
     path,
-    explicit: { ...(flags.url !== undefined ? { url: flags.url } : {}), ...(flags.token !== undefined ? { token: flags.token } : {}), ...(flags.password !== undefined ? { password: flags.password } : {}) },
+    explicit: {
+      ...(flags.url !== undefined ? { url: flags.url } : {}),
+      ...(token ? { token: token.value, tokenSource: token.source } : {}),
+      ...(password ? { password: password.value, passwordSource: password.source } : {}),
+    },
     resolveSecret: makeSecretResolver(env),
     ...(stored ? { storedLocalToken: stored } : {}),
   });

@@ -30,7 +30,15 @@ export interface PeerInfo {
   proxyIdentity?: ProxyIdentity;
 }
 
-export type AuthOk = { ok: true; method: "token" | "password" | "none" | "client-token" | "tailscale" | "trusted-proxy"; role: string; allowedScopes: readonly string[]; subject?: string };
+export type AuthOk = {
+  ok: true;
+  method: "token" | "password" | "none" | "client-token" | "tailscale" | "trusted-proxy";
+  role: string;
+  allowedScopes: readonly string[];
+  subject?: string;
+  /** The id of the host-minted client token used (method client-token): revoking it closes the connection. */
+  tokenId?: string;
+};
 export type AuthFail = { ok: false; detail: string; message: string; retryAfterMs?: number; rateLimited?: boolean };
 export type AuthResult = AuthOk | AuthFail;
 
@@ -56,8 +64,21 @@ export class GatewayAuth {
     return this.#settings.mode;
   }
 
+  /**
+   * The limiter key for a peer, or undefined when it is exempt: a direct
+   * loopback client (no forwarding headers) without a browser Origin, so the
+   * owner's own CLI can never be locked out by wrong tokens (OpenClaw's
+   * exemptLoopback). A loopback browser page is limited per page origin; a
+   * relayed or proxied client by the real address the relay saw.
+   */
+  #limitKey(peer: PeerInfo): string | undefined {
+    if (peer.local && this.#settings.rateLimit.exemptLoopback && (peer.origin === undefined || peer.origin === "")) return undefined;
+    return peer.local && peer.origin ? `${peer.clientAddr} ${peer.origin.slice(0, 200).toLowerCase()}` : peer.clientAddr;
+  }
+
   async verify(auth: { token?: string; password?: string } | undefined, peer: PeerInfo): Promise<AuthResult> {
-    const key = peer.clientAddr;
+    const key = this.#limitKey(peer);
+    if (key === undefined) return this.#check(auth, peer);
     const wait = this.#limiter.retryAfterMs(key);
     if (wait > 0) {
       return { ok: false, detail: ConnectErrorDetails.AUTH_RATE_LIMITED, message: `too many failed auth attempts; retry in ${Math.ceil(wait / 1000)}s`, retryAfterMs: wait, rateLimited: true };
@@ -78,7 +99,7 @@ export class GatewayAuth {
     // A host-minted client token (JWT) is accepted in every mode: it is how relayed clients authenticate.
     if (token !== undefined && token.startsWith("eyJ") && this.#clientTokenVerifier) {
       const claims = await this.#clientTokenVerifier(token).catch(() => undefined);
-      if (claims) return { ok: true, method: "client-token", role: "operator", allowedScopes: claims.scopes, subject: claims.name ?? claims.id };
+      if (claims) return { ok: true, method: "client-token", role: "operator", allowedScopes: claims.scopes, subject: claims.name ?? claims.id, tokenId: claims.id };
     }
 
     // A verified proxy identity stands in for a credential only when none was given.

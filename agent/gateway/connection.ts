@@ -63,6 +63,7 @@ export class GatewayConnection {
   #role = "operator";
   #clientInfo: { id: string; mode: string; version: string } | undefined;
   #authMethod: string | undefined;
+  #tokenId: string | undefined;
   #seq = 0;
   #connectTimer: NodeJS.Timeout | undefined;
   #abort = new AbortController();
@@ -92,6 +93,10 @@ export class GatewayConnection {
   }
   get authMethod(): string | undefined {
     return this.#authMethod;
+  }
+  /** The id of the host-minted client token this connection authenticated with, if any. */
+  get tokenId(): string | undefined {
+    return this.#tokenId;
   }
   get bufferedAmount(): number {
     return this.#ws.bufferedAmount;
@@ -224,6 +229,7 @@ export class GatewayConnection {
     this.#scopes = grantScopes(p.scopes, result.allowedScopes);
     this.#clientInfo = { id: p.client.id, mode: p.client.mode, version: p.client.version };
     this.#authMethod = result.method;
+    this.#tokenId = result.tokenId;
     if (!setReceiverMaxPayload(this.#ws, this.#env.limits.maxPayload)) this.#maxPayloadEnforcedByParser = false;
     const hello = {
       type: "hello-ok",

@@ -19,7 +19,7 @@ import { registerCoreMethods } from "./methods/core.ts";
 import { listenForBind, type ListenResult } from "./bind.ts";
 import { peerInfo } from "./peer.ts";
 import { CloseCodes } from "./protocol.ts";
-import { checkOrigin } from "./origin.ts";
+import { OriginPolicy, type Refusal } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
 import { tailscaleIdentity, trustedProxyIdentity, type ProxyIdentity } from "./identity-proxy.ts";
 
@@ -35,8 +35,13 @@ export interface GatewayHandle {
   /** Called on shutdown to flush state, in order. */
   onShutdown: (fn: () => Promise<void> | void) => void;
   broadcast(event: string, payload: unknown, opts?: { droppable?: boolean }): void;
+  /** Closes (4401) every connection that authenticated with one of these client token ids; returns how many. */
+  closeRevokedTokens(ids: Iterable<string>): number;
   close(reason?: string): Promise<void>;
 }
+
+/** The close code of a revoked client token's connections (the relay closes its streams with the same). */
+export const TOKEN_REVOKED_CLOSE = 4401;
 
 export interface GatewayOptions {
   settings: GatewaySettings;
@@ -52,6 +57,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const registry = new MethodRegistry();
   const auth = new GatewayAuth(settings.auth);
   const connections = new Set<GatewayConnection>();
+  /** Ready connections by the client token they authenticated with, so a revocation reaches them. */
+  const byTokenId = new Map<string, Set<GatewayConnection>>();
   const statusSections = new Map<string, () => unknown>();
   const shutdownHooks: (() => Promise<void> | void)[] = [];
   let listenInfo: ListenResult | undefined;
@@ -81,15 +88,35 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     }),
   });
 
+  // Host on every request, then Origin before a WebSocket upgrade (DNS rebinding, hostile pages).
+  // The policy needs the bound port and addresses, so it exists once listening.
+  let originPolicy: OriginPolicy | undefined;
+  const refusalLog = new Map<string, number>();
+  const logRefusal = (r: Refusal) => {
+    // One line per refused value a minute: a flood of bad requests cannot flood the log.
+    const k = `${r.code} ${r.value}`;
+    const now = Date.now();
+    if ((refusalLog.get(k) ?? 0) > now - 60_000) return;
+    if (refusalLog.size > 1000) refusalLog.clear();
+    refusalLog.set(k, now);
+    log.warn(r.code === "HOST_NOT_ALLOWED" ? "request refused: Host not allowed" : "websocket refused: Origin not allowed", { [r.code === "HOST_NOT_ALLOWED" ? "host" : "origin"]: r.value, allowWith: r.configKey });
+  };
+  app.use("*", async (c, next) => {
+    if (!originPolicy) return c.text("gateway starting", 503);
+    const refusal = originPolicy.checkHost(c.req.header("host"));
+    if (!refusal) return next();
+    logRefusal(refusal);
+    return c.text(refusal.message, 421, { "cache-control": "no-store" });
+  });
   // The protocol WebSocket lives at "/" like OpenClaw's; origin is checked before the upgrade.
   app.use("*", async (c, next) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next();
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
-    const relayHost = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies).relayHost;
-    const refusal = checkOrigin(c.req.header("origin"), c.req.header("host"), settings.allowedOrigins, relayHost);
+    const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
+    const refusal = originPolicy?.checkOrigin(c.req.header("origin"), { host: c.req.header("host"), local: peer.local, relayHost: peer.relayHost });
     if (refusal) {
-      log.warn("websocket origin refused", { origin: c.req.header("origin")?.slice(0, 200) });
-      return c.text(refusal, 403);
+      logRefusal(refusal);
+      return c.text(refusal.message, 403);
     }
     if (connections.size >= settings.limits.maxConnections) return c.text("too many connections", 503);
     // Proxy identities are for the WebSocket (and so the Control UI) only; HTTP API endpoints never take them.
@@ -117,7 +144,16 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
             limits: settings.limits,
             helloSnapshot: snapshot,
             serverInfo: { version: VERSION, bootId },
-            onClose: (cc) => connections.delete(cc),
+            onReady: (cc) => {
+              if (cc.tokenId === undefined) return;
+              const set = byTokenId.get(cc.tokenId) ?? new Set<GatewayConnection>();
+              byTokenId.set(cc.tokenId, set.add(cc));
+            },
+            onClose: (cc) => {
+              connections.delete(cc);
+              const set = cc.tokenId === undefined ? undefined : byTokenId.get(cc.tokenId);
+              if (set?.delete(cc) && set.size === 0) byTokenId.delete(cc.tokenId as string);
+            },
           });
           connections.add(conn);
         },
@@ -161,6 +197,13 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   });
   servers.push(...listening);
   listenInfo = result;
+  originPolicy = new OriginPolicy({
+    port: result.port,
+    boundAddresses: result.addresses.map((a) => a.address),
+    allowedHosts: settings.allowedHosts,
+    allowedOrigins: settings.allowedOrigins,
+    allowTailscale: settings.auth.allowTailscale,
+  });
   for (const n of result.notes) log.warn(n);
   if (!isLoopbackBind(settings.bind, settings.customHost) && settings.bind !== "auto") {
     log.warn("gateway is reachable beyond loopback", { bind: settings.bind, auth: settings.auth.mode });
@@ -184,6 +227,18 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     onShutdown: (fn) => shutdownHooks.push(fn),
     broadcast(event, payload, o) {
       for (const c of connections) c.sendEvent(event, payload, o);
+    },
+    closeRevokedTokens(ids) {
+      let n = 0;
+      for (const id of ids) {
+        for (const c of byTokenId.get(id) ?? []) {
+          c.close(TOKEN_REVOKED_CLOSE, "token revoked");
+          n++;
+        }
+        byTokenId.delete(id);
+      }
+      if (n > 0) log.info("closed connections of revoked tokens", { connections: n });
+      return n;
     },
     close(reason = "gateway shutting down") {
       closing ??= (async () => {

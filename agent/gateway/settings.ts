@@ -10,6 +10,8 @@ import { BIND_MODES, AUTH_MODES, isSecretRef, type BindMode, type AuthMode, type
 import { DEFAULT_GATEWAY_PORT, type SecretResolver } from "../../shared/credentials.ts";
 import { DEFAULT_AUTH_RATE_LIMIT, type RateLimitOptions } from "../../shared/rate-limit.ts";
 import { statePath, readIfExists, writeSecretFile } from "../state.ts";
+import { redactUrl } from "../../shared/redact-url.ts";
+import { secretFromFlags } from "../config/secret-file.ts";
 
 export interface GatewayFlags {
   port?: string;
@@ -17,7 +19,9 @@ export interface GatewayFlags {
   host?: string;
   auth?: string;
   token?: string;
+  tokenFile?: string;
   password?: string;
+  passwordFile?: string;
 }
 
 export interface SecretValue {
@@ -39,11 +43,14 @@ export interface GatewaySettings {
     allowTailscale: boolean;
     /** Set in trusted-proxy mode. */
     trustedProxy?: { userHeader: string; requiredHeaders: string[]; allowUsers: string[]; proxies: string[] };
-    rateLimit: RateLimitOptions;
+    /** exemptLoopback: direct loopback clients without an Origin are never locked out. */
+    rateLimit: RateLimitOptions & { exemptLoopback: boolean };
   };
   limits: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number; maxConnections: number; preAuthMaxPayload: number };
   relay: { enabled: boolean; url: string | undefined; tlsFingerprint: string | string[] | undefined };
   allowedOrigins: string[];
+  /** gateway.allowedHosts: names clients use besides loopback names and bound addresses. */
+  allowedHosts: string[];
   trustedProxies: string[];
 }
 
@@ -88,7 +95,7 @@ function relayOrigin(url: string): string {
     const u = new URL(url);
     return `https://${u.host}`;
   } catch {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `gateway.relay.url is not a URL: ${JSON.stringify(url.slice(0, 100))}`, { hint: "e.g. wss://relay.example.com" });
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `gateway.relay.url is not a URL: ${JSON.stringify(redactUrl(url).slice(0, 100))}`, { hint: "e.g. wss://relay.example.com" });
   }
 }
 
@@ -133,17 +140,19 @@ export function resolveGatewaySettings(input: {
   const auth = g.auth ?? {};
   const explicitMode: AuthMode | undefined = flags.auth !== undefined ? oneOf(flags.auth, AUTH_MODES, "--auth") : auth.mode;
 
-  // Token: --token > OPENCLAW_GATEWAY_TOKEN > gateway.auth.token. Password likewise.
+  // Token: --token / --token-file > OPENCLAW_GATEWAY_TOKEN > gateway.auth.token. Password likewise.
+  const flagToken = secretFromFlags({ value: flags.token, file: flags.tokenFile, flag: "--token", fileFlag: "--token-file" });
+  const flagPassword = secretFromFlags({ value: flags.password, file: flags.passwordFile, flag: "--password", fileFlag: "--password-file" });
   let token: SecretValue | undefined =
-    flags.token !== undefined && flags.token !== ""
-      ? { value: flags.token, source: "--token" }
+    flagToken !== undefined
+      ? flagToken
       : env.OPENCLAW_GATEWAY_TOKEN
         ? { value: env.OPENCLAW_GATEWAY_TOKEN, source: "env:OPENCLAW_GATEWAY_TOKEN" }
         : undefined;
   if (token === undefined && (explicitMode === undefined || explicitMode === "token")) token = resolveSecretInput("gateway.auth.token", auth.token, input.resolveSecret);
   let password: SecretValue | undefined =
-    flags.password !== undefined && flags.password !== ""
-      ? { value: flags.password, source: "--password" }
+    flagPassword !== undefined
+      ? flagPassword
       : env.OPENCLAW_GATEWAY_PASSWORD
         ? { value: env.OPENCLAW_GATEWAY_PASSWORD, source: "env:OPENCLAW_GATEWAY_PASSWORD" }
         : undefined;
@@ -201,7 +210,7 @@ export function resolveGatewaySettings(input: {
       generatedTokenPath,
       allowTailscale: auth.allowTailscale ?? false,
       ...(mode === "trusted-proxy" ? { trustedProxy: trustedProxySettings(auth.trustedProxy, g.trustedProxies ?? []) } : {}),
-      rateLimit: { ...DEFAULT_AUTH_RATE_LIMIT, ...(auth.rateLimit ?? {}) },
+      rateLimit: { ...DEFAULT_AUTH_RATE_LIMIT, ...(auth.rateLimit ?? {}), exemptLoopback: auth.rateLimit?.exemptLoopback ?? true },
     },
     limits: {
       maxPayload: limits.maxPayload ?? 25 * 1024 * 1024,
@@ -213,6 +222,7 @@ export function resolveGatewaySettings(input: {
     relay: { enabled: relay.enabled ?? false, url: relay.url, tlsFingerprint: relay.tlsFingerprint },
     // The relay's origin may open the WebSocket: the Control UI reached through the relay runs there.
     allowedOrigins: [...(g.controlUi?.allowedOrigins ?? []), ...(relay.url ? [relayOrigin(relay.url)] : [])],
+    allowedHosts: g.allowedHosts ?? [],
     trustedProxies: g.trustedProxies ?? [],
   };
 }

@@ -3,6 +3,8 @@
  * stderr is a TTY). Secrets never reach a log: known secret fields are
  * replaced, and anything shaped like a token is masked as a last line of defence.
  */
+import { redactUrlsInText } from "../../shared/redact-url.ts";
+
 export type Level = "debug" | "info" | "warn" | "error";
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -11,7 +13,7 @@ const JWT_SHAPE = /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\
 
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return "[deep]";
-  if (typeof value === "string") return value.replace(JWT_SHAPE, "[redacted-jwt]");
+  if (typeof value === "string") return redactUrlsInText(value.replace(JWT_SHAPE, "[redacted-jwt]"));
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => redact(v, depth + 1));
   if (value instanceof Error) return { name: value.name, message: redact(value.message, depth + 1), code: (value as { code?: unknown }).code };
   if (value !== null && typeof value === "object") {

@@ -47,6 +47,8 @@ export const GatewayConfigSchema = Type.Object(
                 maxFailures: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
                 windowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
                 lockoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 86_400_000 })),
+                /** Direct loopback clients (no Origin, no forwarding headers) are never locked out (default true, as OpenClaw). */
+                exemptLoopback: Type.Optional(Type.Boolean()),
               },
               Strict,
             ),
@@ -68,6 +70,8 @@ export const GatewayConfigSchema = Type.Object(
       ),
     ),
     trustedProxies: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 })),
+    /** Names (optionally name:port) clients use to reach this gateway besides loopback names and bound addresses; any other Host header is refused (DNS rebinding). */
+    allowedHosts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 64 })),
     remote: Type.Optional(
       Type.Object(
         {
@@ -152,10 +156,16 @@ export const ToolsConfigSchema = Type.Object(
     allow: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })),
     /** Patterns never allowed; deny wins over allow. */
     deny: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 100 })),
-    /** The directory tools work in and cannot leave (default: <state>/workspace). */
+    /** The directory read_file/list_dir cannot leave, and run_command's working directory (default: <state>/workspace). */
     workspace: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     maxOutputBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
+    /**
+     * run_command runs ANY program as the gateway's user: it is not confined to
+     * the workspace (only started there) and asks no one. Off unless
+     * enabled is true here, whatever tools.allow says.
+     */
+    runCommand: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, Strict)),
   },
   Strict,
 );

@@ -101,7 +101,8 @@ describe("Control UI in chromium", { skip }, () => {
       await context.close();
     });
 
-    test("a page from another origin cannot open the WebSocket", async () => {
+    test("a page on another loopback port may open the WebSocket (as with OpenClaw) but gets no session without the token", async () => {
+      // Pages from other sites are refused by Origin and Host: test/browser/gateway-origin.test.ts.
       const other: Server = createServer((_q, r) => r.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>elsewhere</title>"));
       await new Promise<void>((r) => other.listen(0, "127.0.0.1", () => r()));
       const port = (other.address() as { port: number }).port;
@@ -112,14 +113,18 @@ describe("Control UI in chromium", { skip }, () => {
           (url) =>
             new Promise<string>((resolve) => {
               const ws = new WebSocket(url);
-              ws.onopen = () => resolve("open");
-              ws.onerror = () => resolve("refused");
+              ws.onmessage = (e) => {
+                const f = JSON.parse(String(e.data)) as { type: string; event?: string; id?: string; ok?: boolean; error?: { details?: { code?: string } } };
+                if (f.event === "connect.challenge") {
+                  ws.send(JSON.stringify({ type: "req", id: "c", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "test", version: "0", platform: "web", mode: "test" }, role: "operator", scopes: ["operator.admin"], auth: {} } }));
+                } else if (f.id === "c") resolve(f.ok ? "session" : `refused ${f.error?.details?.code ?? ""}`);
+              };
+              ws.onerror = () => resolve("upgrade refused");
               setTimeout(() => resolve("timeout"), 5000);
             }),
           `ws://127.0.0.1:${gw.port}/`,
         );
-        assert.equal(outcome, "refused");
-        assert.ok(gw.stderr.some((l) => l.includes("websocket origin refused")));
+        assert.equal(outcome, "refused AUTH_TOKEN_MISSING");
       } finally {
         await page.close();
         other.close();

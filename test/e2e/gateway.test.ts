@@ -235,8 +235,38 @@ describe("gateway: start-up rules", () => {
     }
   });
 
-  test("repeated auth failures from one peer are rate limited", async () => {
+  test("wrong tokens from the owner's own loopback CLI never lock it out (exemptLoopback default)", async () => {
     const gw = await startGateway({ args: ["--token", TOKEN], config: { gateway: { auth: { rateLimit: { maxFailures: 3, windowMs: 60000, lockoutMs: 60000 } } } } });
+    try {
+      const url = `ws://127.0.0.1:${gw.port}`;
+      const failOnce = async (headers: Record<string, string>) => {
+        const c = new TestClient(url, { headers });
+        await c.opened();
+        const r = await c.connect({ token: "bad" });
+        await c.closed;
+        return r.error?.details?.code as string;
+      };
+      for (let i = 0; i < 5; i++) assert.equal(await failOnce({}), "AUTH_TOKEN_MISMATCH");
+      const ok = await connectedClient(url, { token: TOKEN });
+      ok.close();
+      // A relayed/proxied client is limited by the real address the proxy saw…
+      const fwd = { "X-Forwarded-For": "203.0.113.9" };
+      for (let i = 0; i < 3; i++) assert.equal(await failOnce(fwd), "AUTH_TOKEN_MISMATCH");
+      assert.equal(await failOnce(fwd), "AUTH_RATE_LIMITED");
+      assert.equal(await failOnce({ "X-Forwarded-For": "203.0.113.10" }), "AUTH_TOKEN_MISMATCH", "another real address is not affected");
+      // …and a web page on loopback (a browser Origin) per page origin, so it cannot brute-force the token.
+      const page = { Origin: "http://127.0.0.1:5173" };
+      for (let i = 0; i < 3; i++) assert.equal(await failOnce(page), "AUTH_TOKEN_MISMATCH");
+      assert.equal(await failOnce(page), "AUTH_RATE_LIMITED");
+      const cli = await connectedClient(url, { token: TOKEN });
+      cli.close();
+    } finally {
+      await gw.kill();
+    }
+  });
+
+  test("repeated auth failures from one peer are rate limited (exemptLoopback false)", async () => {
+    const gw = await startGateway({ args: ["--token", TOKEN], config: { gateway: { auth: { rateLimit: { maxFailures: 3, windowMs: 60000, lockoutMs: 60000, exemptLoopback: false } } } } });
     try {
       const url = `ws://127.0.0.1:${gw.port}`;
       for (let i = 0; i < 3; i++) {

@@ -8,14 +8,17 @@ import type { CallPath } from "../../../shared/credentials.ts";
 import type { GatewayClient } from "../../client/gateway-client.ts";
 import type { TargetFlags, ClientTarget } from "../../client/target.ts";
 import { fail, printJson } from "../output.ts";
+import { redactUrl } from "../../../shared/redact-url.ts";
 
 type Flags = TargetFlags & { json?: boolean; deep?: boolean; params?: string; expectFinal?: boolean; message?: string; session?: string; to?: string; channel?: string };
 
 export function addTargetOptions(cmd: Command): Command {
   return cmd
-    .option("--url <url>", "gateway URL (ws://127.0.0.1:PORT or wss://RELAY/h/HOSTID); needs --token or --password")
-    .option("--token <token>", "gateway or relay client token")
-    .option("--password <password>", "gateway password")
+    .option("--url <url>", "gateway URL (ws://127.0.0.1:PORT or wss://RELAY/h/HOSTID); needs explicit credentials (--token-file, --token, --password-file or --password)")
+    .option("--token-file <path>", "read the gateway or relay client token from a file (mode 0600; - for stdin). Recommended")
+    .option("--token <token>", "gateway or relay client token; visible to other users in ps, prefer --token-file (or, without --url, $OPENCLAW_GATEWAY_TOKEN or config)")
+    .option("--password-file <path>", "read the gateway password from a file (mode 0600; - for stdin). Recommended")
+    .option("--password <password>", "gateway password; visible to other users in ps, prefer --password-file (or, without --url, $OPENCLAW_GATEWAY_PASSWORD)")
     .option("--tls-fingerprint <pins>", "SHA-256 pin(s) of the wss:// certificate, comma-separated")
     .option("--timeout <ms>", "give up after this many milliseconds (default 10000)")
     .option("--json", "print one JSON document");
@@ -56,8 +59,10 @@ async function health(flags: Flags, cmd: Command): Promise<void> {
     const t0 = performance.now();
     const payload = await c.request<Record<string, unknown>>("health", {}, { timeoutMs: t.timeoutMs });
     const rttMs = performance.now() - t0;
-    if (flags.json) printJson({ ok: true, url: t.target.url, rttMs: round(rttMs), health: payload });
-    else process.stdout.write(`ok  ${t.target.url}  ${round(rttMs)} ms${typeof payload.version === "string" ? `  gateway ${payload.version}` : ""}${typeof payload.uptimeMs === "number" ? `  up ${fmtDuration(payload.uptimeMs)}` : ""}\n`);
+    // Every URL printed is redacted: a token inside --url must not reach a terminal or a CI log.
+    const shown = redactUrl(t.target.url);
+    if (flags.json) printJson({ ok: true, url: shown, rttMs: round(rttMs), health: payload });
+    else process.stdout.write(`ok  ${shown}  ${round(rttMs)} ms${typeof payload.version === "string" ? `  gateway ${payload.version}` : ""}${typeof payload.uptimeMs === "number" ? `  up ${fmtDuration(payload.uptimeMs)}` : ""}\n`);
   });
 }
 
@@ -66,10 +71,11 @@ async function status(flags: Flags, cmd: Command): Promise<void> {
     const t0 = performance.now();
     const payload = await c.request<Record<string, unknown>>("status", {}, { timeoutMs: t.timeoutMs });
     const rttMs = performance.now() - t0;
+    const shown = redactUrl(t.target.url);
     const deep = {
       config: { source: t.config.source, path: t.config.path ?? null },
       mode: t.target.mode,
-      target: { url: t.target.url, source: t.target.urlSource },
+      target: { url: shown, source: t.target.urlSource },
       credential: {
         token: t.target.token ? { source: t.target.token.source } : null,
         password: t.target.password ? { source: t.target.password.source } : null,
@@ -83,10 +89,10 @@ async function status(flags: Flags, cmd: Command): Promise<void> {
       events: c.hello.features.events,
     };
     if (flags.json) {
-      printJson(flags.deep ? { ok: true, status: payload, deep } : { ok: true, url: t.target.url, rttMs: round(rttMs), status: payload });
+      printJson(flags.deep ? { ok: true, status: payload, deep } : { ok: true, url: shown, rttMs: round(rttMs), status: payload });
       return;
     }
-    const lines = [`ok  ${t.target.url}  ${round(rttMs)} ms  gateway ${c.hello.server.version}`];
+    const lines = [`ok  ${shown}  ${round(rttMs)} ms  gateway ${c.hello.server.version}`];
     if (typeof payload.bind === "string") lines.push(`bind ${payload.bind}  port ${String(payload.port)}  auth ${String((payload.auth as { mode?: string } | undefined)?.mode ?? "?")}`);
     if (flags.deep) {
       lines.push(

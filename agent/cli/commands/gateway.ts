@@ -25,6 +25,9 @@ async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings,
     const c = await verifyClientToken(token, identity.publicJwk, { hostId: identity.hostId, audience: audiences, isRevoked: (id) => store.isRevoked(id) });
     return { scopes: c.scopes, id: c.id, ...(c.name ? { name: c.name } : {}) };
   });
+  // A revoked token's direct connections close too, not only its relayed streams.
+  const { watchRevocations } = await import("../../gateway/revocation-watch.ts");
+  gw.onShutdown(watchRevocations(store, (ids) => gw.closeRevokedTokens(ids), log));
   if (!settings.relay.enabled || !settings.relay.url) return;
   const { parsePins } = await import("../../../shared/pin.ts");
   const { startLink } = await import("../../link/run.ts");
@@ -42,8 +45,10 @@ export function registerGatewayCommands(program: Command): Command {
     .option("--bind <mode>", "loopback | lan | tailnet | custom | auto (default loopback)")
     .option("--host <address>", "the address for --bind custom")
     .option("--auth <mode>", "token | password | none (none: loopback only)")
-    .option("--token <token>", "gateway token (default: $OPENCLAW_GATEWAY_TOKEN, gateway.auth.token, or a generated one)")
-    .option("--password <password>", "gateway password (default: $OPENCLAW_GATEWAY_PASSWORD, gateway.auth.password)")
+    .option("--token-file <path>", "read the gateway token from a file (mode 0600; - for stdin). Recommended, as is $OPENCLAW_GATEWAY_TOKEN")
+    .option("--token <token>", "gateway token; visible to other users in ps, prefer --token-file or $OPENCLAW_GATEWAY_TOKEN (default: $OPENCLAW_GATEWAY_TOKEN, gateway.auth.token, or a generated one)")
+    .option("--password-file <path>", "read the gateway password from a file (mode 0600; - for stdin). Recommended, as is $OPENCLAW_GATEWAY_PASSWORD")
+    .option("--password <password>", "gateway password; visible to other users in ps, prefer --password-file or $OPENCLAW_GATEWAY_PASSWORD (default: $OPENCLAW_GATEWAY_PASSWORD, gateway.auth.password)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(async (opts: GatewayFlags & { json?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals() as { config?: string };
