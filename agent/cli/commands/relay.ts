@@ -153,30 +153,28 @@ export function registerRelayCommands(program: Command): void {
         const cfg = (await configOf(cmd)).config;
         const relayUrl = flags.relay ?? cfg.gateway?.relay?.url;
         if (!relayUrl) throw new LoopgateError(ErrorCodes.USAGE, "no relay URL: pass --relay wss://relay.example.com or set gateway.relay.url");
-        const pins = parsePins(flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint);
         const { loadOrCreateHostIdentity } = await import("../../identity.ts");
         const { TokenStore, parseDuration } = await import("../../tokens-store.ts");
-        const { mintClientToken } = await import("../../../shared/tokens.ts");
-        const id = await loadOrCreateHostIdentity();
-        const ttl = parseDuration(flags.ttl);
-        const scopes = flags.scopes.split(",").map((s) => s.trim()).filter((s) => s !== "");
-        const audience = relayAudience(relayUrl);
-        const minted = await mintClientToken(id.privateKey, id.hostId, { audience, ttlSec: ttl, scopes, ...(flags.name ? { name: flags.name } : {}) });
-        new TokenStore().add({ id: minted.id, name: flags.name, scopes, audience, createdAt: Date.now(), expiresAt: minted.exp });
-        const base = new URL(relayUrl);
-        if (base.protocol === "https:") base.protocol = "wss:";
-        const remoteUrl = `${base.origin.replace(/^https:/, "wss:")}/h/${id.hostId}`;
-        const clientConfig = {
-          gateway: { mode: "remote", remote: { url: remoteUrl, token: minted.token, ...(pins.length ? { tlsFingerprint: pins.map(formatPin) } : {}) } },
-        };
+        const { createClientToken } = await import("../../tokens-admin.ts");
+        const ttlSec = parseDuration(flags.ttl);
+        const t = await createClientToken({
+          identity: await loadOrCreateHostIdentity(),
+          store: new TokenStore(),
+          relayUrl,
+          relayFingerprint: flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint,
+          ttlSec,
+          scopes: flags.scopes.split(","),
+          name: flags.name,
+        });
+        const expires = new Date(t.exp * 1000).toISOString();
         if (flags.json) {
-          printJson({ ok: true, id: minted.id, hostId: id.hostId, expiresAt: new Date(minted.exp * 1000).toISOString(), token: minted.token, url: remoteUrl, clientConfig });
+          printJson({ ok: true, id: t.id, hostId: t.hostId, expiresAt: expires, token: t.token, url: t.links.wsUrl, clientConfig: t.clientConfig });
           return;
         }
         process.stdout.write(
-          `token ${minted.id}${flags.name ? ` (${flags.name})` : ""}, expires ${new Date(minted.exp * 1000).toISOString()}, scopes ${scopes.join(" ")}\n` +
-            `Paste into the client's ~/.loopgate/config.json5 (keep it secret):\n${JSON.stringify(clientConfig, null, 2)}\n` +
-            `Browser: https://${base.host}/h/${id.hostId}/?token=<token> (the token leaves the address bar at once)\n`,
+          `token ${t.id}${t.name ? ` (${t.name})` : ""}, expires ${expires}, scopes ${t.scopes.join(" ")}\n` +
+            `Paste into the client's ~/.loopgate/config.json5 (keep it secret):\n${JSON.stringify(t.clientConfig, null, 2)}\n` +
+            `Browser: ${t.links.browserUrl}?token=<token> (the token leaves the address bar at once)\n`,
         );
       }),
     );
@@ -187,15 +185,15 @@ export function registerRelayCommands(program: Command): void {
     .action(
       run(async (flags: { json?: boolean }) => {
         const { TokenStore } = await import("../../tokens-store.ts");
-        const list = new TokenStore().list();
+        const { listClientTokens } = await import("../../tokens-admin.ts");
+        const list = listClientTokens(new TokenStore());
         if (flags.json) {
           printJson({ ok: true, tokens: list });
           return;
         }
         if (list.length === 0) process.stdout.write("no tokens (loopgate token create mints one)\n");
         for (const t of list) {
-          const state = t.revokedAt ? "revoked" : t.expiresAt * 1000 < Date.now() ? "expired" : "active";
-          process.stdout.write(`${t.id}  ${state.padEnd(7)}  ${new Date(t.expiresAt * 1000).toISOString()}  ${t.scopes.join(",")}  ${t.name ?? ""}\n`);
+          process.stdout.write(`${t.id}  ${t.state.padEnd(7)}  ${new Date(t.expiresAt * 1000).toISOString()}  ${t.scopes.join(",")}  ${t.name ?? ""}\n`);
         }
       }),
     );
