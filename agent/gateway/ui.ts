@@ -1,5 +1,5 @@
 /**
- * The Control UI and WebChat on the gateway's own port: three static files
+ * The Control UI and WebChat on the gateway's own port: a few static files
  * (agent/ui/), read once at start, served with a strict Content-Security-
  * Policy (scripts, styles and connections to this origin only, no inline
  * code), no framing, no referrer and no caching of stale builds. The page
@@ -16,6 +16,8 @@ const FILES: Record<string, { file: string; type: string }> = {
   "/index.html": { file: "index.html", type: "text/html; charset=utf-8" },
   "/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
   "/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
+  "/markdown.js": { file: "markdown.js", type: "text/javascript; charset=utf-8" },
+  "/tokens.js": { file: "tokens.js", type: "text/javascript; charset=utf-8" },
 };
 
 export const UI_CSP = [

@@ -5,8 +5,14 @@
 // kept in this browser's storage for this origin and path, and removed.
 // Through the relay the page needs no token at all: the relay's HttpOnly
 // cookie authenticates the WebSocket and the gateway checks the same token.
+// Assistant replies are rendered as Markdown by ./markdown.js (never as HTML);
+// tool calls show as collapsible blocks; an admin gets the token panel (./tokens.js).
+
+import { renderMarkdown } from "./markdown.js";
+import { createTokenPanel } from "./tokens.js";
 
 const $ = (id) => document.getElementById(id);
+// Where the page and its WebSocket live (directly, or under the relay's host path): decided here only.
 const base = location.pathname.replace(/\/[^/]*$/, "");
 const storageKey = `loopgate.token:${base || "/"}`;
 const sessionKeyStore = `loopgate.session:${base || "/"}`;
@@ -27,6 +33,9 @@ let backoff = 500;
 let waitingForLogin = false;
 let activeRun = null;
 const streaming = new Map(); // runId -> <li>
+const toolBlocks = new Map(); // toolCallId -> <details> (live turns)
+const runSessions = new Map(); // runId -> sessionKey, learned from chat events and our own sends
+const tokenPanel = createTokenPanel((method, params) => request(method, params));
 
 function setConn(state, text) {
   const el = $("conn");
@@ -98,13 +107,17 @@ async function onEvent(event, payload) {
       $("login").hidden = true;
       setConn("connected", viaRelay ? "connected via relay" : "connected");
       $("s-version").textContent = hello.server?.version ?? "?";
-      await Promise.all([refreshStatus(), refreshSessions(), loadHistory()]);
+      const scopes = hello.auth?.scopes ?? [];
+      const admin = scopes.includes("operator.admin");
+      setReadOnly(!admin && !scopes.includes("operator.write"));
+      await Promise.all([refreshStatus(), refreshSessions(), loadHistory(), tokenPanel.show(admin)]);
     } catch (e) {
       if (!viaRelay) localStorage.removeItem(storageKey);
       showLogin(e.message);
       ws.close(1000, "sign in");
     }
   } else if (event === "chat") onChat(payload);
+  else if (event === "agent") onAgent(payload);
   else if (event === "tick") refreshStatus().catch(() => {});
 }
 
@@ -161,11 +174,89 @@ function switchSession(key) {
 function addMessage(role, text, extra) {
   const li = document.createElement("li");
   li.className = role;
-  li.textContent = text;
-  if (extra?.incomplete) li.title = "incomplete";
+  if (role === "assistant") setAssistantText(li, text);
+  else li.textContent = text;
+  if (extra?.incomplete) {
+    li.classList.add("incomplete");
+    li.title = "incomplete";
+  }
   $("messages").append(li);
   li.scrollIntoView({ block: "end" });
   return li;
+}
+
+/** Assistant text as Markdown (safe: see markdown.js); re-rendered whole on every delta. */
+function setAssistantText(li, text) {
+  const body = document.createElement("div");
+  body.className = "md";
+  body.append(renderMarkdown(text));
+  li.replaceChildren(body);
+}
+
+function prettyArgs(args) {
+  try {
+    return JSON.stringify(JSON.parse(args), null, 2);
+  } catch {
+    return String(args ?? "");
+  }
+}
+
+/** A tool call as a collapsible block: name and state in the summary, arguments and result inside. */
+function addToolBlock(name, args) {
+  const li = document.createElement("li");
+  li.className = "tool";
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  const title = document.createElement("span");
+  title.className = "tool-name";
+  title.textContent = name || "tool";
+  const state = document.createElement("span");
+  state.className = "tool-state";
+  state.textContent = "running…";
+  summary.append("tool ", title, " ", state);
+  const argsPre = document.createElement("pre");
+  argsPre.className = "tool-args";
+  argsPre.textContent = prettyArgs(args);
+  const resultPre = document.createElement("pre");
+  resultPre.className = "tool-result";
+  resultPre.hidden = true;
+  details.append(summary, label("arguments"), argsPre, label("result"), resultPre);
+  details.lastElementChild.previousElementSibling.hidden = true;
+  li.append(details);
+  li.dataset.state = "running";
+  $("messages").append(li);
+  li.scrollIntoView({ block: "end" });
+  return li;
+}
+
+function label(text) {
+  const el = document.createElement("div");
+  el.className = "tool-label";
+  el.textContent = text;
+  return el;
+}
+
+function setToolResult(li, ok, result) {
+  li.dataset.state = ok === false ? "failed" : "done";
+  li.querySelector(".tool-state").textContent = ok === false ? "failed" : "done";
+  const pre = li.querySelector(".tool-result");
+  pre.textContent = String(result ?? "");
+  pre.hidden = false;
+  pre.previousElementSibling.hidden = false;
+}
+
+/** The text of a history message, and for tool calls its name and arguments (OpenClaw's content parts, or loopgate's "name(args)" text). */
+function messageText(m) {
+  return (m.content || []).map((c) => (typeof c?.text === "string" ? c.text : "")).join("");
+}
+
+function toolCallOf(m) {
+  const part = (m.content || []).find((c) => c && (c.type === "toolCall" || c.type === "tool_use"));
+  if (part) return { name: part.name ?? m.toolName, args: typeof part.arguments === "string" ? part.arguments : JSON.stringify(part.arguments ?? part.input ?? {}) };
+  const text = messageText(m);
+  const name = m.toolName ?? /^([\w.-]+)\(/.exec(text)?.[1] ?? "tool";
+  const args = text.startsWith(`${name}(`) && text.endsWith(")") ? text.slice(name.length + 1, -1) : text;
+  return { name, args };
 }
 
 async function loadHistory() {
@@ -173,13 +264,23 @@ async function loadHistory() {
   const h = await request("chat.history", { sessionKey: session, limit: 200 });
   $("messages").replaceChildren();
   streaming.clear();
+  toolBlocks.clear();
+  const openCalls = []; // tool blocks waiting for their result, in order
   for (const m of h.messages) {
-    const text = (m.content || []).map((c) => c.text || "").join("");
-    const role = m.role === "toolCall" || m.role === "toolResult" ? "tool" : m.role;
-    addMessage(role, role === "tool" ? `${m.role === "toolCall" ? "→" : "←"} ${text}` : text, m);
+    if (m.role === "toolCall") {
+      const { name, args } = toolCallOf(m);
+      openCalls.push(addToolBlock(name, args));
+    } else if (m.role === "toolResult") {
+      const i = openCalls.findIndex((li) => li.querySelector(".tool-name").textContent === (m.toolName ?? li.querySelector(".tool-name").textContent));
+      const li = i >= 0 ? openCalls.splice(i, 1)[0] : addToolBlock(m.toolName ?? "tool", "");
+      setToolResult(li, m.ok, messageText(m));
+    } else if (m.role === "system" && /abort/i.test(messageText(m))) addMessage("system", "stopped");
+    else addMessage(m.role, messageText(m), m);
   }
+  for (const li of openCalls) setToolResult(li, false, "(no result: the turn ended first)");
   if (h.activeRun) {
     activeRun = h.activeRun.runId;
+    runSessions.set(activeRun, session);
     const li = addMessage("assistant", h.activeRun.text);
     li.classList.add("streaming");
     streaming.set(activeRun, li);
@@ -188,6 +289,7 @@ async function loadHistory() {
 }
 
 function onChat(p) {
+  if (p.runId && p.sessionKey) runSessions.set(p.runId, p.sessionKey);
   if (p.sessionKey !== session) {
     refreshSessions().catch(() => {});
     return;
@@ -199,17 +301,41 @@ function onChat(p) {
     streaming.set(p.runId, li);
   }
   if (p.state === "delta") {
-    li.textContent = text;
+    setAssistantText(li, text);
     li.classList.add("streaming");
     li.scrollIntoView({ block: "end" });
   } else if (p.state === "final") {
-    li.textContent = text;
+    setAssistantText(li, text);
     li.classList.remove("streaming");
     done(p.runId);
   } else if (p.state === "error" || p.state === "aborted") {
-    if (li) li.classList.remove("streaming");
+    if (li) {
+      li.classList.remove("streaming");
+      if (p.state === "aborted") li.classList.add("incomplete");
+    }
     addMessage(p.state === "error" ? "error" : "system", p.state === "error" ? p.errorMessage || "error" : "stopped");
     done(p.runId);
+  }
+}
+
+/** Agent events carry tool calls as they happen (stream "tool", phase start/result). */
+function onAgent(p) {
+  if (p?.stream !== "tool" || !p.data) return;
+  if (runSessions.get(p.runId) !== session) return;
+  const d = p.data;
+  const id = String(d.toolCallId ?? `${p.runId}:${d.name}`);
+  if (d.phase === "start") {
+    // A tool call that follows text of the same turn ends that text's bubble.
+    const li = streaming.get(p.runId);
+    if (li) {
+      li.classList.remove("streaming");
+      streaming.delete(p.runId);
+    }
+    toolBlocks.set(id, addToolBlock(d.name, d.args));
+  } else if (d.phase === "result") {
+    const li = toolBlocks.get(id) ?? addToolBlock(d.name, "");
+    setToolResult(li, d.ok, d.result);
+    toolBlocks.delete(id);
   }
 }
 
@@ -223,8 +349,19 @@ function done(runId) {
 }
 
 function setBusy(busy) {
-  $("send").disabled = busy;
-  $("abort").hidden = !busy;
+  $("send").disabled = busy || readOnly;
+  $("abort").hidden = !busy || readOnly;
+  $("abort").disabled = false;
+  $("abort").textContent = "Stop";
+}
+
+let readOnly = false;
+/** A read-only token may watch, not chat. */
+function setReadOnly(ro) {
+  readOnly = ro;
+  $("input").disabled = ro;
+  $("input").placeholder = ro ? "This token is read-only." : "Message the agent…";
+  $("send").disabled = ro || Boolean(activeRun);
 }
 
 $("composer").addEventListener("submit", async (ev) => {
@@ -237,6 +374,7 @@ $("composer").addEventListener("submit", async (ev) => {
   try {
     const r = await request("chat.send", { sessionKey: session, message: text, idempotencyKey: crypto.randomUUID() });
     activeRun = r.runId;
+    runSessions.set(r.runId, session);
   } catch (e) {
     addMessage("error", e.message);
     setBusy(false);
@@ -250,7 +388,18 @@ $("input").addEventListener("keydown", (ev) => {
   }
 });
 
-$("abort").addEventListener("click", () => request("chat.abort", { sessionKey: session }).catch(() => {}));
+// Stop: abort the session's running turn; the "aborted" chat event then ends the bubble and says "stopped".
+$("abort").addEventListener("click", async () => {
+  $("abort").disabled = true;
+  $("abort").textContent = "Stopping…";
+  try {
+    const r = await request("chat.abort", { sessionKey: session, ...(activeRun ? { runId: activeRun } : {}) });
+    if (!r?.aborted && activeRun) done(activeRun); // it had already ended
+  } catch (e) {
+    addMessage("error", `could not stop: ${e.message}`);
+    setBusy(Boolean(activeRun));
+  }
+});
 
 $("new-session").addEventListener("submit", (ev) => {
   ev.preventDefault();

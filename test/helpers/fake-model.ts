@@ -3,7 +3,8 @@
  * (SSE), for agent tests. Behaviour follows the last user message:
  * - "use tool NAME ARGSJSON": first answer is that tool call; after the tool
  *   result it answers "tool said: <result>";
- * - "stall": streams "partial" and then never finishes (for crash tests);
+ * - "stall": streams "partial" and then never finishes (for crash and abort tests);
+ * - "say TEXT": streams TEXT verbatim in three pieces (Markdown, hostile replies);
  * - anything else: streams "Hello", ", ", "world".
  * `failNext(n, status)` makes the next n requests fail with that status.
  */
@@ -56,6 +57,15 @@ export async function startFakeModel(): Promise<FakeModel> {
         chunk({ tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: m[1], arguments: args.slice(0, 3) } }] });
         chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(3) } }] });
         chunk({}, "tool_calls");
+        res.end("data: [DONE]\n\n");
+        return;
+      }
+      const say = /^say ([\s\S]+)$/.exec(lastUser);
+      if (say) {
+        const t = say[1]!;
+        const third = Math.ceil(t.length / 3);
+        for (let i = 0; i < t.length; i += third) chunk({ content: t.slice(i, i + third) });
+        chunk({}, "stop");
         res.end("data: [DONE]\n\n");
         return;
       }
