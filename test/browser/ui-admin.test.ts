@@ -10,7 +10,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
@@ -199,13 +199,15 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
         await page.fill("#new-key", "demo");
         await page.press("#new-key", "Enter");
         await page.waitForFunction(() => document.getElementById("chat-session")!.textContent === "demo");
-        await chat(page, 'use tool list_dir {"path":"."}');
+        writeFileSync(join(gw.stateDir, "workspace", "todo.md"), "- mint a token for the phone\n- try the relay\n");
+        await chat(page, 'use tool read_file {"path":"todo.md"}');
         await page.waitForFunction(() => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.startsWith("tool said:")));
-        await chat(page, "say Sure. The **workspace** is empty, so try:\n\n```sh\nnpx loopgate token create --name phone\n```\n\n- `list_dir` shows files\n- `read_file` reads one\n\nMore in [the README](https://example.com/loopgate#readme).");
+        await chat(page, "say Two things on your list. For the **phone**, mint a token:\n\n```sh\nnpx loopgate token create --name phone --ttl 30d\n```\n\n- scan its QR code in *Client tokens*\n- or paste the printed config\n\nMore in [the README](https://example.com/loopgate#readme).");
         await page.waitForFunction(() => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.includes("More in")));
         await page.locator("#messages li.tool summary").last().click();
         mkdirSync(SHOTS, { recursive: true });
-        await page.locator("main").screenshot({ path: join(SHOTS, "ui-chat.png") });
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await page.screenshot({ path: join(SHOTS, "ui-chat.png") });
       }
       assert.deepEqual(ui.errors, []);
       await ui.close();
@@ -247,7 +249,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       assert.deepEqual([config.gateway.remote.url, config.gateway.remote.token], [`wss://127.0.0.1:${relay.port}/h/${hostId}`, token]);
       const row = page.locator("#tokens tr[data-state]", { hasText: "phone" });
       assert.deepEqual((await row.locator("td").allTextContents()).filter((_, i) => i !== 1 && i !== 3), ["phone", "read", "active", "Revoke"]);
-      if (SHOTS) await page.locator("#tokens-card").screenshot({ path: join(SHOTS, "ui-tokens.png"), mask: [page.locator("#token-link"), page.locator("#token-config")] });
+      if (SHOTS) await page.locator("#tokens-card").screenshot({ path: join(SHOTS, "ui-tokens.png"), mask: [page.locator("#token-link")], maskColor: "#98a2b3" });
       // Shown once: after "Done" (or a reload) the token is nowhere on the page.
       await page.click("#token-done");
       assert.ok(await page.isHidden("#token-once"));
