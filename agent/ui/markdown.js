@@ -10,7 +10,7 @@
 // block quotes, rules and paragraphs. An unclosed fence (a reply still
 // streaming) renders as code so far.
 
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]{0,32})[^`]*$/;
+const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
 const HEADING = /^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$/;
 const BULLET = /^ {0,3}[-*+]\s+(.*)$/;
 const ORDERED = /^ {0,3}(\d{1,9})[.)]\s+(.*)$/;
@@ -41,12 +41,13 @@ export function parseMarkdown(text, depth = 0) {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     let m;
-    if ((m = FENCE.exec(line))) {
+    if ((m = FENCE.exec(line)) && !(m[1][0] === "`" && m[2].includes("`"))) {
       flush();
+      const lang = /^\s*([\w+#.-]{0,32})/.exec(m[2])[1];
       const close = new RegExp(`^ {0,3}${m[1][0] === "`" ? "`" : "~"}{${m[1].length},}\\s*$`);
       const body = [];
       while (++i < lines.length && !close.test(lines[i])) body.push(lines[i]);
-      blocks.push({ t: "pre", lang: m[2] || "", text: body.join("\n") });
+      blocks.push({ t: "pre", lang, text: body.join("\n") });
     } else if (line.trim() === "") flush();
     else if (RULE.test(line)) {
       flush();
@@ -83,61 +84,100 @@ export function parseMarkdown(text, depth = 0) {
   return blocks;
 }
 
-// One pass over the text finds the earliest inline construct; text between is kept as text.
-const INLINE = new RegExp(
-  [
-    /(`+)([\s\S]*?[^`])\1(?!`)/.source, // 1,2 code span
-    /\[([^\]\n]{1,1000})\]\(\s*<?([^)\s>]{1,2048})>?\s*\)/.source, // 3,4 link
-    /<(https?:\/\/[^\s<>]{1,2048})>/.source, // 5 autolink
-    /(https?:\/\/[^\s<>"'`]{1,2048})/.source, // 6 bare URL
-    /\*\*(?=\S)([\s\S]*?\S)\*\*/.source, // 7 bold
-    /(?<![\w])__(?=\S)([\s\S]*?\S)__(?![\w])/.source, // 8 bold
-    /\*(?=[^\s*])([\s\S]*?[^\s*])\*/.source, // 9 italic
-    /(?<![\w])_(?=[^\s_])([\s\S]*?[^\s_])_(?![\w])/.source, // 10 italic
-    /~~(?=\S)([\s\S]*?\S)~~/.source, // 11 strikethrough
-    /(\n)/.source, // 12 line break
-  ].join("|"),
-  "g",
-);
+// Inline constructs, tried in this order where their first character appears.
+// Each is a sticky regex; `open` is how it starts. An emphasis that starts
+// but finds no closer cannot find one from any later position either, so it
+// is not tried again in this text: parsing stays linear however hostile the
+// reply (a streaming reply is parsed again on every delta).
+const EMPHASIS = [
+  { t: "strong", open: /\*\*(?=\S)/y, full: /\*\*(?=\S)([\s\S]*?\S)\*\*/y },
+  { t: "strong", open: /(?<!\w)__(?=\S)/y, full: /(?<!\w)__(?=\S)([\s\S]*?\S)__(?!\w)/y },
+  { t: "em", open: /\*(?=[^\s*])/y, full: /\*(?=[^\s*])([\s\S]*?[^\s*])\*/y },
+  { t: "em", open: /(?<!\w)_(?=[^\s_])/y, full: /(?<!\w)_(?=[^\s_])([\s\S]*?[^\s_])_(?!\w)/y },
+  { t: "del", open: /~~(?=\S)/y, full: /~~(?=\S)([\s\S]*?\S)~~/y },
+];
+const LINK = /\[([^\[\]\n]{1,1000})\]\(\s*<?([^()\s<>\[\]]{1,2048})>?\s*\)/y;
+const AUTOLINK = /<(https?:\/\/[^\s<>]{1,2048})>/iy;
+const BARE_URL = /https?:\/\/[^\s<>"'`]{1,2048}/iy;
+const SPECIAL = /[`\[<*_~\nhH]/g;
+
+function at(re, s, i) {
+  re.lastIndex = i;
+  return re.exec(s);
+}
 
 /** Parses inline Markdown into strings and {t:"code"|"a"|"strong"|"em"|"del"|"br", …}. */
 export function parseInline(text, depth = 0) {
-  const out = [];
   const s = String(text ?? "");
   if (depth > MAX_DEPTH) return s ? [s] : [];
-  const re = new RegExp(INLINE.source, "g");
-  let last = 0;
-  let m;
-  const text_ = (t) => {
+  const out = [];
+  const addText = (t) => {
     if (!t) return;
     if (typeof out[out.length - 1] === "string") out[out.length - 1] += t;
     else out.push(t);
   };
-  while ((m = re.exec(s))) {
-    text_(s.slice(last, m.index));
-    last = re.lastIndex;
-    if (m[2] !== undefined) out.push({ t: "code", text: m[2].length > 2 && m[2].startsWith(" ") && m[2].endsWith(" ") ? m[2].slice(1, -1) : m[2] });
-    else if (m[3] !== undefined) {
-      const href = safeHref(m[4]);
-      if (href) out.push({ t: "a", href, c: parseInline(m[3], depth + 1).filter((n) => typeof n === "string" || n.t !== "a") });
-      else text_(m[0]); // not a link we open: shown as written
-    } else if (m[5] !== undefined) {
-      const href = safeHref(m[5]);
-      if (href) out.push({ t: "a", href, c: [m[5]] });
-      else text_(m[0]);
-    } else if (m[6] !== undefined) {
+  const dead = new Set(); // emphasis kinds, and code-span run lengths, that found no closer
+  const special = new RegExp(SPECIAL.source, "g");
+  let i = 0;
+  while (i < s.length) {
+    special.lastIndex = i;
+    const found = special.exec(s);
+    if (!found) break;
+    addText(s.slice(i, found.index));
+    i = found.index;
+    const c = s[i];
+    let m;
+    if (c === "\n") {
+      out.push({ t: "br" });
+      i++;
+    } else if (c === "`") {
+      let k = 1;
+      while (s[i + k] === "`") k++;
+      const close = dead.has(`code${k}`) ? null : at(new RegExp(`(?<!\`)\`{${k}}(?!\`)`, "g"), s, i + k);
+      if (close) {
+        const body = s.slice(i + k, close.index);
+        out.push({ t: "code", text: body.length > 2 && body.startsWith(" ") && body.endsWith(" ") ? body.slice(1, -1) : body });
+        i = close.index + k;
+      } else {
+        dead.add(`code${k}`);
+        addText(s.slice(i, i + k));
+        i += k;
+      }
+    } else if (c === "[" && (m = at(LINK, s, i))) {
+      const href = safeHref(m[2]);
+      if (href) out.push({ t: "a", href, c: parseInline(m[1], depth + 1).filter((n) => typeof n === "string" || n.t !== "a") });
+      else addText(m[0]); // not a link we open: shown as written
+      i += m[0].length;
+    } else if (c === "<" && (m = at(AUTOLINK, s, i))) {
+      const href = safeHref(m[1]);
+      if (href) out.push({ t: "a", href, c: [m[1]] });
+      else addText(m[0]);
+      i += m[0].length;
+    } else if ((c === "h" || c === "H") && (m = at(BARE_URL, s, i))) {
       // Trailing punctuation ends the sentence, not the URL.
-      const url = m[6].replace(/[.,;:!?)\]}*_~]+$/, "");
-      re.lastIndex = last = m.index + url.length;
+      const url = m[0].replace(/[.,;:!?)\]}*_~]+$/, "");
       const href = safeHref(url);
       if (href) out.push({ t: "a", href, c: [url] });
-      else text_(url);
-    } else if (m[7] !== undefined || m[8] !== undefined) out.push({ t: "strong", c: parseInline(m[7] ?? m[8], depth + 1) });
-    else if (m[9] !== undefined || m[10] !== undefined) out.push({ t: "em", c: parseInline(m[9] ?? m[10], depth + 1) });
-    else if (m[11] !== undefined) out.push({ t: "del", c: parseInline(m[11], depth + 1) });
-    else if (m[12] !== undefined) out.push({ t: "br" });
+      else addText(url);
+      i += url.length;
+    } else {
+      let matched = false;
+      for (let e = 0; e < EMPHASIS.length && !matched; e++) {
+        const em = EMPHASIS[e];
+        if (dead.has(e) || !at(em.open, s, i)) continue;
+        if ((m = at(em.full, s, i))) {
+          out.push({ t: em.t, c: parseInline(m[1], depth + 1) });
+          i += m[0].length;
+          matched = true;
+        } else dead.add(e);
+      }
+      if (!matched) {
+        addText(c);
+        i++;
+      }
+    }
   }
-  text_(s.slice(last));
+  addText(s.slice(i));
   return out;
 }
 

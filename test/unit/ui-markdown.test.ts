@@ -6,6 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 
 type Inline = string | { t: string; text?: string; href?: string; c?: Inline[] };
 type Block = { t: string; c?: Inline[] | Block[]; text?: string; lang?: string; level?: number; start?: number; items?: Inline[][] };
@@ -86,4 +87,18 @@ test("hostile replies: HTML stays text, and only absolute http(s) URLs become li
   assert.deepEqual(tree[2], { t: "p", c: ["[click](javascript:alert(1))"] });
   assert.equal(md.safeHref("javascript:alert(1)"), undefined);
   assert.equal(md.safeHref("https://example.com/"), "https://example.com/");
+});
+
+test("property: whatever the reply, every href is an absolute http(s) URL and parsing ends", () => {
+  const pieces = ["[", "]", "(", ")", "<", ">", "`", "``", "```", "*", "**", "_", "~~", "#", "- ", "1. ", "> ", "\n", "\n\n", " ", "a", "javascript:", "JAVASCRIPT:", "data:", "vbscript:", "//", "http://", "https://", "h.example", "\"", "'", "&#106;", "%6A", "\t", "\u0000"];
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 60 }), (parts) => {
+      for (const h of hrefs(md.parseMarkdown(parts.join("")))) {
+        const u = new URL(h);
+        assert.ok(u.protocol === "http:" || u.protocol === "https:", h);
+        assert.equal(md.safeHref(h), h);
+      }
+    }),
+    { numRuns: 2000 },
+  );
 });
