@@ -54,19 +54,28 @@ async function openUi(browser: Browser, url: string, opts: { ignoreHTTPSErrors?:
 
 /** Draws the QR <img> onto a canvas in the page and decodes its pixels with jsqr. */
 async function decodeQr(page: Page): Promise<string | undefined> {
-  const { w, h, px } = await page.evaluate(async () => {
+  const { w, h, bits } = await page.evaluate(async () => {
     const img = document.getElementById("token-qr") as HTMLImageElement;
     await img.decode();
-    const size = 480;
+    // Whole pixels per module (the SVG draws each module 4 units wide): a sharp image decodes quickly.
+    const units = Number(/viewBox="0 0 (\d+)/.exec(decodeURIComponent(img.src))?.[1] ?? 400);
+    const size = (units / 4) * 5;
     const c = document.createElement("canvas");
     c.width = c.height = size;
     const g = c.getContext("2d")!;
+    g.imageSmoothingEnabled = false;
     g.fillStyle = "#fff";
     g.fillRect(0, 0, size, size);
     g.drawImage(img, 0, 0, size, size);
-    return { w: size, h: size, px: Array.from(g.getImageData(0, 0, size, size).data) };
+    // One character per pixel ("1" dark): a compact way out of the page.
+    const d = g.getImageData(0, 0, size, size).data;
+    let bits = "";
+    for (let i = 0; i < d.length; i += 4) bits += d[i]! < 128 ? "1" : "0";
+    return { w: size, h: size, bits };
   });
-  return jsQR(Uint8ClampedArray.from(px), w, h)?.data;
+  const px = new Uint8ClampedArray(w * h * 4).fill(255);
+  for (let i = 0; i < bits.length; i++) if (bits[i] === "1") px[i * 4] = px[i * 4 + 1] = px[i * 4 + 2] = 0;
+  return jsQR(px, w, h)?.data;
 }
 
 describe("Control UI: chat and token admin in chromium", { skip }, () => {
