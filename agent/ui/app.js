@@ -12,7 +12,6 @@ import { renderMarkdown } from "./markdown.js";
 import { createTokenPanel } from "./tokens.js";
 
 const $ = (id) => document.getElementById(id);
-// Where the page and its WebSocket live (directly, or under the relay's host path): decided here only.
 const base = location.pathname.replace(/\/[^/]*$/, "");
 const storageKey = `loopgate.token:${base || "/"}`;
 const sessionKeyStore = `loopgate.session:${base || "/"}`;
@@ -33,7 +32,7 @@ let backoff = 500;
 let waitingForLogin = false;
 let activeRun = null;
 const streaming = new Map(); // runId -> <li>
-const toolBlocks = new Map(); // toolCallId -> <details> (live turns)
+const toolBlocks = new Map(); // toolCallId -> tool <li> (live turns)
 const runSessions = new Map(); // runId -> sessionKey, learned from chat events and our own sends
 const tokenPanel = createTokenPanel((method, params) => request(method, params));
 
@@ -217,11 +216,14 @@ function addToolBlock(name, args) {
   const argsPre = document.createElement("pre");
   argsPre.className = "tool-args";
   argsPre.textContent = prettyArgs(args);
+  // The result and its label appear when the result does.
+  const result = document.createElement("div");
+  result.className = "tool-result-box";
+  result.hidden = true;
   const resultPre = document.createElement("pre");
   resultPre.className = "tool-result";
-  resultPre.hidden = true;
-  details.append(summary, label("arguments"), argsPre, label("result"), resultPre);
-  details.lastElementChild.previousElementSibling.hidden = true;
+  result.append(label("result"), resultPre);
+  details.append(summary, label("arguments"), argsPre, result);
   li.append(details);
   li.dataset.state = "running";
   $("messages").append(li);
@@ -239,10 +241,8 @@ function label(text) {
 function setToolResult(li, ok, result) {
   li.dataset.state = ok === false ? "failed" : "done";
   li.querySelector(".tool-state").textContent = ok === false ? "failed" : "done";
-  const pre = li.querySelector(".tool-result");
-  pre.textContent = String(result ?? "");
-  pre.hidden = false;
-  pre.previousElementSibling.hidden = false;
+  li.querySelector(".tool-result").textContent = String(result ?? "");
+  li.querySelector(".tool-result-box").hidden = false;
 }
 
 /** The text of a history message, and for tool calls its name and arguments (OpenClaw's content parts, or loopgate's "name(args)" text). */
