@@ -16,7 +16,6 @@ import { GatewayAuth } from "./auth.ts";
 import { GatewayConnection } from "./connection.ts";
 import { MethodRegistry } from "./methods.ts";
 import { registerCoreMethods } from "./methods/core.ts";
-import { registerTokenMethods } from "./methods/tokens.ts";
 import { listenForBind, type ListenResult } from "./bind.ts";
 import { peerInfo } from "./peer.ts";
 import { CloseCodes } from "./protocol.ts";
@@ -88,8 +87,6 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       ...Object.fromEntries([...statusSections].map(([k, fn]) => [k, fn()])),
     }),
   });
-
-  registerTokenMethods(registry, { relay: () => settings.relay, closeRevoked: (ids) => void handle.closeRevokedTokens(ids) });
 
   // Host on every request, then Origin before a WebSocket upgrade (DNS rebinding, hostile pages).
   // The policy needs the bound port and addresses, so it exists once listening.

@@ -8,11 +8,14 @@ import type { GatewaySettings } from "../../gateway/settings.ts";
 import type { Logger } from "../../log/logger.ts";
 
 /**
- * Relay features of the gateway: accept host-minted client tokens (they are
- * how relayed clients authenticate, checked here as well as at the relay),
- * and, with gateway.relay.enabled, run the link connector in-process.
+ * Relay features of the gateway: the token-admin methods (loopgate.tokens.*),
+ * accept host-minted client tokens (they are how relayed clients
+ * authenticate, checked here as well as at the relay), and, with
+ * gateway.relay.enabled, run the link connector in-process.
  */
 async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings, log: Logger): Promise<void> {
+  // Client-token admin for operator.admin clients (the Control UI's token panel), with or without a relay yet.
+  (await import("../../gateway/methods/tokens.ts")).registerTokenMethods(gw.registry, { relay: () => settings.relay, closeRevoked: (ids) => void gw.closeRevokedTokens(ids) });
   const { loadHostIdentity, loadOrCreateHostIdentity } = await import("../../identity.ts");
   const identity = settings.relay.enabled ? await loadOrCreateHostIdentity() : await loadHostIdentity();
   if (!identity) return;
