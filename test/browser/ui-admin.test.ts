@@ -9,7 +9,6 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createRequire } from "node:module";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -17,9 +16,7 @@ import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { startRelay, makeHost, startLinkedGateway, type RelayProc } from "../helpers/relay.ts";
 import { connectedClient } from "../helpers/ws-client.ts";
-
-// jsqr is CommonJS; its types describe an ES default export.
-const jsQR = createRequire(import.meta.url)("jsqr") as (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
+import { jsQR } from "../helpers/qr.ts";
 
 function findChromium(): string | undefined {
   try {

@@ -147,15 +147,16 @@ export function registerRelayCommands(program: Command): void {
     .option("--scopes <list>", "comma-separated scopes (default operator.read,operator.write)", "operator.read,operator.write")
     .option("--relay <url>", "the relay URL (default gateway.relay.url)")
     .option("--relay-fingerprint <pin>", "the relay's pin (default gateway.relay.tlsFingerprint)")
+    .option("--qr", "also print a QR code of the browser sign-in link, for a phone to scan (it carries the token)")
     .option("--json", "print JSON")
     .action(
-      run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; json?: boolean }, cmd: Command) => {
+      run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; qr?: boolean; json?: boolean }, cmd: Command) => {
         const cfg = (await configOf(cmd)).config;
         const relayUrl = flags.relay ?? cfg.gateway?.relay?.url;
         if (!relayUrl) throw new LoopgateError(ErrorCodes.USAGE, "no relay URL: pass --relay wss://relay.example.com or set gateway.relay.url");
         const { loadOrCreateHostIdentity } = await import("../../identity.ts");
         const { TokenStore, parseDuration } = await import("../../tokens-store.ts");
-        const { createClientToken } = await import("../../tokens-admin.ts");
+        const { createClientToken, browserSignInUrl } = await import("../../tokens-admin.ts");
         const ttlSec = parseDuration(flags.ttl);
         const t = await createClientToken({
           identity: await loadOrCreateHostIdentity(),
@@ -176,6 +177,10 @@ export function registerRelayCommands(program: Command): void {
             `Paste into the client's ~/.loopgate/config.json5 (keep it secret):\n${JSON.stringify(t.clientConfig, null, 2)}\n` +
             `Browser: ${t.links.browserUrl}?token=<token> (the token leaves the address bar at once)\n`,
         );
+        if (flags.qr) {
+          const { terminalQr } = await import("../qr.ts");
+          process.stdout.write(`Scan with the phone's camera to open the Control UI signed in (whoever scans this code has the token; clear the screen after):\n${terminalQr(browserSignInUrl(t.links, t.token))}\n`);
+        }
       }),
     );
   token
