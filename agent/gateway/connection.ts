@@ -61,7 +61,7 @@ export class GatewayConnection {
   #nonce = randomBytes(16).toString("base64url");
   #scopes: string[] = [];
   #role = "operator";
-  #clientInfo: { id: string; mode: string; version: string } | undefined;
+  #clientInfo: { id: string; mode: string; version: string; caps: readonly string[] } | undefined;
   #authMethod: string | undefined;
   #seq = 0;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -78,7 +78,7 @@ export class GatewayConnection {
     ws.on("error", (err) => this.#env.log.debug("client socket error", { conn: this.id, err: err.message }));
     this.#connectTimer = setTimeout(() => this.close(CloseCodes.POLICY_VIOLATION, "connect timeout: send connect within 10s"), CONNECT_TIMEOUT_MS);
     this.#connectTimer.unref();
-    this.#send(eventFrame("connect.challenge", { nonce: this.#nonce, ts: Date.now() }));
+    this.#send(eventFrame("connect.challenge", { nonce: this.#nonce, ts: Date.now(), capabilities: env.registry.capabilityNames() }));
   }
 
   get ready(): boolean {
@@ -87,7 +87,7 @@ export class GatewayConnection {
   get scopes(): readonly string[] {
     return this.#scopes;
   }
-  get client(): { id: string; mode: string; version: string } | undefined {
+  get client(): { id: string; mode: string; version: string; caps: readonly string[] } | undefined {
     return this.#clientInfo;
   }
   get authMethod(): string | undefined {
@@ -222,14 +222,14 @@ export class GatewayConnection {
     clearTimeout(this.#connectTimer);
     this.#role = p.role ?? result.role;
     this.#scopes = grantScopes(p.scopes, result.allowedScopes);
-    this.#clientInfo = { id: p.client.id, mode: p.client.mode, version: p.client.version };
+    this.#clientInfo = { id: p.client.id, mode: p.client.mode, version: p.client.version, caps: p.caps ?? [] };
     this.#authMethod = result.method;
     if (!setReceiverMaxPayload(this.#ws, this.#env.limits.maxPayload)) this.#maxPayloadEnforcedByParser = false;
     const hello = {
       type: "hello-ok",
       protocol,
       server: { version: this.#env.serverInfo.version, connId: this.id, bootId: this.#env.serverInfo.bootId },
-      features: { methods: this.#env.registry.methodNames(), events: this.#env.registry.eventNames() },
+      features: { methods: this.#env.registry.methodNames(), events: this.#env.registry.eventNames(), capabilities: this.#env.registry.capabilityNames() },
       snapshot: this.#env.helloSnapshot(),
       auth: { role: this.#role, scopes: this.#scopes },
       policy: {

@@ -37,6 +37,7 @@ export interface MethodDef<P = unknown, R = unknown> {
 export class MethodRegistry {
   readonly #methods = new Map<string, MethodDef>();
   readonly #events = new Set<string>(["connect.challenge", "tick", "shutdown"]);
+  readonly #capabilities = new Set<string>();
 
   register<P, R>(def: MethodDef<P, R>): void {
     if (this.#methods.has(def.name)) throw new Error(`method ${def.name} registered twice`);
@@ -45,6 +46,15 @@ export class MethodRegistry {
 
   registerEvent(name: string): void {
     this.#events.add(name);
+  }
+
+  /** A hello-ok `features.capabilities` entry (what OpenClaw clients check before relying on a feature). */
+  registerCapability(name: string): void {
+    this.#capabilities.add(name);
+  }
+
+  capabilityNames(): string[] {
+    return [...this.#capabilities].sort();
   }
 
   get(name: string): MethodDef | undefined {
