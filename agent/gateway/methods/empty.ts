@@ -7,6 +7,10 @@
  */
 import type { MethodRegistry } from "../methods.ts";
 import { Scopes } from "../scopes.ts";
+import { int, obj } from "./agent.ts";
+
+/** The revision of an inventory that is always empty. */
+const EMPTY_REVISION = "sha256:empty";
 
 /** OpenClaw's scope for question.list (admin implies it). */
 export const QUESTIONS_SCOPE = "operator.questions";
@@ -18,11 +22,20 @@ export function registerEmptyMethods(registry: MethodRegistry): void {
     ["openclaw.approval.list", Scopes.APPROVALS, () => []],
     ["question.list", QUESTIONS_SCOPE, () => ({ questions: [] })],
     ["progressCard.get", Scopes.READ, () => ({ card: null })],
-    ["cron.list", Scopes.READ, () => ({ jobs: [], total: 0, offset: 0, limit: 0, hasMore: false, nextOffset: null })],
     ["cron.status", Scopes.READ, () => ({ enabled: false, triggersEnabled: false, jobs: 0, nextWakeAtMs: null })],
     ["device.pair.list", Scopes.PAIRING, () => ({ pending: [], paired: [] })],
     ["node.list", Scopes.READ, () => ({ ts: Date.now(), nodes: [] })],
     ["commands.list", Scopes.READ, () => ({ commands: [] })],
   ];
   for (const [name, scope, answer] of empty) registry.register({ name, scope, handler: answer });
+  registry.register({
+    name: "cron.list",
+    scope: Scopes.READ,
+    handler: (params) => {
+      const p = obj(params);
+      const limit = int(p, "limit", 1, 1000) ?? 50;
+      const offset = int(p, "offset", 0, 1_000_000) ?? 0;
+      return { jobs: [], snapshotRevision: EMPTY_REVISION, total: 0, offset, limit, hasMore: false, nextOffset: null };
+    },
+  });
 }
