@@ -64,6 +64,8 @@ export class GatewayConnection {
   #clientInfo: { id: string; mode: string; version: string; caps: readonly string[] } | undefined;
   #authMethod: string | undefined;
   #seq = 0;
+  /** canonical session key → the alias this client used for it (events echo the client's form). */
+  #keyAliases = new Map<string, string>();
   #connectTimer: NodeJS.Timeout | undefined;
   #abort = new AbortController();
   #maxPayloadEnforcedByParser: boolean;
@@ -105,7 +107,14 @@ export class GatewayConnection {
       this.close(CloseCodes.POLICY_VIOLATION, "slow consumer: buffered bytes over policy.maxBufferedBytes");
       return;
     }
-    this.#send(eventFrame(event, payload, ++this.#seq));
+    this.#send(eventFrame(event, this.#aliased(payload), ++this.#seq));
+  }
+
+  #aliased(payload: unknown): unknown {
+    if (this.#keyAliases.size === 0 || payload === null || typeof payload !== "object") return payload;
+    const key = (payload as { sessionKey?: unknown }).sessionKey;
+    const alias = typeof key === "string" ? this.#keyAliases.get(key) : undefined;
+    return alias === undefined ? payload : { ...payload, sessionKey: alias };
   }
 
   close(code: number, reason: string): void {
@@ -270,6 +279,9 @@ export class GatewayConnection {
       clientAddr: this.peer.clientAddr,
       relayed: this.peer.forwarded,
       emit: (event, payload) => this.sendEvent(event, payload),
+      aliasSessionKey: (requested, canonical) => {
+        if (requested !== canonical && (this.#keyAliases.has(canonical) || this.#keyAliases.size < 64)) this.#keyAliases.set(canonical, requested);
+      },
       interim: (payload) => this.#send(resOk(id, payload ?? {})),
       signal: this.#abort.signal,
     };

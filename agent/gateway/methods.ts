@@ -13,6 +13,11 @@ export interface MethodContext {
   relayed: boolean;
   /** Sends an event to this connection only. */
   emit(event: string, payload: unknown): void;
+  /**
+   * Records that this client names a session by a short alias (`main` for
+   * `agent:main:main`): its events then carry the key as it wrote it.
+   */
+  aliasSessionKey?(requested: string, canonical: string): void;
   /** Sends an interim answer now (e.g. {status: "accepted"}); the handler's result follows as the final one. */
   interim(payload: unknown): void;
   signal: AbortSignal;

@@ -58,11 +58,13 @@ function int(p: Obj, name: string, min: number, max: number): number | undefined
  * an optional `agentId` that must be this gateway's agent. Short keys are
  * aliases: `main` is `agent:main:main`.
  */
-export function sessionKey(p: Obj, name = "sessionKey"): string {
+export function sessionKey(p: Obj, name = "sessionKey", ctx?: MethodContext): string {
   const k = str(p, name, { max: 200 }) ?? DEFAULT_SESSION;
   const agentId = str(p, "agentId", { max: 64 });
   try {
-    return checkSessionKey(agentId !== undefined ? canonicalSessionKey(k, agentId) : k);
+    const canonical = checkSessionKey(agentId !== undefined ? canonicalSessionKey(k, agentId) : k);
+    if (str(p, name, { max: 200 }) !== undefined) ctx?.aliasSessionKey?.(k, canonical);
+    return canonical;
   } catch (e) {
     throw bad(e instanceof LoopgateError ? `${name}: ${e.message} (${e.hint ?? ""})` : `invalid ${name}`);
   }
@@ -121,7 +123,7 @@ export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: 
     handler: (params, ctx) => {
       const receivedAt = performance.now();
       const p = obj(params);
-      const run = start(p, sessionKey(p));
+      const run = start(p, sessionKey(p, "sessionKey", ctx));
       sendTiming(ctx, run, receivedAt, runtime.firstOutput(run.runId));
       return { runId: run.runId, status: "started" };
     },
@@ -130,9 +132,9 @@ export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: 
   registry.register({
     name: "chat.abort",
     scope: Scopes.WRITE,
-    handler: (params) => {
+    handler: (params, ctx) => {
       const p = obj(params);
-      const ids = runtime.abort(sessionKey(p), str(p, "runId", { max: 128 }));
+      const ids = runtime.abort(sessionKey(p, "sessionKey", ctx), str(p, "runId", { max: 128 }));
       return { ok: true, aborted: ids.length > 0, runIds: ids };
     },
   });

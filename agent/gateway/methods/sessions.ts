@@ -7,7 +7,7 @@
 import type { AgentRuntime } from "../../agent/runtime.ts";
 import type { SessionStore } from "../../agent/session-store.ts";
 import { AGENT_ID } from "../../agent/session-keys.ts";
-import { MethodError, type MethodRegistry } from "../methods.ts";
+import { MethodError, type MethodContext, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";
 import { bad, int, obj, sessionKey, str } from "./agent.ts";
@@ -32,9 +32,9 @@ export function rowOf(deps: Pick<SessionDeps, "runtime" | "sessions" | "info">, 
 }
 
 /** chat.history and chat.startup: the transcript tail plus what the UI renders around it. */
-function transcript(deps: SessionDeps, params: unknown): Obj {
+function transcript(deps: SessionDeps, params: unknown, ctx: MethodContext): Obj {
   const p = obj(params);
-  const key = sessionKey(p);
+  const key = sessionKey(p, "sessionKey", ctx);
   const limit = int(p, "limit", 1, 1000) ?? 200;
   const maxBytes = int(p, "maxBytes", 1024, 16 * 1024 * 1024);
   const summary = deps.sessions.get(key);
@@ -170,6 +170,6 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
     },
   });
 
-  registry.register({ name: "chat.history", scope: Scopes.READ, handler: (params) => transcript(deps, params) });
-  registry.register({ name: "chat.startup", scope: Scopes.READ, handler: (params) => transcript(deps, params) });
+  registry.register({ name: "chat.history", scope: Scopes.READ, handler: (params, ctx) => transcript(deps, params, ctx) });
+  registry.register({ name: "chat.startup", scope: Scopes.READ, handler: (params, ctx) => transcript(deps, params, ctx) });
 }
