@@ -52,6 +52,11 @@ const CLIENT_CALLS: [string, Record<string, unknown>][] = [
   ["node.list", {}],
   ["last-heartbeat", {}],
   ["usage.status", {}],
+  ["tasks.list", {}],
+  ["sessions.branches.list", { sessionKey: "agent:main:main" }],
+  ["sessions.companion.state", { sessionKey: "agent:main:main" }],
+  ["sessions.create", { agentId: "main" }],
+  ["sessions.abort", { key: "agent:main:main" }],
 ];
 
 /** Result definitions in the published schema, by method. */
@@ -65,6 +70,10 @@ const RESULT_SCHEMA: Record<string, string> = {
   "question.list": "QuestionListResult",
   "progressCard.get": "ProgressCardGetResult",
   "sessions.observer.visibility": "SessionsObserverVisibilityResult",
+  "tasks.list": "TasksListResult",
+  "sessions.branches.list": "SessionsBranchesListResult",
+  "sessions.companion.state": "SessionsCompanionStateResult",
+  "sessions.create": "SessionsCreateResult",
 };
 
 /** Event payload definitions in the published schema. */

@@ -26,6 +26,9 @@ export function registerEmptyMethods(registry: MethodRegistry): void {
     ["device.pair.list", Scopes.PAIRING, () => ({ pending: [], paired: [] })],
     ["node.list", Scopes.READ, () => ({ ts: Date.now(), nodes: [] })],
     ["commands.list", Scopes.READ, () => ({ commands: [] })],
+    ["tasks.list", Scopes.READ, () => ({ tasks: [] })],
+    ["sessions.branches.list", Scopes.READ, () => ({ branches: [] })],
+    ["sessions.companion.state", Scopes.READ, () => ({ exchanges: [] })],
   ];
   for (const [name, scope, answer] of empty) registry.register({ name, scope, handler: answer });
   registry.register({

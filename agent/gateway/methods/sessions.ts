@@ -4,6 +4,7 @@
  * sessions.messages.subscribe and their unsubscribes), chat.history and
  * chat.startup (one transcript shape), and sessions.observer.visibility.
  */
+import { randomUUID } from "node:crypto";
 import type { AgentRuntime } from "../../agent/runtime.ts";
 import type { SessionStore } from "../../agent/session-store.ts";
 import { AGENT_ID } from "../../agent/session-keys.ts";
@@ -167,6 +168,27 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
       const p = obj(params);
       if (p.visible !== undefined && typeof p.visible !== "boolean") throw bad("visible must be a boolean");
       return { ok: true };
+    },
+  });
+
+  registry.register({
+    name: "sessions.abort",
+    scope: Scopes.WRITE,
+    handler: (params, ctx) => {
+      const p = obj(params);
+      const ids = runtime.abort(sessionKey(p, "key", ctx), str(p, "runId", { max: 256 }));
+      return { ok: true, aborted: ids.length > 0, runIds: ids };
+    },
+  });
+
+  registry.register({
+    name: "sessions.create",
+    scope: Scopes.WRITE,
+    handler: (params) => {
+      const p = obj(params);
+      // A session exists on disk from its first message; creating one names it.
+      const key = p.key !== undefined ? sessionKey(p, "key") : sessionKey({ key: `chat-${randomUUID().slice(0, 8)}`, ...(p.agentId !== undefined ? { agentId: p.agentId } : {}) }, "key");
+      return { ok: true, key, sessionId: key, runStarted: false };
     },
   });
 
