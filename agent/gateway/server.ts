@@ -87,6 +87,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     health: { ok: true, ts: Date.now() },
     stateVersion: { presence: presenceVersion, health: 0 },
     uptimeMs: Date.now() - startedAt,
+    // OpenClaw's Control UI keeps the token for the tab (so a reload reconnects) only when this says "token".
+    ...(["none", "token", "password", "trusted-proxy"].includes(settings.auth.mode) ? { authMode: settings.auth.mode } : {}),
     ...Object.fromEntries([...snapshotSections].map(([k, fn]) => [k, fn()])),
   });
   const broadcastPresence = () => {

@@ -146,6 +146,7 @@ describe("the protocol surface OpenClaw's clients use", () => {
       mainSessionKey: "agent:main:main",
       scope: "per-sender",
     });
+    assert.equal(hello.payload.snapshot.authMode, "token", "the Control UI keeps the token across a reload only when the snapshot says token");
     const events = hello.payload.features.events as string[];
     for (const e of ["chat", "agent", "sessions.changed", "session.message", "presence", "health", "chat.send_timing", "models.snapshot", "tick"]) assert.ok(events.includes(e), `features.events lists ${e}`);
   });
