@@ -195,12 +195,17 @@ describe("the protocol surface OpenClaw's clients use", () => {
   });
 
   test("a turn: runId is the idempotencyKey; chat, agent, chat.send_timing, session.message and sessions.changed events validate", async () => {
+    // A client that names the session by its short alias gets its events under that name.
+    const short = await connectedClient(url(), { token: TOKEN });
+    await short.request("chat.history", { sessionKey: "main" });
     const res = await c.request("chat.send", { sessionKey: "agent:main:main", message: "hi there", idempotencyKey: "surface-run-1" });
     assert.equal(res.ok, true, JSON.stringify(res.error));
     assert.equal(res.payload.runId, "surface-run-1");
     const fin = await finished(c, "surface-run-1");
     assert.equal(fin.payload.state, "final");
     assert.equal(fin.payload.sessionKey, "agent:main:main");
+    assert.equal((await finished(short, "surface-run-1")).payload.sessionKey, "main", "events echo the alias the client used");
+    short.close();
     await c.waitFor((f) => f.event === "chat.send_timing" && f.payload.phase === "first-assistant-event" && f.payload.runId === "surface-run-1");
     const msg = await c.waitFor((f) => f.event === "session.message" && f.payload.message?.role === "assistant");
     assert.equal(msg.payload.sessionKey, "agent:main:main");
