@@ -57,6 +57,7 @@ export interface GatewayOptions {
 
 export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
   const { settings, log } = opts;
+  gatewayLogRing.enable();
   const startedAt = Date.now();
   const bootId = randomUUID();
   const registry = new MethodRegistry();
