@@ -4,6 +4,7 @@
  * replaced, and anything shaped like a token is masked as a last line of defence.
  */
 import { redactUrlsInText } from "../../shared/redact-url.ts";
+import { gatewayLogRing } from "./ring.ts";
 
 export type Level = "debug" | "info" | "warn" | "error";
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -41,8 +42,11 @@ export function createLogger(opts: { level?: Level; json?: boolean; base?: Recor
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     const f = redact({ ...base, ...fields }) as Record<string, unknown>;
+    // logs.tail reads these (JSON lines, whatever format stderr gets); kept only in a gateway process.
+    const line = JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...f });
+    gatewayLogRing.push(line);
     if (json) {
-      write(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...f }));
+      write(line);
     } else {
       const extra = Object.entries(f)
         .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
