@@ -27,7 +27,10 @@ const viaRelay = /^\/h\/[A-Za-z0-9_-]{43}$/.test(base);
 let ws;
 let reqId = 0;
 const pending = new Map();
-let session = localStorage.getItem(sessionKeyStore) || "main";
+// Session keys are OpenClaw's canonical agent:<agentId>:<key>; the page shows the short form.
+const canonicalKey = (k) => (k.startsWith("agent:") ? k : `agent:main:${k}`);
+const keyLabel = (k) => k.replace(/^agent:main:/, "");
+let session = canonicalKey(localStorage.getItem(sessionKeyStore) || "main");
 let backoff = 500;
 let waitingForLogin = false;
 let activeRun = null;
@@ -152,7 +155,7 @@ async function refreshSessions() {
     const li = document.createElement("li");
     const b = document.createElement("button");
     b.type = "button";
-    b.textContent = s.key;
+    b.textContent = keyLabel(s.key);
     if (s.key === session) b.setAttribute("aria-current", "true");
     const small = document.createElement("small");
     small.textContent = s.lastMessage || "";
@@ -164,6 +167,7 @@ async function refreshSessions() {
 }
 
 function switchSession(key) {
+  key = canonicalKey(key);
   session = key;
   localStorage.setItem(sessionKeyStore, key);
   refreshSessions().catch(() => {});
@@ -260,20 +264,31 @@ function toolCallOf(m) {
 }
 
 async function loadHistory() {
-  $("chat-session").textContent = session;
+  $("chat-session").textContent = keyLabel(session);
   const h = await request("chat.history", { sessionKey: session, limit: 200 });
   $("messages").replaceChildren();
   streaming.clear();
   toolBlocks.clear();
   const openCalls = []; // tool blocks waiting for their result, in order
+  const callParts = (m) => (m.content || []).filter((c) => c && (c.type === "toolCall" || c.type === "tool_use"));
   for (const m of h.messages) {
     if (m.role === "toolCall") {
       const { name, args } = toolCallOf(m);
       openCalls.push(addToolBlock(name, args));
+    } else if (m.role === "assistant" && callParts(m).length > 0) {
+      // OpenClaw's transcript shape: tool calls are parts of an assistant message.
+      if (messageText(m) !== "") addMessage("assistant", messageText(m), m);
+      for (const part of callParts(m)) {
+        const { name, args } = toolCallOf({ ...m, content: [part] });
+        const li = addToolBlock(name, args);
+        li.dataset.callId = String(part.id ?? "");
+        openCalls.push(li);
+      }
     } else if (m.role === "toolResult") {
-      const i = openCalls.findIndex((li) => li.querySelector(".tool-name").textContent === (m.toolName ?? li.querySelector(".tool-name").textContent));
+      const byId = openCalls.findIndex((li) => m.toolCallId !== undefined && li.dataset.callId === String(m.toolCallId));
+      const i = byId >= 0 ? byId : openCalls.findIndex((li) => li.querySelector(".tool-name").textContent === (m.toolName ?? li.querySelector(".tool-name").textContent));
       const li = i >= 0 ? openCalls.splice(i, 1)[0] : addToolBlock(m.toolName ?? "tool", "");
-      setToolResult(li, m.ok, messageText(m));
+      setToolResult(li, m.ok ?? (m.isError === true ? false : true), messageText(m));
     } else if (m.role === "system" && /abort/i.test(messageText(m))) addMessage("system", "stopped");
     else addMessage(m.role, messageText(m), m);
   }
