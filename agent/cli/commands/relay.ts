@@ -77,7 +77,9 @@ export function registerRelayCommands(program: Command): void {
         const keyFile = flags.key ?? cfg.key;
         if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });
         const host = flags.host ?? cfg.host ?? "127.0.0.1";
-        const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames: host === "0.0.0.0" || host === "::" ? [] : [host] });
+        const publicHost = (flags.publicUrl ?? cfg.publicUrl) !== undefined ? new URL((flags.publicUrl ?? cfg.publicUrl)!).hostname : undefined;
+        const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...(publicHost ? [publicHost] : [])];
+        const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames });
         const allow = [...flags.allowHost, ...(cfg.allowHosts ?? [])];
         if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id)");
         const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
