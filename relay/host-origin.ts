@@ -126,5 +126,15 @@ export function hostResponse(res: Response, target: HostTarget, singleHost: bool
   for (const [k, v] of Object.entries(ENFORCED)) headers.set(k, v);
   // On a shared origin nothing a host sends may run as a page or a worker.
   if (target.via === "path" && !singleHost) headers.set("content-security-policy", "sandbox");
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+  return new Response(res.body, passThroughInit({ status: res.status, statusText: res.statusText, headers }));
+}
+
+/**
+ * Response options for a body that is already encoded as its headers say:
+ * Workers would otherwise compress a body again to match `content-encoding`
+ * (`encodeBody: "manual"` stops it; other runtimes ignore the option).
+ */
+export function passThroughInit(init: ResponseInit): ResponseInit {
+  const manual: ResponseInit & { encodeBody: "manual" } = { ...init, encodeBody: "manual" };
+  return manual;
 }

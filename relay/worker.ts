@@ -19,7 +19,7 @@ import { DurableObject } from "cloudflare:workers";
 import { decodeJwt, type JWK } from "jose";
 import type { Hono } from "hono";
 import { createRelayApp, HOST_ID, type RelayAdapter } from "./app.ts";
-import { hostIdFromHostHeader, hostTarget } from "./host-origin.ts";
+import { hostIdFromHostHeader, hostTarget, passThroughInit } from "./host-origin.ts";
 import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "./hub.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
@@ -223,7 +223,7 @@ export class HostRelay extends DurableObject<Env> {
         for (const [k, v] of Object.entries(reply.headers)) {
           if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k)) headers.set(k, v);
         }
-        return new Response(c.req.method === "HEAD" ? null : reply.body, { status: reply.status, headers });
+        return new Response(c.req.method === "HEAD" ? null : reply.body, passThroughInit({ status: reply.status, headers }));
       },
     };
   }

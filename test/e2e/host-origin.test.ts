@@ -177,8 +177,17 @@ for (const kind of RELAY_KINDS) {
       assert.equal(br.headers["content-encoding"], "br");
       assert.ok(br.body.equals(up.brotli), "the brotli bytes as the upstream sent them");
       const gz = await req(`${originA}/gz`, { headers: auth });
-      assert.equal(gz.headers["content-encoding"], "gzip");
-      assert.ok(gz.body.equals(up.gzip), "the gzip bytes as the upstream sent them");
+      if (kind === "node") {
+        assert.equal(gz.headers["content-encoding"], "gzip");
+        assert.ok(gz.body.equals(up.gzip), "the gzip bytes as the upstream sent them");
+      } else {
+        // Cloudflare's HTTP layer (workerd, and the edge) may re-encode a gzip body for a client that takes br:
+        // what counts is that the header names the encoding the bytes are in.
+        const { gunzipSync, brotliDecompressSync } = await import("node:zlib");
+        const enc = gz.headers["content-encoding"];
+        const plain = enc === "gzip" ? gunzipSync(gz.body) : enc === "br" ? brotliDecompressSync(gz.body) : gz.body;
+        assert.equal(plain.toString(), up.text, `decodes as ${enc ?? "identity"}`);
+      }
       const big = await req(`${originA}/big`, { headers: auth });
       assert.equal(big.status, 200);
       assert.ok(big.body.equals(up.big), "3 MiB arrive intact");
@@ -186,7 +195,7 @@ for (const kind of RELAY_KINDS) {
       const payload = Buffer.alloc(256 * 1024, 7);
       for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
         const body = method === "DELETE" ? Buffer.alloc(0) : payload;
-        const r = await req(`${originA}/echo`, { method, headers: { ...auth, "content-type": "application/octet-stream" }, body });
+        const r = await req(`${originA}/echo`, { method, headers: { "x-loopgate-client-token": tokenA, "content-type": "application/octet-stream" }, body });
         assert.equal(r.status, 200, `${method}: ${r.body.toString()}`);
         const got = JSON.parse(r.body.toString());
         assert.equal(got.method, method);
