@@ -53,6 +53,14 @@ function parseMaxStreams(raw: string): number {
   return n;
 }
 
+/** The OpenClaw gateway's own token for a printed OpenClaw config: a file, else OPENCLAW_GATEWAY_TOKEN. */
+async function readGatewayToken(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return process.env.OPENCLAW_GATEWAY_TOKEN?.trim() || undefined;
+  const { readFileSync, existsSync } = await import("node:fs");
+  if (!existsSync(file)) throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `--gateway-token-file: no file at ${file}`);
+  return readFileSync(file, "utf8").trim() || undefined;
+}
+
 export function registerRelayCommands(program: Command): void {
   const relay = program.command("relay").description("run a relay, or show its certificate pin");
   relay
@@ -148,14 +156,21 @@ export function registerRelayCommands(program: Command): void {
     .option("--ttl <duration>", "lifetime, e.g. 12h or 30d (default 30d)", "30d")
     .option("--scopes <list>", "comma-separated scopes (default operator.read,operator.write)", "operator.read,operator.write")
     .option("--relay <url>", "the relay URL (default gateway.relay.url)")
-    .option("--relay-fingerprint <pin>", "the relay's pin (default gateway.relay.tlsFingerprint)")
+    .option("--relay-fingerprint <pin>", "the relay's pin (default gateway.relay.tlsFingerprint, or what `loopgate link` last used)")
+    .option("--for <client>", "openclaw | loopgate: the client to print a config for (default: what this host's link fronts)")
+    .option("--gateway-token-file <file>", "with --for openclaw: a file holding the OpenClaw gateway's token (default OPENCLAW_GATEWAY_TOKEN)")
     .option("--json", "print JSON")
     .action(
-      run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; json?: boolean }, cmd: Command) => {
+      run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; for?: string; gatewayTokenFile?: string; json?: boolean }, cmd: Command) => {
         const cfg = (await configOf(cmd)).config;
-        const relayUrl = flags.relay ?? cfg.gateway?.relay?.url;
+        const { loadLinkRecord } = await import("../../link/link-record.ts");
+        // The in-process link fronts our gateway; a standalone `loopgate link` left a record of what it fronts.
+        const linkRecord = cfg.gateway?.relay?.enabled ? undefined : loadLinkRecord();
+        const kind = flags.for ?? (linkRecord ? "openclaw" : "loopgate");
+        if (kind !== "openclaw" && kind !== "loopgate") throw new LoopgateError(ErrorCodes.USAGE, `--for must be openclaw or loopgate (got ${kind})`);
+        const relayUrl = flags.relay ?? cfg.gateway?.relay?.url ?? linkRecord?.relayUrl;
         if (!relayUrl) throw new LoopgateError(ErrorCodes.USAGE, "no relay URL: pass --relay wss://relay.example.com or set gateway.relay.url");
-        const pins = parsePins(flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint);
+        const pins = parsePins(flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint ?? (linkRecord?.relayUrl === relayUrl ? linkRecord.pins : undefined));
         const { loadOrCreateHostIdentity } = await import("../../identity.ts");
         const { TokenStore, parseDuration } = await import("../../tokens-store.ts");
         const { mintClientToken } = await import("../../../shared/tokens.ts");
@@ -165,20 +180,27 @@ export function registerRelayCommands(program: Command): void {
         const audience = relayAudience(relayUrl);
         const minted = await mintClientToken(id.privateKey, id.hostId, { audience, ttlSec: ttl, scopes, ...(flags.name ? { name: flags.name } : {}) });
         new TokenStore().add({ id: minted.id, name: flags.name, scopes, audience, createdAt: Date.now(), expiresAt: minted.exp });
-        const base = new URL(relayUrl);
-        if (base.protocol === "https:") base.protocol = "wss:";
-        const remoteUrl = `${base.origin.replace(/^https:/, "wss:")}/h/${id.hostId}`;
-        const clientConfig = {
-          gateway: { mode: "remote", remote: { url: remoteUrl, token: minted.token, ...(pins.length ? { tlsFingerprint: pins.map(formatPin) } : {}) } },
-        };
+        const { buildClientConfigs } = await import("../client-config.ts");
+        const gatewayToken = kind === "openclaw" ? await readGatewayToken(flags.gatewayTokenFile) : undefined;
+        const out = buildClientConfigs({ kind, hostId: id.hostId, relayUrl, pins, token: minted.token, ...(gatewayToken ? { gatewayToken } : {}) });
         if (flags.json) {
-          printJson({ ok: true, id: minted.id, hostId: id.hostId, expiresAt: new Date(minted.exp * 1000).toISOString(), token: minted.token, url: remoteUrl, clientConfig });
+          printJson({
+            ok: true, id: minted.id, hostId: id.hostId, for: kind, expiresAt: new Date(minted.exp * 1000).toISOString(), token: minted.token, url: out.url,
+            pin: pins[0] !== undefined ? formatPin(pins[0]) : null, clientConfig: out.clientConfig, browserUrl: out.browserUrl, origin: out.origin ?? null,
+            ...(out.openclawConfig ? { openclawConfig: out.openclawConfig, openclawHostConfig: out.openclawHostConfig } : {}),
+          });
           return;
         }
+        const where = kind === "openclaw" ? "the OpenClaw client's ~/.openclaw/openclaw.json" : "the client's ~/.loopgate/config.json5";
         process.stdout.write(
           `token ${minted.id}${flags.name ? ` (${flags.name})` : ""}, expires ${new Date(minted.exp * 1000).toISOString()}, scopes ${scopes.join(" ")}\n` +
-            `Paste into the client's ~/.loopgate/config.json5 (keep it secret):\n${JSON.stringify(clientConfig, null, 2)}\n` +
-            `Browser: https://${base.host}/h/${id.hostId}/?token=<token> (the token leaves the address bar at once)\n`,
+            `relay pin: ${pins[0] !== undefined ? formatPin(pins[0]) : "none (pass --relay-fingerprint unless the relay has a CA-issued certificate)"}\n` +
+            `Paste into ${where} (keep it secret):\n${JSON.stringify(out.clientConfig, null, 2)}\n` +
+            (out.openclawHostConfig
+              ? `${gatewayToken ? "" : "Add gateway.remote.token: the OpenClaw gateway's own token (or pass --gateway-token-file).\n"}` +
+                `On this host, add to the OpenClaw gateway's config:\n${JSON.stringify(out.openclawHostConfig, null, 2)}\n`
+              : "") +
+            `Browser: ${out.browserUrl.replace(minted.token, "<token>")} (the token leaves the address bar at once)\n`,
         );
       }),
     );
