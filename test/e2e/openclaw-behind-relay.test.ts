@@ -33,7 +33,7 @@ describe("openclaw behind the relay: namespace", { skip }, () => {
       timeout: 240_000,
     });
     assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /# pass 2\b/);
+    assert.match(r.stdout, /# pass 3\b/);
     assert.match(r.stdout, /# fail 0/);
   });
 });
@@ -45,12 +45,16 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
   let relay: RelayProc | undefined;
   let link: Proc | undefined;
   let host: Host;
+  const RELAY_NAME = "relay.test";
+  let gwPort = 0;
+  let browserPrinted: { browserUrl: string; origin: string; openclawHostConfig: Record<string, unknown> };
   let printed: { for: string; pin: string; url: string; browserUrl: string; openclawConfig: { gateway: { remote: Record<string, unknown> } }; openclawHostConfig: Record<string, unknown> };
   before(async () => {
     const { freePort } = await import("../helpers/sshd.ts");
     const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
     const { makeHost, startRelay, startLinkProc } = await import("../helpers/relay.ts");
     const port = await freePort();
+    gwPort = port;
     host = await makeHost();
     relay = await startRelay("node", { allowHosts: [host.hostId], args: ["--host", NETNS_ADDR!] });
     link = await startLinkProc(host, relay, port);
@@ -58,7 +62,12 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     const r = await cli(["token", "create", "--name", "openclaw-laptop", "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN } });
     assert.equal(r.code, 0, r.stderr);
     printed = JSON.parse(r.stdout);
-    ({ stop, log: gwLog } = await startOpenclawGateway(port, GW_TOKEN, printed.openclawHostConfig));
+    // A browser reaches the relay by name (each host has its own origin one label down); the chromium below maps the name.
+    const b = await cli(["token", "create", "--name", "openclaw-browser", "--relay", `wss://${RELAY_NAME}:${relay.port}`, "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN } });
+    assert.equal(b.code, 0, b.stderr);
+    browserPrinted = JSON.parse(b.stdout);
+    // The host-side settings printed for the browser token are a superset (they add the host's origin to allowedOrigins).
+    ({ stop, log: gwLog } = await startOpenclawGateway(port, GW_TOKEN, browserPrinted.openclawHostConfig));
   });
   after(async () => {
     await link?.kill();
@@ -84,5 +93,42 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     const r = await openclaw(["gateway", "call", "health", "--json"], { home, timeoutMs: 90_000 });
     assert.equal(r.code, 0, r.stderr + r.stdout + "\n--- gateway log:\n" + gwLog!().slice(-3000));
     assert.equal(lastJson(r.stdout).ok, true);
+  });
+
+  test("OpenClaw's own Control UI loads at browserUrl through the relay with no failed request, and pairs", async () => {
+    const { chromium } = await import("playwright-core");
+    const exe = process.env.LOOPGATE_CHROMIUM ?? "/usr/bin/chromium";
+    const browser = await chromium.launch({ executablePath: exe, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", `--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`] });
+    try {
+      // The relay's certificate is self-signed: accepted for this test profile only (see README on browsers and pins).
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+      const page = await ctx.newPage();
+      const failed: string[] = [];
+      page.on("requestfailed", (q) => failed.push(`${q.method()} ${q.url()} ${q.failure()?.errorText}`));
+      page.on("response", (res) => res.status() >= 400 && failed.push(`${res.status()} ${res.url()}`));
+      const sockets: string[] = [];
+      page.on("websocket", (ws) => sockets.push(ws.url()));
+      assert.ok(browserPrinted.browserUrl.startsWith(`${browserPrinted.origin}/?token=`), browserPrinted.browserUrl);
+      await page.goto(`${browserPrinted.browserUrl}#token=${GW_TOKEN}`);
+      assert.equal(new URL(page.url()).search, "", "the relay token left the address bar");
+      await page.waitForLoadState("networkidle", { timeout: 30_000 });
+      await page.waitForTimeout(2000);
+      assert.deepEqual(failed, [], "no failed request");
+      assert.ok(sockets.some((u) => u.startsWith(browserPrinted.origin.replace("https:", "wss:"))), `the UI's WebSocket goes to its own origin: ${sockets.join(" ")}`);
+      // Gateway auth passed through the relay; OpenClaw now asks for the one-time device pairing.
+      await page.waitForSelector("text=has not seen it before", { timeout: 20_000 });
+      // The owner approves it on the host (loopback, straight to the gateway, not through the relay).
+      const direct = ["--url", `ws://127.0.0.1:${gwPort}`, "--token", GW_TOKEN, "--json"];
+      const list = await openclaw(["devices", "list", ...direct], { timeoutMs: 60_000 });
+      assert.equal(list.code, 0, list.stderr + list.stdout);
+      const pending = lastJson(list.stdout).pending as { requestId: string }[] | undefined;
+      assert.ok(pending && pending.length === 1, list.stdout.slice(0, 2000));
+      const ok = await openclaw(["devices", "approve", pending[0]!.requestId, ...direct], { timeoutMs: 60_000 });
+      assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+      await page.waitForFunction(() => !document.body.innerText.includes("has not seen it before"), undefined, { timeout: 30_000 });
+      assert.deepEqual(failed, [], "still no failed request");
+    } finally {
+      await browser.close();
+    }
   });
 });
