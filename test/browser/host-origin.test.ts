@@ -1,6 +1,6 @@
 /**
  * A hostile host on a shared relay, in a real browser (issue 17 item 1).
- * Two hosts link to one Node relay: the victim (our gateway, with its
+ * Two hosts link to one relay (Node, and Workers under workerd): the victim (our gateway, with its
  * Control UI) and a hostile one (`loopgate link` in front of a server that
  * serves whatever it likes, service worker included). Each is opened at its
  * own origin `https://<label>.localhost:PORT/`; chromium maps every name to
@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import type { GatewayProc, Proc } from "../helpers/proc.ts";
-import { startRelay, makeHost, startLinkedGateway, startLinkProc, mintToken, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startRelay, makeHost, startLinkedGateway, startLinkProc, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
 import { startHttpUpstream, type HttpUpstream } from "../helpers/http-upstream.ts";
 import { hostLabel } from "../../shared/host-label.ts";
 
@@ -34,7 +34,7 @@ const EVIL_PAGE = "<!doctype html><title>hostile host</title><p>nothing to see</
 // Would answer every request of every page it controls.
 const EVIL_SW = "self.addEventListener('install', () => self.skipWaiting()); self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim())); self.addEventListener('fetch', (e) => e.respondWith(new Response('captured ' + e.request.url)));";
 
-describe("a hostile host on a shared relay, in chromium", { skip }, () => {
+for (const kind of RELAY_KINDS) describe(`a hostile host on a shared ${kind} relay, in chromium`, skip ? { skip } : skipUnlessRunnable(kind, "the hostile-host browser suite"), () => {
   let browser: Browser;
   let ctx: BrowserContext;
   let relay: RelayProc;
@@ -53,7 +53,7 @@ describe("a hostile host on a shared relay, in chromium", { skip }, () => {
     ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     victim = await makeHost();
     evil = await makeHost();
-    relay = await startRelay("node", { allowHosts: [victim.hostId, evil.hostId] });
+    relay = await startRelay(kind, { allowHosts: [victim.hostId, evil.hostId] });
     const byName = { url: `wss://localhost:${relay.port}`, pin: relay.pin };
     gw = await startLinkedGateway(victim, byName);
     evilUp = await startHttpUpstream({
