@@ -212,3 +212,15 @@ for (const kind of RELAY_KINDS) {
     });
   });
 }
+
+test("loopgate dashboard with a relayed client config prints the host's own origin", async () => {
+  const { cli } = await import("../helpers/proc.ts");
+  const { clientEnv } = await import("../helpers/relay.ts");
+  const hostId = "dJWAckBcFuaZsEEjc16TLvIt8kXTo8V_Fnz8sj-PDSs";
+  const config = (url: string) => ({ gateway: { mode: "remote", remote: { url, token: "tok" } } });
+  const byName = await cli(["dashboard", "--json"], { env: clientEnv(config(`wss://relay.example.com:8443/h/${hostId}`)) });
+  assert.equal(byName.code, 0, byName.stderr);
+  assert.equal(JSON.parse(byName.stdout).url, `https://${hostLabel(hostId)}.relay.example.com:8443/?token=tok`);
+  const byIp = await cli(["dashboard", "--json"], { env: clientEnv(config(`wss://10.0.0.7:8443/h/${hostId}`)) });
+  assert.equal(JSON.parse(byIp.stdout).url, `https://10.0.0.7:8443/h/${hostId}/?token=tok`);
+});
