@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import type { GatewayProc, Proc } from "../helpers/proc.ts";
-import { startRelay, makeHost, startLinkedGateway, startLinkProc, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startNamedRelay } from "../helpers/named-relay.ts";
+import { makeHost, startLinkedGateway, startLinkProc, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
 import { startHttpUpstream, type HttpUpstream } from "../helpers/http-upstream.ts";
 import { hostLabel } from "../../shared/host-label.ts";
 
@@ -53,8 +54,8 @@ for (const kind of RELAY_KINDS) describe(`a hostile host on a shared ${kind} rel
     ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     victim = await makeHost();
     evil = await makeHost();
-    relay = await startRelay(kind, { allowHosts: [victim.hostId, evil.hostId] });
-    const byName = { url: `wss://localhost:${relay.port}`, pin: relay.pin };
+    let byName: { url: string; pin: string };
+    ({ relay, byName } = await startNamedRelay(kind, [victim.hostId, evil.hostId]));
     gw = await startLinkedGateway(victim, byName);
     evilUp = await startHttpUpstream({
       pages: {

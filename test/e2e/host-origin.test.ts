@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { request } from "node:https";
 import type { LookupFunction } from "node:net";
 import WebSocket from "ws";
-import { startRelay, RELAY_KINDS, skipUnlessRunnable, makeHost, startLinkProc, mintToken, startEchoUpstream, type RelayProc, type Host } from "../helpers/relay.ts";
+import { RELAY_KINDS, skipUnlessRunnable, makeHost, startLinkProc, mintToken, startEchoUpstream, type RelayProc, type Host } from "../helpers/relay.ts";
+import { startNamedRelay } from "../helpers/named-relay.ts";
 import { startHttpUpstream, type HttpUpstream } from "../helpers/http-upstream.ts";
 import type { Proc } from "../helpers/proc.ts";
 import { hostLabel } from "../../shared/host-label.ts";
@@ -75,10 +76,10 @@ for (const kind of RELAY_KINDS) {
       b = await makeHost();
       up = await startHttpUpstream();
       echo = await startEchoUpstream();
-      relay = await startRelay(kind, { allowHosts: [a.hostId, b.hostId] });
-      links = [await startLinkProc(a, relay, up.port), await startLinkProc(b, relay, echo.port)];
-      // Tokens name the relay as clients reach it: by its host name (hosts' origins sit one label below).
-      const byName = { url: `wss://localhost:${relay.port}`, pin: relay.pin };
+      // The relay as clients reach it: by its host name (hosts' origins sit one label below), its configured URL.
+      let byName: { url: string; pin: string };
+      ({ relay, byName } = await startNamedRelay(kind, [a.hostId, b.hostId]));
+      links = [await startLinkProc(a, byName, up.port), await startLinkProc(b, byName, echo.port)];
       tokenA = (await mintToken(a, byName)).token;
       tokenB = (await mintToken(b, byName)).token;
       originA = `https://${hostLabel(a.hostId)}.localhost:${relay.port}`;

@@ -56,7 +56,9 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     const port = await freePort();
     gwPort = port;
     host = await makeHost();
-    relay = await startRelay("node", { allowHosts: [host.hostId], args: ["--host", NETNS_ADDR!] });
+    // Known by its address (CLIs, the link) and by a name (browsers: each host's origin is one label below it).
+    const relayPort = await freePort();
+    relay = await startRelay("node", { allowHosts: [host.hostId], port: relayPort, args: ["--host", NETNS_ADDR!, "--public-url", `wss://${NETNS_ADDR}:${relayPort},wss://${RELAY_NAME}:${relayPort}`] });
     link = await startLinkProc(host, relay, port);
     // No --relay, --relay-fingerprint or --for: the link's record says where and what.
     const r = await cli(["token", "create", "--name", "openclaw-laptop", "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN } });

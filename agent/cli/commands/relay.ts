@@ -71,7 +71,7 @@ export function registerRelayCommands(program: Command): void {
     .option("--cert <file>", "PEM certificate (with --key)")
     .option("--key <file>", "PEM private key (with --cert)")
     .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
-    .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com")
+    .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com; comma-separate several")
     .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
     .option("--max-streams <n>", "concurrent client streams per host (default 1024)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
@@ -85,22 +85,22 @@ export function registerRelayCommands(program: Command): void {
         const keyFile = flags.key ?? cfg.key;
         if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });
         const host = flags.host ?? cfg.host ?? "127.0.0.1";
-        const publicHost = (flags.publicUrl ?? cfg.publicUrl) !== undefined ? new URL((flags.publicUrl ?? cfg.publicUrl)!).hostname : undefined;
-        const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...(publicHost ? [publicHost] : [])];
+        // Several public URLs (comma-separated) for a relay known by more than one name or address.
+        const publicUrls = (flags.publicUrl ?? cfg.publicUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
+        const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...publicUrls.map((u) => new URL(u).hostname)];
         const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames });
         const allow = [...flags.allowHost, ...(cfg.allowHosts ?? [])];
         if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id)");
         const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
         const port = Number(portRaw);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);
-        const publicUrl = flags.publicUrl ?? cfg.publicUrl;
         const relayServer = await startNodeRelay({
           host,
           port,
           certPem: cert.certPem,
           keyPem: cert.keyPem,
           allowHosts: allow,
-          audiences: publicUrl ? [relayAudience(publicUrl)] : [],
+          audiences: publicUrls.map((u) => relayAudience(u)),
           limits: {
             ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
             ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
