@@ -263,6 +263,11 @@ export class LinkConnector {
   }
 
   #onHttp(stream: LinkStream): Promise<void> {
-    return forwardHttpStream(stream, this.#o.upstream, upstreamHeaders(stream.meta!.headers, false));
+    const meta = stream.meta!;
+    const url = new URL(this.#o.upstream);
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    url.pathname = meta.path;
+    url.search = meta.query ? `?${meta.query}` : "";
+    return forwardHttpStream(stream, { url, method: meta.method ?? "GET", headers: upstreamHeaders(meta.headers, false) });
   }
 }

@@ -22,14 +22,16 @@ function readBody(stream: LinkStream): Promise<Uint8Array> {
   });
 }
 
-export async function forwardHttpStream(stream: LinkStream, upstream: string, headers: Record<string, string>): Promise<void> {
-  const meta = stream.meta!;
-  const method = meta.method ?? "GET";
+/** The local request a stream stands for (the connector decides URL and headers). */
+export interface LocalHttpRequest {
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+}
+
+export async function forwardHttpStream(stream: LinkStream, req: LocalHttpRequest): Promise<void> {
+  const { url, method, headers } = req;
   const body = method !== "GET" && method !== "HEAD" ? await readBody(stream) : undefined;
-  const url = new URL(upstream);
-  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
-  url.pathname = meta.path;
-  url.search = meta.query ? `?${meta.query}` : "";
   const ac = new AbortController();
   stream.onClose = () => ac.abort();
   try {

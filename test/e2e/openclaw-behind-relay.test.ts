@@ -17,17 +17,22 @@ import type { RelayProc, Host } from "../helpers/relay.ts";
 const skip = interopEnabled();
 if (skip) console.warn(`# SKIP openclaw behind the relay: ${skip}`);
 const NETNS_ADDR = process.env.LOOPGATE_NETNS_ADDR;
+const RELAY_NAME = "relay.test";
 
 describe("openclaw behind the relay: namespace", { skip }, () => {
   test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false }, async (t) => {
     const { spawnSync } = await import("node:child_process");
-    if (spawnSync("unshare", ["-rn", "true"]).status !== 0) {
-      t.skip("cannot create a network namespace (unshare -rn failed)");
+    if (spawnSync("unshare", ["-rnm", "true"]).status !== 0) {
+      t.skip("cannot create a network and mount namespace (unshare -rnm failed)");
       return;
     }
     const addr = "10.99.0.3";
-    const script = `ip link set lo up && ip addr add ${addr}/32 dev lo && exec "$0" --test --test-reporter=tap --test-timeout=150000 "$1"`;
-    const r = spawnSync("unshare", ["-rn", "sh", "-c", script, process.execPath, new URL(import.meta.url).pathname], {
+    // The relay is reached by name, as in real use: a hosts file of the namespace's own names it (a mount namespace
+    // lets it cover /etc/hosts for this run only); chromium maps the hosts' origins, *.relay.test, itself.
+    const hosts = join(tempDir("loopgate-netns-"), "hosts");
+    writeFileSync(hosts, `127.0.0.1 localhost\n${addr} ${RELAY_NAME}\n`);
+    const script = `mount --bind "$2" /etc/hosts && ip link set lo up && ip addr add ${addr}/32 dev lo && exec "$0" --test --test-reporter=tap --test-timeout=150000 "$1"`;
+    const r = spawnSync("unshare", ["-rnm", "sh", "-c", script, process.execPath, new URL(import.meta.url).pathname, hosts], {
       env: { ...process.env, LOOPGATE_NETNS_ADDR: addr, NODE_TEST_CONTEXT: undefined },
       encoding: "utf8",
       timeout: 240_000,
@@ -45,31 +50,27 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
   let relay: RelayProc | undefined;
   let link: Proc | undefined;
   let host: Host;
-  const RELAY_NAME = "relay.test";
   let gwPort = 0;
-  let browserPrinted: { browserUrl: string; origin: string; openclawHostConfig: Record<string, unknown> };
-  let printed: { for: string; pin: string; url: string; browserUrl: string; openclawConfig: { gateway: { remote: Record<string, unknown> } }; openclawHostConfig: Record<string, unknown> };
+  let relayUrl = "";
+  let printed: { for: string; pin: string; url: string; browserUrl: string; origin: string; openclawConfig: { gateway: { remote: Record<string, unknown> } }; openclawHostConfig: Record<string, unknown> };
   before(async () => {
     const { freePort } = await import("../helpers/sshd.ts");
     const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
-    const { makeHost, startRelay, startLinkProc } = await import("../helpers/relay.ts");
+    const { makeHost, startLinkProc } = await import("../helpers/relay.ts");
     const port = await freePort();
     gwPort = port;
     host = await makeHost();
-    // Known by its address (CLIs, the link) and by a name (browsers: each host's origin is one label below it).
-    const relayPort = await freePort();
-    relay = await startRelay("node", { allowHosts: [host.hostId], port: relayPort, args: ["--host", NETNS_ADDR!, "--public-url", `wss://${NETNS_ADDR}:${relayPort},wss://${RELAY_NAME}:${relayPort}`] });
-    link = await startLinkProc(host, relay, port);
+    // The relay by its name (its configured public URL); each host's browser origin is one label below it.
+    const { startNamedRelay } = await import("../helpers/named-relay.ts");
+    let byName: { url: string; pin: string };
+    ({ relay, byName } = await startNamedRelay("node", [host.hostId], { name: RELAY_NAME, listen: NETNS_ADDR! }));
+    relayUrl = byName.url;
+    link = await startLinkProc(host, byName, port);
     // No --relay, --relay-fingerprint or --for: the link's record says where and what.
     const r = await cli(["token", "create", "--name", "openclaw-laptop", "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN } });
     assert.equal(r.code, 0, r.stderr);
     printed = JSON.parse(r.stdout);
-    // A browser reaches the relay by name (each host has its own origin one label down); the chromium below maps the name.
-    const b = await cli(["token", "create", "--name", "openclaw-browser", "--relay", `wss://${RELAY_NAME}:${relay.port}`, "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN } });
-    assert.equal(b.code, 0, b.stderr);
-    browserPrinted = JSON.parse(b.stdout);
-    // The host-side settings printed for the browser token are a superset (they add the host's origin to allowedOrigins).
-    ({ stop, log: gwLog } = await startOpenclawGateway(port, GW_TOKEN, browserPrinted.openclawHostConfig));
+    ({ stop, log: gwLog } = await startOpenclawGateway(port, GW_TOKEN, printed.openclawHostConfig));
   });
   after(async () => {
     await link?.kill();
@@ -83,9 +84,12 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     assert.equal(typeof remote.tlsFingerprint, "string");
     assert.equal(remote.tlsFingerprint, relay!.pin);
     assert.equal(remote.token, GW_TOKEN);
-    assert.equal(remote.url, `${relay!.url}/h/${host.hostId}`);
+    assert.equal(remote.url, `${relayUrl}/h/${host.hostId}`);
     assert.deepEqual(Object.keys(remote.edgeAuth as object), ["x-loopgate-client-token"]);
-    assert.deepEqual((printed.openclawHostConfig as { gateway: { trustedProxies: string[] } }).gateway.trustedProxies, ["127.0.0.1", "::1"]);
+    const hostSide = printed.openclawHostConfig as { gateway: { trustedProxies: string[]; controlUi: { allowedOrigins: string[] } } };
+    assert.deepEqual(hostSide.gateway.trustedProxies, ["127.0.0.1", "::1"]);
+    assert.deepEqual(hostSide.gateway.controlUi.allowedOrigins, [printed.origin]);
+    assert.match(printed.origin, new RegExp(`^https://[a-z2-7]{52}\\.${RELAY_NAME.replace(".", "\\.")}:\\d+$`));
   });
 
   test("the openclaw CLI with that config written as is gets gateway call health through the relay", async () => {
@@ -110,13 +114,13 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
       page.on("response", (res) => res.status() >= 400 && failed.push(`${res.status()} ${res.url()}`));
       const sockets: string[] = [];
       page.on("websocket", (ws) => sockets.push(ws.url()));
-      assert.ok(browserPrinted.browserUrl.startsWith(`${browserPrinted.origin}/?token=`), browserPrinted.browserUrl);
-      await page.goto(`${browserPrinted.browserUrl}#token=${GW_TOKEN}`);
+      assert.ok(printed.browserUrl.startsWith(`${printed.origin}/?token=`), printed.browserUrl);
+      await page.goto(`${printed.browserUrl}#token=${GW_TOKEN}`);
       assert.equal(new URL(page.url()).search, "", "the relay token left the address bar");
       await page.waitForLoadState("networkidle", { timeout: 30_000 });
       await page.waitForTimeout(2000);
       assert.deepEqual(failed, [], "no failed request");
-      assert.ok(sockets.some((u) => u.startsWith(browserPrinted.origin.replace("https:", "wss:"))), `the UI's WebSocket goes to its own origin: ${sockets.join(" ")}`);
+      assert.ok(sockets.some((u) => u.startsWith(printed.origin.replace("https:", "wss:"))), `the UI's WebSocket goes to its own origin: ${sockets.join(" ")}`);
       // Gateway auth passed through the relay; OpenClaw now asks for the one-time device pairing.
       await page.waitForSelector("text=has not seen it before", { timeout: 20_000 });
       // The owner approves it on the host (loopback, straight to the gateway, not through the relay).
