@@ -50,11 +50,17 @@ function parseCookies(header: string | null | undefined): Map<string, string> {
   return out;
 }
 
-/** Is this Authorization value a loopgate client token for this host (issuer = host id)? Decoded, not verified. */
+/**
+ * Is this Authorization value the relay's to check: a loopgate token, for this
+ * host or any other (decoded, not verified)? Anything else is the upstream's
+ * own credential. A loopgate token is never forwarded to a host, so one host's
+ * token sent to another by mistake reaches neither.
+ */
 export function isOwnAuthorization(value: string | null, hostId: string): boolean {
   if (!value || !/^bearer\s+/i.test(value)) return false;
   try {
-    return decodeJwt(value.replace(/^bearer\s+/i, "").trim()).iss === hostId;
+    const claims = decodeJwt(value.replace(/^bearer\s+/i, "").trim());
+    return claims.iss === hostId || claims.purpose === "client" || claims.purpose === "link";
   } catch {
     return false;
   }

@@ -58,3 +58,14 @@ test("host responses: body untouched, reaching headers dropped, isolation header
   const shared = hostResponse(new Response("x"), { hostId: HOST_ID, via: "path", rest: "/" }, false);
   assert.equal(shared.headers.get("content-security-policy"), "sandbox");
 });
+
+test("an Authorization is the relay's when it is any loopgate token, the upstream's otherwise", async () => {
+  const { isOwnAuthorization } = await import("../../relay/auth.ts");
+  const jwt = (claims: Record<string, unknown>) => `Bearer ${Buffer.from('{"alg":"EdDSA"}').toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
+  assert.equal(isOwnAuthorization(jwt({ iss: HOST_ID, purpose: "client" }), HOST_ID), true);
+  assert.equal(isOwnAuthorization(jwt({ iss: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", purpose: "client" }), HOST_ID), true, "another host's token is never forwarded");
+  assert.equal(isOwnAuthorization(jwt({ iss: "https://idp.example", sub: "me" }), HOST_ID), false, "an upstream's JWT is the upstream's");
+  assert.equal(isOwnAuthorization("Bearer the-gateway-secret", HOST_ID), false);
+  assert.equal(isOwnAuthorization("Basic dXNlcjpwYXNz", HOST_ID), false);
+  assert.equal(isOwnAuthorization(null, HOST_ID), false);
+});
