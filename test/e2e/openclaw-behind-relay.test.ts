@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { interopEnabled, openclaw, lastJson } from "../helpers/openclaw.ts";
 import { cli, tempDir, type Proc } from "../helpers/proc.ts";
+import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import type { RelayProc, Host } from "../helpers/relay.ts";
 
 const skip = interopEnabled();
@@ -52,6 +53,7 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
   let host: Host;
   let gwPort = 0;
   let relayUrl = "";
+  let model: FakeModel | undefined;
   let printed: { for: string; pin: string; url: string; browserUrl: string; origin: string; openclawConfig: { gateway: { remote: Record<string, unknown> } }; openclawHostConfig: Record<string, unknown> };
   before(async () => {
     const { freePort } = await import("../helpers/sshd.ts");
@@ -70,9 +72,27 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     const r = await cli(["token", "create", "--name", "openclaw-laptop", "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN } });
     assert.equal(r.code, 0, r.stderr);
     printed = JSON.parse(r.stdout);
-    ({ stop, log: gwLog } = await startOpenclawGateway(port, GW_TOKEN, printed.openclawHostConfig));
+    // The OpenClaw gateway: the printed host-side settings, plus a fake OpenAI-compatible model for its agent.
+    model = await startFakeModel();
+    const hostSide = printed.openclawHostConfig as { gateway: Record<string, unknown> };
+    ({ stop, log: gwLog } = await startOpenclawGateway(port, GW_TOKEN, {
+      ...hostSide,
+      agents: { defaults: { model: { primary: "fake/fake-1" } } },
+      models: {
+        mode: "merge",
+        providers: {
+          fake: {
+            baseUrl: model.baseUrl,
+            apiKey: "sk-fake",
+            api: "openai-completions",
+            models: [{ id: "fake-1", name: "Fake", reasoning: false, input: ["text"], cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 32000, maxTokens: 1024 }],
+          },
+        },
+      },
+    }));
   });
   after(async () => {
+    await model?.close();
     await link?.kill();
     await relay?.kill();
     await stop?.();
@@ -101,7 +121,7 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     assert.equal(lastJson(r.stdout).ok, true);
   });
 
-  test("OpenClaw's own Control UI loads at browserUrl through the relay with no failed request, and pairs", async () => {
+  test("OpenClaw's own Control UI loads at browserUrl through the relay with no failed request, pairs and chats", async () => {
     const { chromium } = await import("playwright-core");
     const exe = process.env.LOOPGATE_CHROMIUM ?? "/usr/bin/chromium";
     const browser = await chromium.launch({ executablePath: exe, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", `--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`] });
@@ -133,6 +153,26 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
       assert.equal(ok.code, 0, ok.stderr + ok.stdout);
       await page.waitForFunction(() => !document.body.innerText.includes("has not seen it before"), undefined, { timeout: 30_000 });
       assert.deepEqual(failed, [], "still no failed request");
+      // Paired and connected: chat through the relay, the reply streamed from the host's (fake) model.
+      const composer = page.getByRole("textbox", { name: "Chat composer" });
+      await composer.waitFor({ timeout: 20_000 });
+      await composer.fill("hello through the relay");
+      await composer.press("Enter");
+      await page.waitForFunction(() => document.body.innerText.includes("Hello, world"), undefined, { timeout: 45_000 });
+      // While chatting the UI asks for pictures the gateway does not have (the owner's avatar, a workspace icon):
+      // a failure counts against the relay unless the same request straight to the gateway fails the same way.
+      const direct404 = async (url: string) => {
+        const u = new URL(url);
+        const r = await fetch(`http://127.0.0.1:${gwPort}${u.pathname}${u.search}`, { headers: { authorization: `Bearer ${GW_TOKEN}` } });
+        await r.body?.cancel();
+        return r.status === 404;
+      };
+      const relayCaused: string[] = [];
+      for (const f of failed) {
+        const m = /(?:^404 |^GET )(https:\S+)(?: net::ERR_ABORTED)?$/.exec(f);
+        if (!m || !(await direct404(m[1]!))) relayCaused.push(f);
+      }
+      assert.deepEqual(relayCaused, [], "no request failed because of the relay while chatting");
     } finally {
       await browser.close();
     }
