@@ -33,7 +33,12 @@ export async function forwardHttpStream(stream: LinkStream, req: LocalHttpReques
   const { url, method, headers } = req;
   const body = method !== "GET" && method !== "HEAD" ? await readBody(stream) : undefined;
   const ac = new AbortController();
-  stream.onClose = () => ac.abort();
+  // A stream that ends while its response waits for credit must wake that wait, or the request lingers.
+  let wake: (() => void) | undefined;
+  stream.onClose = () => {
+    ac.abort();
+    wake?.();
+  };
   try {
     const res = await request(url, { method, headers, ...(body ? { body } : {}), signal: ac.signal });
     const out: Record<string, string> = {};
@@ -45,7 +50,12 @@ export async function forwardHttpStream(stream: LinkStream, req: LocalHttpReques
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       if (!stream.open) break;
       const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (!stream.sendMessage(bytes)) await new Promise<void>((r) => (stream.onDrain = r));
+      if (!stream.sendMessage(bytes)) {
+        await new Promise<void>((r) => {
+          wake = r;
+          stream.onDrain = r;
+        });
+      }
     }
     if (stream.open) stream.close(1000, "");
     else res.body.destroy();
