@@ -8,6 +8,7 @@
 import { LoopgateError, ErrorCodes } from "../shared/errors.ts";
 import { formatPin, parsePins } from "../shared/pin.ts";
 import { mintClientToken, relayAudience } from "../shared/tokens.ts";
+import { hostOrigin } from "../shared/host-label.ts";
 import type { HostIdentity } from "./identity.ts";
 import { ALL_OPERATOR_SCOPES } from "./gateway/scopes.ts";
 import type { TokenRecord, TokenStore } from "./tokens-store.ts";
@@ -19,6 +20,8 @@ export interface ClientLinks {
   wsUrl: string;
   /** Opens the Control UI through the relay; with `?token=` the relay trades the token for a cookie. */
   browserUrl: string;
+  /** The host's own browser origin on the relay, when the relay has a host name. */
+  origin: string | undefined;
 }
 
 /** Where a client reaches `hostId` through the relay at `relayUrl` (ws(s)/http(s), any path). */
@@ -31,7 +34,10 @@ export function clientLinks(relayUrl: string, hostId: string): ClientLinks {
   }
   const secure = u.protocol === "wss:" || u.protocol === "https:";
   if (!secure && u.protocol !== "ws:" && u.protocol !== "http:") throw new LoopgateError(ErrorCodes.URL_INVALID, `the relay URL must be wss:// or https:// (got ${u.protocol})`);
-  return { wsUrl: `${secure ? "wss" : "ws"}://${u.host}/h/${hostId}`, browserUrl: `${secure ? "https" : "http"}://${u.host}/h/${hostId}/` };
+  // Browsers get the host's own origin on a relay with a name (no other host's page shares it);
+  // a relay reached by address has only the path form.
+  const origin = secure ? hostOrigin(hostId, relayUrl) : undefined;
+  return { wsUrl: `${secure ? "wss" : "ws"}://${u.host}/h/${hostId}`, browserUrl: origin !== undefined ? `${origin}/` : `${secure ? "https" : "http"}://${u.host}/h/${hostId}/`, origin };
 }
 
 /** The browser link that signs a device in once: the relay takes the token from the query and drops it from the address bar. */

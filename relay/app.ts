@@ -4,6 +4,8 @@
  *   GET  /link                 the host's outbound link (link token, allow-list)
  *   GET  /h/:hostId            a client WebSocket for that host (client token)
  *   ANY  /h/:hostId/*          HTTP to that host's gateway (client token)
+ *   ANY  https://<label>.<relay>/*   the host's own origin: everything, `/` included
+ *                              (relay/host-origin.ts says how hosts are kept apart)
  * Tokens are checked here, before anything reaches a host; the adapter
  * (relay/node.ts, relay/worker.ts) does the socket work.
  */
@@ -12,7 +14,8 @@ import type { JWK } from "jose";
 import type { OpenMeta } from "../shared/link/codec.ts";
 import { FailureLimiter } from "../shared/rate-limit.ts";
 import type { ClientClaims } from "../shared/tokens.ts";
-import { authenticateClient, authenticateLink, audiencesFor, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
+import { authenticateClient, authenticateLink, audiencesFor, cookieName, chooseSubprotocol, isOwnAuthorization, type HostRecord } from "./auth.ts";
+import { browserCredentialRefusal, cookieFor, hostResponse, hostTarget, relayHostOf, serviceWorkerRefusal, type HostTarget } from "./host-origin.ts";
 import type { RelayLimits } from "./limits.ts";
 
 export interface RelayAdapter {
@@ -20,6 +23,8 @@ export interface RelayAdapter {
   /** Configured public URLs of this relay (token audiences). */
   audiences: readonly string[];
   isAllowed(hostId: string): boolean;
+  /** True when at most one host may link: the shared `/h/<hostId>/` path form may then serve browsers. */
+  singleHost(): boolean;
   hostRecord(hostId: string): Promise<HostRecord | undefined> | HostRecord | undefined;
   /** The client's address as the runtime sees it. */
   clientAddr(c: Context): string;
@@ -38,12 +43,15 @@ export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
 /** Request headers passed on to the gateway (never the relay's own auth material). */
 const FORWARD_HEADERS = ["origin", "user-agent", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control"];
 
-function forwardedHeaders(c: Context, clientAddr: string): Record<string, string> {
+function forwardedHeaders(c: Context, clientAddr: string, hostId: string): Record<string, string> {
   const h: Record<string, string> = {};
   for (const name of FORWARD_HEADERS) {
     const v = c.req.header(name);
     if (v !== undefined && v.length <= 4096) h[name] = v;
   }
+  // An Authorization that is not our token is the upstream's own (e.g. a UI's bearer secret).
+  const authz = c.req.header("authorization");
+  if (authz !== undefined && authz.length <= 8192 && !isOwnAuthorization(authz, hostId)) h["authorization"] = authz;
   h["x-forwarded-for"] = clientAddr;
   h["x-forwarded-proto"] = "https";
   const host = c.req.header("host");
@@ -68,6 +76,13 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     c.header("strict-transport-security", "max-age=31536000");
   });
 
+  // A host's own origin belongs to it entirely (its /healthz and /link too); the path form is routed the same way.
+  app.use("*", async (c, next) => {
+    const target = hostTarget(c.req.raw);
+    if (!target) return next();
+    return hostRoute(c, target);
+  });
+
   app.get("/healthz", (c) => c.json({ ok: true, ...adapter.stats() }));
 
   app.get("/link", async (c) => {
@@ -85,8 +100,8 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     return adapter.upgradeLink(c, auth);
   });
 
-  const hostRoute = async (c: Context): Promise<Response> => {
-    const hostId = c.req.param("hostId") ?? "";
+  const hostRoute = async (c: Context, target: HostTarget): Promise<Response> => {
+    const hostId = target.hostId;
     const addr = adapter.clientAddr(c);
     const isUpgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
     const wait = limiter.retryAfterMs(addr);
@@ -97,16 +112,23 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     }
     const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
     const url = new URL(c.req.url);
-    const auth = await authenticateClient(c.req.raw, hostId, record, audiencesFor(c.req.raw, adapter.audiences), { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes });
+    const cookie = cookieFor(target, cookieName(hostId));
+    // A token names the relay, not a host's origin on it (`<label>.<relay>` is the same relay).
+    const audiences = audiencesFor(c.req.raw, adapter.audiences);
+    if (target.via === "origin") audiences.push(`https://${relayHostOf(c.req.raw)}`);
+    const auth = await authenticateClient(c.req.raw, hostId, record, audiences, { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes, cookieName: cookie.name });
     if (!auth.ok) {
-      limiter.fail(addr);
+      // No token at all guesses nothing: refused, never counted toward a lockout.
+      if (!auth.missing) limiter.fail(addr);
       adapter.log.warn("client refused", { addr, status: auth.status, reason: auth.reason });
       return refuse(c, auth.status, auth.reason);
     }
     limiter.succeed(addr);
+    const browserRefusal = browserCredentialRefusal(c.req.raw, target, auth.source, adapter.singleHost()) ?? serviceWorkerRefusal(c.req.raw, target);
+    if (browserRefusal) return refuse(c, 403, browserRefusal);
     const claims: ClientClaims = auth.claims;
-    const prefix = `/h/${hostId}`;
-    const rest = url.pathname.slice(prefix.length) || "/";
+    const prefix = target.via === "path" ? `/h/${hostId}` : "";
+    const rest = target.rest;
     // A browser's one-time ?token= becomes an HttpOnly cookie scoped to this host, and leaves the address bar.
     if (!isUpgrade && auth.source === "query" && c.req.method === "GET") {
       url.searchParams.delete("token");
@@ -115,7 +137,7 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
         status: 303,
         headers: {
           location: `${prefix}${rest}${url.search}`,
-          "set-cookie": `${cookieName(hostId)}=${c.req.query("token")}; Path=${prefix}; HttpOnly; Secure; SameSite=Strict; Max-Age=${maxAge}`,
+          "set-cookie": `${cookie.name}=${auth.token}; Path=${cookie.path}; HttpOnly; Secure; SameSite=Strict; Max-Age=${maxAge}`,
           "cache-control": "no-store",
           "referrer-policy": "no-referrer",
         },
@@ -129,7 +151,7 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       ...(isUpgrade ? {} : { method: c.req.method }),
       // A browser authenticated by its cookie has no token to put in `connect`; the gateway
       // verifies this one itself (host key), so the relay cannot mint access it was not given.
-      headers: { ...forwardedHeaders(c, addr), ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
+      headers: { ...forwardedHeaders(c, addr, hostId), ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
       clientAddr: addr,
       tokenId: claims.id,
       scopes: claims.scopes,
@@ -142,11 +164,9 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       body = new Uint8Array(await c.req.arrayBuffer());
       if (body.length > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request body too large");
     }
-    return adapter.forwardHttp(c, hostId, meta, body);
+    return hostResponse(await adapter.forwardHttp(c, hostId, meta, body), target, adapter.singleHost());
   };
 
-  app.all("/h/:hostId", hostRoute);
-  app.all("/h/:hostId/*", hostRoute);
   app.notFound((c) => c.text("not found\n", 404));
   return app;
 }

@@ -2,16 +2,18 @@
  * Who may pass the relay. Runs before anything reaches a host, on Node and
  * Workers alike:
  * - clients present a host-minted EdDSA token as `Authorization: Bearer`, as
- *   a WebSocket subprotocol `bearer.<token>` (beside `loopgate.v1`), as the
- *   host-scoped cookie a browser got from a one-time `?token=` exchange, or
- *   (upgrade only) as `?token=`;
+ *   `x-loopgate-client-token`, as a WebSocket subprotocol `bearer.<token>`
+ *   (beside `loopgate.v1`), as the host-scoped cookie a browser got from a
+ *   one-time `?token=` exchange, or as `?token=`. An `Authorization` that is
+ *   not a loopgate token for this host belongs to the upstream (a UI's own
+ *   bearer secret): the relay ignores it and forwards it;
  * - links present a short-lived link token whose key hashes to the host id,
  *   and the host id must be on the allow-list.
  * Refusals are uniform: a client learns 401 whether the host is unknown or
  * the token is bad, after the same amount of work.
  */
 import type { JWK } from "jose";
-import { generateKeyPair, exportJWK } from "jose";
+import { generateKeyPair, exportJWK, decodeJwt } from "jose";
 import { LoopgateError } from "../shared/errors.ts";
 import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims } from "../shared/tokens.ts";
 
@@ -24,7 +26,10 @@ export interface HostRecord {
   isRevoked(tokenId: string): boolean;
 }
 
-export type TokenSource = "authorization" | "subprotocol" | "cookie" | "query";
+export type TokenSource = "authorization" | "header" | "subprotocol" | "cookie" | "query";
+
+/** The relay's own request header for a client token (never confused with the upstream's Authorization). */
+export const CLIENT_TOKEN_HEADER = "x-loopgate-client-token";
 
 export interface ExtractedToken {
   token: string;
@@ -45,16 +50,34 @@ function parseCookies(header: string | null | undefined): Map<string, string> {
   return out;
 }
 
-/** Finds the client token in a request, in order: Authorization, subprotocol, cookie, query. */
-export function extractClientToken(req: Request, hostId: string, opts: { allowQuery: boolean }): ExtractedToken | undefined {
+/**
+ * Is this Authorization value the relay's to check: a loopgate token, for this
+ * host or any other (decoded, not verified)? Anything else is the upstream's
+ * own credential. A loopgate token is never forwarded to a host, so one host's
+ * token sent to another by mistake reaches neither.
+ */
+export function isOwnAuthorization(value: string | null, hostId: string): boolean {
+  if (!value || !/^bearer\s+/i.test(value)) return false;
+  try {
+    const claims = decodeJwt(value.replace(/^bearer\s+/i, "").trim());
+    return claims.iss === hostId || claims.purpose === "client" || claims.purpose === "link";
+  } catch {
+    return false;
+  }
+}
+
+/** Finds the client token in a request, in order: Authorization (ours only), our header, subprotocol, cookie, query. */
+export function extractClientToken(req: Request, hostId: string, opts: { allowQuery: boolean; cookieName?: string }): ExtractedToken | undefined {
   const auth = req.headers.get("authorization");
-  if (auth && /^bearer\s+/i.test(auth)) return { token: auth.replace(/^bearer\s+/i, "").trim(), source: "authorization" };
+  if (isOwnAuthorization(auth, hostId)) return { token: auth!.replace(/^bearer\s+/i, "").trim(), source: "authorization" };
+  const own = req.headers.get(CLIENT_TOKEN_HEADER);
+  if (own) return { token: own.trim(), source: "header" };
   const protos = req.headers.get("sec-websocket-protocol");
   if (protos) {
     const p = protos.split(",").map((s) => s.trim()).find((s) => s.startsWith(BEARER_PROTOCOL_PREFIX));
     if (p) return { token: p.slice(BEARER_PROTOCOL_PREFIX.length), source: "subprotocol" };
   }
-  const cookie = parseCookies(req.headers.get("cookie")).get(cookieName(hostId));
+  const cookie = parseCookies(req.headers.get("cookie")).get(opts.cookieName ?? cookieName(hostId));
   if (cookie) return { token: cookie, source: "cookie" };
   if (opts.allowQuery) {
     const q = new URL(req.url).searchParams.get("token");
@@ -77,11 +100,12 @@ function decoyKey(): Promise<JWK> {
   return decoy;
 }
 
-export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource; token: string } | { ok: false; status: 401 | 403; reason: string };
+/** `missing`: no token was presented at all (nothing guessed, so not a failed login). */
+export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource; token: string } | { ok: false; status: 401 | 403; reason: string; missing?: true };
 
-export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: string[], opts: { allowQuery: boolean; maxTokenBytes: number }): Promise<ClientAuthResult> {
+export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: string[], opts: { allowQuery: boolean; maxTokenBytes: number; cookieName?: string }): Promise<ClientAuthResult> {
   const found = extractClientToken(req, hostId, opts);
-  if (!found) return { ok: false, status: 401, reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
+  if (!found) return { ok: false, status: 401, missing: true, reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
   if (found.token.length > opts.maxTokenBytes) return { ok: false, status: 401, reason: `token refused (larger than ${opts.maxTokenBytes} bytes)` };
   try {
     const key = record?.publicJwk ?? (await decoyKey());

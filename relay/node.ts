@@ -111,6 +111,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     audiences: opts.audiences ?? [],
     log: opts.log,
     isAllowed: (id) => allow.has(id),
+    singleHost: () => allow.size <= 1,
     hostRecord: (id) => hubs.get(id),
     clientAddr: (c) => normalizeAddr(incomingOf(c).socket.remoteAddress),
     stats: () => {

@@ -1,6 +1,7 @@
 /**
- * The relay on Cloudflare Workers. The Worker only routes: `/link` and
- * `/h/HOSTID/…` go to the Durable Object named by the host id, which runs the
+ * The relay on Cloudflare Workers. The Worker only routes: `/link`,
+ * `/h/HOSTID/…` and a host's own origin `https://<label>.<relay>/…` (a
+ * wildcard route, see wrangler.toml) go to the Durable Object named by the host id, which runs the
  * same Hono app (relay/app.ts) and the same hub (relay/hub.ts) as the Node
  * relay. No Node APIs on this path (relay/tsconfig.worker.json checks that).
  *
@@ -18,6 +19,7 @@ import { DurableObject } from "cloudflare:workers";
 import { decodeJwt, type JWK } from "jose";
 import type { Hono } from "hono";
 import { createRelayApp, HOST_ID, type RelayAdapter } from "./app.ts";
+import { hostIdFromHostHeader, hostTarget, passThroughInit } from "./host-origin.ts";
 import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "./hub.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
@@ -61,7 +63,7 @@ function limitsFrom(env: Env): RelayLimits {
 
 /** The host id a request is for, if it is an allowed one; the decoy otherwise. */
 function routeKey(req: Request, url: URL, allowed: Set<string>): string | undefined {
-  if (url.pathname === "/link") {
+  if (url.pathname === "/link" && !hostIdFromHostHeader(req.headers.get("host"))) {
     const auth = req.headers.get("authorization") ?? "";
     let iss: unknown;
     try {
@@ -71,16 +73,16 @@ function routeKey(req: Request, url: URL, allowed: Set<string>): string | undefi
     }
     return typeof iss === "string" && allowed.has(iss) ? iss : DECOY;
   }
-  const m = /^\/h\/([^/]*)(?:\/|$)/.exec(url.pathname);
-  if (!m) return undefined;
-  return allowed.has(m[1]!) ? m[1]! : DECOY;
+  const target = hostTarget(req);
+  if (!target) return undefined;
+  return allowed.has(target.hostId) ? target.hostId : DECOY;
 }
 
 export default {
   async fetch(req: Request, env: Env): Promise<Response> {
     const url = new URL(req.url);
     const allowed = allowedHosts(env);
-    if (url.pathname === "/healthz") {
+    if (url.pathname === "/healthz" && !hostIdFromHostHeader(req.headers.get("host"))) {
       return Response.json({ ok: true, runtime: "workers", hosts: { allowed: allowed.size } }, { headers: { "cache-control": "no-store" } });
     }
     const key = routeKey(req, url, allowed);
@@ -182,6 +184,7 @@ export class HostRelay extends DurableObject<Env> {
       audiences: (this.env.RELAY_AUDIENCES ?? "").split(",").map((s) => s.trim()).filter(Boolean),
       log: this.#log,
       isAllowed: (id) => this.#allowed.has(id),
+      singleHost: () => this.#allowed.size <= 1,
       hostRecord: (id) => (this.#hub?.hostId === id ? this.#hub : undefined),
       clientAddr: (c) => c.req.header("cf-connecting-ip") ?? "unknown",
       stats: () => ({ runtime: "workers" }),
@@ -220,7 +223,7 @@ export class HostRelay extends DurableObject<Env> {
         for (const [k, v] of Object.entries(reply.headers)) {
           if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k)) headers.set(k, v);
         }
-        return new Response(c.req.method === "HEAD" ? null : reply.body, { status: reply.status, headers });
+        return new Response(c.req.method === "HEAD" ? null : reply.body, passThroughInit({ status: reply.status, headers }));
       },
     };
   }

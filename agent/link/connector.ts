@@ -15,6 +15,7 @@ import { signLinkToken, relayAudience } from "../../shared/tokens.ts";
 import { toLoopgateError } from "../../shared/errors.ts";
 import { openWebSocket } from "../tls/pinned-connect.ts";
 import type { HostIdentity } from "../identity.ts";
+import { forwardHttpStream } from "./http-forward.ts";
 
 export type LinkState = "connecting" | "linked" | "backoff" | "stopped";
 
@@ -261,42 +262,12 @@ export class LinkConnector {
     });
   }
 
-  async #onHttp(stream: LinkStream): Promise<void> {
+  #onHttp(stream: LinkStream): Promise<void> {
     const meta = stream.meta!;
-    const method = meta.method ?? "GET";
-    let body: Uint8Array | undefined;
-    if (method !== "GET" && method !== "HEAD") {
-      body = await new Promise<Uint8Array>((resolve) => {
-        stream.onMessage = (data, _b, release) => {
-          release();
-          resolve(typeof data === "string" ? new TextEncoder().encode(data) : data);
-        };
-      });
-    }
     const url = new URL(this.#o.upstream);
     url.protocol = url.protocol === "wss:" ? "https:" : "http:";
     url.pathname = meta.path;
     url.search = meta.query ? `?${meta.query}` : "";
-    const ac = new AbortController();
-    stream.onClose = () => ac.abort();
-    try {
-      const res = await fetch(url, { method, headers: upstreamHeaders(meta.headers, false), ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}), signal: ac.signal, redirect: "manual" });
-      const headers: Record<string, string> = {};
-      res.headers.forEach((v, k) => {
-        if (!["connection", "transfer-encoding", "keep-alive"].includes(k)) headers[k] = v;
-      });
-      stream.accept({ status: res.status, headers });
-      if (res.body) {
-        const reader = res.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done || !stream.open) break;
-          if (!stream.sendMessage(value)) await new Promise<void>((r) => (stream.onDrain = r));
-        }
-      }
-      stream.close(1000, "");
-    } catch {
-      if (stream.open) stream.abort(1011, "gateway HTTP request failed on the host");
-    }
+    return forwardHttpStream(stream, { url, method: meta.method ?? "GET", headers: upstreamHeaders(meta.headers, false) });
   }
 }

@@ -7,6 +7,7 @@ import { createLogger } from "../log/logger.ts";
 import { loadOrCreateHostIdentity } from "../identity.ts";
 import { TokenStore } from "../tokens-store.ts";
 import { LinkConnector } from "./connector.ts";
+import { saveLinkRecord } from "./link-record.ts";
 
 export function checkRelayUrl(url: string): void {
   const t = parseGatewayUrl(url);
@@ -37,6 +38,8 @@ export async function startLink(o: { relayUrl: string; pins: string[]; upstream:
 export async function runLink(o: { relayUrl: string; pins: string[]; upstream: string; json: boolean; heartbeat?: { intervalMs: number; timeoutMs: number }; maxStreams?: number }): Promise<void> {
   const log = createLogger(o.json ? { json: true } : {});
   const connector = await startLink({ ...o, log });
+  // `token create` prints configs for what this link fronts (see link-record.ts).
+  saveLinkRecord({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream });
   // The connector's timers are unref'd (it also runs inside the gateway); alone, this process
   // must not exit while it waits to reconnect with no socket open.
   const keepAlive = setInterval(() => {}, 1 << 30);

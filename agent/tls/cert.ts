@@ -1,7 +1,9 @@
 /**
  * The relay's certificate: loaded from --cert/--key, or generated once
  * (self-signed, EC P-256, SHA-256) and kept in the state dir. Its pin is what
- * clients and hosts configure as tlsFingerprint.
+ * clients and hosts configure as tlsFingerprint. A generated certificate
+ * names each relay host name and its wildcard (`relay.example.com` and
+ * `*.relay.example.com`), since each host has its own origin one label down.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -61,7 +63,10 @@ export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: str
   const certPath = join(dir, CERT_FILE);
   const keyPath = join(dir, KEY_FILE);
   if (existsSync(certPath) && existsSync(keyPath)) return { ...loadCertFiles(certPath, keyPath), generated: false };
-  const names = ["localhost", "127.0.0.1", "::1", ...(opts.hostnames ?? [])];
+  // Each host name also gets its wildcard: every host is served at its own origin `<label>.<name>`
+  // (relay/host-origin.ts), under this same certificate and so this same pin.
+  const dnsNames = ["localhost", ...(opts.hostnames ?? [])].filter((n) => !isIp(n));
+  const names = [...dnsNames.flatMap((n) => [n, `*.${n}`]), "127.0.0.1", "::1", ...(opts.hostnames ?? []).filter(isIp)];
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(notBefore);
   notAfter.setFullYear(notAfter.getFullYear() + 2);

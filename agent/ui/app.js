@@ -1,6 +1,7 @@
 // loopgate Control UI and WebChat: plain JavaScript, no build step, served by
 // the gateway on its own port and spoken over the gateway's protocol v4
-// WebSocket at the same origin (directly, or through the relay under /h/HOSTID/).
+// WebSocket at the same origin (directly, or through the relay at the host's own
+// origin https://<label>.<relay>/ or under /h/HOSTID/).
 // The token never stays in the address bar: a #token= fragment is read once,
 // kept in this browser's storage for this origin and path, and removed.
 // Through the relay the page needs no token at all: the relay's HttpOnly
@@ -15,7 +16,8 @@ const $ = (id) => document.getElementById(id);
 const base = location.pathname.replace(/\/[^/]*$/, "");
 const storageKey = `loopgate.token:${base || "/"}`;
 const sessionKeyStore = `loopgate.session:${base || "/"}`;
-const viaRelay = /^\/h\/[A-Za-z0-9_-]{43}$/.test(base);
+// Through the relay: under /h/HOSTID/, or at the host's own origin https://<52-char label>.<relay>/.
+const viaRelay = /^\/h\/[A-Za-z0-9_-]{43}$/.test(base) || (location.protocol === "https:" && /^[a-z2-7]{52}\./.test(location.hostname));
 
 (function takeFragmentToken() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);

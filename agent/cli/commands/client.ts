@@ -189,7 +189,8 @@ async function sendMessage(flags: Flags, cmd: Command): Promise<void> {
  * `loopgate dashboard`: the Control UI link for the current target, signed in.
  * Local: http://127.0.0.1:PORT/#token=… (a fragment never reaches a server or
  * its logs; the page stores it and clears the address bar). Through the relay:
- * https://RELAY/h/HOSTID/?token=… (exchanged at once for an HttpOnly cookie).
+ * https://HOST_LABEL.RELAY/?token=… (the host's own origin; exchanged at once
+ * for an HttpOnly cookie), or https://RELAY/h/HOSTID/?token=… for a relay reached by IP.
  * This prints a secret on purpose, because you asked for it.
  */
 async function dashboard(flags: Flags, cmd: Command): Promise<void> {
@@ -199,6 +200,11 @@ async function dashboard(flags: Flags, cmd: Command): Promise<void> {
   const token = t.target.token?.value;
   if (!u.pathname.endsWith("/")) u.pathname += "/";
   let link = u.toString();
+  // Through a relay reached by name, browsers use the host's own origin (relay/host-origin.ts), not the shared /h/ path.
+  const relayed = u.protocol === "https:" ? /^\/h\/([A-Za-z0-9_-]{43})\/$/.exec(u.pathname) : null;
+  const { hostOrigin } = await import("../../../shared/host-label.ts");
+  const own = relayed ? hostOrigin(relayed[1]!, u.toString()) : undefined;
+  if (own) link = `${own}/`;
   if (token) link = u.protocol === "https:" ? `${link}?token=${encodeURIComponent(token)}` : `${link}#token=${encodeURIComponent(token)}`;
   if (flags.json) printJson({ ok: true, url: link, signedIn: Boolean(token) });
   else process.stdout.write(`${link}\n${token ? "" : "(no token found: the page will ask for one)\n"}`);

@@ -53,6 +53,14 @@ function parseMaxStreams(raw: string): number {
   return n;
 }
 
+/** The OpenClaw gateway's own token for a printed OpenClaw config: a file, else OPENCLAW_GATEWAY_TOKEN. */
+async function readGatewayToken(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return process.env.OPENCLAW_GATEWAY_TOKEN?.trim() || undefined;
+  const { readFileSync, existsSync } = await import("node:fs");
+  if (!existsSync(file)) throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `--gateway-token-file: no file at ${file}`);
+  return readFileSync(file, "utf8").trim() || undefined;
+}
+
 export function registerRelayCommands(program: Command): void {
   const relay = program.command("relay").description("run a relay, or show its certificate pin");
   relay
@@ -63,7 +71,7 @@ export function registerRelayCommands(program: Command): void {
     .option("--cert <file>", "PEM certificate (with --key)")
     .option("--key <file>", "PEM private key (with --cert)")
     .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
-    .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com")
+    .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com; comma-separate several")
     .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
     .option("--max-streams <n>", "concurrent client streams per host (default 1024)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
@@ -77,20 +85,22 @@ export function registerRelayCommands(program: Command): void {
         const keyFile = flags.key ?? cfg.key;
         if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });
         const host = flags.host ?? cfg.host ?? "127.0.0.1";
-        const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames: host === "0.0.0.0" || host === "::" ? [] : [host] });
+        // Several public URLs (comma-separated) for a relay known by more than one name or address.
+        const publicUrls = (flags.publicUrl ?? cfg.publicUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
+        const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...publicUrls.map((u) => new URL(u).hostname)];
+        const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames });
         const allow = [...flags.allowHost, ...(cfg.allowHosts ?? [])];
         if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id)");
         const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
         const port = Number(portRaw);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);
-        const publicUrl = flags.publicUrl ?? cfg.publicUrl;
         const relayServer = await startNodeRelay({
           host,
           port,
           certPem: cert.certPem,
           keyPem: cert.keyPem,
           allowHosts: allow,
-          audiences: publicUrl ? [relayAudience(publicUrl)] : [],
+          audiences: publicUrls.map((u) => relayAudience(u)),
           limits: {
             ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
             ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
@@ -146,40 +156,60 @@ export function registerRelayCommands(program: Command): void {
     .option("--ttl <duration>", "lifetime, e.g. 12h or 30d (default 30d)", "30d")
     .option("--scopes <list>", "comma-separated scopes (default operator.read,operator.write)", "operator.read,operator.write")
     .option("--relay <url>", "the relay URL (default gateway.relay.url)")
-    .option("--relay-fingerprint <pin>", "the relay's pin (default gateway.relay.tlsFingerprint)")
+    .option("--relay-fingerprint <pin>", "the relay's pin (default gateway.relay.tlsFingerprint, or what `loopgate link` last used)")
+    .option("--for <client>", "openclaw | loopgate: the client to print a config for (default: what this host's link fronts)")
+    .option("--gateway-token-file <file>", "with --for openclaw: a file holding the OpenClaw gateway's token (default OPENCLAW_GATEWAY_TOKEN)")
     .option("--qr", "also print a QR code of the browser sign-in link, for a phone to scan (it carries the token)")
     .option("--json", "print JSON")
     .action(
-      run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; qr?: boolean; json?: boolean }, cmd: Command) => {
+      run(async (flags: { name?: string; ttl: string; scopes: string; relay?: string; relayFingerprint?: string; for?: string; gatewayTokenFile?: string; qr?: boolean; json?: boolean }, cmd: Command) => {
         const cfg = (await configOf(cmd)).config;
-        const relayUrl = flags.relay ?? cfg.gateway?.relay?.url;
+        const { loadLinkRecord } = await import("../../link/link-record.ts");
+        // The in-process link fronts our gateway; a standalone `loopgate link` left a record of what it fronts.
+        const linkRecord = cfg.gateway?.relay?.enabled ? undefined : loadLinkRecord();
+        const kind = flags.for ?? (linkRecord ? "openclaw" : "loopgate");
+        if (kind !== "openclaw" && kind !== "loopgate") throw new LoopgateError(ErrorCodes.USAGE, `--for must be openclaw or loopgate (got ${kind})`);
+        const relayUrl = flags.relay ?? cfg.gateway?.relay?.url ?? linkRecord?.relayUrl;
         if (!relayUrl) throw new LoopgateError(ErrorCodes.USAGE, "no relay URL: pass --relay wss://relay.example.com or set gateway.relay.url");
+        const pins = parsePins(flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint ?? (linkRecord?.relayUrl === relayUrl ? linkRecord.pins : undefined));
         const { loadOrCreateHostIdentity } = await import("../../identity.ts");
         const { TokenStore, parseDuration } = await import("../../tokens-store.ts");
-        const { createClientToken, browserSignInUrl } = await import("../../tokens-admin.ts");
-        const ttlSec = parseDuration(flags.ttl);
+        const { createClientToken } = await import("../../tokens-admin.ts");
         const t = await createClientToken({
           identity: await loadOrCreateHostIdentity(),
           store: new TokenStore(),
           relayUrl,
-          relayFingerprint: flags.relayFingerprint ?? cfg.gateway?.relay?.tlsFingerprint,
-          ttlSec,
+          relayFingerprint: pins,
+          ttlSec: parseDuration(flags.ttl),
           scopes: flags.scopes.split(","),
           name: flags.name,
         });
+        const { buildClientConfigs } = await import("../client-config.ts");
+        const gatewayToken = kind === "openclaw" ? await readGatewayToken(flags.gatewayTokenFile) : undefined;
+        const out = buildClientConfigs({ kind, hostId: t.hostId, relayUrl, pins, token: t.token, ...(gatewayToken ? { gatewayToken } : {}) });
         const expires = new Date(t.exp * 1000).toISOString();
         if (flags.json) {
-          printJson({ ok: true, id: t.id, hostId: t.hostId, expiresAt: expires, token: t.token, url: t.links.wsUrl, clientConfig: t.clientConfig });
+          printJson({
+            ok: true, id: t.id, hostId: t.hostId, for: kind, expiresAt: expires, token: t.token, url: out.url,
+            pin: pins[0] !== undefined ? formatPin(pins[0]) : null, clientConfig: out.clientConfig, browserUrl: out.browserUrl, origin: out.origin ?? null,
+            ...(out.openclawConfig ? { openclawConfig: out.openclawConfig, openclawHostConfig: out.openclawHostConfig } : {}),
+          });
           return;
         }
+        const where = kind === "openclaw" ? "the OpenClaw client's ~/.openclaw/openclaw.json" : "the client's ~/.loopgate/config.json5";
         process.stdout.write(
           `token ${t.id}${t.name ? ` (${t.name})` : ""}, expires ${expires}, scopes ${t.scopes.join(" ")}\n` +
-            `Paste into the client's ~/.loopgate/config.json5 (keep it secret):\n${JSON.stringify(t.clientConfig, null, 2)}\n` +
-            `Browser: ${t.links.browserUrl}?token=<token> (the token leaves the address bar at once)\n`,
+            `relay pin: ${pins[0] !== undefined ? formatPin(pins[0]) : "none (pass --relay-fingerprint unless the relay has a CA-issued certificate)"}\n` +
+            `Paste into ${where} (keep it secret):\n${JSON.stringify(out.clientConfig, null, 2)}\n` +
+            (out.openclawHostConfig
+              ? `${gatewayToken ? "" : "Add gateway.remote.token: the OpenClaw gateway's own token (or pass --gateway-token-file).\n"}` +
+                `On this host, add to the OpenClaw gateway's config:\n${JSON.stringify(out.openclawHostConfig, null, 2)}\n`
+              : "") +
+            `Browser: ${out.browserUrl.replace(t.token, "<token>")} (the token leaves the address bar at once)\n`,
         );
         if (flags.qr) {
           const { terminalQr } = await import("../qr.ts");
-          process.stdout.write(`Scan with the phone's camera to open the Control UI signed in (whoever scans this code has the token; clear the screen after):\n${terminalQr(browserSignInUrl(t.links, t.token))}\n`);
+          process.stdout.write(`Scan with the phone's camera to open the Control UI signed in (whoever scans this code has the token; clear the screen after):\n${terminalQr(out.browserUrl)}\n`);
         }
       }),
     );

@@ -1,0 +1,71 @@
+/**
+ * What `loopgate token create` prints for a client: ready-to-paste config for
+ * the client that will use the token, and the browser link.
+ *
+ * - loopgate clients: `gateway.remote.{url, token, tlsFingerprint}` (our
+ *   gateway takes the same token in `connect`, so one token serves both hops).
+ * - OpenClaw clients: `gateway.remote.{url, tlsFingerprint (a string), edgeAuth}`,
+ *   the relay token in edgeAuth under the relay's own header (never in
+ *   `token`, which is the OpenClaw gateway's own secret), plus the settings
+ *   the OpenClaw gateway on the host needs behind the link.
+ */
+import { formatPin } from "../../shared/pin.ts";
+import { browserSignInUrl, clientLinks } from "../tokens-admin.ts";
+
+export type ClientKind = "openclaw" | "loopgate";
+
+export interface ClientConfigInput {
+  kind: ClientKind;
+  hostId: string;
+  relayUrl: string;
+  pins: readonly string[];
+  token: string;
+  /** The OpenClaw gateway's own token, when the host knows it (OPENCLAW_GATEWAY_TOKEN or --gateway-token-file). */
+  gatewayToken?: string;
+}
+
+export interface ClientConfigs {
+  /** wss://RELAY/h/HOSTID: what CLIs use (works on any relay, no wildcard DNS needed). */
+  url: string;
+  /** The host's own origin with a one-time ?token= (or the /h/ path form on a relay reached by IP). */
+  browserUrl: string;
+  /** The host's own browser origin on the relay, when the relay has a host name. */
+  origin: string | undefined;
+  clientConfig: Record<string, unknown>;
+  /** For OpenClaw: the client's config file, to write as is. */
+  openclawConfig?: Record<string, unknown>;
+  /** For OpenClaw: what to add to the OpenClaw gateway's config on this host. */
+  openclawHostConfig?: Record<string, unknown>;
+}
+
+/** The header a relay reads its client token from (relay/auth.ts): never the upstream's Authorization. */
+const RELAY_TOKEN_HEADER = "x-loopgate-client-token";
+
+export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
+  const links = clientLinks(i.relayUrl, i.hostId);
+  const { wsUrl: url, origin } = links;
+  const browserUrl = browserSignInUrl(links, i.token);
+  const pin = i.pins[0] !== undefined ? formatPin(i.pins[0]) : undefined;
+  if (i.kind === "loopgate") {
+    return { url, browserUrl, origin, clientConfig: { gateway: { mode: "remote", remote: { url, token: i.token, ...(i.pins.length ? { tlsFingerprint: i.pins.map(formatPin) } : {}) } } } };
+  }
+  const openclawConfig = {
+    gateway: {
+      mode: "remote",
+      remote: {
+        url,
+        ...(i.gatewayToken ? { token: i.gatewayToken } : {}),
+        ...(pin ? { tlsFingerprint: pin } : {}),
+        edgeAuth: { [RELAY_TOKEN_HEADER]: i.token },
+      },
+    },
+  };
+  const openclawHostConfig = {
+    gateway: {
+      // Connections from the link come from loopback: use the client address the relay saw.
+      trustedProxies: ["127.0.0.1", "::1"],
+      ...(origin ? { controlUi: { allowedOrigins: [origin] } } : {}),
+    },
+  };
+  return { url, browserUrl, origin, clientConfig: openclawConfig, openclawConfig, openclawHostConfig };
+}
