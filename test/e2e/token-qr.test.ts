@@ -1,4 +1,5 @@
 /** `loopgate token create --qr`: the terminal QR code opens the Control UI through the relay, signed in with the new token. */
+import { hostLabel } from "../../shared/host-label.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -19,7 +20,7 @@ test("token create --qr prints a QR code of the browser sign-in link carrying th
     const token = /"token": "([^"]+)"/.exec(r.stdout)?.[1];
     assert.ok(token, "the config carries the token");
     const qr = r.stdout.slice(r.stdout.indexOf("clear the screen after):\n") + "clear the screen after):\n".length);
-    assert.equal(decodeTerminal(qr), `https://relay.example.com:8443/h/${hostId}/?token=${token}`);
+    assert.equal(decodeTerminal(qr), `https://${hostLabel(hostId)!}.relay.example.com:8443/?token=${token}`, "the browser link at the host's own origin");
 
     const plain = await cli(["token", "create", "--name", "laptop"], { env });
     assert.equal(plain.code, 0, plain.stderr);

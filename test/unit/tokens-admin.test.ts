@@ -2,6 +2,7 @@
  * Client-token administration: the shared mint/list/revoke (CLI and gateway)
  * and the `loopgate.tokens.*` methods the Control UI calls.
  */
+import { hostLabel } from "../../shared/host-label.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -41,11 +42,13 @@ async function callError(reg: MethodRegistry, name: string, params: unknown): Pr
   assert.fail(`${name} should have failed`);
 }
 
-test("client links name the host under the relay, whatever scheme the relay URL has", () => {
+test("client links: CLIs use the /h/ path, browsers the host's own origin (the path form only on a relay reached by address)", () => {
   const id = "A".repeat(43);
-  assert.deepEqual(clientLinks("wss://relay.example.com:8443", id), { wsUrl: `wss://relay.example.com:8443/h/${id}`, browserUrl: `https://relay.example.com:8443/h/${id}/` });
-  assert.deepEqual(clientLinks("https://relay.example.com/some/path", id), { wsUrl: `wss://relay.example.com/h/${id}`, browserUrl: `https://relay.example.com/h/${id}/` });
-  assert.equal(browserSignInUrl(clientLinks("wss://r.example", id), "a.b-c_d"), `https://r.example/h/${id}/?token=a.b-c_d`);
+  const label = hostLabel(id)!;
+  assert.deepEqual(clientLinks("wss://relay.example.com:8443", id), { wsUrl: `wss://relay.example.com:8443/h/${id}`, browserUrl: `https://${label}.relay.example.com:8443/`, origin: `https://${label}.relay.example.com:8443` });
+  assert.deepEqual(clientLinks("https://relay.example.com/some/path", id), { wsUrl: `wss://relay.example.com/h/${id}`, browserUrl: `https://${label}.relay.example.com/`, origin: `https://${label}.relay.example.com` });
+  assert.deepEqual(clientLinks("wss://127.0.0.1:8443", id), { wsUrl: `wss://127.0.0.1:8443/h/${id}`, browserUrl: `https://127.0.0.1:8443/h/${id}/`, origin: undefined });
+  assert.equal(browserSignInUrl(clientLinks("wss://r.example", id), "a.b-c_d"), `https://${label}.r.example/?token=a.b-c_d`);
   assert.throws(() => clientLinks("ftp://r.example", id), LoopgateError);
 });
 
@@ -98,7 +101,7 @@ test("loopgate.tokens.*: without a relay, create says how to set one up; with on
 
     const made = await call(reg, "loopgate.tokens.create", { name: "phone", access: "read", ttl: "7d" });
     assert.deepEqual(made.scopes, ["operator.read"]);
-    assert.equal(made.link, `https://relay.example.com:8443/h/${(await loadHostIdentity(env))!.hostId}/?token=${made.token as string}`);
+    assert.equal(made.link, `https://${hostLabel((await loadHostIdentity(env))!.hostId)!}.relay.example.com:8443/?token=${made.token as string}`);
     assert.match(String(made.qrSvg), /^<svg[^>]*>/);
     assert.ok(Math.abs((made.expiresAt as number) - (Date.now() + 7 * 86400_000)) < 60_000);
 
