@@ -14,6 +14,7 @@ import { FailureLimiter } from "../shared/rate-limit.ts";
 import type { ClientClaims } from "../shared/tokens.ts";
 import { authenticateClient, authenticateLink, audiencesFor, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
 import type { RelayLimits } from "./limits.ts";
+import { splitHostPath, checkRequestShape, forwardedHeaders, checkedOpenMeta, isRefusal, type Refusal } from "./forward-request.ts";
 
 export interface RelayAdapter {
   limits: RelayLimits;
@@ -35,25 +36,12 @@ export const EDGE_TOKEN_HEADER = "x-loopgate-client-token";
 
 export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
 
-/** Request headers passed on to the gateway (never the relay's own auth material). */
-const FORWARD_HEADERS = ["origin", "user-agent", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control"];
-
-function forwardedHeaders(c: Context, clientAddr: string): Record<string, string> {
-  const h: Record<string, string> = {};
-  for (const name of FORWARD_HEADERS) {
-    const v = c.req.header(name);
-    if (v !== undefined && v.length <= 4096) h[name] = v;
-  }
-  h["x-forwarded-for"] = clientAddr;
-  h["x-forwarded-proto"] = "https";
-  const host = c.req.header("host");
-  if (host) h["x-forwarded-host"] = host.slice(0, 255);
-  h["x-loopgate-relay"] = "1";
-  return h;
-}
-
 function refuse(c: Context, status: number, reason: string, retryAfterSec?: number): Response {
   return c.text(reason + "\n", status as 401, retryAfterSec ? { "retry-after": String(retryAfterSec) } : undefined);
+}
+
+function refuseRequest(c: Context, r: Refusal): Response {
+  return c.text(r.reason + "\n", r.status, r.headers);
 }
 
 export function createRelayApp(adapter: RelayAdapter): Hono {
@@ -95,8 +83,13 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       limiter.fail(addr);
       return refuse(c, 401, "token refused");
     }
-    const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
     const url = new URL(c.req.url);
+    // What would reach the host is checked before any token work: a bad request never travels the link.
+    const split = splitHostPath(url.pathname, hostId);
+    if (isRefusal(split)) return refuseRequest(c, split);
+    const shape = checkRequestShape(c.req.method, split.rest, url.search.slice(1));
+    if (shape) return refuseRequest(c, shape);
+    const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
     const auth = await authenticateClient(c.req.raw, hostId, record, audiencesFor(c.req.raw, adapter.audiences), { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes });
     if (!auth.ok) {
       limiter.fail(addr);
@@ -106,7 +99,7 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     limiter.succeed(addr);
     const claims: ClientClaims = auth.claims;
     const prefix = `/h/${hostId}`;
-    const rest = url.pathname.slice(prefix.length) || "/";
+    const rest = split.rest;
     // A browser's one-time ?token= becomes an HttpOnly cookie scoped to this host, and leaves the address bar.
     if (!isUpgrade && auth.source === "query" && c.req.method === "GET") {
       url.searchParams.delete("token");
@@ -122,18 +115,21 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       });
     }
     url.searchParams.delete("token");
-    const meta: OpenMeta = {
+    const headers = forwardedHeaders(c.req.raw, addr);
+    if (isRefusal(headers)) return refuseRequest(c, headers);
+    const meta = checkedOpenMeta({
       kind: isUpgrade ? "ws" : "http",
       path: rest,
       ...(url.search ? { query: url.search.slice(1) } : {}),
       ...(isUpgrade ? {} : { method: c.req.method }),
       // A browser authenticated by its cookie has no token to put in `connect`; the gateway
       // verifies this one itself (host key), so the relay cannot mint access it was not given.
-      headers: { ...forwardedHeaders(c, addr), ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
+      headers: { ...headers, ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
       clientAddr: addr,
       tokenId: claims.id,
       scopes: claims.scopes,
-    };
+    });
+    if (isRefusal(meta)) return refuseRequest(c, meta);
     if (isUpgrade) return adapter.upgradeClient(c, hostId, meta, chooseSubprotocol(c.req.raw));
     let body: Uint8Array | undefined;
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {

@@ -5,7 +5,7 @@
  * passes bytes in (`receive`) and gives a `send` function.
  */
 import { LoopgateError, ErrorCodes } from "../errors.ts";
-import { decodeFrame, encodeOpen, encodePing, encodeControl, encodeClose, FrameType, type OpenMeta } from "./codec.ts";
+import { decodeFrame, encodeOpen, encodePing, encodeControl, encodeClose, FrameType, BadOpenError, BAD_OPEN_CLOSE_CODE, type OpenMeta } from "./codec.ts";
 import { LinkStream, type StreamLimits } from "./stream.ts";
 
 export interface LinkLimits extends StreamLimits {
@@ -31,6 +31,8 @@ export interface MuxOptions {
   onControl?: (message: Record<string, unknown>) => void;
   /** The link is unusable (malformed frame): close it with 1002. */
   onFatal?: (err: LoopgateError) => void;
+  /** Host side: an OPEN was refused (its stream closed with 1008); the link goes on. For logs. */
+  onRefusedOpen?: (streamId: number, err: LoopgateError) => void;
   onPong?: (nonce: Uint8Array) => void;
   now?: () => number;
 }
@@ -142,6 +144,11 @@ export class LinkMux {
     try {
       f = decodeFrame(bytes);
     } catch (e) {
+      if (e instanceof BadOpenError && this.role === "host" && !this.#streams.has(e.streamId)) {
+        // A bad request fails its own stream only: one client's request never drops everyone's link.
+        this.refuseOpen(e.streamId, e);
+        return;
+      }
       const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.LINK_PROTOCOL, String(e));
       this.#opts.onFatal?.(err);
       return;
@@ -156,7 +163,14 @@ export class LinkMux {
         }
         const s = new LinkStream(f.streamId, this.#streamHost, this.limits, f.meta);
         this.#streams.set(f.streamId, s);
-        this.#opts.onOpen?.(s);
+        try {
+          this.#opts.onOpen?.(s);
+        } catch (e) {
+          // Whatever the handler could not start (a request the local stack refuses) fails that stream alone.
+          const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.LINK_PROTOCOL, e instanceof Error ? e.message : String(e));
+          if (s.open) s.abort(1011, "the host could not open this stream");
+          this.#opts.onRefusedOpen?.(f.streamId, err);
+        }
         return;
       }
       case FrameType.ACCEPT:
@@ -182,6 +196,12 @@ export class LinkMux {
         this.#opts.onControl?.(f.message);
         return;
     }
+  }
+
+  /** Host side: refuses one OPEN with a CLOSE on its stream id (1008 and a short reason); the link goes on. */
+  refuseOpen(streamId: number, err: LoopgateError): void {
+    this.#send(encodeClose(streamId, BAD_OPEN_CLOSE_CODE, `request refused by the host: ${err.message.replace(/^link frame: /, "")}`));
+    this.#opts.onRefusedOpen?.(streamId, err);
   }
 
   /** The link is gone: every stream ends with this code (each onClose fires once). */

@@ -1,0 +1,75 @@
+/**
+ * What the relay forwards to a host, and what it refuses first. A request
+ * reaches a host only as an OPEN the host would accept (the same checks the
+ * host runs, shared/link/codec.ts validateOpenMeta), so one client's odd
+ * request is answered here with a clear status and never travels the link:
+ *   - the host id segment must be the host id as written (no percent-encoding): else 400
+ *   - path over 4096 bytes or query over 8192: 414
+ *   - a method outside GET HEAD POST PUT PATCH DELETE OPTIONS: 405
+ *   - a forwarded header over 4096 bytes: 431; one with control characters: 400
+ * Runtime-agnostic (Node and Workers).
+ */
+import { MAX_OPEN_HEADER_VALUE_BYTES, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES, OPEN_METHODS, validateOpenMeta, type OpenMeta } from "../shared/link/codec.ts";
+
+export interface Refusal {
+  status: 400 | 405 | 414 | 431;
+  reason: string;
+  headers?: Record<string, string>;
+}
+
+/** Request headers passed on to the gateway (never the relay's own auth material). */
+export const FORWARD_HEADERS = ["origin", "user-agent", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control"] as const;
+
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const HOST_HEADER = /^[A-Za-z0-9.:[\]-]{1,255}$/;
+
+/**
+ * Splits `/h/<hostId>/rest` on the raw (still percent-encoded) path. The host
+ * id must appear literally: an encoded one would shift the forwarded path.
+ */
+export function splitHostPath(pathname: string, hostId: string): { rest: string } | Refusal {
+  const prefix = `/h/${hostId}`;
+  if (!pathname.startsWith(prefix) || (pathname.length > prefix.length && pathname[prefix.length] !== "/")) {
+    return { status: 400, reason: "the host id in the path must not be percent-encoded" };
+  }
+  return { rest: pathname.slice(prefix.length) || "/" };
+}
+
+export function isRefusal(v: object): v is Refusal {
+  return "status" in v;
+}
+
+/** Method and size checks, before any token work. */
+export function checkRequestShape(method: string, rest: string, query: string): Refusal | undefined {
+  if (!OPEN_METHODS.includes(method)) return { status: 405, reason: `method ${method.slice(0, 16)} is not forwarded`, headers: { allow: OPEN_METHODS.join(", ") } };
+  if (rest.length > MAX_OPEN_PATH_BYTES) return { status: 414, reason: `path longer than ${MAX_OPEN_PATH_BYTES} bytes` };
+  if (query.length > MAX_OPEN_QUERY_BYTES) return { status: 414, reason: `query longer than ${MAX_OPEN_QUERY_BYTES} bytes` };
+  return undefined;
+}
+
+/** The headers a host gets for this request, or why the request is refused. */
+export function forwardedHeaders(req: Request, clientAddr: string): Record<string, string> | Refusal {
+  const h: Record<string, string> = {};
+  for (const name of FORWARD_HEADERS) {
+    const v = req.headers.get(name);
+    if (v === null) continue;
+    if (v.length > MAX_OPEN_HEADER_VALUE_BYTES) return { status: 431, reason: `header ${name} longer than ${MAX_OPEN_HEADER_VALUE_BYTES} bytes` };
+    if (!HEADER_VALUE.test(v)) return { status: 400, reason: `header ${name} has control characters` };
+    h[name] = v;
+  }
+  h["x-forwarded-for"] = clientAddr;
+  h["x-forwarded-proto"] = "https";
+  const host = req.headers.get("host");
+  if (host && HOST_HEADER.test(host)) h["x-forwarded-host"] = host;
+  h["x-loopgate-relay"] = "1";
+  return h;
+}
+
+/** The OPEN for this request, checked exactly as the host will check it; a refusal instead of an OPEN a host would refuse. */
+export function checkedOpenMeta(meta: OpenMeta): OpenMeta | Refusal {
+  try {
+    return validateOpenMeta(meta as unknown as Record<string, unknown>);
+  } catch (e) {
+    return { status: 400, reason: `request not forwardable: ${(e instanceof Error ? e.message : String(e)).replace(/^link frame: /, "")}` };
+  }
+}
