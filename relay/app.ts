@@ -12,14 +12,16 @@ import type { JWK } from "jose";
 import type { OpenMeta } from "../shared/link/codec.ts";
 import { FailureLimiter } from "../shared/rate-limit.ts";
 import type { ClientClaims } from "../shared/tokens.ts";
-import { authenticateClient, authenticateLink, audiencesFor, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
+import { authenticateClient, authenticateLink, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
 import type { RelayLimits } from "./limits.ts";
 import { splitHostPath, checkRequestShape, forwardedHeaders, checkedOpenMeta, isRefusal, type Refusal } from "./forward-request.ts";
 
 export interface RelayAdapter {
   limits: RelayLimits;
-  /** Configured public URLs of this relay (token audiences). */
+  /** Configured public URLs of this relay (token audiences); never taken from a request. */
   audiences: readonly string[];
+  /** Records a verified link token's id; false when it was used before (a replay). */
+  claimLinkToken(hostId: string, jti: string, exp: number): Promise<boolean> | boolean;
   isAllowed(hostId: string): boolean;
   hostRecord(hostId: string): Promise<HostRecord | undefined> | HostRecord | undefined;
   /** The client's address as the runtime sees it. */
@@ -35,6 +37,8 @@ export interface RelayAdapter {
 export const EDGE_TOKEN_HEADER = "x-loopgate-client-token";
 
 export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
+
+const NO_AUDIENCE = "this relay has no public URL configured (relay serve --public-url, or RELAY_AUDIENCES on Workers)";
 
 function refuse(c: Context, status: number, reason: string, retryAfterSec?: number): Response {
   return c.text(reason + "\n", status as 401, retryAfterSec ? { "retry-after": String(retryAfterSec) } : undefined);
@@ -63,7 +67,13 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const addr = adapter.clientAddr(c);
     const wait = limiter.retryAfterMs(addr);
     if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
-    const auth = await authenticateLink(c.req.raw, audiencesFor(c.req.raw, adapter.audiences), (id) => adapter.isAllowed(id), adapter.limits.maxTokenBytes);
+    if (adapter.audiences.length === 0) return refuse(c, 503, NO_AUDIENCE);
+    const auth = await authenticateLink(c.req.raw, adapter.audiences, (id) => adapter.isAllowed(id), adapter.limits.maxTokenBytes);
+    if (auth.ok && !(await adapter.claimLinkToken(auth.hostId, auth.jti, auth.exp))) {
+      limiter.fail(addr);
+      adapter.log.warn("link refused", { addr, reason: "link token replayed" });
+      return refuse(c, 401, "link token refused (already used)");
+    }
     if (!auth.ok) {
       limiter.fail(addr);
       adapter.log.warn("link refused", { addr, reason: auth.reason });
@@ -90,7 +100,8 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const shape = checkRequestShape(c.req.method, split.rest, url.search.slice(1));
     if (shape) return refuseRequest(c, shape);
     const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
-    const auth = await authenticateClient(c.req.raw, hostId, record, audiencesFor(c.req.raw, adapter.audiences), { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes });
+    if (adapter.audiences.length === 0) return refuse(c, 503, NO_AUDIENCE);
+    const auth = await authenticateClient(c.req.raw, hostId, record, adapter.audiences, { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes });
     if (!auth.ok) {
       limiter.fail(addr);
       adapter.log.warn("client refused", { addr, status: auth.status, reason: auth.reason });

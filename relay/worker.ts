@@ -21,12 +21,13 @@ import { createRelayApp, HOST_ID, type RelayAdapter } from "./app.ts";
 import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "./hub.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
+import { relayAudience } from "../shared/tokens.ts";
 
 export interface Env {
   HOSTS: DurableObjectNamespace<HostRelay>;
   /** Host ids allowed to link, comma or whitespace separated (a var or a secret). */
   ALLOWED_HOSTS?: string;
-  /** Public URLs of this relay accepted as token audiences, comma separated (the request's own origin always is). */
+  /** Public URLs of this relay accepted as token audiences, comma separated. Required: without it no token is accepted (audiences never come from a request). */
   RELAY_AUDIENCES?: string;
   /** Largest client message forwarded, bytes (the platform itself refuses received messages over its limit). */
   MAX_MESSAGE_BYTES?: string;
@@ -41,6 +42,22 @@ export interface Env {
 const DECOY = "decoy";
 
 type Attachment = { role: "link"; hostId: string; nextStreamId: number } | { role: "client"; streamId: number; tokenId?: string };
+
+/** The configured audiences, each as an origin (https://host[:port]); unparsable entries are dropped. */
+export function configuredAudiences(env: Env): string[] {
+  const out: string[] = [];
+  for (const raw of (env.RELAY_AUDIENCES ?? "").split(/[\s,]+/)) {
+    if (!raw) continue;
+    try {
+      out.push(relayAudience(raw));
+    } catch {
+      // not a URL: ignored
+    }
+  }
+  return out;
+}
+
+const JTI_PREFIX = "link-jti:";
 
 export function allowedHosts(env: Env): Set<string> {
   return new Set((env.ALLOWED_HOSTS ?? "").split(/[\s,]+/).filter((h) => HOST_ID.test(h)));
@@ -179,7 +196,18 @@ export class HostRelay extends DurableObject<Env> {
   #adapter(): RelayAdapter {
     return {
       limits: this.#limits,
-      audiences: (this.env.RELAY_AUDIENCES ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+      audiences: configuredAudiences(this.env),
+      // Link token ids live in this host's storage until they expire: a token links once, even across evictions.
+      claimLinkToken: async (_hostId, jti, exp) => {
+        const key = JTI_PREFIX + jti;
+        if ((await this.ctx.storage.get<number>(key)) !== undefined) return false;
+        const now = Math.floor(Date.now() / 1000);
+        const seen = await this.ctx.storage.list<number>({ prefix: JTI_PREFIX, limit: 1000 });
+        const expired = [...seen].filter(([, e]) => e < now).map(([k]) => k);
+        if (expired.length) await this.ctx.storage.delete(expired.slice(0, 128));
+        await this.ctx.storage.put(key, exp);
+        return true;
+      },
       log: this.#log,
       isAllowed: (id) => this.#allowed.has(id),
       hostRecord: (id) => (this.#hub?.hostId === id ? this.#hub : undefined),

@@ -204,7 +204,7 @@ export class LinkConnector {
     const meta = stream.meta;
     if (!meta) return stream.abort(1011, "no stream metadata");
     // Throws for a request the host refuses: the mux then fails this stream alone.
-    const req = upstreamRequest(meta, this.#o.upstream);
+    const req = upstreamRequest(meta, this.#o.upstream, relayAudience(this.#o.relayUrl));
     if (meta.kind === "http") {
       void this.#onHttp(stream, req);
       return;

@@ -12,6 +12,7 @@
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { OPEN_METHODS, type OpenMeta } from "../../shared/link/codec.ts";
 import { classifyIp } from "../../shared/url-safety.ts";
+import { decodeJwt } from "jose";
 
 /** Request headers the gateway may see from a relayed client (besides the ones the connector sets itself). */
 const PASSED_HEADERS = new Set(["origin", "user-agent", "x-forwarded-host", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control", "authorization", "cookie", "x-loopgate-client-token"]);
@@ -35,7 +36,22 @@ export function forwardedFor(clientAddr: string): string {
   return classifyIp(clientAddr) !== undefined ? clientAddr : "unknown";
 }
 
-export function upstreamRequest(meta: OpenMeta, upstream: string): UpstreamRequest {
+/** True when a token (not verified here; the gateway does that) names `audience`. */
+function namesAudience(token: string, audience: string): boolean {
+  try {
+    const aud = decodeJwt(token).aud;
+    return Array.isArray(aud) ? aud.includes(audience) : aud === audience;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The local request for an OPEN. With `relayAudience` (the relay this link
+ * dialled), a relayed client token for any other relay is refused: a relay
+ * cannot pass on tokens it was never meant to see.
+ */
+export function upstreamRequest(meta: OpenMeta, upstream: string, relayAudience?: string): UpstreamRequest {
   const url = new URL(upstream);
   if (meta.kind === "http") url.protocol = url.protocol === "wss:" ? "https:" : "http:";
   const base = `${url.protocol}//${url.host}`;
@@ -54,6 +70,7 @@ export function upstreamRequest(meta: OpenMeta, upstream: string): UpstreamReque
     if (!PASSED_HEADERS.has(k)) continue;
     // A WebSocket authenticates in `connect`; relay credentials stay at the relay.
     if (meta.kind === "ws" && (k === "authorization" || k === "cookie")) continue;
+    if (k === "x-loopgate-client-token" && relayAudience !== undefined && !namesAudience(v, relayAudience)) refuse("the client token is for another relay");
     headers[k] = v;
   }
   headers["x-loopgate-relay"] = "1";

@@ -167,8 +167,9 @@ export class LinkMux {
           this.#opts.onOpen?.(s);
         } catch (e) {
           // Whatever the handler could not start (a request the local stack refuses) fails that stream alone.
-          const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.LINK_PROTOCOL, e instanceof Error ? e.message : String(e));
-          if (s.open) s.abort(1011, "the host could not open this stream");
+          // A typed refusal says why (1008); anything else is the host's own failure (1011).
+          const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.INTERNAL, e instanceof Error ? e.message : String(e));
+          if (s.open) s.abort(e instanceof LoopgateError ? BAD_OPEN_CLOSE_CODE : 1011, e instanceof LoopgateError ? `request refused by the host: ${err.message}` : "the host could not open this stream");
           this.#opts.onRefusedOpen?.(f.streamId, err);
         }
         return;

@@ -6,6 +6,7 @@
 import { writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocketServer } from "ws";
+import { createServer } from "node:net";
 import { runCli, runProcess, cli, tempDir, startGateway, ROOT, type Proc, type GatewayProc } from "./proc.ts";
 
 export type RelayKind = "node" | "workers";
@@ -90,18 +91,32 @@ export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayP
   const { loadOrCreateRelayCert } = await import("../../agent/tls/cert.ts");
   const cert = await loadOrCreateRelayCert(stateDir);
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
+  // Token audiences come from configuration only: the port is chosen first so RELAY_AUDIENCES can name it.
+  const port = opts.port ?? (await freePort());
   const args = [
-    "dev", "--local", "--ip", "127.0.0.1", "--port", String(opts.port ?? 0), "--inspector-port", "0",
+    "dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0",
     "--local-protocol", "https", "--https-key-path", join(stateDir, "relay-key.pem"), "--https-cert-path", join(stateDir, "relay-cert.pem"),
     "--persist-to", join(stateDir, "wrangler-state"), "--show-interactive-dev-session=false", "--log-level", "log",
     "--var", `ALLOWED_HOSTS:${opts.allowHosts.join(",")}`, "--var", "LOOPGATE_TEST:1", "--var", "LINK_TIMEOUT_SECONDS:20",
+    "--var", `RELAY_AUDIENCES:https://127.0.0.1:${port}`,
     ...(opts.args ?? []),
   ];
   const env = { ...workersEnv(stateDir) };
   const p = runProcess(bin, args, { env, cwd: ROOT, group: true });
-  const line = await p.waitForLine((l) => /Ready on https:\/\/127\.0\.0\.1:\d+/.test(l), 60_000);
-  const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+  await p.waitForLine((l) => /Ready on https:\/\/127\.0\.0\.1:\d+/.test(l), 60_000);
   return Object.assign(p, { kind: "workers" as const, port, pin: cert.pin, url: `wss://127.0.0.1:${port}`, stateDir, logs: () => [...p.stdout, ...p.stderr] });
+}
+
+/** A port free on 127.0.0.1 right now (bound to 0, read back, released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
 }
 
 /** wrangler with nothing that reaches beyond this machine: no metrics, no cf.json fetch, state in the test dir. */

@@ -98,6 +98,7 @@ export function registerRelayCommands(program: Command): void {
           log,
         });
         const url = `wss://${host.includes(":") ? `[${host}]` : host}:${relayServer.port}`;
+        if (relayServer.audiences.length === 0) log.warn("no --public-url given and the relay listens on every address: no token is accepted until --public-url names the URL clients use");
         log.info("relay listening", { url, allowedHosts: allow.length, certificate: cert.generated ? "generated (self-signed)" : (cert.certPath ?? "given") });
         const ready = { ok: true, event: "ready", port: relayServer.port, url, pin: formatPin(cert.pin), generatedCertificate: cert.generated };
         if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
