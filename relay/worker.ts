@@ -35,13 +35,17 @@ export interface Env {
   LINK_TIMEOUT_SECONDS?: string;
   /** Concurrent client streams per host (default 1024). */
   MAX_STREAMS_PER_HOST?: string;
+  /** Concurrent streams per client token on a host (default a quarter of the per-host limit). */
+  MAX_STREAMS_PER_TOKEN?: string;
+  /** Concurrent streams per client address on a host (default half the per-host limit). */
+  MAX_STREAMS_PER_ADDR?: string;
   /** "1" exposes /_debug/object on each object (tests under local workerd only). */
   LOOPGATE_TEST?: string;
 }
 
 const DECOY = "decoy";
 
-type Attachment = { role: "link"; hostId: string; nextStreamId: number } | { role: "client"; streamId: number; tokenId?: string };
+type Attachment = { role: "link"; hostId: string; nextStreamId: number } | { role: "client"; streamId: number; tokenId?: string; addr?: string };
 
 /** The configured audiences, each as an origin (https://host[:port]); unparsable entries are dropped. */
 export function configuredAudiences(env: Env): string[] {
@@ -67,9 +71,13 @@ function limitsFrom(env: Env): RelayLimits {
   const maxMessage = Number(env.MAX_MESSAGE_BYTES ?? "");
   const timeoutS = Number(env.LINK_TIMEOUT_SECONDS ?? "");
   const maxStreams = Number(env.MAX_STREAMS_PER_HOST ?? "");
+  const perToken = Number(env.MAX_STREAMS_PER_TOKEN ?? "");
+  const perAddr = Number(env.MAX_STREAMS_PER_ADDR ?? "");
   return {
     ...DEFAULT_RELAY_LIMITS,
     ...(Number.isInteger(maxStreams) && maxStreams > 0 ? { maxStreamsPerHost: maxStreams } : {}),
+    ...(Number.isInteger(perToken) && perToken > 0 ? { maxStreamsPerToken: perToken } : {}),
+    ...(Number.isInteger(perAddr) && perAddr > 0 ? { maxStreamsPerClientAddr: perAddr } : {}),
     // Workers refuses received WebSocket messages over 1 MiB by default; say so with our own 1009 first.
     maxMessageBytes: Number.isFinite(maxMessage) && maxMessage > 0 ? maxMessage : 1024 * 1024,
     heartbeat: { ...DEFAULT_RELAY_LIMITS.heartbeat, ...(Number.isFinite(timeoutS) && timeoutS > 0 ? { timeoutMs: timeoutS * 1000 } : {}) },
@@ -153,7 +161,7 @@ export class HostRelay extends DurableObject<Env> {
         ws.close(1011, "lost stream state");
         continue;
       }
-      const handle = hub.restoreClient(this.#clientSocket(ws), att.streamId, att.tokenId);
+      const handle = hub.restoreClient(this.#clientSocket(ws), att.streamId, att.tokenId, att.addr);
       if (handle) this.#clients.set(ws, handle);
     }
   }
@@ -235,7 +243,7 @@ export class HostRelay extends DurableObject<Env> {
         const handle = hub.attachClient(this.#clientSocket(server), meta);
         if (handle) {
           this.#clients.set(server, handle);
-          server.serializeAttachment({ role: "client", streamId: handle.streamId, ...(meta.tokenId ? { tokenId: meta.tokenId } : {}) } satisfies Attachment);
+          server.serializeAttachment({ role: "client", streamId: handle.streamId, ...(meta.tokenId ? { tokenId: meta.tokenId } : {}), addr: meta.clientAddr.slice(0, 64) } satisfies Attachment);
           this.#saveLinkAttachment();
         }
         return new Response(null, { status: 101, webSocket: client, ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}) });

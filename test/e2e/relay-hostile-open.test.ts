@@ -22,7 +22,7 @@ import { hostIdFromJwk, checkHostPublicJwk } from "../../shared/tokens.ts";
 import type { HostIdentity } from "../../agent/identity.ts";
 import { createLogger } from "../../agent/log/logger.ts";
 import { startGateway } from "../helpers/proc.ts";
-import { startEchoRig, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type EchoUpstream, type Host } from "../helpers/relay.ts";
+import { startEchoRig, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type EchoUpstream, type Host } from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";
 
 async function freshIdentity(): Promise<HostIdentity> {
@@ -75,8 +75,9 @@ for (const kind of RELAY_KINDS) {
     let echo: EchoUpstream;
     let link: Proc;
     let token: string;
+    const caps = kind === "node" ? ["--max-streams-per-token", "3", "--max-streams-per-addr", "5"] : ["--var", "MAX_STREAMS_PER_TOKEN:3", "--var", "MAX_STREAMS_PER_ADDR:5"];
     before(async () => {
-      ({ relay, host, echo, link, token } = await startEchoRig(kind));
+      ({ relay, host, echo, link, token } = await startEchoRig(kind, caps));
     });
     after(async () => {
       await link?.kill();
@@ -111,6 +112,37 @@ for (const kind of RELAY_KINDS) {
       const lines = [...link.stderr, ...link.stdout].join("\n");
       assert.doesNotMatch(lines, /malformed frame|relay link backoff/, "the host's link never dropped");
       assert.equal(lines.match(/relay link linked/g)?.length, 1, "linked once, never again");
+    });
+
+    test("one token, or one address, cannot take every stream slot of a host", async () => {
+      const open = async (tok: string) => {
+        const ws = await openWebSocket(`${relay.url}/h/${host.hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${tok}` }, timeoutMs: 10_000 });
+        // An accepted stream echoes; a refused one is closed by the relay right after the upgrade.
+        const outcome = await new Promise<string>((resolve) => {
+          ws.once("message", (d) => resolve(`echo ${String(d)}`));
+          ws.once("close", (code, reason) => resolve(`closed ${code} ${String(reason)}`));
+          ws.send("hi");
+        });
+        return { ws, outcome };
+      };
+      const second = (await mintToken(host, relay)).token;
+      const third = (await mintToken(host, relay)).token;
+      const held = [];
+      for (let i = 0; i < 3; i++) held.push(await open(token));
+      assert.deepEqual(held.map((h) => h.outcome), ["echo hi", "echo hi", "echo hi"]);
+      const over = await open(token);
+      assert.match(over.outcome, /^closed 1013 too many streams for this token/);
+      // Another token from the same address still gets in, up to the address cap (5).
+      for (let i = 0; i < 2; i++) held.push(await open(second));
+      assert.deepEqual(held.slice(3).map((h) => h.outcome), ["echo hi", "echo hi"]);
+      const overAddr = await open(third);
+      assert.match(overAddr.outcome, /^closed 1013 too many streams from this address/);
+      // Slots come back when streams close.
+      held[0]!.ws.close();
+      await new Promise((r) => setTimeout(r, 300));
+      const again = await open(third);
+      assert.equal(again.outcome, "echo hi");
+      for (const h of [...held, again]) h.ws.close();
     });
   });
 }

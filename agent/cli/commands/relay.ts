@@ -66,9 +66,11 @@ export function registerRelayCommands(program: Command): void {
     .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com")
     .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
     .option("--max-streams <n>", "concurrent client streams per host (default 1024)")
+    .option("--max-streams-per-token <n>", "concurrent streams one client token may hold on a host (default: a quarter of --max-streams)")
+    .option("--max-streams-per-addr <n>", "concurrent streams one client address may hold on a host (default: half of --max-streams)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(
-      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; maxStreams?: string; json?: boolean }, cmd: Command) => {
+      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; maxStreams?: string; maxStreamsPerToken?: string; maxStreamsPerAddr?: string; json?: boolean }, cmd: Command) => {
         const cfg = (await configOf(cmd)).config.relay ?? {};
         const log = createLogger(flags.json ? { json: true } : {});
         const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
@@ -94,6 +96,8 @@ export function registerRelayCommands(program: Command): void {
           limits: {
             ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
             ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
+            ...(flags.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: parseMaxStreams(flags.maxStreamsPerToken) } : {}),
+            ...(flags.maxStreamsPerAddr !== undefined ? { maxStreamsPerClientAddr: parseMaxStreams(flags.maxStreamsPerAddr) } : {}),
           },
           log,
         });
