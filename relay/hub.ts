@@ -88,7 +88,11 @@ export class HostHub implements HostRecord {
     for (const id of opts.revoked ?? []) this.#revoked.add(id);
   }
 
-  /** Why a new stream for this owner would be over a cap, or undefined. */
+  /** Why a new stream for this token and address would be over a cap, or undefined (checked again when the stream opens). */
+  capRefusal(tokenId: string | undefined, addr: string): string | undefined {
+    return this.#overCap(tokenId, addr);
+  }
+
   #overCap(tokenId: string | undefined, addr: string): string | undefined {
     if (tokenId !== undefined && (this.#held.get(`t:${tokenId}`) ?? 0) >= this.#caps.perToken) return `too many streams for this token (${this.#caps.perToken})`;
     if ((this.#held.get(`a:${addr}`) ?? 0) >= this.#caps.perAddr) return `too many streams from this address (${this.#caps.perAddr})`;

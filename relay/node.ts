@@ -142,6 +142,9 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     upgradeClient: (c, hostId, meta, protocol) => {
       const hub = hubs.get(hostId);
       if (!hub || !hub.linked) return c.text("host offline: its link is not connected\n", 503);
+      // Over a per-token/per-address cap: refused before the upgrade, with the reason.
+      const over = hub.capRefusal(meta.tokenId, meta.clientAddr);
+      if (over) return c.text(`${over}\n`, 429);
       return acceptUpgrade(c, clientOpened(hub, meta, protocol));
     },
     forwardHttp: async (c, hostId, meta, body) => {

@@ -238,6 +238,9 @@ export class HostRelay extends DurableObject<Env> {
       upgradeClient: (c, _hostId, meta, protocol) => {
         const hub = this.#hub;
         if (!hub?.linked) return c.text("host offline: its link is not connected\n", 503);
+        // Over a per-token/per-address cap: refused before the upgrade, with the reason.
+        const over = hub.capRefusal(meta.tokenId, meta.clientAddr);
+        if (over) return c.text(`${over}\n`, 429);
         const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
         this.ctx.acceptWebSocket(server, ["client"]);
         const handle = hub.attachClient(this.#clientSocket(server), meta);

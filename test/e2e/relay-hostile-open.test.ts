@@ -17,8 +17,10 @@ import { LinkMux } from "../../shared/link/mux.ts";
 import { FrameType } from "../../shared/link/codec.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { LinkConnector } from "../../agent/link/connector.ts";
-import { generateKeyPair, exportJWK, type CryptoKey } from "jose";
-import { hostIdFromJwk, checkHostPublicJwk } from "../../shared/tokens.ts";
+import { generateKeyPair, exportJWK, importJWK, type CryptoKey, type JWK } from "jose";
+import { hostIdFromJwk, checkHostPublicJwk, signLinkToken, mintClientToken, relayAudience } from "../../shared/tokens.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { HostIdentity } from "../../agent/identity.ts";
 import { createLogger } from "../../agent/log/logger.ts";
 import { startGateway } from "../helpers/proc.ts";
@@ -116,7 +118,14 @@ for (const kind of RELAY_KINDS) {
 
     test("one token, or one address, cannot take every stream slot of a host", async () => {
       const open = async (tok: string) => {
-        const ws = await openWebSocket(`${relay.url}/h/${host.hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${tok}` }, timeoutMs: 10_000 });
+        let ws;
+        try {
+          ws = await openWebSocket(`${relay.url}/h/${host.hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${tok}` }, timeoutMs: 10_000 });
+        } catch (e) {
+          // Over a cap: refused before the upgrade (429, the reason in the body).
+          const d = (e as { details?: { status?: number; body?: string } }).details;
+          return { ws: undefined, outcome: `refused ${d?.status} ${String(d?.body ?? (e as Error).message)}` };
+        }
         // An accepted stream echoes; a refused one is closed by the relay right after the upgrade.
         const outcome = await new Promise<string>((resolve) => {
           ws.once("message", (d) => resolve(`echo ${String(d)}`));
@@ -131,18 +140,43 @@ for (const kind of RELAY_KINDS) {
       for (let i = 0; i < 3; i++) held.push(await open(token));
       assert.deepEqual(held.map((h) => h.outcome), ["echo hi", "echo hi", "echo hi"]);
       const over = await open(token);
-      assert.match(over.outcome, /^closed 1013 too many streams for this token/);
+      assert.match(over.outcome, /^refused 429 .*too many streams for this token/);
       // Another token from the same address still gets in, up to the address cap (5).
       for (let i = 0; i < 2; i++) held.push(await open(second));
       assert.deepEqual(held.slice(3).map((h) => h.outcome), ["echo hi", "echo hi"]);
       const overAddr = await open(third);
-      assert.match(overAddr.outcome, /^closed 1013 too many streams from this address/);
+      assert.match(overAddr.outcome, /^refused 429 .*too many streams from this address/);
       // Slots come back when streams close.
-      held[0]!.ws.close();
+      held[0]!.ws!.close();
       await new Promise((r) => setTimeout(r, 300));
       const again = await open(third);
       assert.equal(again.outcome, "echo hi");
-      for (const h of [...held, again]) h.ws.close();
+      for (const h of [...held, again]) h.ws?.close();
+    });
+
+    // Last: it replaces the host's link once (the real one relinks by itself).
+    test("audiences come from configuration, not Host; a link token links once", async () => {
+      const jwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
+      const key = (await importJWK(jwk, "EdDSA")) as CryptoKey;
+      const pub = checkHostPublicJwk({ kty: jwk.kty, crv: jwk.crv, x: jwk.x });
+      const elsewhere = "https://relay-b.example:8443";
+      // A client token for another relay, sent with that relay's name as Host.
+      const forB = (await mintClientToken(key, host.hostId, { audience: elsewhere, ttlSec: 600, scopes: ["operator.read"] })).token;
+      const spoof = await rawRequest(relay, `GET /h/${host.hostId}/ HTTP/1.1\r\nHost: relay-b.example:8443\r\nConnection: close\r\nAuthorization: Bearer ${forB}\r\n\r\n`);
+      assert.equal(spoof.status, 403, `a token for another relay: ${spoof.status} ${spoof.body.trim()}`);
+      // A link token for another relay, with that Host: refused.
+      const linkForB = await signLinkToken(key, pub, host.hostId, elsewhere);
+      const linkSpoof = await rawRequest(relay, `GET /link HTTP/1.1\r\nHost: relay-b.example:8443\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${linkForB}\r\n\r\n`);
+      assert.equal(linkSpoof.status, 401, `a link token for another relay: ${linkSpoof.status} ${linkSpoof.body.trim()}`);
+      // A good link token works once; its replay is refused.
+      const lt = await signLinkToken(key, pub, host.hostId, relayAudience(relay.url));
+      const first = await openWebSocket(`${relay.url}/link`, { pins: [relay.pin], headers: { authorization: `Bearer ${lt}` }, timeoutMs: 10_000 });
+      first.close();
+      const replay = await openWebSocket(`${relay.url}/link`, { pins: [relay.pin], headers: { authorization: `Bearer ${lt}` }, timeoutMs: 10_000 }).then(
+        (ws) => (ws.close(), "open"),
+        (e: { details?: { status?: number } }) => e.details?.status,
+      );
+      assert.equal(replay, 401, "the replayed link token is refused");
     });
   });
 }

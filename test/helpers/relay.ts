@@ -87,6 +87,12 @@ export function skipUnlessRunnable(kind: RelayKind, suite: string): { skip?: str
  * account), serving https with a certificate we made so clients can pin it.
  */
 export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayProc> {
+  // A port picked free can be taken before wrangler binds it: one more try with another.
+  if (opts.port === undefined) return startWorkersRelayOn(opts).catch(() => startWorkersRelayOn(opts));
+  return startWorkersRelayOn(opts);
+}
+
+async function startWorkersRelayOn(opts: RelayStartOptions): Promise<RelayProc> {
   const stateDir = opts.stateDir ?? tempDir("loopgate-wrelay-");
   const { loadOrCreateRelayCert } = await import("../../agent/tls/cert.ts");
   const cert = await loadOrCreateRelayCert(stateDir);
