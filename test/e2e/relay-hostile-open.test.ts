@@ -24,7 +24,8 @@ import { join } from "node:path";
 import type { HostIdentity } from "../../agent/identity.ts";
 import { createLogger } from "../../agent/log/logger.ts";
 import { startGateway } from "../helpers/proc.ts";
-import { startEchoRig, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type EchoUpstream, type Host } from "../helpers/relay.ts";
+import { TestClient } from "../helpers/ws-client.ts";
+import { startRelay, makeHost, startLinkedGateway, startEchoRig, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type EchoUpstream, type Host } from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";
 
 async function freshIdentity(): Promise<HostIdentity> {
@@ -272,5 +273,32 @@ describe("a hostile relay speaking straight to the host's connector", () => {
     assert.ok(!res.ok || !(res.payload?.auth?.scopes ?? []).includes("operator.admin"), `a relayed stream got local trust: ${JSON.stringify(res).slice(0, 300)}`);
     assert.equal(res.ok, false);
     assert.equal(res.error?.details?.code, "AUTH_REQUIRED");
+  });
+});
+
+describe("a gateway linked to a relay accepts client tokens for that relay only", () => {
+  test("a token minted for another relay is refused at the gateway, even on loopback", async () => {
+    const host = await makeHost();
+    const relay = await startRelay("node", { allowHosts: [host.hostId] });
+    const gw = await startLinkedGateway(host, relay);
+    try {
+      const ours = await mintToken(host, relay);
+      // Minted by the same host for a relay it is not linked to (no contact with it is needed).
+      const theirs = await mintToken(host, { url: "wss://relay-b.example:8443", pin: relay.pin });
+      const connect = async (token: string) => {
+        const c = new TestClient(`ws://127.0.0.1:${gw.port}`);
+        await c.opened();
+        await c.waitFor((f) => f.event === "connect.challenge");
+        const r = await c.connect({ token }, { scopes: ["operator.read"] });
+        c.close();
+        return r;
+      };
+      assert.equal((await connect(ours.token)).ok, true, "the linked relay's token works");
+      const r = await connect(theirs.token);
+      assert.equal(r.ok, false, "a token for another relay is refused");
+    } finally {
+      await gw.kill();
+      await relay.kill();
+    }
   });
 });

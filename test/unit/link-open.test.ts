@@ -126,6 +126,16 @@ test("the connector marks every relayed stream itself, whatever the relay sent",
   assert.equal(upstreamRequest({ ...GOOD, path: "//evil.example/x" } as never, UPSTREAM).url.host, "127.0.0.1:18789");
 });
 
+test("the connector refuses a relayed client token that names another relay", () => {
+  const jwt = (aud: unknown) => `${Buffer.from('{"alg":"EdDSA"}').toString("base64url")}.${Buffer.from(JSON.stringify({ aud })).toString("base64url")}.sig`;
+  const meta = (tok: string) => ({ ...GOOD, headers: { "x-loopgate-client-token": tok } }) as never;
+  const A = "https://relay-a.test:8443";
+  assert.equal(upstreamRequest(meta(jwt(A)), UPSTREAM, A).headers["x-loopgate-client-token"], jwt(A));
+  assert.equal(upstreamRequest(meta(jwt([A, "x"])), UPSTREAM, A).headers["x-loopgate-client-token"], jwt([A, "x"]));
+  assert.throws(() => upstreamRequest(meta(jwt("https://relay-b.test:8443")), UPSTREAM, A), (e: unknown) => e instanceof LoopgateError && /another relay/.test(e.message));
+  assert.throws(() => upstreamRequest(meta("garbage"), UPSTREAM, A), LoopgateError);
+});
+
 test("fuzz: OPEN frames with any path, query, method and header sizes never take the link down", () => {
   const pathArb = fc.oneof(
     fc.string({ maxLength: 64 }).map((s) => "/" + s),
