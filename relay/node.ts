@@ -29,8 +29,8 @@ export interface NodeRelayOptions {
   allowHosts: readonly string[];
   /**
    * Public URLs clients and hosts use (token audiences), from configuration.
-   * None given: the relay's own listening URL (https://HOST:PORT) when HOST is
-   * a concrete address; a wildcard listener then accepts no token until one is set.
+   * The relay's own listening URL (https://HOST:PORT) is added when HOST is a
+   * concrete address; a wildcard listener accepts no token until one is set.
    */
   audiences?: readonly string[];
   limits?: Partial<RelayLimits>;
@@ -185,8 +185,10 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   });
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : opts.port;
-  if (audiences.length === 0 && opts.host !== "0.0.0.0" && opts.host !== "::" && opts.host !== "") {
-    audiences.push(relayAudience(`wss://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`));
+  // The listening URL is configuration too: clients may use it directly (a wildcard listener has none).
+  if (opts.host !== "0.0.0.0" && opts.host !== "::" && opts.host !== "") {
+    const own = relayAudience(`wss://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`);
+    if (!audiences.includes(own)) audiences.push(own);
   }
 
   // Keepalive: ping every socket each interval; one silent for longer than

@@ -63,14 +63,14 @@ export function registerRelayCommands(program: Command): void {
     .option("--cert <file>", "PEM certificate (with --key)")
     .option("--key <file>", "PEM private key (with --cert)")
     .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
-    .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com")
+    .option("--public-url <url>", "a URL clients and hosts use (token audience; repeatable), e.g. https://relay.example.com; the listening URL always counts", collect, [] as string[])
     .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
     .option("--max-streams <n>", "concurrent client streams per host (default 1024)")
     .option("--max-streams-per-token <n>", "concurrent streams one client token may hold on a host (default: a quarter of --max-streams)")
     .option("--max-streams-per-addr <n>", "concurrent streams one client address may hold on a host (default: half of --max-streams)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(
-      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; maxStreams?: string; maxStreamsPerToken?: string; maxStreamsPerAddr?: string; json?: boolean }, cmd: Command) => {
+      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl: string[]; heartbeatMs?: string; maxStreams?: string; maxStreamsPerToken?: string; maxStreamsPerAddr?: string; json?: boolean }, cmd: Command) => {
         const cfg = (await configOf(cmd)).config.relay ?? {};
         const log = createLogger(flags.json ? { json: true } : {});
         const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
@@ -85,14 +85,14 @@ export function registerRelayCommands(program: Command): void {
         const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
         const port = Number(portRaw);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);
-        const publicUrl = flags.publicUrl ?? cfg.publicUrl;
+        const publicUrls = flags.publicUrl.length > 0 ? flags.publicUrl : cfg.publicUrl ? [cfg.publicUrl] : [];
         const relayServer = await startNodeRelay({
           host,
           port,
           certPem: cert.certPem,
           keyPem: cert.keyPem,
           allowHosts: allow,
-          audiences: publicUrl ? [relayAudience(publicUrl)] : [],
+          audiences: publicUrls.map((u) => relayAudience(u)),
           limits: {
             ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
             ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
