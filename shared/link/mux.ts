@@ -144,8 +144,9 @@ export class LinkMux {
     try {
       f = decodeFrame(bytes);
     } catch (e) {
-      if (e instanceof BadOpenError && this.role === "host" && !this.#streams.has(e.streamId)) {
+      if (e instanceof BadOpenError && this.role === "host") {
         // A bad request fails its own stream only: one client's request never drops everyone's link.
+        this.#forgetReused(e.streamId);
         this.refuseOpen(e.streamId, e);
         return;
       }
@@ -156,7 +157,7 @@ export class LinkMux {
     switch (f.type) {
       case FrameType.OPEN: {
         if (this.role !== "host") return this.#opts.onFatal?.(new LoopgateError(ErrorCodes.LINK_PROTOCOL, "link frame: OPEN sent to the relay"));
-        if (this.#streams.has(f.streamId)) return this.#opts.onFatal?.(new LoopgateError(ErrorCodes.LINK_PROTOCOL, `link frame: stream ${f.streamId} opened twice`));
+        this.#forgetReused(f.streamId);
         if (this.#streams.size >= this.limits.maxStreams) {
           this.#send(encodeClose(f.streamId, 1013, "too many streams on this host"));
           return;
@@ -197,6 +198,18 @@ export class LinkMux {
         this.#opts.onControl?.(f.message);
         return;
     }
+  }
+
+  /**
+   * Host side: an OPEN for an id still open here means the relay forgot that
+   * stream (a restart, an eviction): end ours locally, without a CLOSE that
+   * would hit the new one, instead of failing the whole link.
+   */
+  #forgetReused(streamId: number): void {
+    const old = this.#streams.get(streamId);
+    if (!old) return;
+    old.handleClose(1011, "the relay reused this stream id");
+    this.#opts.onRefusedOpen?.(streamId, new LoopgateError(ErrorCodes.LINK_PROTOCOL, `stream ${streamId} opened again; the old one was ended`));
   }
 
   /** Host side: refuses one OPEN with a CLOSE on its stream id (1008 and a short reason); the link goes on. */

@@ -97,6 +97,25 @@ test("a bad OPEN closes its own stream with 1008; the link and the next stream g
   assert.equal(h.opened.length, 1, "the next good OPEN opens");
 });
 
+test("an OPEN for an id still open ends the old stream locally and opens the new one; the link stays", () => {
+  const h = hostMux();
+  h.mux.receive(encodeOpen(9, GOOD as never));
+  const old = h.opened[0]!;
+  let oldEnd = 0;
+  old.onClose = (code) => (oldEnd = code);
+  const framesBefore = h.sent.length;
+  h.mux.receive(encodeOpen(9, { ...GOOD, path: "/again" } as never));
+  assert.equal(oldEnd, 1011, "the old stream ended locally");
+  assert.equal(h.sent.slice(framesBefore).filter((f) => decodeFrame(f).type === FrameType.CLOSE).length, 0, "no CLOSE that would hit the new stream");
+  assert.equal(h.opened.length, 2);
+  assert.equal(h.mux.get(9)?.meta?.path, "/again");
+  // A bad OPEN on an id still open: the old one ends, the new one is refused, the link stays.
+  h.mux.receive(rawOpen(9, { ...GOOD, path: "nope" }));
+  assert.equal(h.mux.size, 0);
+  assert.deepEqual(h.fatal, []);
+  assert.ok(h.alive());
+});
+
 test("an OPEN the local stack cannot start fails that stream with 1011, not the link", () => {
   const sent: Uint8Array[] = [];
   let fatal = false;
@@ -171,5 +190,14 @@ test("fuzz: OPEN frames with any path, query, method and header sizes never take
       return h.alive();
     }),
     { numRuns: 1500 },
+  );
+  // Reused and colliding stream ids too: the link stays, and the host holds at most one stream per id.
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 3 }), metaArb), { minLength: 1, maxLength: 8 }), (opens) => {
+      const h = hostMux();
+      for (const [id, m] of opens) h.mux.receive(rawOpen(id, m));
+      return h.fatal.length === 0 && h.violations.length === 0 && h.mux.size <= 3 && h.alive();
+    }),
+    { numRuns: 800 },
   );
 });
