@@ -16,6 +16,7 @@ import { toLoopgateError } from "../../shared/errors.ts";
 import { openWebSocket } from "../tls/pinned-connect.ts";
 import type { HostIdentity } from "../identity.ts";
 import { upstreamRequest, type UpstreamRequest } from "./upstream-request.ts";
+import { requestBody } from "./request-body.ts";
 
 export type LinkState = "connecting" | "linked" | "backoff" | "stopped";
 
@@ -253,12 +254,8 @@ export class LinkConnector {
     const method = req.method;
     let body: Uint8Array | undefined;
     if (method !== "GET" && method !== "HEAD") {
-      body = await new Promise<Uint8Array>((resolve) => {
-        stream.onMessage = (data, _b, release) => {
-          release();
-          resolve(typeof data === "string" ? new TextEncoder().encode(data) : data);
-        };
-      });
+      body = await requestBody(stream);
+      if (body === undefined || !stream.open) return;
     }
     const ac = new AbortController();
     stream.onClose = () => ac.abort();

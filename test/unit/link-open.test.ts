@@ -9,11 +9,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { validateHeaderValue, validateHeaderName } from "node:http";
 import fc from "fast-check";
-import { decodeFrame, encodeOpen, encodePing, FrameType, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES } from "../../shared/link/codec.ts";
+import { decodeFrame, encodeOpen, encodePing, encodeClose, encodeData, FrameType, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES } from "../../shared/link/codec.ts";
 import { LinkMux } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { LoopgateError } from "../../shared/errors.ts";
 import { upstreamRequest } from "../../agent/link/upstream-request.ts";
+import { requestBody } from "../../agent/link/request-body.ts";
 
 const UPSTREAM = "ws://127.0.0.1:18789";
 const GOOD = { kind: "ws", path: "/", headers: {}, clientAddr: "192.0.2.1" };
@@ -114,6 +115,18 @@ test("an OPEN for an id still open ends the old stream locally and opens the new
   assert.equal(h.mux.size, 0);
   assert.deepEqual(h.fatal, []);
   assert.ok(h.alive());
+});
+
+test("a request body wait settles when the relay closes the stream without a body", async () => {
+  const h = hostMux();
+  h.mux.receive(encodeOpen(4, { ...GOOD, kind: "http", method: "POST" } as never));
+  const body = requestBody(h.opened[0]!);
+  h.mux.receive(encodeClose(4, 1001, "client went away"));
+  assert.equal(await Promise.race([body, new Promise((r) => setTimeout(() => r("still waiting"), 200))]), undefined);
+  h.mux.receive(encodeOpen(5, { ...GOOD, kind: "http", method: "POST" } as never));
+  const body2 = requestBody(h.opened[1]!);
+  h.mux.receive(encodeData(5, new Uint8Array([1, 2]), true, true));
+  assert.deepEqual(await body2, new Uint8Array([1, 2]));
 });
 
 test("an OPEN the local stack cannot start fails that stream with 1011, not the link", () => {
