@@ -23,7 +23,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HostIdentity } from "../../agent/identity.ts";
 import { createLogger } from "../../agent/log/logger.ts";
-import { startGateway } from "../helpers/proc.ts";
+import { startGateway, tempDir } from "../helpers/proc.ts";
+import { createServer as createHttpsServer } from "node:https";
+import { loadOrCreateRelayCert } from "../../agent/tls/cert.ts";
 import { TestClient } from "../helpers/ws-client.ts";
 import { startRelay, makeHost, startLinkedGateway, startEchoRig, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type EchoUpstream, type Host } from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";
@@ -32,6 +34,31 @@ async function freshIdentity(): Promise<HostIdentity> {
   const { privateKey, publicKey } = await generateKeyPair("Ed25519", { extractable: true });
   const publicJwk = checkHostPublicJwk(await exportJWK(publicKey));
   return { hostId: await hostIdFromJwk(publicJwk), privateKey: privateKey as CryptoKey, publicJwk };
+}
+
+type GwFrame = { type?: string; event?: string; id?: string; ok?: boolean; payload?: { auth?: { scopes?: string[] } }; error?: { details?: { code?: string } } };
+const CONNECT_ADMIN = JSON.stringify({ type: "req", id: "c1", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "test", version: "0.0.0", platform: "linux", mode: "test" }, role: "operator", scopes: ["operator.admin"], auth: {} } });
+
+/** As a relay: opens a stream with no forwarding headers and asks the gateway for admin with no credential. */
+async function connectThrough(mux: LinkMux): Promise<GwFrame> {
+  const stream = mux.openStream({ kind: "ws", path: "/", headers: {}, clientAddr: "127.0.0.1" });
+  const frames: GwFrame[] = [];
+  stream.onMessage = (d, _b, release) => {
+    frames.push(JSON.parse(String(d)) as GwFrame);
+    release();
+  };
+  const waitFor = async (pred: (f: GwFrame) => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const f = frames.find(pred);
+      if (f) return f;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error("timed out; got " + JSON.stringify(frames).slice(0, 500));
+  };
+  await waitFor((f) => f.event === "connect.challenge");
+  stream.sendMessage(CONNECT_ADMIN);
+  return waitFor((f) => f.id === "c1");
 }
 
 async function rawRequest(relay: RelayProc, head: string): Promise<{ status: number; body: string }> {
@@ -268,11 +295,62 @@ describe("a hostile relay speaking straight to the host's connector", () => {
       throw new Error("timed out; got " + JSON.stringify(frames).slice(0, 500));
     };
     await waitFor((f) => f.event === "connect.challenge");
-    stream.sendMessage(JSON.stringify({ type: "req", id: "c1", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "test", version: "0.0.0", platform: "linux", mode: "test" }, role: "operator", scopes: ["operator.admin"], auth: {} } }));
+    stream.sendMessage(CONNECT_ADMIN);
     const res = await waitFor((f) => f.id === "c1");
     assert.ok(!res.ok || !(res.payload?.auth?.scopes ?? []).includes("operator.admin"), `a relayed stream got local trust: ${JSON.stringify(res).slice(0, 300)}`);
     assert.equal(res.ok, false);
     assert.equal(res.error?.details?.code, "AUTH_REQUIRED");
+  });
+});
+
+describe("a hostile relay linked by the gateway's own in-process link", () => {
+  test("a header-less OPEN is not local at an auth-none gateway; a bad OPEN fails only its stream", async () => {
+    const dir = tempDir("loopgate-fake-relay-");
+    const cert = await loadOrCreateRelayCert(dir);
+    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem });
+    const wss = new WebSocketServer({ server });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const linked = new Promise<{ mux: LinkMux; closed: () => boolean }>((resolve) => {
+      wss.once("connection", (ws) => {
+        let closed = false;
+        ws.once("close", () => (closed = true));
+        const mux = new LinkMux({ role: "relay", send: (f) => ws.send(f) });
+        ws.on("message", (d, isBinary) => {
+          if (!isBinary) return String(d) === LINK_PING_TEXT ? ws.send(LINK_PONG_TEXT) : undefined;
+          const b = d as Buffer;
+          mux.receive(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+        });
+        resolve({ mux, closed: () => closed });
+      });
+    });
+    const host = await makeHost();
+    const gw = await startLinkedGateway(host, { url: `wss://127.0.0.1:${port}`, pin: cert.pin }, ["--auth", "none"]);
+    try {
+      const { mux, closed } = await linked;
+      await new Promise((r) => setTimeout(r, 100));
+      // As a hostile relay: a raw OPEN (the relay's own mux would never send it) on an id far from its own.
+      let badCode = 0;
+      mux.restoreStream(1000).onClose = (code) => (badCode = code);
+      const body = Buffer.from(JSON.stringify({ kind: "http", method: "M-SEARCH", path: "/", headers: {}, clientAddr: "203.0.113.7" }));
+      const frame = Buffer.alloc(5 + body.length);
+      frame[0] = FrameType.OPEN;
+      frame.writeUInt32BE(1000, 1);
+      body.copy(frame, 5);
+      for (const c of wss.clients) c.send(frame);
+      const deadline = Date.now() + 5000;
+      while (badCode !== 1008 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(badCode, 1008, "the bad OPEN was refused on its own stream");
+      const res = await connectThrough(mux);
+      assert.equal(res.ok, false, `a relayed stream got local trust: ${JSON.stringify(res).slice(0, 300)}`);
+      assert.equal(res.error?.details?.code, "AUTH_REQUIRED");
+      assert.equal(closed(), false, "the link is still up");
+    } finally {
+      await gw.kill();
+      wss.close();
+      server.close();
+      server.closeAllConnections();
+    }
   });
 });
 
