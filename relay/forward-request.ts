@@ -12,6 +12,7 @@
 import { MAX_OPEN_HEADER_VALUE_BYTES, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES, OPEN_METHODS, validateOpenMeta, type OpenMeta } from "../shared/link/codec.ts";
 
 export interface Refusal {
+  refused: true;
   status: 400 | 405 | 414 | 431;
   reason: string;
   headers?: Record<string, string>;
@@ -30,20 +31,20 @@ const HOST_HEADER = /^[A-Za-z0-9.:[\]-]{1,255}$/;
 export function splitHostPath(pathname: string, hostId: string): { rest: string } | Refusal {
   const prefix = `/h/${hostId}`;
   if (!pathname.startsWith(prefix) || (pathname.length > prefix.length && pathname[prefix.length] !== "/")) {
-    return { status: 400, reason: "the host id in the path must not be percent-encoded" };
+    return { refused: true, status: 400, reason: "the host id in the path must not be percent-encoded" };
   }
   return { rest: pathname.slice(prefix.length) || "/" };
 }
 
 export function isRefusal(v: object): v is Refusal {
-  return "status" in v;
+  return (v as Partial<Refusal>).refused === true;
 }
 
 /** Method and size checks, before any token work. */
 export function checkRequestShape(method: string, rest: string, query: string): Refusal | undefined {
-  if (!OPEN_METHODS.includes(method)) return { status: 405, reason: `method ${method.slice(0, 16)} is not forwarded`, headers: { allow: OPEN_METHODS.join(", ") } };
-  if (rest.length > MAX_OPEN_PATH_BYTES) return { status: 414, reason: `path longer than ${MAX_OPEN_PATH_BYTES} bytes` };
-  if (query.length > MAX_OPEN_QUERY_BYTES) return { status: 414, reason: `query longer than ${MAX_OPEN_QUERY_BYTES} bytes` };
+  if (!OPEN_METHODS.includes(method)) return { refused: true, status: 405, reason: `method ${method.slice(0, 16)} is not forwarded`, headers: { allow: OPEN_METHODS.join(", ") } };
+  if (rest.length > MAX_OPEN_PATH_BYTES) return { refused: true, status: 414, reason: `path longer than ${MAX_OPEN_PATH_BYTES} bytes` };
+  if (query.length > MAX_OPEN_QUERY_BYTES) return { refused: true, status: 414, reason: `query longer than ${MAX_OPEN_QUERY_BYTES} bytes` };
   return undefined;
 }
 
@@ -53,8 +54,8 @@ export function forwardedHeaders(req: Request, clientAddr: string): Record<strin
   for (const name of FORWARD_HEADERS) {
     const v = req.headers.get(name);
     if (v === null) continue;
-    if (v.length > MAX_OPEN_HEADER_VALUE_BYTES) return { status: 431, reason: `header ${name} longer than ${MAX_OPEN_HEADER_VALUE_BYTES} bytes` };
-    if (!HEADER_VALUE.test(v)) return { status: 400, reason: `header ${name} has control characters` };
+    if (v.length > MAX_OPEN_HEADER_VALUE_BYTES) return { refused: true, status: 431, reason: `header ${name} longer than ${MAX_OPEN_HEADER_VALUE_BYTES} bytes` };
+    if (!HEADER_VALUE.test(v)) return { refused: true, status: 400, reason: `header ${name} has control characters` };
     h[name] = v;
   }
   h["x-forwarded-for"] = clientAddr;
@@ -70,6 +71,6 @@ export function checkedOpenMeta(meta: OpenMeta): OpenMeta | Refusal {
   try {
     return validateOpenMeta(meta as unknown as Record<string, unknown>);
   } catch (e) {
-    return { status: 400, reason: `request not forwardable: ${(e instanceof Error ? e.message : String(e)).replace(/^link frame: /, "")}` };
+    return { refused: true, status: 400, reason: `request not forwardable: ${(e instanceof Error ? e.message : String(e)).replace(/^link frame: /, "")}` };
   }
 }
