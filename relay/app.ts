@@ -14,14 +14,17 @@ import type { JWK } from "jose";
 import type { OpenMeta } from "../shared/link/codec.ts";
 import { FailureLimiter } from "../shared/rate-limit.ts";
 import type { ClientClaims } from "../shared/tokens.ts";
-import { authenticateClient, authenticateLink, audiencesFor, cookieName, chooseSubprotocol, isOwnAuthorization, type HostRecord } from "./auth.ts";
-import { browserCredentialRefusal, cookieFor, hostResponse, hostTarget, relayHostOf, serviceWorkerRefusal, type HostTarget } from "./host-origin.ts";
+import { authenticateClient, authenticateLink, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
+import { browserCredentialRefusal, cookieFor, hostResponse, hostTarget, serviceWorkerRefusal, type HostTarget } from "./host-origin.ts";
 import type { RelayLimits } from "./limits.ts";
+import { encodedHostIdRefusal, checkRequestShape, forwardedHeaders, checkedOpenMeta, isRefusal, type Refusal } from "./forward-request.ts";
 
 export interface RelayAdapter {
   limits: RelayLimits;
-  /** Configured public URLs of this relay (token audiences). */
+  /** Configured public URLs of this relay (token audiences); never taken from a request. */
   audiences: readonly string[];
+  /** Records a verified link token's id; false when it was used before (a replay). */
+  claimLinkToken(hostId: string, jti: string, exp: number): Promise<boolean> | boolean;
   isAllowed(hostId: string): boolean;
   /** True when at most one host may link: the shared `/h/<hostId>/` path form may then serve browsers. */
   singleHost(): boolean;
@@ -40,28 +43,14 @@ export const EDGE_TOKEN_HEADER = "x-loopgate-client-token";
 
 export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
 
-/** Request headers passed on to the gateway (never the relay's own auth material). */
-const FORWARD_HEADERS = ["origin", "user-agent", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control"];
-
-function forwardedHeaders(c: Context, clientAddr: string, hostId: string): Record<string, string> {
-  const h: Record<string, string> = {};
-  for (const name of FORWARD_HEADERS) {
-    const v = c.req.header(name);
-    if (v !== undefined && v.length <= 4096) h[name] = v;
-  }
-  // An Authorization that is not our token is the upstream's own (e.g. a UI's bearer secret).
-  const authz = c.req.header("authorization");
-  if (authz !== undefined && authz.length <= 8192 && !isOwnAuthorization(authz, hostId)) h["authorization"] = authz;
-  h["x-forwarded-for"] = clientAddr;
-  h["x-forwarded-proto"] = "https";
-  const host = c.req.header("host");
-  if (host) h["x-forwarded-host"] = host.slice(0, 255);
-  h["x-loopgate-relay"] = "1";
-  return h;
-}
+const NO_AUDIENCE = "this relay has no public URL configured (relay serve --public-url, or RELAY_AUDIENCES on Workers)";
 
 function refuse(c: Context, status: number, reason: string, retryAfterSec?: number): Response {
   return c.text(reason + "\n", status as 401, retryAfterSec ? { "retry-after": String(retryAfterSec) } : undefined);
+}
+
+function refuseRequest(c: Context, r: Refusal): Response {
+  return c.text(r.reason + "\n", r.status, r.headers);
 }
 
 export function createRelayApp(adapter: RelayAdapter): Hono {
@@ -90,7 +79,13 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const addr = adapter.clientAddr(c);
     const wait = limiter.retryAfterMs(addr);
     if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
-    const auth = await authenticateLink(c.req.raw, audiencesFor(c.req.raw, adapter.audiences), (id) => adapter.isAllowed(id), adapter.limits.maxTokenBytes);
+    if (adapter.audiences.length === 0) return refuse(c, 503, NO_AUDIENCE);
+    const auth = await authenticateLink(c.req.raw, adapter.audiences, (id) => adapter.isAllowed(id), adapter.limits.maxTokenBytes);
+    if (auth.ok && !(await adapter.claimLinkToken(auth.hostId, auth.jti, auth.exp))) {
+      limiter.fail(addr);
+      adapter.log.warn("link refused", { addr, reason: "link token replayed" });
+      return refuse(c, 401, "link token refused (already used)");
+    }
     if (!auth.ok) {
       limiter.fail(addr);
       adapter.log.warn("link refused", { addr, reason: auth.reason });
@@ -106,17 +101,22 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const isUpgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
     const wait = limiter.retryAfterMs(addr);
     if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
+    const url = new URL(c.req.url);
     if (!HOST_ID.test(hostId)) {
+      // A percent-encoded host id would shift the forwarded path: a clear 400, not a guess at a token.
+      const encoded = target.via === "path" ? encodedHostIdRefusal(url.pathname) : undefined;
+      if (encoded) return refuseRequest(c, encoded);
       limiter.fail(addr);
       return refuse(c, 401, "token refused");
     }
+    // What would reach the host is checked before any token work: a bad request never travels the link.
+    const shape = checkRequestShape(c.req.method, target.rest, url.search.slice(1));
+    if (shape) return refuseRequest(c, shape);
     const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
-    const url = new URL(c.req.url);
+    if (adapter.audiences.length === 0) return refuse(c, 503, NO_AUDIENCE);
     const cookie = cookieFor(target, cookieName(hostId));
-    // A token names the relay, not a host's origin on it (`<label>.<relay>` is the same relay).
-    const audiences = audiencesFor(c.req.raw, adapter.audiences);
-    if (target.via === "origin") audiences.push(`https://${relayHostOf(c.req.raw)}`);
-    const auth = await authenticateClient(c.req.raw, hostId, record, audiences, { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes, cookieName: cookie.name });
+    // Audiences are the relay's configured URLs: a host's origin (`<label>.<relay>`) is the same relay.
+    const auth = await authenticateClient(c.req.raw, hostId, record, adapter.audiences, { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes, cookieName: cookie.name });
     if (!auth.ok) {
       // No token at all guesses nothing: refused, never counted toward a lockout.
       if (!auth.missing) limiter.fail(addr);
@@ -144,18 +144,21 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       });
     }
     url.searchParams.delete("token");
-    const meta: OpenMeta = {
+    const headers = forwardedHeaders(c.req.raw, addr, hostId);
+    if (isRefusal(headers)) return refuseRequest(c, headers);
+    const meta = checkedOpenMeta({
       kind: isUpgrade ? "ws" : "http",
       path: rest,
       ...(url.search ? { query: url.search.slice(1) } : {}),
       ...(isUpgrade ? {} : { method: c.req.method }),
       // A browser authenticated by its cookie has no token to put in `connect`; the gateway
       // verifies this one itself (host key), so the relay cannot mint access it was not given.
-      headers: { ...forwardedHeaders(c, addr, hostId), ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
+      headers: { ...headers, ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
       clientAddr: addr,
       tokenId: claims.id,
       scopes: claims.scopes,
-    };
+    });
+    if (isRefusal(meta)) return refuseRequest(c, meta);
     if (isUpgrade) return adapter.upgradeClient(c, hostId, meta, chooseSubprotocol(c.req.raw));
     let body: Uint8Array | undefined;
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {

@@ -10,12 +10,16 @@
  * - links present a short-lived link token whose key hashes to the host id,
  *   and the host id must be on the allow-list.
  * Refusals are uniform: a client learns 401 whether the host is unknown or
- * the token is bad, after the same amount of work.
+ * the token is bad, after the same amount of work, and the same text: a
+ * reason is named only for a token whose signature verified with the host's
+ * key (expired, revoked, wrong audience), which no one can present for a host
+ * that is not there.
+ * Audiences come from the relay's configuration only, never from the request.
  */
 import type { JWK } from "jose";
 import { generateKeyPair, exportJWK, decodeJwt } from "jose";
 import { LoopgateError } from "../shared/errors.ts";
-import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims } from "../shared/tokens.ts";
+import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims, type TokenFailure } from "../shared/tokens.ts";
 
 export const SUBPROTOCOL = "loopgate.v1";
 export const BEARER_PROTOCOL_PREFIX = "bearer.";
@@ -100,45 +104,66 @@ function decoyKey(): Promise<JWK> {
   return decoy;
 }
 
+/** Failures that can only follow a good signature by the host's key: safe to name. Anything else is "invalid", whoever the host. */
+const SIGNED_FAILURES: ReadonlySet<string> = new Set<TokenFailure>(["expired", "not_yet_valid", "wrong_audience", "wrong_purpose", "revoked"]);
+
 /** `missing`: no token was presented at all (nothing guessed, so not a failed login). */
 export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource; token: string } | { ok: false; status: 401 | 403; reason: string; missing?: true };
 
-export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: string[], opts: { allowQuery: boolean; maxTokenBytes: number; cookieName?: string }): Promise<ClientAuthResult> {
+export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: readonly string[], opts: { allowQuery: boolean; maxTokenBytes: number; cookieName?: string }): Promise<ClientAuthResult> {
   const found = extractClientToken(req, hostId, opts);
   if (!found) return { ok: false, status: 401, missing: true, reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
   if (found.token.length > opts.maxTokenBytes) return { ok: false, status: 401, reason: `token refused (larger than ${opts.maxTokenBytes} bytes)` };
   try {
     const key = record?.publicJwk ?? (await decoyKey());
-    const claims = await verifyClientToken(found.token, key, { hostId, audience: audiences, ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}) });
-    if (!record) return { ok: false, status: 401, reason: "token refused" };
+    const claims = await verifyClientToken(found.token, key, { hostId, audience: [...audiences], ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}) });
+    if (!record) return { ok: false, status: 401, reason: "token refused (invalid)" };
     return { ok: true, claims, source: found.source, token: found.token };
   } catch (e) {
-    const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
+    const raw = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
+    const reason = record && SIGNED_FAILURES.has(raw) ? raw : "invalid";
     // Revoked and wrong-audience tokens are real tokens that are not welcome here: 403. Everything else: 401.
-    return { ok: false, status: reason === "revoked" || reason === "wrong_audience" ? 403 : 401, reason: `token refused (${record ? reason : "invalid"})` };
+    return { ok: false, status: reason === "revoked" || reason === "wrong_audience" ? 403 : 401, reason: `token refused (${reason})` };
   }
 }
 
-export type LinkAuthResult = { ok: true; hostId: string; publicJwk: JWK } | { ok: false; status: 401 | 403; reason: string };
+export type LinkAuthResult = { ok: true; hostId: string; publicJwk: JWK; jti: string; exp: number } | { ok: false; status: 401 | 403; reason: string };
 
-export async function authenticateLink(req: Request, audiences: string[], isAllowed: (hostId: string) => boolean, maxTokenBytes: number): Promise<LinkAuthResult> {
+export async function authenticateLink(req: Request, audiences: readonly string[], isAllowed: (hostId: string) => boolean, maxTokenBytes: number): Promise<LinkAuthResult> {
   const auth = req.headers.get("authorization");
   if (!auth || !/^bearer\s+/i.test(auth)) return { ok: false, status: 401, reason: "link token required" };
   if (auth.length > maxTokenBytes + 16) return { ok: false, status: 401, reason: `link token refused (larger than ${maxTokenBytes} bytes)` };
   try {
-    const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: audiences });
+    const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: [...audiences] });
     if (!isAllowed(v.hostId)) return { ok: false, status: 403, reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host ${v.hostId})` };
-    return { ok: true, hostId: v.hostId, publicJwk: v.publicJwk };
+    return { ok: true, hostId: v.hostId, publicJwk: v.publicJwk, jti: v.jti, exp: v.exp };
   } catch (e) {
     const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
     return { ok: false, status: 401, reason: `link token refused (${reason})` };
   }
 }
 
-/** Audiences a token for this relay may carry: configured public URLs, and the origin the request came to. */
-export function audiencesFor(req: Request, configured: readonly string[]): string[] {
-  const host = req.headers.get("host");
-  const out = new Set(configured);
-  if (host) out.add(`https://${host.toLowerCase()}`);
-  return [...out];
+/**
+ * Link token ids seen and not yet expired, in memory (the Node relay; the
+ * Workers relay keeps them in the host's Durable Object storage). Bounded:
+ * only tokens that verified with an allowed host's key get here, at most one
+ * per link attempt, and each is dropped once expired.
+ */
+export class LinkTokenLedger {
+  readonly #seen = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(max = 100_000) {
+    this.#max = max;
+  }
+
+  /** True the first time a (host, jti) is presented before its expiry; false for a replay. */
+  claim(hostId: string, jti: string, exp: number, nowSec = Math.floor(Date.now() / 1000)): boolean {
+    for (const [k, e] of this.#seen) if (e < nowSec) this.#seen.delete(k);
+    const key = `${hostId}:${jti}`;
+    if (this.#seen.has(key)) return false;
+    if (this.#seen.size >= this.#max) return false;
+    this.#seen.set(key, exp);
+    return true;
+  }
 }

@@ -43,6 +43,8 @@ const child = spawn(
     "dev", "--local", "--ip", "127.0.0.1", "--port", values.port!,
     "--local-protocol", "https", "--https-key-path", join(dir, "relay-key.pem"), "--https-cert-path", join(dir, "relay-cert.pem"),
     "--persist-to", join(dir, "wrangler-state"), "--var", `ALLOWED_HOSTS:${allow.join(",")}`,
+    // Token audiences come from configuration, never from a request's Host header.
+    "--var", `RELAY_AUDIENCES:https://127.0.0.1:${values.port}`,
   ],
   {
     cwd: root,

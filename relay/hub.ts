@@ -8,7 +8,7 @@ import { LinkMux, type LinkLimits } from "../shared/link/mux.ts";
 import type { LinkStream } from "../shared/link/stream.ts";
 import type { OpenMeta, AcceptInfo } from "../shared/link/codec.ts";
 import { Heartbeat } from "../shared/link/heartbeat.ts";
-import { RelayClose, type RelayLimits } from "./limits.ts";
+import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
 
 /** A client WebSocket as the hub needs it. */
@@ -71,7 +71,10 @@ export class HostHub implements HostRecord {
   readonly #log: HubLog;
   #link: { sock: LinkSocket; mux: LinkMux; heartbeat: Heartbeat | undefined; since: number } | undefined;
   readonly #revoked = new Set<string>();
-  readonly #tokenStreams = new Map<LinkStream, string | undefined>();
+  /** Who holds each open client stream, and how many each token and address hold (the per-token/per-address caps). */
+  readonly #owners = new Map<LinkStream, { tokenId: string | undefined; addr: string }>();
+  readonly #held = new Map<string, number>();
+  readonly #caps: { perToken: number; perAddr: number };
   #bytesIn = 0;
   #bytesOut = 0;
 
@@ -81,7 +84,36 @@ export class HostHub implements HostRecord {
     this.#limits = limits;
     this.#opts = opts;
     this.#log = log;
+    this.#caps = streamCaps(limits);
     for (const id of opts.revoked ?? []) this.#revoked.add(id);
+  }
+
+  /** Why a new stream for this token and address would be over a cap, or undefined (checked again when the stream opens). */
+  capRefusal(tokenId: string | undefined, addr: string): string | undefined {
+    return this.#overCap(tokenId, addr);
+  }
+
+  #overCap(tokenId: string | undefined, addr: string): string | undefined {
+    if (tokenId !== undefined && (this.#held.get(`t:${tokenId}`) ?? 0) >= this.#caps.perToken) return `too many streams for this token (${this.#caps.perToken})`;
+    if ((this.#held.get(`a:${addr}`) ?? 0) >= this.#caps.perAddr) return `too many streams from this address (${this.#caps.perAddr})`;
+    return undefined;
+  }
+
+  #track(stream: LinkStream, tokenId: string | undefined, addr: string): void {
+    this.#owners.set(stream, { tokenId, addr });
+    for (const k of [tokenId !== undefined ? `t:${tokenId}` : undefined, `a:${addr}`]) if (k) this.#held.set(k, (this.#held.get(k) ?? 0) + 1);
+  }
+
+  #untrack(stream: LinkStream): void {
+    const o = this.#owners.get(stream);
+    if (!o) return;
+    this.#owners.delete(stream);
+    for (const k of [o.tokenId !== undefined ? `t:${o.tokenId}` : undefined, `a:${o.addr}`]) {
+      if (!k) continue;
+      const n = (this.#held.get(k) ?? 1) - 1;
+      if (n > 0) this.#held.set(k, n);
+      else this.#held.delete(k);
+    }
   }
 
   /** The id the link will give the next stream. */
@@ -202,7 +234,7 @@ export class HostHub implements HostRecord {
       this.#opts.onRevocations?.(ids);
       this.#log.info("revocations updated", { hostId: this.hostId, revoked: ids.length });
       // Close the open streams of revoked tokens.
-      for (const [stream, tokenId] of this.#tokenStreams) {
+      for (const [stream, { tokenId }] of [...this.#owners]) {
         if (tokenId !== undefined && this.#revoked.has(tokenId)) {
           // abort() tells the host; onClose tells the client (abort alone does not notify).
           stream.abort(RelayClose.REVOKED, "token revoked");
@@ -222,6 +254,11 @@ export class HostHub implements HostRecord {
       sock.close(RelayClose.TRY_AGAIN, "host offline: its link is not connected");
       return undefined;
     }
+    const over = this.#overCap(meta.tokenId, meta.clientAddr);
+    if (over) {
+      sock.close(RelayClose.TRY_AGAIN, over);
+      return undefined;
+    }
     let stream: LinkStream;
     try {
       stream = link.mux.openStream(meta);
@@ -229,11 +266,11 @@ export class HostHub implements HostRecord {
       sock.close(RelayClose.TRY_AGAIN, "too many streams for this host");
       return undefined;
     }
-    return this.#wireClient(sock, stream, meta.tokenId);
+    return this.#wireClient(sock, stream, meta.tokenId, meta.clientAddr);
   }
 
   /** After an eviction: a client socket that survived gets its stream back. */
-  restoreClient(sock: ClientSocket, streamId: number, tokenId: string | undefined): ClientHandle | undefined {
+  restoreClient(sock: ClientSocket, streamId: number, tokenId: string | undefined, clientAddr = "unknown"): ClientHandle | undefined {
     const link = this.#link;
     if (!link) {
       sock.close(RelayClose.HOST_OFFLINE, "host link lost; reconnect");
@@ -243,15 +280,15 @@ export class HostHub implements HostRecord {
       sock.close(RelayClose.REVOKED, "token revoked");
       return undefined;
     }
-    return this.#wireClient(sock, link.mux.restoreStream(streamId), tokenId);
+    return this.#wireClient(sock, link.mux.restoreStream(streamId), tokenId, clientAddr);
   }
 
-  #wireClient(sock: ClientSocket, stream: LinkStream, tokenId: string | undefined): ClientHandle {
-    this.#tokenStreams.set(stream, tokenId);
+  #wireClient(sock: ClientSocket, stream: LinkStream, tokenId: string | undefined, clientAddr: string): ClientHandle {
+    this.#track(stream, tokenId, clientAddr);
     let ended = false;
     const end = () => {
       ended = true;
-      this.#tokenStreams.delete(stream);
+      this.#untrack(stream);
     };
     stream.onMessage = (data, _isBinary, release) => sock.send(data, release);
     stream.onDrain = () => sock.resume();
@@ -277,13 +314,15 @@ export class HostHub implements HostRecord {
   forwardHttp(meta: OpenMeta, body: Uint8Array | undefined): Promise<HttpReply> {
     const link = this.#link;
     if (!link) return Promise.resolve(textReply(503, "host offline: its link is not connected\n"));
+    const over = this.#overCap(meta.tokenId, meta.clientAddr);
+    if (over) return Promise.resolve(textReply(429, `${over}\n`));
     let stream: LinkStream;
     try {
       stream = link.mux.openStream(meta);
     } catch {
       return Promise.resolve(textReply(503, "too many streams for this host\n"));
     }
-    this.#tokenStreams.set(stream, meta.tokenId);
+    this.#track(stream, meta.tokenId, meta.clientAddr);
     // Methods with a body send it as exactly one message (possibly empty); GET and HEAD send none.
     if (body !== undefined) stream.sendMessage(body);
     return new Promise((resolve) => {
@@ -297,7 +336,10 @@ export class HostHub implements HostRecord {
           pull: () => {
             pending.splice(0).forEach((r) => r());
           },
-          cancel: () => stream.abort(1001, "client went away"),
+          cancel: () => {
+            this.#untrack(stream);
+            stream.abort(1001, "client went away");
+          },
         },
         { highWaterMark: 4 },
       );
@@ -312,7 +354,7 @@ export class HostHub implements HostRecord {
         else pending.push(release);
       };
       stream.onClose = (code, reason) => {
-        this.#tokenStreams.delete(stream);
+        this.#untrack(stream);
         if (!accepted) {
           resolve(textReply(code === 1013 ? 503 : 502, `the host could not answer: ${reason || code}\n`));
           return;

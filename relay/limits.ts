@@ -5,6 +5,10 @@
 export interface RelayLimits {
   /** Concurrent client streams per host. */
   maxStreamsPerHost: number;
+  /** Concurrent streams one client token may hold on a host (default: a quarter of the per-host limit). */
+  maxStreamsPerToken?: number;
+  /** Concurrent streams one client address may hold on a host (default: half the per-host limit). */
+  maxStreamsPerClientAddr?: number;
   /** Largest client message forwarded (bytes); larger closes 1009. */
   maxMessageBytes: number;
   /** Bytes the relay holds for one stream before it stops reading (Node) or closes it (Workers). */
@@ -28,6 +32,15 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   heartbeat: { intervalMs: 15_000, timeoutMs: 45_000 },
   maxHttpBodyBytes: 8 * 1024 * 1024,
 };
+
+/** The per-token and per-address stream caps in force: configured or derived, never above the per-host limit. */
+export function streamCaps(l: RelayLimits): { perToken: number; perAddr: number } {
+  const clamp = (v: number) => Math.max(1, Math.min(l.maxStreamsPerHost, Math.floor(v)));
+  return {
+    perToken: clamp(l.maxStreamsPerToken ?? l.maxStreamsPerHost / 4),
+    perAddr: clamp(l.maxStreamsPerClientAddr ?? l.maxStreamsPerHost / 2),
+  };
+}
 
 /** Close codes seen by clients of the relay. */
 export const RelayClose = {

@@ -15,7 +15,8 @@ import type { OpenMeta } from "../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "./app.ts";
 import { HostHub, type ClientSocket } from "./hub.ts";
 import { DEFAULT_RELAY_LIMITS, RelayClose, type RelayLimits } from "./limits.ts";
-import { SUBPROTOCOL } from "./auth.ts";
+import { SUBPROTOCOL, LinkTokenLedger } from "./auth.ts";
+import { relayAudience } from "../shared/tokens.ts";
 import type { LinkLimits } from "../shared/link/mux.ts";
 import { MAX_FRAME_BYTES } from "../shared/link/codec.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
@@ -26,6 +27,11 @@ export interface NodeRelayOptions {
   certPem: string;
   keyPem: string;
   allowHosts: readonly string[];
+  /**
+   * Public URLs clients and hosts use (token audiences), from configuration.
+   * The relay's own listening URL (https://HOST:PORT) is added when HOST is a
+   * concrete address; a wildcard listener accepts no token until one is set.
+   */
   audiences?: readonly string[];
   limits?: Partial<RelayLimits>;
   linkLimits?: Partial<LinkLimits>;
@@ -34,6 +40,8 @@ export interface NodeRelayOptions {
 
 export interface NodeRelay {
   port: number;
+  /** The token audiences this relay accepts. */
+  audiences: readonly string[];
   hubs: ReadonlyMap<string, HostHub>;
   close(): Promise<void>;
 }
@@ -106,9 +114,12 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
   };
 
+  const audiences: string[] = [...(opts.audiences ?? [])];
+  const ledger = new LinkTokenLedger();
   const adapter: RelayAdapter = {
     limits,
-    audiences: opts.audiences ?? [],
+    audiences,
+    claimLinkToken: (hostId, jti, exp) => ledger.claim(hostId, jti, exp),
     log: opts.log,
     isAllowed: (id) => allow.has(id),
     singleHost: () => allow.size <= 1,
@@ -132,6 +143,9 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     upgradeClient: (c, hostId, meta, protocol) => {
       const hub = hubs.get(hostId);
       if (!hub || !hub.linked) return c.text("host offline: its link is not connected\n", 503);
+      // Over a per-token/per-address cap: refused before the upgrade, with the reason.
+      const over = hub.capRefusal(meta.tokenId, meta.clientAddr);
+      if (over) return c.text(`${over}\n`, 429);
       return acceptUpgrade(c, clientOpened(hub, meta, protocol));
     },
     forwardHttp: async (c, hostId, meta, body) => {
@@ -172,6 +186,11 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   });
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : opts.port;
+  // The listening URL is configuration too: clients may use it directly (a wildcard listener has none).
+  if (opts.host !== "0.0.0.0" && opts.host !== "::" && opts.host !== "") {
+    const own = relayAudience(`wss://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`);
+    if (!audiences.includes(own)) audiences.push(own);
+  }
 
   // Keepalive: ping every socket each interval; one silent for longer than
   // the timeout (three intervals by default) is dead. A busy peer that is
@@ -192,6 +211,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
 
   return {
     port,
+    audiences,
     hubs,
     close: () =>
       new Promise<void>((resolve) => {

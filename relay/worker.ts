@@ -23,12 +23,13 @@ import { hostIdFromHostHeader, hostTarget, passThroughInit } from "./host-origin
 import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "./hub.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
+import { relayAudience } from "../shared/tokens.ts";
 
 export interface Env {
   HOSTS: DurableObjectNamespace<HostRelay>;
   /** Host ids allowed to link, comma or whitespace separated (a var or a secret). */
   ALLOWED_HOSTS?: string;
-  /** Public URLs of this relay accepted as token audiences, comma separated (the request's own origin always is). */
+  /** Public URLs of this relay accepted as token audiences, comma separated. Required: without it no token is accepted (audiences never come from a request). */
   RELAY_AUDIENCES?: string;
   /** Largest client message forwarded, bytes (the platform itself refuses received messages over its limit). */
   MAX_MESSAGE_BYTES?: string;
@@ -36,13 +37,33 @@ export interface Env {
   LINK_TIMEOUT_SECONDS?: string;
   /** Concurrent client streams per host (default 1024). */
   MAX_STREAMS_PER_HOST?: string;
+  /** Concurrent streams per client token on a host (default a quarter of the per-host limit). */
+  MAX_STREAMS_PER_TOKEN?: string;
+  /** Concurrent streams per client address on a host (default half the per-host limit). */
+  MAX_STREAMS_PER_ADDR?: string;
   /** "1" exposes /_debug/object on each object (tests under local workerd only). */
   LOOPGATE_TEST?: string;
 }
 
 const DECOY = "decoy";
 
-type Attachment = { role: "link"; hostId: string; nextStreamId: number } | { role: "client"; streamId: number; tokenId?: string };
+type Attachment = { role: "link"; hostId: string; nextStreamId: number } | { role: "client"; streamId: number; tokenId?: string; addr?: string };
+
+/** The configured audiences, each as an origin (https://host[:port]); unparsable entries are dropped. */
+export function configuredAudiences(env: Env): string[] {
+  const out: string[] = [];
+  for (const raw of (env.RELAY_AUDIENCES ?? "").split(/[\s,]+/)) {
+    if (!raw) continue;
+    try {
+      out.push(relayAudience(raw));
+    } catch {
+      // not a URL: ignored
+    }
+  }
+  return out;
+}
+
+const JTI_PREFIX = "link-jti:";
 
 export function allowedHosts(env: Env): Set<string> {
   return new Set((env.ALLOWED_HOSTS ?? "").split(/[\s,]+/).filter((h) => HOST_ID.test(h)));
@@ -52,9 +73,13 @@ function limitsFrom(env: Env): RelayLimits {
   const maxMessage = Number(env.MAX_MESSAGE_BYTES ?? "");
   const timeoutS = Number(env.LINK_TIMEOUT_SECONDS ?? "");
   const maxStreams = Number(env.MAX_STREAMS_PER_HOST ?? "");
+  const perToken = Number(env.MAX_STREAMS_PER_TOKEN ?? "");
+  const perAddr = Number(env.MAX_STREAMS_PER_ADDR ?? "");
   return {
     ...DEFAULT_RELAY_LIMITS,
     ...(Number.isInteger(maxStreams) && maxStreams > 0 ? { maxStreamsPerHost: maxStreams } : {}),
+    ...(Number.isInteger(perToken) && perToken > 0 ? { maxStreamsPerToken: perToken } : {}),
+    ...(Number.isInteger(perAddr) && perAddr > 0 ? { maxStreamsPerClientAddr: perAddr } : {}),
     // Workers refuses received WebSocket messages over 1 MiB by default; say so with our own 1009 first.
     maxMessageBytes: Number.isFinite(maxMessage) && maxMessage > 0 ? maxMessage : 1024 * 1024,
     heartbeat: { ...DEFAULT_RELAY_LIMITS.heartbeat, ...(Number.isFinite(timeoutS) && timeoutS > 0 ? { timeoutMs: timeoutS * 1000 } : {}) },
@@ -138,7 +163,7 @@ export class HostRelay extends DurableObject<Env> {
         ws.close(1011, "lost stream state");
         continue;
       }
-      const handle = hub.restoreClient(this.#clientSocket(ws), att.streamId, att.tokenId);
+      const handle = hub.restoreClient(this.#clientSocket(ws), att.streamId, att.tokenId, att.addr);
       if (handle) this.#clients.set(ws, handle);
     }
   }
@@ -181,7 +206,18 @@ export class HostRelay extends DurableObject<Env> {
   #adapter(): RelayAdapter {
     return {
       limits: this.#limits,
-      audiences: (this.env.RELAY_AUDIENCES ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+      audiences: configuredAudiences(this.env),
+      // Link token ids live in this host's storage until they expire: a token links once, even across evictions.
+      claimLinkToken: async (_hostId, jti, exp) => {
+        const key = JTI_PREFIX + jti;
+        if ((await this.ctx.storage.get<number>(key)) !== undefined) return false;
+        const now = Math.floor(Date.now() / 1000);
+        const seen = await this.ctx.storage.list<number>({ prefix: JTI_PREFIX, limit: 1000 });
+        const expired = [...seen].filter(([, e]) => e < now).map(([k]) => k);
+        if (expired.length) await this.ctx.storage.delete(expired.slice(0, 128));
+        await this.ctx.storage.put(key, exp);
+        return true;
+      },
       log: this.#log,
       isAllowed: (id) => this.#allowed.has(id),
       singleHost: () => this.#allowed.size <= 1,
@@ -205,12 +241,15 @@ export class HostRelay extends DurableObject<Env> {
       upgradeClient: (c, _hostId, meta, protocol) => {
         const hub = this.#hub;
         if (!hub?.linked) return c.text("host offline: its link is not connected\n", 503);
+        // Over a per-token/per-address cap: refused before the upgrade, with the reason.
+        const over = hub.capRefusal(meta.tokenId, meta.clientAddr);
+        if (over) return c.text(`${over}\n`, 429);
         const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
         this.ctx.acceptWebSocket(server, ["client"]);
         const handle = hub.attachClient(this.#clientSocket(server), meta);
         if (handle) {
           this.#clients.set(server, handle);
-          server.serializeAttachment({ role: "client", streamId: handle.streamId, ...(meta.tokenId ? { tokenId: meta.tokenId } : {}) } satisfies Attachment);
+          server.serializeAttachment({ role: "client", streamId: handle.streamId, ...(meta.tokenId ? { tokenId: meta.tokenId } : {}), addr: meta.clientAddr.slice(0, 64) } satisfies Attachment);
           this.#saveLinkAttachment();
         }
         return new Response(null, { status: 101, webSocket: client, ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}) });

@@ -17,6 +17,8 @@ import { LoopgateError, ErrorCodes } from "./errors.ts";
 
 export const MAX_TOKEN_BYTES = 4096;
 export const MAX_LINK_TOKEN_TTL_SEC = 300;
+/** Clock skew allowed between host and relay: an `iat` further in the future is refused. */
+export const MAX_CLOCK_SKEW_SEC = 30;
 
 export type TokenFailure =
   | "malformed"
@@ -130,6 +132,11 @@ function mapJoseError(e: unknown): LoopgateError {
   return tokenError("malformed", "token could not be verified");
 }
 
+/** `iat` may not lie in the future beyond the skew (a future iat would stretch a token's life). */
+function checkIssuedAt(payload: JWTPayload, skewSec: number): void {
+  if (payload.iat !== undefined && payload.iat > Math.floor(Date.now() / 1000) + skewSec) throw tokenError("not_yet_valid", "token issued in the future");
+}
+
 export interface VerifyClientOptions {
   hostId: string;
   audience: string | string[];
@@ -149,6 +156,7 @@ export async function verifyClientToken(token: string, hostKey: CryptoKey | JWK,
       clockTolerance: opts.clockToleranceSec ?? 30,
       requiredClaims: ["exp", "jti", "iss", "aud"],
     });
+    checkIssuedAt(payload, opts.clockToleranceSec ?? MAX_CLOCK_SKEW_SEC);
     return checkClientPayload(payload, opts);
   } catch (e) {
     throw mapJoseError(e);
@@ -170,12 +178,22 @@ function checkClientPayload(payload: JWTPayload, opts: VerifyClientOptions): Cli
   };
 }
 
+export interface LinkTokenClaims {
+  hostId: string;
+  publicJwk: JWK;
+  /** The token's id: the relay remembers it until `exp`, so a token links once. */
+  jti: string;
+  exp: number;
+}
+
 /**
  * Verifies a link token with the key in its own header, and that the key is
- * the host's: its thumbprint must equal the issuer. The caller checks the
- * host id against its allow-list.
+ * the host's: its thumbprint must equal the issuer. Its life is bounded: iat
+ * not in the future (beyond the skew), at most 5 minutes from iat to exp, and
+ * exp no further than that from now. The caller checks the host id against
+ * its allow-list and that the jti was not used before.
  */
-export async function verifyLinkToken(token: string, opts: { audience: string | string[]; clockToleranceSec?: number }): Promise<{ hostId: string; publicJwk: JWK }> {
+export async function verifyLinkToken(token: string, opts: { audience: string | string[]; clockToleranceSec?: number }): Promise<LinkTokenClaims> {
   try {
     preCheck(token);
     const header = decodeProtectedHeader(token);
@@ -190,8 +208,13 @@ export async function verifyLinkToken(token: string, opts: { audience: string | 
       requiredClaims: ["exp", "iat", "iss", "aud"],
     });
     if (payload.purpose !== "link") throw tokenError("wrong_purpose", "not a link token");
-    if ((payload.exp as number) - (payload.iat as number) > MAX_LINK_TOKEN_TTL_SEC) throw tokenError("ttl_too_long", "link token lifetime too long");
-    return { hostId, publicJwk: jwk };
+    const skew = opts.clockToleranceSec ?? MAX_CLOCK_SKEW_SEC;
+    checkIssuedAt(payload, skew);
+    const exp = payload.exp as number;
+    if (exp - (payload.iat as number) > MAX_LINK_TOKEN_TTL_SEC || exp > Math.floor(Date.now() / 1000) + MAX_LINK_TOKEN_TTL_SEC + skew) throw tokenError("ttl_too_long", "link token lifetime too long");
+    const jti = payload.jti;
+    if (typeof jti !== "string" || jti.length === 0 || jti.length > 128) throw tokenError("malformed", "link token id invalid");
+    return { hostId, publicJwk: jwk, jti, exp };
   } catch (e) {
     if (e instanceof errors.JWTClaimValidationFailed && e.claim === "iss") return Promise.reject(tokenError("key_mismatch", "link token key does not match its host id"));
     throw mapJoseError(e);

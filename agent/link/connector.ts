@@ -16,6 +16,7 @@ import { toLoopgateError } from "../../shared/errors.ts";
 import { openWebSocket } from "../tls/pinned-connect.ts";
 import type { HostIdentity } from "../identity.ts";
 import { forwardHttpStream } from "./http-forward.ts";
+import { upstreamRequest, type UpstreamRequest } from "./upstream-request.ts";
 
 export type LinkState = "connecting" | "linked" | "backoff" | "stopped";
 
@@ -31,19 +32,6 @@ export interface ConnectorOptions {
   backoff?: { baseMs: number; maxMs: number };
   limits?: Partial<LinkLimits>;
   onState?: (state: LinkState, info: Record<string, unknown>) => void;
-}
-
-const SAFE_UPSTREAM_HEADERS = new Set(["origin", "user-agent", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-loopgate-relay", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control", "authorization", "cookie", "x-loopgate-client-token"]);
-
-function upstreamHeaders(h: Record<string, string>, ws: boolean): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (!SAFE_UPSTREAM_HEADERS.has(k)) continue;
-    // The WebSocket auth happens in `connect`; relay credentials stay at the relay.
-    if (ws && (k === "authorization" || k === "cookie")) continue;
-    out[k] = v;
-  }
-  return out;
 }
 
 export function linkUrl(relayUrl: string): string {
@@ -169,6 +157,7 @@ export class LinkConnector {
       },
       ...(this.#o.limits ? { limits: this.#o.limits } : {}),
       onOpen: (stream) => this.#onStream(stream),
+      onRefusedOpen: (id, err) => this.#o.log.warn("relay sent a request the host refuses; that stream is closed", { stream: id, err: err.message }),
       onFatal: (err) => {
         this.#o.log.warn("relay sent a malformed frame; reconnecting", { err: err.message });
         ws.close(1002, "link protocol error");
@@ -215,14 +204,13 @@ export class LinkConnector {
   #onStream(stream: LinkStream): void {
     const meta = stream.meta;
     if (!meta) return stream.abort(1011, "no stream metadata");
+    // Throws for a request the host refuses: the mux then fails this stream alone.
+    const req = upstreamRequest(meta, this.#o.upstream, relayAudience(this.#o.relayUrl));
     if (meta.kind === "http") {
-      void this.#onHttp(stream);
+      void this.#onHttp(stream, req);
       return;
     }
-    const url = new URL(this.#o.upstream);
-    url.pathname = meta.path;
-    url.search = meta.query ? `?${meta.query}` : "";
-    const local = new WebSocket(url, meta.protocols ?? [], { headers: upstreamHeaders(meta.headers, true), perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, generateMask: zeroMask });
+    const local = new WebSocket(req.url, req.protocols, { headers: req.headers, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, generateMask: zeroMask });
     this.#upstreams.add(local);
     const early: { data: string | Uint8Array; release: () => void }[] = [];
     stream.onMessage = (data, _bin, release) => {
@@ -262,12 +250,7 @@ export class LinkConnector {
     });
   }
 
-  #onHttp(stream: LinkStream): Promise<void> {
-    const meta = stream.meta!;
-    const url = new URL(this.#o.upstream);
-    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
-    url.pathname = meta.path;
-    url.search = meta.query ? `?${meta.query}` : "";
-    return forwardHttpStream(stream, { url, method: meta.method ?? "GET", headers: upstreamHeaders(meta.headers, false) });
+  #onHttp(stream: LinkStream, req: UpstreamRequest): Promise<void> {
+    return forwardHttpStream(stream, req);
   }
 }

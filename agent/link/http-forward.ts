@@ -8,19 +8,10 @@
  */
 import { request } from "undici";
 import type { LinkStream } from "../../shared/link/stream.ts";
+import { requestBody } from "./request-body.ts";
 
 /** Hop-by-hop headers: they describe the loopback connection, not the response. */
 const HOP_BY_HOP = new Set(["connection", "transfer-encoding", "keep-alive", "upgrade", "proxy-connection", "te", "trailer"]);
-
-/** A method's body comes over the link as exactly one message (possibly empty); GET and HEAD have none. */
-function readBody(stream: LinkStream): Promise<Uint8Array> {
-  return new Promise<Uint8Array>((resolve) => {
-    stream.onMessage = (data, _b, release) => {
-      release();
-      resolve(typeof data === "string" ? new TextEncoder().encode(data) : data);
-    };
-  });
-}
 
 /** The local request a stream stands for (the connector decides URL and headers). */
 export interface LocalHttpRequest {
@@ -31,7 +22,12 @@ export interface LocalHttpRequest {
 
 export async function forwardHttpStream(stream: LinkStream, req: LocalHttpRequest): Promise<void> {
   const { url, method, headers } = req;
-  const body = method !== "GET" && method !== "HEAD" ? await readBody(stream) : undefined;
+  let body: Uint8Array | undefined;
+  // A method's body comes over the link as exactly one message (possibly empty); GET and HEAD have none.
+  if (method !== "GET" && method !== "HEAD") {
+    body = await requestBody(stream);
+    if (body === undefined || !stream.open) return;
+  }
   const ac = new AbortController();
   // A stream that ends while its response waits for credit must wake that wait, or the request lingers.
   let wake: (() => void) | undefined;

@@ -17,7 +17,10 @@
  *
  * Stream ids are allocated by the relay, never 0, never reused while open.
  * Every decode validates lengths, ids, UTF-8 and JSON shapes; anything else
- * is a LoopgateError(LINK_PROTOCOL) and the link is closed with 1002.
+ * is a LoopgateError(LINK_PROTOCOL) and the link is closed with 1002 — except
+ * an OPEN whose frame header is sound but whose request is not (bad JSON,
+ * path, query, method, headers): that is a BadOpenError naming the stream,
+ * and the host refuses that one stream (CLOSE 1008), never the link.
  */
 import { LoopgateError, ErrorCodes } from "../errors.ts";
 
@@ -33,6 +36,33 @@ export const MAX_FRAME_BYTES = HEADER_BYTES + 1 + MAX_CHUNK_BYTES;
 export const MAX_META_BYTES = 16 * 1024;
 export const MAX_CONTROL_BYTES = 64 * 1024;
 export const MAX_REASON_BYTES = 123;
+
+/** Bounds on what an OPEN may ask of the host; the relay refuses requests past them (414/405/431) before forwarding. */
+export const MAX_OPEN_PATH_BYTES = 4096;
+export const MAX_OPEN_QUERY_BYTES = 8192;
+export const MAX_OPEN_HEADER_VALUE_BYTES = 4096;
+export const MAX_OPEN_HEADERS = 64;
+/** The only methods forwarded to a host. */
+export const OPEN_METHODS: readonly string[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/** The close code a host answers a refused OPEN with. */
+export const BAD_OPEN_CLOSE_CODE = 1008;
+
+/** Characters a forwarded path or query may hold: printable ASCII (a URL the relay has already percent-encoded), no space, no '#'. */
+const URL_PART = /^[!-"$-~]*$/;
+/** A header value Node and Workers both accept: tab, printable ASCII, and bytes 0x80–0xff (no controls). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** An HTTP token (RFC 9110): header names, subprotocols. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** An OPEN with a sound frame header but a request the host will not run: refuse the stream, keep the link. */
+export class BadOpenError extends LoopgateError {
+  readonly streamId: number;
+  constructor(streamId: number, message: string) {
+    super(ErrorCodes.LINK_PROTOCOL, message, { details: { streamId } });
+    this.name = "BadOpenError";
+    this.streamId = streamId;
+  }
+}
 
 export interface OpenMeta {
   kind: "ws" | "http";
@@ -176,25 +206,35 @@ function parseJson(bytes: Uint8Array, max: number, what: string): Record<string,
 
 const isStr = (v: unknown, max = 8192): v is string => typeof v === "string" && v.length <= max;
 
-function stringMap(v: unknown, what: string, maxEntries = 100): Record<string, string> {
+function stringMap(v: unknown, what: string, maxEntries = 100, maxValue = 8192): Record<string, string> {
   if (v === null || typeof v !== "object" || Array.isArray(v)) fail(`${what} must be an object of strings`);
   const entries = Object.entries(v as Record<string, unknown>);
   if (entries.length > maxEntries) fail(`${what} has more than ${maxEntries} entries`);
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, val] of entries) {
-    if (!isStr(k, 256) || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || !isStr(val) || /[\r\n\0]/.test(val)) fail(`${what} has an invalid entry`);
+    if (!isStr(k, 256) || !TOKEN.test(k) || !isStr(val, maxValue) || !HEADER_VALUE.test(val)) fail(`${what} has an invalid entry`);
     out[k.toLowerCase()] = val;
   }
-  return out;
+  return { ...out };
 }
 
+/**
+ * Checks an OPEN's request: what the host may safely turn into a local
+ * WebSocket or HTTP request. The relay runs it before sending (it never
+ * forwards what a host would refuse); the host runs it on receipt.
+ */
 export function validateOpenMeta(v: Record<string, unknown>): OpenMeta {
   if (v.kind !== "ws" && v.kind !== "http") fail("OPEN kind must be ws or http");
-  if (!isStr(v.path, 4096) || !v.path.startsWith("/")) fail("OPEN path must start with /");
-  if (v.query !== undefined && !isStr(v.query, 8192)) fail("OPEN query must be a string");
-  if (v.method !== undefined && (!isStr(v.method, 16) || !/^[A-Z]+$/.test(v.method))) fail("OPEN method is invalid");
+  if (typeof v.path !== "string" || !v.path.startsWith("/")) fail("OPEN path must start with /");
+  if (v.path.length > MAX_OPEN_PATH_BYTES) fail(`OPEN path longer than ${MAX_OPEN_PATH_BYTES} bytes`);
+  if (!URL_PART.test(v.path)) fail("OPEN path has characters a URL path may not");
+  if (v.query !== undefined && typeof v.query !== "string") fail("OPEN query must be a string");
+  if (typeof v.query === "string" && v.query.length > MAX_OPEN_QUERY_BYTES) fail(`OPEN query longer than ${MAX_OPEN_QUERY_BYTES} bytes`);
+  if (typeof v.query === "string" && !URL_PART.test(v.query)) fail("OPEN query has characters a URL query may not");
+  if (v.method !== undefined && (typeof v.method !== "string" || !OPEN_METHODS.includes(v.method))) fail("OPEN method is not allowed");
+  if (v.kind === "ws" && v.method !== undefined && v.method !== "GET") fail("OPEN method of a WebSocket must be GET");
   if (!isStr(v.clientAddr, 128)) fail("OPEN clientAddr must be a string");
-  if (v.protocols !== undefined && (!Array.isArray(v.protocols) || v.protocols.length > 16 || !v.protocols.every((p) => isStr(p, 256)))) fail("OPEN protocols invalid");
+  if (v.protocols !== undefined && (!Array.isArray(v.protocols) || v.protocols.length > 16 || !v.protocols.every((p) => isStr(p, 256) && TOKEN.test(p)) || new Set(v.protocols).size !== v.protocols.length)) fail("OPEN protocols invalid");
   if (v.tokenId !== undefined && !isStr(v.tokenId, 256)) fail("OPEN tokenId invalid");
   if (v.scopes !== undefined && (!Array.isArray(v.scopes) || v.scopes.length > 64 || !v.scopes.every((p) => isStr(p, 128)))) fail("OPEN scopes invalid");
   return {
@@ -202,7 +242,7 @@ export function validateOpenMeta(v: Record<string, unknown>): OpenMeta {
     path: v.path,
     ...(v.query !== undefined ? { query: v.query as string } : {}),
     ...(v.method !== undefined ? { method: v.method as string } : {}),
-    headers: stringMap(v.headers ?? {}, "OPEN headers"),
+    headers: stringMap(v.headers ?? {}, "OPEN headers", MAX_OPEN_HEADERS, MAX_OPEN_HEADER_VALUE_BYTES),
     clientAddr: v.clientAddr,
     ...(v.protocols !== undefined ? { protocols: v.protocols as string[] } : {}),
     ...(v.tokenId !== undefined ? { tokenId: v.tokenId as string } : {}),
@@ -237,7 +277,12 @@ export function decodeFrame(bytes: Uint8Array): LinkFrame {
   switch (type) {
     case FrameType.OPEN:
       needStream();
-      return { type, streamId, meta: validateOpenMeta(parseJson(payload, MAX_META_BYTES, "OPEN meta")) };
+      try {
+        return { type, streamId, meta: validateOpenMeta(parseJson(payload, MAX_META_BYTES, "OPEN meta")) };
+      } catch (e) {
+        // The frame header is sound: the request is what is bad. Only that stream fails.
+        throw new BadOpenError(streamId, e instanceof Error ? e.message : String(e));
+      }
     case FrameType.ACCEPT:
       needStream();
       return { type, streamId, info: validateAccept(parseJson(payload, MAX_META_BYTES, "ACCEPT info")) };

@@ -5,7 +5,7 @@
  * passes bytes in (`receive`) and gives a `send` function.
  */
 import { LoopgateError, ErrorCodes } from "../errors.ts";
-import { decodeFrame, encodeOpen, encodePing, encodeControl, encodeClose, FrameType, type OpenMeta } from "./codec.ts";
+import { decodeFrame, encodeOpen, encodePing, encodeControl, encodeClose, FrameType, BadOpenError, BAD_OPEN_CLOSE_CODE, type OpenMeta } from "./codec.ts";
 import { LinkStream, type StreamLimits } from "./stream.ts";
 
 export interface LinkLimits extends StreamLimits {
@@ -31,6 +31,8 @@ export interface MuxOptions {
   onControl?: (message: Record<string, unknown>) => void;
   /** The link is unusable (malformed frame): close it with 1002. */
   onFatal?: (err: LoopgateError) => void;
+  /** Host side: an OPEN was refused (its stream closed with 1008); the link goes on. For logs. */
+  onRefusedOpen?: (streamId: number, err: LoopgateError) => void;
   onPong?: (nonce: Uint8Array) => void;
   now?: () => number;
 }
@@ -142,6 +144,12 @@ export class LinkMux {
     try {
       f = decodeFrame(bytes);
     } catch (e) {
+      if (e instanceof BadOpenError && this.role === "host") {
+        // A bad request fails its own stream only: one client's request never drops everyone's link.
+        this.#forgetReused(e.streamId);
+        this.refuseOpen(e.streamId, e);
+        return;
+      }
       const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.LINK_PROTOCOL, String(e));
       this.#opts.onFatal?.(err);
       return;
@@ -149,14 +157,22 @@ export class LinkMux {
     switch (f.type) {
       case FrameType.OPEN: {
         if (this.role !== "host") return this.#opts.onFatal?.(new LoopgateError(ErrorCodes.LINK_PROTOCOL, "link frame: OPEN sent to the relay"));
-        if (this.#streams.has(f.streamId)) return this.#opts.onFatal?.(new LoopgateError(ErrorCodes.LINK_PROTOCOL, `link frame: stream ${f.streamId} opened twice`));
+        this.#forgetReused(f.streamId);
         if (this.#streams.size >= this.limits.maxStreams) {
           this.#send(encodeClose(f.streamId, 1013, "too many streams on this host"));
           return;
         }
         const s = new LinkStream(f.streamId, this.#streamHost, this.limits, f.meta);
         this.#streams.set(f.streamId, s);
-        this.#opts.onOpen?.(s);
+        try {
+          this.#opts.onOpen?.(s);
+        } catch (e) {
+          // Whatever the handler could not start (a request the local stack refuses) fails that stream alone.
+          // A typed refusal says why (1008); anything else is the host's own failure (1011).
+          const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.INTERNAL, e instanceof Error ? e.message : String(e));
+          if (s.open) s.abort(e instanceof LoopgateError ? BAD_OPEN_CLOSE_CODE : 1011, e instanceof LoopgateError ? `request refused by the host: ${err.message}` : "the host could not open this stream");
+          this.#opts.onRefusedOpen?.(f.streamId, err);
+        }
         return;
       }
       case FrameType.ACCEPT:
@@ -182,6 +198,24 @@ export class LinkMux {
         this.#opts.onControl?.(f.message);
         return;
     }
+  }
+
+  /**
+   * Host side: an OPEN for an id still open here means the relay forgot that
+   * stream (a restart, an eviction): end ours locally, without a CLOSE that
+   * would hit the new one, instead of failing the whole link.
+   */
+  #forgetReused(streamId: number): void {
+    const old = this.#streams.get(streamId);
+    if (!old) return;
+    old.handleClose(1011, "the relay reused this stream id");
+    this.#opts.onRefusedOpen?.(streamId, new LoopgateError(ErrorCodes.LINK_PROTOCOL, `stream ${streamId} opened again; the old one was ended`));
+  }
+
+  /** Host side: refuses one OPEN with a CLOSE on its stream id (1008 and a short reason); the link goes on. */
+  refuseOpen(streamId: number, err: LoopgateError): void {
+    this.#send(encodeClose(streamId, BAD_OPEN_CLOSE_CODE, `request refused by the host: ${err.message.replace(/^link frame: /, "")}`));
+    this.#opts.onRefusedOpen?.(streamId, err);
   }
 
   /** The link is gone: every stream ends with this code (each onClose fires once). */

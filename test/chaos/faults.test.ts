@@ -10,7 +10,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, startLinkedGateway, mintToken, startEchoUpstream, waitForLog, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host, startEchoRig, type EchoUpstream } from "../helpers/relay.ts";
+import { freePort, startRelay, makeHost, startLinkProc, startLinkedGateway, mintToken, startEchoUpstream, waitForLog, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host, startEchoRig, type EchoUpstream } from "../helpers/relay.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
 import type { Proc } from "../helpers/proc.ts";
 
@@ -171,12 +171,17 @@ for (const kind of RELAY_KINDS) {
       const relayArgs = kind === "node" ? ["--heartbeat-ms", String(HB)] : ["--var", `LINK_TIMEOUT_SECONDS:${WORKERS_TIMEOUT_S}`];
       const host = await makeHost();
       const echo = await startEchoUpstream();
-      const relay = await startRelay(kind, { allowHosts: [host.hostId], args: relayArgs });
-      const proxy = await startTcpProxy(relay.port);
+      // The host dials the relay through the proxy: the proxy's URL is one of the relay's configured audiences.
+      const relayPort = await freePort();
+      const proxy = await startTcpProxy(relayPort);
+      const proxyAud = `https://127.0.0.1:${proxy.port}`;
+      const audArgs = kind === "node" ? ["--public-url", proxyAud] : ["--var", `RELAY_AUDIENCES:${proxyAud},https://127.0.0.1:${relayPort}`];
+      const relay = await startRelay(kind, { allowHosts: [host.hostId], port: relayPort, args: [...relayArgs, ...audArgs] });
       const viaProxy = { url: `wss://127.0.0.1:${proxy.port}`, pin: relay.pin };
       const link = await startLinkProc(host, viaProxy, echo.port, ["--heartbeat-ms", String(HB)]);
       try {
-        const token = (await mintToken(host, relay)).token;
+        // Tokens name the relay URL the host is linked to (the host refuses relayed tokens for any other).
+        const token = (await mintToken(host, viaProxy)).token;
         const clients = await openClients(relay, host.hostId, token, 10);
         await new Promise((r) => setTimeout(r, 300));
         const faultAt = Date.now();

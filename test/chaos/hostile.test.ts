@@ -119,6 +119,29 @@ for (const kind of RELAY_KINDS) {
       assert.equal(await echoOnce(relay, host.hostId, token), "ok?", "good tokens still work");
     });
 
+    test("a linked host and an unknown id answer a bad token with the same status and text", async () => {
+      const bogusHost = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+      const b64 = (o: unknown) => base64url.encode(JSON.stringify(o));
+      const now = Math.floor(Date.now() / 1000);
+      const body = { purpose: "client", iss: host.hostId, aud: relayAudience(relay.url), exp: now + 600, jti: "oracle" };
+      const stranger = (await generateKeyPair("Ed25519", { extractable: true })).privateKey as CryptoKey;
+      const bad = ["garbage", `${b64({ alg: "none" })}.${b64(body)}.`, `${b64({ alg: "HS256" })}.${b64(body)}.${b64("x")}`, await new SignJWT({ ...body, iss: other.hostId }).setProtectedHeader({ alg: "EdDSA" }).sign(stranger)];
+      for (const tok of bad) {
+        const answer = async (id: string) => {
+          try {
+            const ws = await openWebSocket(`${relay.url}/h/${id}`, { pins: [relay.pin], headers: { authorization: `Bearer ${tok}` }, timeoutMs: 10_000 });
+            ws.close();
+            return "open";
+          } catch (e) {
+            return (e as Error).message.replace(/127\.0\.0\.1:\d+/, "");
+          }
+        };
+        assert.equal(await answer(host.hostId), await answer(bogusHost));
+      }
+      // A success clears this address's failure count for the tests that follow.
+      assert.equal(await echoOnce(relay, host.hostId, token), "ok?");
+    });
+
     test("refusal timing does not reveal whether a host exists", async () => {
       const bogusHost = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
       const forged = token.slice(0, -4) + (token.endsWith("AAAA") ? "BBBB" : "AAAA");

@@ -7,6 +7,9 @@ import { writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocketServer } from "ws";
 import { runCli, runProcess, cli, tempDir, startGateway, ROOT, type Proc, type GatewayProc } from "./proc.ts";
+import { freePort } from "./sshd.ts";
+
+export { freePort };
 
 export type RelayKind = "node" | "workers";
 
@@ -86,21 +89,29 @@ export function skipUnlessRunnable(kind: RelayKind, suite: string): { skip?: str
  * account), serving https with a certificate we made so clients can pin it.
  */
 export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayProc> {
+  // A port picked free can be taken before wrangler binds it: one more try with another.
+  if (opts.port === undefined) return startWorkersRelayOn(opts).catch(() => startWorkersRelayOn(opts));
+  return startWorkersRelayOn(opts);
+}
+
+async function startWorkersRelayOn(opts: RelayStartOptions): Promise<RelayProc> {
   const stateDir = opts.stateDir ?? tempDir("loopgate-wrelay-");
   const { loadOrCreateRelayCert } = await import("../../agent/tls/cert.ts");
   const cert = await loadOrCreateRelayCert(stateDir);
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
+  // Token audiences come from configuration only: the port is chosen first so RELAY_AUDIENCES can name it.
+  const port = opts.port ?? (await freePort());
   const args = [
-    "dev", "--local", "--ip", "127.0.0.1", "--port", String(opts.port ?? 0), "--inspector-port", "0",
+    "dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0",
     "--local-protocol", "https", "--https-key-path", join(stateDir, "relay-key.pem"), "--https-cert-path", join(stateDir, "relay-cert.pem"),
     "--persist-to", join(stateDir, "wrangler-state"), "--show-interactive-dev-session=false", "--log-level", "log",
     "--var", `ALLOWED_HOSTS:${opts.allowHosts.join(",")}`, "--var", "LOOPGATE_TEST:1", "--var", "LINK_TIMEOUT_SECONDS:20",
+    "--var", `RELAY_AUDIENCES:https://127.0.0.1:${port}`,
     ...(opts.args ?? []),
   ];
   const env = { ...workersEnv(stateDir) };
   const p = runProcess(bin, args, { env, cwd: ROOT, group: true });
-  const line = await p.waitForLine((l) => /Ready on https:\/\/127\.0\.0\.1:\d+/.test(l), 60_000);
-  const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+  await p.waitForLine((l) => /Ready on https:\/\/127\.0\.0\.1:\d+/.test(l), 60_000);
   return Object.assign(p, { kind: "workers" as const, port, pin: cert.pin, url: `wss://127.0.0.1:${port}`, stateDir, logs: () => [...p.stdout, ...p.stderr] });
 }
 

@@ -20,10 +20,12 @@ async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings,
   const identity = settings.relay.enabled ? await loadOrCreateHostIdentity() : await loadHostIdentity();
   if (!identity) return;
   const { TokenStore } = await import("../../tokens-store.ts");
-  const { verifyClientToken } = await import("../../../shared/tokens.ts");
+  const { verifyClientToken, relayAudience } = await import("../../../shared/tokens.ts");
   const store = new TokenStore();
+  // Linked to a relay: only tokens for that relay (a token meant for another relay is not ours to honour).
+  const linkedAudience = settings.relay.enabled && settings.relay.url ? relayAudience(settings.relay.url) : undefined;
   gw.auth.setClientTokenVerifier(async (token) => {
-    const audiences = store.audiences();
+    const audiences = linkedAudience ? [linkedAudience] : store.audiences();
     if (audiences.length === 0) return undefined;
     const c = await verifyClientToken(token, identity.publicJwk, { hostId: identity.hostId, audience: audiences, isRevoked: (id) => store.isRevoked(id) });
     return { scopes: c.scopes, id: c.id, ...(c.name ? { name: c.name } : {}) };

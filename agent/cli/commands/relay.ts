@@ -71,12 +71,14 @@ export function registerRelayCommands(program: Command): void {
     .option("--cert <file>", "PEM certificate (with --key)")
     .option("--key <file>", "PEM private key (with --cert)")
     .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
-    .option("--public-url <url>", "the URL clients use (token audience), e.g. https://relay.example.com; comma-separate several")
+    .option("--public-url <url>", "a URL clients and hosts use (token audience; repeatable), e.g. https://relay.example.com; the listening URL always counts", collect, [] as string[])
     .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
     .option("--max-streams <n>", "concurrent client streams per host (default 1024)")
+    .option("--max-streams-per-token <n>", "concurrent streams one client token may hold on a host (default: a quarter of --max-streams)")
+    .option("--max-streams-per-addr <n>", "concurrent streams one client address may hold on a host (default: half of --max-streams)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(
-      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl?: string; heartbeatMs?: string; maxStreams?: string; json?: boolean }, cmd: Command) => {
+      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl: string[]; heartbeatMs?: string; maxStreams?: string; maxStreamsPerToken?: string; maxStreamsPerAddr?: string; json?: boolean }, cmd: Command) => {
         const cfg = (await configOf(cmd)).config.relay ?? {};
         const log = createLogger(flags.json ? { json: true } : {});
         const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
@@ -85,8 +87,8 @@ export function registerRelayCommands(program: Command): void {
         const keyFile = flags.key ?? cfg.key;
         if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });
         const host = flags.host ?? cfg.host ?? "127.0.0.1";
-        // Several public URLs (comma-separated) for a relay known by more than one name or address.
-        const publicUrls = (flags.publicUrl ?? cfg.publicUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
+        // Several public URLs (repeated or comma-separated) for a relay known by more than one name or address.
+        const publicUrls = flags.publicUrl.length > 0 ? flags.publicUrl : (cfg.publicUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
         const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...publicUrls.map((u) => new URL(u).hostname)];
         const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames });
         const allow = [...flags.allowHost, ...(cfg.allowHosts ?? [])];
@@ -104,10 +106,13 @@ export function registerRelayCommands(program: Command): void {
           limits: {
             ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
             ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
+            ...(flags.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: parseMaxStreams(flags.maxStreamsPerToken) } : {}),
+            ...(flags.maxStreamsPerAddr !== undefined ? { maxStreamsPerClientAddr: parseMaxStreams(flags.maxStreamsPerAddr) } : {}),
           },
           log,
         });
         const url = `wss://${host.includes(":") ? `[${host}]` : host}:${relayServer.port}`;
+        if (relayServer.audiences.length === 0) log.warn("no --public-url given and the relay listens on every address: no token is accepted until --public-url names the URL clients use");
         log.info("relay listening", { url, allowedHosts: allow.length, certificate: cert.generated ? "generated (self-signed)" : (cert.certPath ?? "given") });
         const ready = { ok: true, event: "ready", port: relayServer.port, url, pin: formatPin(cert.pin), generatedCertificate: cert.generated };
         if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
