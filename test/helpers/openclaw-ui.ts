@@ -128,3 +128,20 @@ export async function acceptGatewaySwitch(page: Page, timeoutMs = 5000): Promise
   await page.locator(".gateway-switch__actions").getByRole("button", { name: /^Switch to / }).click();
   return true;
 }
+
+/**
+ * The errors a test must fail on: those the gateway caused. Left out, each for
+ * a stated reason: the static server's own noise (the UI first probes its own
+ * origin for a gateway and asks it for control-ui-config.json, which only a
+ * gateway serving the UI has), Chromium's URL-less "Failed to load resource"
+ * lines (the same failures are in failedRequests with their URL), and the
+ * owner-avatar fetch that a gateway on another origin refuses by CORS (OpenClaw's
+ * own gateway refuses it the same way when its UI is served elsewhere).
+ */
+export function gatewayCausedErrors(s: UiSession, ui: StaticUi): string[] {
+  const uiHost = new URL(ui.origin).host;
+  const avatar = /\/api\/users\/[^/]+\/avatar/;
+  const fromErrors = s.errors.filter((e) => !e.includes(uiHost) && !e.startsWith("Failed to load resource") && !avatar.test(e));
+  const fromRequests = s.failedRequests.filter((r) => !r.includes(uiHost) && !avatar.test(r));
+  return [...fromErrors, ...fromRequests];
+}
