@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ChatMessage, ModelProvider } from "./provider-types.ts";
+import { AGENT_ID } from "./session-keys.ts";
 import type { SessionLog, SessionEntry } from "./session-types.ts";
 import type { ToolRunner } from "./tool-types.ts";
 
@@ -42,6 +43,9 @@ export interface RunInfo {
 
 interface Run extends RunInfo {
   abort: AbortController;
+  /** Resolves at the first model output of the turn (or its end). */
+  firstOutput: Promise<void>;
+  markOutput: () => void;
   seq: number;
   done: Promise<RunInfo>;
 }
@@ -59,16 +63,24 @@ export class AgentRuntime {
     this.#d = deps;
   }
 
-  /** Starts a turn (or returns the run an identical idempotency key already started). */
-  start(p: { sessionKey: string; message: string; idempotencyKey: string; channel?: string }): RunInfo {
-    const existing = this.#byIdempotency.get(p.idempotencyKey);
-    if (existing) return this.#public(this.#runs.get(existing)!);
+  /**
+   * Starts a turn (or returns the run an identical idempotency key already
+   * started). `runId` is the client's idempotency key when it sent one, as
+   * OpenClaw does; otherwise a fresh UUID.
+   */
+  start(p: { sessionKey: string; message: string; idempotencyKey: string; runId?: string; channel?: string }): RunInfo {
+    const existing = this.#byIdempotency.get(p.idempotencyKey) ?? (p.runId !== undefined && this.#runs.has(p.runId) ? p.runId : undefined);
+    if (existing && this.#runs.has(existing)) return this.#public(this.#runs.get(existing)!);
     if (this.#activeBySession.has(p.sessionKey)) {
       throw new LoopgateError(ErrorCodes.SESSION_BUSY, `session ${p.sessionKey} already has a turn running`, { hint: "wait for it (agent.wait) or abort it (chat.abort)" });
     }
-    const runId = randomUUID();
+    const runId = p.runId ?? randomUUID();
     let resolveDone!: (r: RunInfo) => void;
+    let markOutput!: () => void;
+    const firstOutput = new Promise<void>((r) => (markOutput = r));
     const run: Run = {
+      firstOutput,
+      markOutput,
       runId,
       sessionKey: p.sessionKey,
       state: "running",
@@ -88,6 +100,11 @@ export class AgentRuntime {
     );
     this.#prune();
     return this.#public(run);
+  }
+
+  /** Resolves when the run first streams model output (or ends); undefined for an unknown run. */
+  firstOutput(runId: string): Promise<void> | undefined {
+    return this.#runs.get(runId)?.firstOutput;
   }
 
   get(runId: string): RunInfo | undefined {
@@ -148,7 +165,8 @@ export class AgentRuntime {
   }
 
   #chat(run: Run, state: string, extra: Record<string, unknown>): void {
-    this.#d.broadcast("chat", { runId: run.runId, sessionKey: run.sessionKey, seq: run.seq++, state, ...extra });
+    if (state !== "delta") run.markOutput();
+    this.#d.broadcast("chat", { runId: run.runId, sessionKey: run.sessionKey, agentId: AGENT_ID, seq: run.seq++, state, ...extra });
   }
 
   #agentEvent(run: Run, stream: string, data: Record<string, unknown>): void {
@@ -180,6 +198,7 @@ export class AgentRuntime {
         const calls: { id: string; name: string; argsJson: string }[] = [];
         for await (const ev of provider.streamChat(messages, { ...(tools ? { tools: tools.schemas() } : {}), signal })) {
           if (ev.type === "text") {
+            run.markOutput();
             text += ev.delta;
             run.text += ev.delta;
             this.#chat(run, "delta", { deltaText: ev.delta, message: { role: "assistant", content: [{ type: "text", text: run.text }], timestamp: Date.now() } });

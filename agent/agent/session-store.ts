@@ -6,19 +6,25 @@
  * session are kept in memory (built once at start by reading each file's
  * last line and size), so listing thousands of sessions is cheap.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
+import { canonicalSessionKey, isCanonicalSessionKey } from "./session-keys.ts";
 import type { NewEntry, SessionEntry, SessionLog, SessionSummary } from "./session-types.ts";
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9:._@+-]{0,199}$/;
 
-/** Session keys become file names, so only a safe alphabet is accepted (no "/", no "..", no leading dot). */
+/**
+ * Session keys become file names, so only a safe alphabet is accepted (no "/",
+ * no "..", no leading dot). Returns the canonical key (`main` → `agent:main:main`).
+ */
 export function checkSessionKey(key: unknown): string {
   if (typeof key !== "string" || !KEY.test(key) || key.includes("..")) {
     throw new LoopgateError(ErrorCodes.SESSION_INVALID, "invalid session key", { hint: "use 1-200 characters from A-Z a-z 0-9 : . _ @ + -, e.g. main or agent:main:webchat" });
   }
-  return key;
+  const canonical = canonicalSessionKey(key);
+  if (!KEY.test(canonical)) throw new LoopgateError(ErrorCodes.SESSION_INVALID, "session key too long", { hint: "use at most 189 characters after agent:main:" });
+  return canonical;
 }
 
 function fileName(key: string): string {
@@ -30,6 +36,18 @@ function keyOf(file: string): string {
   return file.slice(0, -".jsonl".length).replace(/~/g, ":");
 }
 
+/** True for a canonical key of this gateway's agent. */
+function isOurs(key: string): boolean {
+  try {
+    return canonicalSessionKey(key) === key;
+  } catch {
+    return false;
+  }
+}
+
+/** What changed in the store, for live session events. */
+export type SessionChange = { type: "append"; key: string; entry: SessionEntry } | { type: "reset" | "remove"; key: string };
+
 interface Meta extends SessionSummary {
   nextSeq: number;
 }
@@ -37,14 +55,16 @@ interface Meta extends SessionSummary {
 export class SessionStore implements SessionLog {
   readonly dir: string;
   readonly #meta = new Map<string, Meta>();
+  readonly #listeners = new Set<(c: SessionChange) => void>();
 
   constructor(dir: string) {
     this.dir = dir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.#migrateShortKeys();
     for (const f of readdirSync(dir)) {
       if (!f.endsWith(".jsonl")) continue;
       const key = keyOf(f);
-      if (!KEY.test(key)) continue;
+      if (!KEY.test(key) || !isOurs(key)) continue;
       const entries = this.#read(key, true);
       const st = statSync(join(dir, f));
       const last = entries[entries.length - 1];
@@ -57,6 +77,59 @@ export class SessionStore implements SessionLog {
         nextSeq: (last?.seq ?? -1) + 1,
         ...(lastText !== undefined ? { lastText: lastText.slice(0, 200) } : {}),
       });
+    }
+  }
+
+  /**
+   * Files stored under a short key (before keys were canonical) move to the
+   * canonical name; when both exist, their entries are merged by time.
+   */
+  #migrateShortKeys(): void {
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith(".jsonl")) continue;
+      const key = keyOf(f);
+      if (!KEY.test(key) || isCanonicalSessionKey(key)) continue;
+      let canonical: string;
+      try {
+        canonical = canonicalSessionKey(key);
+      } catch {
+        continue; // another agent's key: leave the file alone
+      }
+      const from = join(this.dir, f);
+      const to = this.#path(canonical);
+      if (!existsSync(to)) {
+        renameSync(from, to);
+        continue;
+      }
+      const merged = [...this.#read(canonical, true), ...this.#read(key, true)]
+        .sort((a, b) => a.ts - b.ts || a.seq - b.seq)
+        .map((e, i) => ({ ...e, seq: i }));
+      const tmp = `${to}.migrating`;
+      const fd = openSync(tmp, "w", 0o600);
+      try {
+        writeSync(fd, merged.map((e) => JSON.stringify(e) + "\n").join(""));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, to);
+      unlinkSync(from);
+    }
+  }
+
+  /** Calls `fn` after every append, reset and removal; returns the unsubscribe function. */
+  onChange(fn: (c: SessionChange) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #changed(c: SessionChange): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn(c);
+      } catch {
+        // a listener never breaks the store
+      }
     }
   }
 
@@ -89,8 +162,8 @@ export class SessionStore implements SessionLog {
     return out;
   }
 
-  append(key: string, entry: NewEntry): SessionEntry {
-    checkSessionKey(key);
+  append(rawKey: string, entry: NewEntry): SessionEntry {
+    const key = checkSessionKey(rawKey);
     let meta = this.#meta.get(key);
     const now = Date.now();
     if (!meta) {
@@ -109,11 +182,12 @@ export class SessionStore implements SessionLog {
     meta.entries++;
     meta.updatedAt = now;
     if (entry.text !== undefined) meta.lastText = entry.text.slice(0, 200);
+    this.#changed({ type: "append", key, entry: full });
     return full;
   }
 
-  history(key: string, opts: { limit?: number; afterSeq?: number } = {}): SessionEntry[] {
-    checkSessionKey(key);
+  history(rawKey: string, opts: { limit?: number; afterSeq?: number } = {}): SessionEntry[] {
+    const key = checkSessionKey(rawKey);
     let entries = this.#read(key);
     if (opts.afterSeq !== undefined) entries = entries.filter((e) => e.seq > opts.afterSeq!);
     const limit = opts.limit ?? 200;
@@ -128,29 +202,39 @@ export class SessionStore implements SessionLog {
   }
 
   has(key: string): boolean {
-    return this.#meta.has(key);
+    return this.#meta.has(checkSessionKey(key));
+  }
+
+  /** The summary of one session, if it exists. */
+  get(key: string): SessionSummary | undefined {
+    const m = this.#meta.get(checkSessionKey(key));
+    if (!m) return undefined;
+    const { nextSeq: _n, ...s } = m;
+    return s;
   }
 
   /** Clears a session's history (the session stays, empty). */
-  reset(key: string): boolean {
-    checkSessionKey(key);
+  reset(rawKey: string): boolean {
+    const key = checkSessionKey(rawKey);
     const meta = this.#meta.get(key);
     if (!meta) return false;
     truncateSync(this.#path(key), 0);
     meta.entries = 0;
     meta.updatedAt = Date.now();
     delete meta.lastText;
+    this.#changed({ type: "reset", key });
     return true;
   }
 
-  remove(key: string): boolean {
-    checkSessionKey(key);
+  remove(rawKey: string): boolean {
+    const key = checkSessionKey(rawKey);
     if (!this.#meta.delete(key)) return false;
     try {
       unlinkSync(this.#path(key));
     } catch {
       // already gone
     }
+    this.#changed({ type: "remove", key });
     return true;
   }
 

@@ -61,9 +61,11 @@ export class GatewayConnection {
   #nonce = randomBytes(16).toString("base64url");
   #scopes: string[] = [];
   #role = "operator";
-  #clientInfo: { id: string; mode: string; version: string } | undefined;
+  #clientInfo: { id: string; mode: string; version: string; caps: readonly string[] } | undefined;
   #authMethod: string | undefined;
   #seq = 0;
+  /** canonical session key → the alias this client used for it (events echo the client's form). */
+  #keyAliases = new Map<string, string>();
   #connectTimer: NodeJS.Timeout | undefined;
   #abort = new AbortController();
   #maxPayloadEnforcedByParser: boolean;
@@ -78,7 +80,7 @@ export class GatewayConnection {
     ws.on("error", (err) => this.#env.log.debug("client socket error", { conn: this.id, err: err.message }));
     this.#connectTimer = setTimeout(() => this.close(CloseCodes.POLICY_VIOLATION, "connect timeout: send connect within 10s"), CONNECT_TIMEOUT_MS);
     this.#connectTimer.unref();
-    this.#send(eventFrame("connect.challenge", { nonce: this.#nonce, ts: Date.now() }));
+    this.#send(eventFrame("connect.challenge", { nonce: this.#nonce, ts: Date.now(), capabilities: env.registry.capabilityNames() }));
   }
 
   get ready(): boolean {
@@ -87,7 +89,7 @@ export class GatewayConnection {
   get scopes(): readonly string[] {
     return this.#scopes;
   }
-  get client(): { id: string; mode: string; version: string } | undefined {
+  get client(): { id: string; mode: string; version: string; caps: readonly string[] } | undefined {
     return this.#clientInfo;
   }
   get authMethod(): string | undefined {
@@ -105,7 +107,14 @@ export class GatewayConnection {
       this.close(CloseCodes.POLICY_VIOLATION, "slow consumer: buffered bytes over policy.maxBufferedBytes");
       return;
     }
-    this.#send(eventFrame(event, payload, ++this.#seq));
+    this.#send(eventFrame(event, this.#aliased(payload), ++this.#seq));
+  }
+
+  #aliased(payload: unknown): unknown {
+    if (this.#keyAliases.size === 0 || payload === null || typeof payload !== "object") return payload;
+    const key = (payload as { sessionKey?: unknown }).sessionKey;
+    const alias = typeof key === "string" ? this.#keyAliases.get(key) : undefined;
+    return alias === undefined ? payload : { ...payload, sessionKey: alias };
   }
 
   close(code: number, reason: string): void {
@@ -222,14 +231,14 @@ export class GatewayConnection {
     clearTimeout(this.#connectTimer);
     this.#role = p.role ?? result.role;
     this.#scopes = grantScopes(p.scopes, result.allowedScopes);
-    this.#clientInfo = { id: p.client.id, mode: p.client.mode, version: p.client.version };
+    this.#clientInfo = { id: p.client.id, mode: p.client.mode, version: p.client.version, caps: p.caps ?? [] };
     this.#authMethod = result.method;
     if (!setReceiverMaxPayload(this.#ws, this.#env.limits.maxPayload)) this.#maxPayloadEnforcedByParser = false;
     const hello = {
       type: "hello-ok",
       protocol,
       server: { version: this.#env.serverInfo.version, connId: this.id, bootId: this.#env.serverInfo.bootId },
-      features: { methods: this.#env.registry.methodNames(), events: this.#env.registry.eventNames() },
+      features: { methods: this.#env.registry.methodNames(), events: this.#env.registry.eventNames(), capabilities: this.#env.registry.capabilityNames() },
       snapshot: this.#env.helloSnapshot(),
       auth: { role: this.#role, scopes: this.#scopes },
       policy: {
@@ -270,6 +279,9 @@ export class GatewayConnection {
       clientAddr: this.peer.clientAddr,
       relayed: this.peer.forwarded,
       emit: (event, payload) => this.sendEvent(event, payload),
+      aliasSessionKey: (requested, canonical) => {
+        if (requested !== canonical && (this.#keyAliases.has(canonical) || this.#keyAliases.size < 64)) this.#keyAliases.set(canonical, requested);
+      },
       interim: (payload) => this.#send(resOk(id, payload ?? {})),
       signal: this.#abort.signal,
     };

@@ -13,6 +13,11 @@ export interface MethodContext {
   relayed: boolean;
   /** Sends an event to this connection only. */
   emit(event: string, payload: unknown): void;
+  /**
+   * Records that this client names a session by a short alias (`main` for
+   * `agent:main:main`): its events then carry the key as it wrote it.
+   */
+  aliasSessionKey?(requested: string, canonical: string): void;
   /** Sends an interim answer now (e.g. {status: "accepted"}); the handler's result follows as the final one. */
   interim(payload: unknown): void;
   signal: AbortSignal;
@@ -37,6 +42,7 @@ export interface MethodDef<P = unknown, R = unknown> {
 export class MethodRegistry {
   readonly #methods = new Map<string, MethodDef>();
   readonly #events = new Set<string>(["connect.challenge", "tick", "shutdown"]);
+  readonly #capabilities = new Set<string>();
 
   register<P, R>(def: MethodDef<P, R>): void {
     if (this.#methods.has(def.name)) throw new Error(`method ${def.name} registered twice`);
@@ -45,6 +51,15 @@ export class MethodRegistry {
 
   registerEvent(name: string): void {
     this.#events.add(name);
+  }
+
+  /** A hello-ok `features.capabilities` entry (what OpenClaw clients check before relying on a feature). */
+  registerCapability(name: string): void {
+    this.#capabilities.add(name);
+  }
+
+  capabilityNames(): string[] {
+    return [...this.#capabilities].sort();
   }
 
   get(name: string): MethodDef | undefined {

@@ -114,7 +114,24 @@ export interface ConnectParams {
   locale?: string;
 }
 
-export function checkConnectParams(params: unknown): { ok: true; params: ConnectParams } | { ok: false; message: string } {
+/**
+ * Fields newer OpenClaw clients send in `connect` that the published schema
+ * we validate with (2026.9.1) does not list yet: `modelCatalog` (which model
+ * catalog the client wants pushed as models.snapshot). Checked here, then
+ * removed before schema validation.
+ */
+function splitNewerConnectFields(params: unknown): { rest: unknown; error?: string } {
+  if (params === null || typeof params !== "object" || Array.isArray(params) || !("modelCatalog" in params)) return { rest: params };
+  const { modelCatalog, ...rest } = params as Record<string, unknown>;
+  if (modelCatalog !== undefined && (modelCatalog === null || typeof modelCatalog !== "object" || Array.isArray(modelCatalog) || JSON.stringify(modelCatalog).length > 1024)) {
+    return { rest, error: "invalid connect params: modelCatalog must be a small object" };
+  }
+  return { rest };
+}
+
+export function checkConnectParams(raw: unknown): { ok: true; params: ConnectParams } | { ok: false; message: string } {
+  const { rest: params, error } = splitNewerConnectFields(raw);
+  if (error) return { ok: false, message: error };
   if (!validateConnectParams(params)) {
     return { ok: false, message: `invalid connect params: ${formatValidationErrors(validateConnectParams.errors).slice(0, 400)}` };
   }

@@ -16,12 +16,18 @@ import { GatewayAuth } from "./auth.ts";
 import { GatewayConnection } from "./connection.ts";
 import { MethodRegistry } from "./methods.ts";
 import { registerCoreMethods } from "./methods/core.ts";
+import { registerSystemMethods, presenceEntries } from "./methods/system.ts";
+import { registerEmptyMethods } from "./methods/empty.ts";
+import { gatewayLogRing } from "../log/ring.ts";
 import { listenForBind, type ListenResult } from "./bind.ts";
 import { peerInfo } from "./peer.ts";
 import { CloseCodes } from "./protocol.ts";
 import { checkOrigin } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
 import { tailscaleIdentity, trustedProxyIdentity, type ProxyIdentity } from "./identity-proxy.ts";
+
+/** How often every client gets a `health` event. */
+export const HEALTH_INTERVAL_MS = 60_000;
 
 export interface GatewayHandle {
   port: number;
@@ -32,6 +38,10 @@ export interface GatewayHandle {
   app: Hono;
   /** Extra sections for `status` (relay link state, sessions, …). */
   statusSections: Map<string, () => unknown>;
+  /** Extra hello-ok snapshot fields (sessionDefaults, …). */
+  snapshotSections: Map<string, () => unknown>;
+  /** Called for each connection right after its hello-ok (per-client events such as models.snapshot). */
+  onClientReady: (fn: (c: GatewayConnection) => void) => void;
   /** Called on shutdown to flush state, in order. */
   onShutdown: (fn: () => Promise<void> | void) => void;
   broadcast(event: string, payload: unknown, opts?: { droppable?: boolean }): void;
@@ -53,18 +63,37 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const auth = new GatewayAuth(settings.auth);
   const connections = new Set<GatewayConnection>();
   const statusSections = new Map<string, () => unknown>();
+  const snapshotSections = new Map<string, () => unknown>();
+  const readyHooks: ((c: GatewayConnection) => void)[] = [];
   const shutdownHooks: (() => Promise<void> | void)[] = [];
   let listenInfo: ListenResult | undefined;
 
   const app = new Hono();
   const proxyIdentities = new WeakMap<IncomingMessage, ProxyIdentity>();
 
+  const systemDeps = {
+    version: VERSION,
+    instanceId: bootId,
+    startedAt,
+    log: gatewayLogRing,
+    clients: () =>
+      [...connections]
+        .filter((c) => c.ready && c.client)
+        .map((c) => ({ connId: c.id, clientId: c.client!.id, mode: c.client!.mode, version: c.client!.version, scopes: c.scopes, connectedAt: c.connectedAt, relayed: c.peer.forwarded })),
+  };
+  let presenceVersion = 0;
   const snapshot = () => ({
-    presence: [],
+    presence: presenceEntries(systemDeps),
     health: { ok: true, ts: Date.now() },
-    stateVersion: { presence: 0, health: 0 },
+    stateVersion: { presence: presenceVersion, health: 0 },
     uptimeMs: Date.now() - startedAt,
+    ...Object.fromEntries([...snapshotSections].map(([k, fn]) => [k, fn()])),
   });
+  const broadcastPresence = () => {
+    presenceVersion++;
+    const payload = { presence: presenceEntries(systemDeps) };
+    for (const c of connections) c.sendEvent("presence", payload, { droppable: true });
+  };
 
   registerCoreMethods(registry, {
     version: VERSION,
@@ -80,6 +109,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       ...Object.fromEntries([...statusSections].map(([k, fn]) => [k, fn()])),
     }),
   });
+  registerSystemMethods(registry, systemDeps);
+  registerEmptyMethods(registry);
 
   // The protocol WebSocket lives at "/" like OpenClaw's; origin is checked before the upgrade.
   app.use("*", async (c, next) => {
@@ -117,7 +148,14 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
             limits: settings.limits,
             helloSnapshot: snapshot,
             serverInfo: { version: VERSION, bootId },
-            onClose: (cc) => connections.delete(cc),
+            onReady: (cc) => {
+              for (const fn of readyHooks) fn(cc);
+              broadcastPresence();
+            },
+            onClose: (cc) => {
+              connections.delete(cc);
+              if (cc.client) broadcastPresence();
+            },
           });
           connections.add(conn);
         },
@@ -171,6 +209,15 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     for (const c of connections) c.sendEvent("tick", payload, { droppable: true });
   }, settings.limits.tickIntervalMs);
   tick.unref();
+  // OpenClaw clients show gateway health live: each new client gets it at once, everyone every minute.
+  const healthNow = () => registry.get("health")!.handler({}, { connId: "health", scopes: [], role: "operator", clientAddr: "", relayed: false, emit: () => {}, interim: () => {}, signal: AbortSignal.abort() });
+  readyHooks.push((c) => void Promise.resolve(healthNow()).then((h) => c.sendEvent("health", h, { droppable: true })));
+  const healthTimer = setInterval(() => {
+    void Promise.resolve(healthNow()).then((h) => {
+      for (const c of connections) c.sendEvent("health", h, { droppable: true });
+    });
+  }, HEALTH_INTERVAL_MS);
+  healthTimer.unref();
 
   let closing: Promise<void> | undefined;
   const handle: GatewayHandle = {
@@ -181,6 +228,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     connections,
     app,
     statusSections,
+    snapshotSections,
+    onClientReady: (fn) => readyHooks.push(fn),
     onShutdown: (fn) => shutdownHooks.push(fn),
     broadcast(event, payload, o) {
       for (const c of connections) c.sendEvent(event, payload, o);
@@ -188,9 +237,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     close(reason = "gateway shutting down") {
       closing ??= (async () => {
         clearInterval(tick);
+        clearInterval(healthTimer);
         for (const s of servers) s.close();
         for (const c of connections) {
-          c.sendEvent("shutdown", { reason, restartExpectedMs: null });
+          c.sendEvent("shutdown", { reason });
           c.close(CloseCodes.SERVICE_RESTART, reason);
         }
         for (const fn of shutdownHooks) {

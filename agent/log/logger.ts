@@ -3,6 +3,8 @@
  * stderr is a TTY). Secrets never reach a log: known secret fields are
  * replaced, and anything shaped like a token is masked as a last line of defence.
  */
+import { gatewayLogRing } from "./ring.ts";
+
 export type Level = "debug" | "info" | "warn" | "error";
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -39,6 +41,8 @@ export function createLogger(opts: { level?: Level; json?: boolean; base?: Recor
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     const f = redact({ ...base, ...fields }) as Record<string, unknown>;
+    // logs.tail reads these (JSON lines, whatever format stderr gets).
+    gatewayLogRing.push(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...f }));
     if (json) {
       write(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...f }));
     } else {

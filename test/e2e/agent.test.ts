@@ -77,8 +77,9 @@ describe("agent: turns, tools, providers and sessions", () => {
     const fin3 = await finished(c, escape.payload.runId);
     assert.match(fin3.payload.message.content[0].text, /outside the workspace|no such file/);
     const h = await c.request("chat.history", { sessionKey: "tools" });
-    const kinds = h.payload.messages.map((m: { role: string }) => m.role);
-    assert.ok(kinds.includes("toolCall") && kinds.includes("toolResult"), "tool calls and results are in the session");
+    const msgs = h.payload.messages as { role: string; content: { type: string }[] }[];
+    // OpenClaw's transcript shape: a tool call is an assistant toolCall part, its result a toolResult message.
+    assert.ok(msgs.some((m) => m.role === "assistant" && m.content.some((p) => p.type === "toolCall")) && msgs.some((m) => m.role === "toolResult"), "tool calls and results are in the session");
     const toolEvents = c.frames.filter((f) => f.event === "agent" && f.payload?.stream === "tool");
     assert.ok(toolEvents.some((f) => f.payload.data.phase === "result" && f.payload.data.ok === false), "the refusal went out as an agent tool event");
   });
@@ -115,7 +116,7 @@ describe("agent: turns, tools, providers and sessions", () => {
 
   test("sessions.list, send to webchat, reset and delete", async () => {
     const list = await c.request("sessions.list", {});
-    assert.ok(list.payload.sessions.some((s: { key: string }) => s.key === "main"));
+    assert.ok(list.payload.sessions.some((s: { key: string }) => s.key === "agent:main:main"), "the short key main is the canonical agent:main:main");
     const s = await cli(["send", "--to", "main", "--message", "note from a script", "--json", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], { env: gw.env });
     assert.equal(s.code, 0, s.stderr);
     const h = await c.request("chat.history", { sessionKey: "main" });

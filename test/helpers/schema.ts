@@ -14,3 +14,14 @@ export function validateDefinition(name: string, value: unknown): string[] {
 }
 
 export const validateHelloOk = (v: unknown): string[] => validateDefinition("HelloOk", v);
+
+/** The scope OpenClaw documents for each method (`methods` in the published schema); "dynamic" where it depends on params. */
+export function documentedScopes(): Record<string, string> {
+  const methods = (schema as unknown as { methods: Record<string, { scope: string }> }).methods;
+  return Object.fromEntries(Object.entries(methods).map(([m, v]) => [m, v.scope]));
+}
+
+/** Every schema error of `value` against definition `name`, prefixed with a label; empty when it validates. */
+export function schemaErrors(label: string, name: string, value: unknown): string[] {
+  return validateDefinition(name, value).map((e) => `${label} (${name}): ${e}`);
+}

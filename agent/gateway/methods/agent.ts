@@ -9,8 +9,8 @@ import { randomUUID } from "node:crypto";
 import { LoopgateError } from "../../../shared/errors.ts";
 import type { AgentRuntime, RunInfo } from "../../agent/runtime.ts";
 import { checkSessionKey, type SessionStore } from "../../agent/session-store.ts";
-import type { SessionEntry } from "../../agent/session-types.ts";
-import { MethodError, type MethodRegistry } from "../methods.ts";
+import { AGENT_ID, canonicalSessionKey } from "../../agent/session-keys.ts";
+import { MethodError, type MethodContext, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";
 
@@ -53,30 +53,24 @@ function int(p: Obj, name: string, min: number, max: number): number | undefined
   return v;
 }
 
-function sessionKey(p: Obj, name = "sessionKey"): string {
+/**
+ * The canonical session key a request names (`sessionKey`, or `key`), with
+ * an optional `agentId` that must be this gateway's agent. Short keys are
+ * aliases: `main` is `agent:main:main`.
+ */
+export function sessionKey(p: Obj, name = "sessionKey", ctx?: MethodContext): string {
   const k = str(p, name, { max: 200 }) ?? DEFAULT_SESSION;
+  const agentId = str(p, "agentId", { max: 64 });
   try {
-    return checkSessionKey(k);
+    const canonical = checkSessionKey(agentId !== undefined ? canonicalSessionKey(k, agentId) : k);
+    if (str(p, name, { max: 200 }) !== undefined) ctx?.aliasSessionKey?.(k, canonical);
+    return canonical;
   } catch (e) {
     throw bad(e instanceof LoopgateError ? `${name}: ${e.message} (${e.hint ?? ""})` : `invalid ${name}`);
   }
 }
 
-/** A session entry as a chat message (OpenClaw's message shape: role + content parts). */
-export function toChatMessage(e: SessionEntry): Obj {
-  const role = e.kind === "user" ? "user" : e.kind === "assistant" ? "assistant" : e.kind === "tool_call" ? "toolCall" : e.kind === "tool_result" ? "toolResult" : e.kind;
-  const text = e.kind === "tool_call" ? `${e.tool}(${e.args ?? ""})` : (e.text ?? "");
-  return {
-    role,
-    content: [{ type: "text", text }],
-    timestamp: e.ts,
-    seq: e.seq,
-    ...(e.runId ? { runId: e.runId } : {}),
-    ...(e.tool ? { toolName: e.tool } : {}),
-    ...(e.ok !== undefined ? { ok: e.ok } : {}),
-    ...(e.incomplete ? { incomplete: true } : {}),
-  };
-}
+export { obj, str, int, bad };
 
 function finalPayload(r: RunInfo): Obj {
   const status = r.state === "final" ? "ok" : r.state === "running" ? "timeout" : r.state;
@@ -89,17 +83,34 @@ function finalPayload(r: RunInfo): Obj {
   };
 }
 
+/**
+ * `chat.send_timing` to the sender, as OpenClaw does: once the turn is on its
+ * way to the model (after the ack), and at its first model output.
+ */
+function sendTiming(ctx: MethodContext, run: RunInfo, receivedAt: number, firstOutput: Promise<void> | undefined): void {
+  const ackedAt = performance.now();
+  const emit = (phase: string) => {
+    const now = performance.now();
+    const ms = (v: number) => Math.max(0, Math.round(v * 1000) / 1000);
+    ctx.emit("chat.send_timing", { phase, runId: run.runId, sessionKey: run.sessionKey, agentId: AGENT_ID, ackToPhaseMs: ms(now - ackedAt), receivedToPhaseMs: ms(now - receivedAt) });
+  };
+  setImmediate(() => emit("starting_model"));
+  void firstOutput?.then(() => emit("first-assistant-event"));
+}
+
 export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: AgentRuntime; sessions: SessionStore; channels: Map<string, Channel> }): void {
   const { runtime, sessions, channels } = deps;
   registry.registerEvent("chat");
   registry.registerEvent("agent");
+  registry.registerEvent("chat.send_timing");
 
   const start = (p: Obj, key: string) => {
     const message = str(p, "message", { required: true, max: MAX_MESSAGE })!;
     if (message.trim() === "") throw bad("message is empty");
-    const idempotencyKey = str(p, "idempotencyKey", { max: 256 }) ?? randomUUID();
+    const given = str(p, "idempotencyKey", { max: 256 });
+    const idempotencyKey = given ?? randomUUID();
     try {
-      return runtime.start({ sessionKey: key, message, idempotencyKey, ...(typeof p.channel === "string" ? { channel: p.channel.slice(0, 64) } : {}) });
+      return runtime.start({ sessionKey: key, message, idempotencyKey, ...(given !== undefined ? { runId: given } : {}), ...(typeof p.channel === "string" ? { channel: p.channel.slice(0, 64) } : {}) });
     } catch (e) {
       if (e instanceof LoopgateError) throw new MethodError({ code: GatewayErrorCodes.UNAVAILABLE, message: e.message, retryable: true, retryAfterMs: 1000 });
       throw e;
@@ -109,48 +120,22 @@ export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: 
   registry.register({
     name: "chat.send",
     scope: Scopes.WRITE,
-    handler: (params) => {
+    handler: (params, ctx) => {
+      const receivedAt = performance.now();
       const p = obj(params);
-      const run = start(p, sessionKey(p));
+      const run = start(p, sessionKey(p, "sessionKey", ctx));
+      sendTiming(ctx, run, receivedAt, runtime.firstOutput(run.runId));
       return { runId: run.runId, status: "started" };
-    },
-  });
-
-  registry.register({
-    name: "chat.history",
-    scope: Scopes.READ,
-    handler: (params) => {
-      const p = obj(params);
-      const key = sessionKey(p);
-      const limit = int(p, "limit", 1, 1000) ?? 200;
-      const entries = sessions.history(key, { limit });
-      const active = runtime.activeRuns().find((r) => r.sessionKey === key);
-      return { sessionKey: key, messages: entries.map(toChatMessage), ...(active ? { activeRun: { runId: active.runId, text: active.text } } : {}) };
     },
   });
 
   registry.register({
     name: "chat.abort",
     scope: Scopes.WRITE,
-    handler: (params) => {
+    handler: (params, ctx) => {
       const p = obj(params);
-      const ids = runtime.abort(sessionKey(p), str(p, "runId", { max: 128 }));
+      const ids = runtime.abort(sessionKey(p, "sessionKey", ctx), str(p, "runId", { max: 128 }));
       return { ok: true, aborted: ids.length > 0, runIds: ids };
-    },
-  });
-
-  registry.register({
-    name: "sessions.list",
-    scope: Scopes.READ,
-    handler: (params) => {
-      const p = obj(params);
-      const limit = int(p, "limit", 1, 10_000) ?? 100;
-      const search = str(p, "search", { max: 200 });
-      const list = sessions.list({ limit, ...(search ? { search } : {}) });
-      return {
-        count: list.length,
-        sessions: list.map((s) => ({ key: s.key, createdAt: s.createdAt, updatedAt: s.updatedAt, entries: s.entries, ...(s.lastText !== undefined ? { lastMessage: s.lastText } : {}) })),
-      };
     },
   });
 
