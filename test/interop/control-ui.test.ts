@@ -111,8 +111,8 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         await p.waitForFunction(() => document.querySelector("main")?.textContent?.includes("partial") ?? false, undefined, { timeout: 20_000 });
         await p.click(".chat-send-btn--stop", { timeout: 10_000 });
         await p.waitForSelector(".chat-send-btn--stop", { state: "detached", timeout: 15_000 });
-        const abort = rig.tap.frames.find((f) => f.dir === "in" && f.frame.method === "chat.abort");
-        assert.ok(abort, "the UI called chat.abort");
+        const abort = rig.tap.frames.find((f) => f.dir === "in" && (f.frame.method === "chat.abort" || f.frame.method === "sessions.abort"));
+        assert.ok(abort, "the UI called chat.abort or sessions.abort");
         const res = rig.tap.frames.find((f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn);
         assert.equal(res?.frame.ok, true, JSON.stringify(res?.frame.error));
         assert.ok(chatEvents("aborted").length >= 1, "the run ended as aborted");

@@ -14,6 +14,8 @@ const skip = openclawUnavailable() ?? tmuxUnavailable();
 if (skip) console.warn(`\n*** SKIPPING the OpenClaw TUI interop suite: ${skip} ***\n`);
 
 const idle = (s: string) => /connected \| idle/.test(s);
+/** Ready for the next message: idle, or stopped after an abort. */
+const settled = (s: string) => /connected \| (idle|aborted)/.test(s);
 
 for (const route of ROUTES) {
   describe(`OpenClaw TUI against loopgate (${route})`, { skip }, () => {
@@ -66,7 +68,7 @@ for (const route of ROUTES) {
       await tui.keys("Escape");
       await tui.waitFor(/aborted/, 15_000);
       const abort = rig.tap.frames.find((f) => f.dir === "in" && f.frame.method === "chat.abort");
-      assert.ok(abort, "the TUI called chat.abort");
+      assert.ok(abort, "the TUI called chat.abort or sessions.abort");
       const res = rig.tap.frames.find((f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn);
       assert.equal(res?.frame.ok, true, JSON.stringify(res?.frame.error));
       assert.ok(chatEvents("aborted").length >= 1, "the run ended as aborted");
@@ -74,7 +76,7 @@ for (const route of ROUTES) {
 
     test("switches to another session and back; each shows its own history", async () => {
       const tui = ready();
-      await tui.waitFor(idle, 15_000);
+      await tui.waitFor(settled, 15_000);
       await tui.submit("/session side");
       await tui.waitFor((s) => /session agent:main:side/.test(s) && !s.includes("hello from the tui"), 15_000);
       await tui.submit("over on the side");
