@@ -58,7 +58,14 @@ export async function serveControlUi(): Promise<StaticUi> {
       const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
       let file = normalize(join(root, path));
       if (!file.startsWith(root)) return void res.writeHead(403).end();
-      let ok = await stat(file).then((s) => s.isFile(), () => false);
+      const isFile = (f: string) => stat(f).then((s) => s.isFile(), () => false);
+      let ok = await isFile(file);
+      // index.html loads "./assets/…": under a client-side route like /chat/main that asks for /chat/assets/….
+      for (let parts = path.split("/").filter(Boolean); !ok && extname(path) !== "" && parts.length > 1; ) {
+        parts = parts.slice(1);
+        file = normalize(join(root, ...parts));
+        ok = file.startsWith(root) && (await isFile(file));
+      }
       if (!ok && extname(path) === "") {
         file = join(root, "index.html");
         ok = true;
