@@ -36,7 +36,7 @@ export interface InteropRig {
   url: string;
   relay?: { proc: RelayProc; hostId: string; pin: string; clientToken: string; link: Proc };
   /** A fresh OpenClaw HOME configured (gateway.mode remote) for this route. */
-  home(extra?: Record<string, unknown>): string;
+  home(extra?: Record<string, unknown>, remoteOverride?: Record<string, unknown>): string;
   /** The gateway's log lines so far (for failure messages). */
   gatewayLog(): string;
   stop(): Promise<void>;
@@ -88,10 +88,10 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
       token: RIG_TOKEN,
       url,
       ...(relay ? { relay } : {}),
-      home(extra = {}) {
+      home(extra = {}, remoteOverride = {}) {
         const home = tempDir("loopgate-ochome-");
         mkdirSync(join(home, ".openclaw"), { recursive: true });
-        writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify({ gateway: { mode: "remote", remote }, ...extra }));
+        writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify({ gateway: { mode: "remote", remote: { ...remote, ...remoteOverride } }, ...extra }));
         return home;
       },
       gatewayLog: () => gw.stderr.join("\n"),

@@ -56,6 +56,24 @@ for (const route of ROUTES) {
       await rig?.stop();
     });
 
+    test("openclaw gateway call health --json succeeds", async () => {
+      // Locally as a user types it (--url/--token); through the relay from the configured remote (pin, edgeAuth).
+      const args = route === "local" ? ["--url", rig.url, "--token", rig.token] : [];
+      const r = await openclaw(["gateway", "call", "health", ...args, "--json"], { home, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const payload = lastJson(r.stdout);
+      assert.equal(payload.ok, true);
+      assert.equal(typeof payload.uptimeMs, "number");
+    });
+
+    test("openclaw gateway call health with a wrong gateway token fails, and says why", async () => {
+      const args = route === "local" ? ["--url", rig.url, "--token", "wrong"] : [];
+      const wrongHome = route === "local" ? home : rig.home({}, { token: "wrong" });
+      const r = await openclaw(["gateway", "call", "health", ...args, "--json"], { home: wrongHome, timeoutMs: 60_000 });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, /token mismatch|unauthorized/i);
+    });
+
     for (const c of CASES) {
       test(`openclaw ${c.args.join(" ")}`, async () => {
         const since = rig.tap.frames.length;

@@ -24,6 +24,9 @@ const skip = openclawUnavailable() ?? (CHROMIUM ? undefined : "Debian's chromium
 if (skip) console.warn(`\n*** SKIPPING the OpenClaw Control UI interop suite: ${skip} ***\n`);
 
 const COMPOSER = 'textarea[aria-label="Chat composer"]';
+/** A browser cannot set headers on a WebSocket: through the relay the relay token rides in the URL, on the upgrade. */
+const gatewayUrlFor = (rig: InteropRig) => (rig.relay ? `${rig.url}?token=${rig.relay.clientToken}` : rig.url);
+let screenshotsTaken = false;
 const bubble = (role: "user" | "assistant", text: string) => `.chat-group.${role} [data-message-text="${text}"]`;
 
 describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
@@ -59,9 +62,7 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
       });
 
       test("connects and renders the chat pane with its composer", async () => {
-        // A browser cannot set headers on a WebSocket: the relay token rides in the URL, once, on the upgrade.
-        const gatewayUrl = route === "relay" ? `${rig.url}?token=${rig.relay!.clientToken}` : rig.url;
-        s = await openControlUi(browser, ui, gatewayUrl, rig.token);
+        s = await openControlUi(browser, ui, gatewayUrlFor(rig), rig.token);
         await s.page.waitForSelector(COMPOSER, { timeout: 30_000 }).catch((e: Error) => {
           throw new Error(`${e.message}\n--- page errors:\n${s!.errors.slice(0, 10).join("\n")}\n--- gateway failures:\n${describeFailures(rig)}`);
         });
@@ -97,10 +98,18 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         await p.waitForSelector(COMPOSER, { timeout: 30_000 });
         await p.waitForSelector(bubble("user", "hello from the openclaw ui"), { timeout: 15_000 });
         await p.waitForSelector(bubble("assistant", "Hello, world"), { timeout: 15_000 });
-        if (process.env.LOOPGATE_SCREENSHOTS === "1" && route === "local") {
+        if (process.env.LOOPGATE_SCREENSHOTS === "1" && !screenshotsTaken) {
+          screenshotsTaken = true;
           const dir = join(ROOT, "docs", "screenshots");
           mkdirSync(dir, { recursive: true });
-          await p.screenshot({ path: join(dir, "openclaw-ui-chat.png") });
+          await p.screenshot({ path: join(dir, "openclaw-ui-desktop.png") });
+          const phone = await openControlUi(browser, ui, gatewayUrlFor(rig), rig.token, { viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+          try {
+            await phone.page.waitForSelector(bubble("assistant", "Hello, world"), { timeout: 30_000 });
+            await phone.page.screenshot({ path: join(dir, "openclaw-ui-phone-dark.png") });
+          } finally {
+            await phone.close();
+          }
         }
       });
 
