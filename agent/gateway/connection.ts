@@ -280,7 +280,9 @@ export class GatewayConnection {
       relayed: this.peer.forwarded,
       emit: (event, payload) => this.sendEvent(event, payload),
       aliasSessionKey: (requested, canonical) => {
-        if (requested !== canonical && (this.#keyAliases.has(canonical) || this.#keyAliases.size < 64)) this.#keyAliases.set(canonical, requested);
+        // The form the client used last wins; at most 64 aliases per connection.
+        if (requested === canonical) this.#keyAliases.delete(canonical);
+        else if (this.#keyAliases.has(canonical) || this.#keyAliases.size < 64) this.#keyAliases.set(canonical, requested);
       },
       interim: (payload) => this.#send(resOk(id, payload ?? {})),
       signal: this.#abort.signal,

@@ -57,6 +57,7 @@ export interface GatewayOptions {
 
 export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
   const { settings, log } = opts;
+  gatewayLogRing.enable();
   const startedAt = Date.now();
   const bootId = randomUUID();
   const registry = new MethodRegistry();
@@ -87,6 +88,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     health: { ok: true, ts: Date.now() },
     stateVersion: { presence: presenceVersion, health: 0 },
     uptimeMs: Date.now() - startedAt,
+    // OpenClaw's Control UI keeps the token for the tab (so a reload reconnects) only when this says "token".
+    ...(["none", "token", "password", "trusted-proxy"].includes(settings.auth.mode) ? { authMode: settings.auth.mode } : {}),
     ...Object.fromEntries([...snapshotSections].map(([k, fn]) => [k, fn()])),
   });
   const broadcastPresence = () => {

@@ -41,7 +41,7 @@ export function createLogger(opts: { level?: Level; json?: boolean; base?: Recor
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     const f = redact({ ...base, ...fields }) as Record<string, unknown>;
-    // logs.tail reads these (JSON lines, whatever format stderr gets).
+    // logs.tail reads these (JSON lines, whatever format stderr gets); kept only in a gateway process.
     gatewayLogRing.push(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...f }));
     if (json) {
       write(JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...f }));

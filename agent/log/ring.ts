@@ -18,19 +18,27 @@ export interface TailResult {
 
 export class LogRing {
   readonly name: string;
+  /** Lines are kept only once enabled (by the gateway), so other processes that log (the relay) hold nothing. */
+  #enabled: boolean;
   #lines: { end: number; text: string }[] = [];
   #bytes = 0;
   #end = 0;
   readonly #maxLines: number;
   readonly #maxBytes: number;
 
-  constructor(name = "gateway", opts: { maxLines?: number; maxBytes?: number } = {}) {
+  constructor(name = "gateway", opts: { maxLines?: number; maxBytes?: number; enabled?: boolean } = {}) {
     this.name = name;
+    this.#enabled = opts.enabled ?? true;
     this.#maxLines = opts.maxLines ?? RING_MAX_LINES;
     this.#maxBytes = opts.maxBytes ?? RING_MAX_BYTES;
   }
 
+  enable(): void {
+    this.#enabled = true;
+  }
+
   push(line: string): void {
+    if (!this.#enabled) return;
     const size = Buffer.byteLength(line) + 1;
     this.#end += size;
     this.#bytes += size;
@@ -72,5 +80,5 @@ export class LogRing {
   }
 }
 
-/** The process-wide ring every logger made by createLogger writes to. */
-export const gatewayLogRing = new LogRing("loopgate-gateway (in memory)");
+/** The process-wide ring every logger made by createLogger writes to, once a gateway starts in this process. */
+export const gatewayLogRing = new LogRing("loopgate-gateway (in memory)", { enabled: false });

@@ -53,6 +53,7 @@ const CLIENT_CALLS: [string, Record<string, unknown>][] = [
   ["last-heartbeat", {}],
   ["usage.status", {}],
   ["tasks.list", {}],
+  ["talk.catalog", {}],
   ["sessions.branches.list", { sessionKey: "agent:main:main" }],
   ["sessions.companion.state", { sessionKey: "agent:main:main" }],
   ["sessions.create", { agentId: "main" }],
@@ -71,6 +72,7 @@ const RESULT_SCHEMA: Record<string, string> = {
   "progressCard.get": "ProgressCardGetResult",
   "sessions.observer.visibility": "SessionsObserverVisibilityResult",
   "tasks.list": "TasksListResult",
+  "talk.catalog": "TalkCatalogResult",
   "sessions.branches.list": "SessionsBranchesListResult",
   "sessions.companion.state": "SessionsCompanionStateResult",
   "sessions.create": "SessionsCreateResult",
@@ -146,6 +148,7 @@ describe("the protocol surface OpenClaw's clients use", () => {
       mainSessionKey: "agent:main:main",
       scope: "per-sender",
     });
+    assert.equal(hello.payload.snapshot.authMode, "token", "the Control UI keeps the token across a reload only when the snapshot says token");
     const events = hello.payload.features.events as string[];
     for (const e of ["chat", "agent", "sessions.changed", "session.message", "presence", "health", "chat.send_timing", "models.snapshot", "tick"]) assert.ok(events.includes(e), `features.events lists ${e}`);
   });
@@ -192,12 +195,17 @@ describe("the protocol surface OpenClaw's clients use", () => {
   });
 
   test("a turn: runId is the idempotencyKey; chat, agent, chat.send_timing, session.message and sessions.changed events validate", async () => {
+    // A client that names the session by its short alias gets its events under that name.
+    const short = await connectedClient(url(), { token: TOKEN });
+    await short.request("chat.history", { sessionKey: "main" });
     const res = await c.request("chat.send", { sessionKey: "agent:main:main", message: "hi there", idempotencyKey: "surface-run-1" });
     assert.equal(res.ok, true, JSON.stringify(res.error));
     assert.equal(res.payload.runId, "surface-run-1");
     const fin = await finished(c, "surface-run-1");
     assert.equal(fin.payload.state, "final");
     assert.equal(fin.payload.sessionKey, "agent:main:main");
+    assert.equal((await finished(short, "surface-run-1")).payload.sessionKey, "main", "events echo the alias the client used");
+    short.close();
     await c.waitFor((f) => f.event === "chat.send_timing" && f.payload.phase === "first-assistant-event" && f.payload.runId === "surface-run-1");
     const msg = await c.waitFor((f) => f.event === "session.message" && f.payload.message?.role === "assistant");
     assert.equal(msg.payload.sessionKey, "agent:main:main");

@@ -62,3 +62,13 @@ test("fuzz: connect params of any shape are accepted only when well-formed", () 
     { numRuns: RUNS },
   );
 });
+
+test("connect from a newer OpenClaw client: modelCatalog (not in the published 2026.9.1 schema) is accepted when small, refused otherwise", () => {
+  const base = { minProtocol: 4, maxProtocol: 4, client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "linux", mode: "webchat" }, caps: ["model-catalog-snapshot"] };
+  assert.equal(checkConnectParams({ ...base, modelCatalog: { agentId: "main" } }).ok, true);
+  const bad = checkConnectParams({ ...base, modelCatalog: "all" });
+  assert.equal(bad.ok, false);
+  assert.match((bad as { message: string }).message, /modelCatalog must be a small object/);
+  assert.equal(checkConnectParams({ ...base, modelCatalog: { x: "y".repeat(2000) } }).ok, false);
+  assert.equal(checkConnectParams({ ...base, somethingElse: 1 }).ok, false, "other unknown fields are still refused");
+});

@@ -33,8 +33,11 @@ test("old lines fall off by count and bytes; a cursor older than the ring says r
   assert.deepEqual(cut.lines, ["l18", "l19"], "maxBytes keeps the newest lines that fit");
 });
 
-test("the logger feeds the gateway ring, redacted", () => {
+test("a process keeps no log lines until a gateway enables the ring; then the logger feeds it, redacted", () => {
   const log = createLogger({ json: true, write: () => {} });
+  log.info("before any gateway");
+  assert.deepEqual(gatewayLogRing.tail().lines, [], "the relay and CLI hold nothing");
+  gatewayLogRing.enable();
   log.info("ring check", { token: "ring-secret-token-value" });
   const lines = gatewayLogRing.tail({ limit: 5 }).lines;
   const line = lines.find((l) => l.includes("ring check"));

@@ -29,6 +29,11 @@ export function registerEmptyMethods(registry: MethodRegistry): void {
     ["tasks.list", Scopes.READ, () => ({ tasks: [] })],
     ["sessions.branches.list", Scopes.READ, () => ({ branches: [] })],
     ["sessions.companion.state", Scopes.READ, () => ({ exchanges: [] })],
+    [
+      "talk.catalog",
+      Scopes.READ,
+      () => ({ modes: [], transports: [], brains: [], speech: { ready: false, providers: [] }, transcription: { ready: false, providers: [] }, realtime: { ready: false, providers: [] } }),
+    ],
   ];
   for (const [name, scope, answer] of empty) registry.register({ name, scope, handler: answer });
   registry.register({

@@ -5,7 +5,8 @@
  * chat.startup (one transcript shape), and sessions.observer.visibility.
  */
 import { randomUUID } from "node:crypto";
-import type { AgentRuntime } from "../../agent/runtime.ts";
+import type { AgentRuntime, RunInfo } from "../../agent/runtime.ts";
+import type { SessionSummary } from "../../agent/session-types.ts";
 import type { SessionStore } from "../../agent/session-store.ts";
 import { AGENT_ID } from "../../agent/session-keys.ts";
 import { MethodError, type MethodContext, type MethodRegistry } from "../methods.ts";
@@ -28,8 +29,12 @@ export interface SessionDeps {
 export function rowOf(deps: Pick<SessionDeps, "runtime" | "sessions" | "info">, key: string): Obj | undefined {
   const s = deps.sessions.get(key);
   if (!s) return undefined;
-  const active = deps.runtime.activeRuns().find((r) => r.sessionKey === key);
-  return { ...sessionRow(s, deps.info, active), entries: s.entries, ...(s.lastText !== undefined ? { lastMessage: s.lastText } : {}) };
+  return listRow(s, deps.info, deps.runtime.activeRuns().find((r) => r.sessionKey === key));
+}
+
+/** A SessionRow plus the two fields loopgate's own Control UI reads (entries, lastMessage). */
+function listRow(s: SessionSummary, info: AgentInfo, active: RunInfo | undefined): Obj {
+  return { ...sessionRow(s, info, active), entries: s.entries, ...(s.lastText !== undefined ? { lastMessage: s.lastText } : {}) };
 }
 
 /** chat.history and chat.startup: the transcript tail plus what the UI renders around it. */
@@ -81,28 +86,20 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
       const agentId = str(p, "agentId", { max: 64 });
       // loopgate's sessions are never spawned by another session, and it runs one agent.
       const none = str(p, "spawnedBy", { max: 200 }) !== undefined || (agentId !== undefined && agentId.toLowerCase() !== AGENT_ID);
-      const all = none ? [] : sessions.list({ limit: offset + limit + 1, ...(search ? { search } : {}) });
+      const all = none ? [] : sessions.list({ limit: Number.MAX_SAFE_INTEGER, ...(search ? { search } : {}) });
       const page = all.slice(offset, offset + limit);
       const active = runtime.activeRuns();
       const hasMore = all.length > offset + limit;
       return {
         ts: Date.now(),
         count: page.length,
-        totalCount: none ? 0 : sessions.list({ limit: 1_000_000, ...(search ? { search } : {}) }).length,
+        totalCount: all.length,
         limitApplied: limit,
         nextOffset: hasMore ? offset + limit : null,
         hasMore,
         owners: [],
         defaults: sessionListDefaults(info),
-        sessions: page.map((s) => ({
-          ...sessionRow(
-            s,
-            info,
-            active.find((r) => r.sessionKey === s.key),
-          ),
-          entries: s.entries,
-          ...(s.lastText !== undefined ? { lastMessage: s.lastText } : {}),
-        })),
+        sessions: page.map((s) => listRow(s, info, active.find((r) => r.sessionKey === s.key))),
       };
     },
   });
