@@ -17,6 +17,7 @@ import { startGateway, tempDir, type GatewayProc, type Proc } from "./proc.ts";
 import { startFakeModel, type FakeModel } from "./fake-model.ts";
 import { startFrameTap, type FrameTap } from "./openclaw-tap.ts";
 import { makeHost, startRelay, startLinkProc, mintToken, type RelayProc } from "./relay.ts";
+import { validateDefinition } from "./schema.ts";
 
 export type Route = "local" | "relay";
 /** Both routes by default; LOOPGATE_INTEROP_ROUTES=local (or relay) narrows a run. */
@@ -109,4 +110,27 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
 export function describeFailures(rig: InteropRig, since = 0): string {
   const f = rig.tap.failures(since);
   return f.map((x) => `${x.method}: ${x.code} ${x.message}`).join("\n");
+}
+
+/**
+ * Every frame the gateway sent to the real client, checked against the
+ * published protocol schema: each response and event envelope, hello-ok as
+ * HelloOk, and chat events as ChatEvent. One line per problem, frames counted.
+ */
+export function frameSchemaErrors(rig: InteropRig): string[] {
+  const errs: string[] = [];
+  for (const f of rig.tap.frames) {
+    if (f.dir !== "out") continue;
+    const where = `conn ${f.conn} ${f.frame.type} ${f.frame.event ?? f.frame.id ?? ""}`;
+    const def = f.frame.type === "res" ? "ResponseFrame" : f.frame.type === "event" ? "EventFrame" : undefined;
+    if (!def) {
+      errs.push(`${where}: not a response or event frame`);
+      continue;
+    }
+    for (const e of validateDefinition(def, f.frame)) errs.push(`${where}: ${e}`);
+    const payload = f.frame.payload as { type?: string } | undefined;
+    if (f.frame.type === "res" && payload?.type === "hello-ok") for (const e of validateDefinition("HelloOk", payload)) errs.push(`${where} hello-ok: ${e}`);
+    if (f.frame.event === "chat") for (const e of validateDefinition("ChatEvent", payload)) errs.push(`${where} chat: ${e}`);
+  }
+  return [...new Set(errs)].slice(0, 40);
 }

@@ -7,7 +7,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { openclawUnavailable, openclaw, lastJson } from "../helpers/openclaw.ts";
-import { ROUTES, startRig, type InteropRig } from "../helpers/openclaw-rig.ts";
+import { ROUTES, startRig, frameSchemaErrors, type InteropRig } from "../helpers/openclaw-rig.ts";
 import { connectedClient } from "../helpers/ws-client.ts";
 
 const skip = openclawUnavailable();
@@ -85,5 +85,10 @@ for (const route of ROUTES) {
         c.check?.(r.stdout, rig);
       });
     }
+
+    test("every frame the gateway sent these commands validates against the published schema", () => {
+      assert.ok(rig.tap.frames.length > 0);
+      assert.deepEqual(frameSchemaErrors(rig), []);
+    });
   });
 }

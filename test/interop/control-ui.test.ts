@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { openclawUnavailable } from "../helpers/openclaw.ts";
 import { findChromium, serveControlUi, openControlUi, gatewayCausedErrors, type StaticUi, type UiSession } from "../helpers/openclaw-ui.ts";
-import { ROUTES, startRig, describeFailures, type InteropRig } from "../helpers/openclaw-rig.ts";
+import { ROUTES, startRig, describeFailures, frameSchemaErrors, type InteropRig } from "../helpers/openclaw-rig.ts";
 import { connectedClient } from "../helpers/ws-client.ts";
 import { ROOT } from "../helpers/proc.ts";
 
@@ -133,6 +133,11 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         const unknown = rig.tap.failures().filter((f) => /unknown method/i.test(f.message));
         assert.deepEqual(unknown.map((f) => f.method), [], "unknown methods");
         assert.equal(describeFailures(rig), "", "failed requests");
+      });
+
+      test("every frame the gateway sent the UI validates against the published schema", () => {
+        assert.ok(rig.tap.frames.length > 0);
+        assert.deepEqual(frameSchemaErrors(rig), []);
       });
     });
   }

@@ -8,7 +8,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { openclawUnavailable } from "../helpers/openclaw.ts";
 import { startTui, tmuxUnavailable, type Tui } from "../helpers/openclaw-tui.ts";
-import { ROUTES, startRig, describeFailures, type InteropRig } from "../helpers/openclaw-rig.ts";
+import { ROUTES, startRig, describeFailures, frameSchemaErrors, type InteropRig } from "../helpers/openclaw-rig.ts";
 
 const skip = openclawUnavailable() ?? tmuxUnavailable();
 if (skip) console.warn(`\n*** SKIPPING the OpenClaw TUI interop suite: ${skip} ***\n`);
@@ -95,6 +95,11 @@ for (const route of ROUTES) {
       const unknown = rig.tap.failures().filter((f) => /unknown method/i.test(f.message));
       assert.deepEqual(unknown, [], "unknown methods");
       assert.equal(describeFailures(rig), "", "failed requests");
+    });
+
+    test("every frame the gateway sent the TUI validates against the published schema", () => {
+      assert.ok(rig.tap.frames.length > 0);
+      assert.deepEqual(frameSchemaErrors(rig), []);
     });
   });
 }
