@@ -7,7 +7,7 @@
  * with a private HOME so it never touches the user's.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "./proc.ts";
@@ -27,17 +27,33 @@ export function interopEnabled(): string | undefined {
   return process.env.LOOPGATE_INTEROP === "1" ? undefined : "cases that start a real OpenClaw gateway are opt-in: set LOOPGATE_INTEROP=1";
 }
 
+/**
+ * Where a failed install leaves its reason, so the other interop files of the
+ * same run skip with it at once instead of each retrying a slow install.
+ * It is trusted for ten minutes; `node test/interop/install.ts` clears it.
+ */
+export function installFailureMarker(): string {
+  return `${openclawDir()}.install-failed`;
+}
+
 let unavailable: string | undefined | null = null;
 /** Undefined when the package is installed (installing it if need be), else why not; logs the reason loudly. */
 export function openclawUnavailable(): string | undefined {
   if (unavailable !== null) return unavailable;
-  try {
-    ensureOpenclaw();
-    unavailable = undefined;
-  } catch (e) {
-    unavailable = `the real openclaw@${OPENCLAW_VERSION} package could not be installed (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`;
-    console.warn(`\n*** SKIPPING OpenClaw interop: ${unavailable} ***\n`);
+  const marker = installFailureMarker();
+  const entry = join(openclawDir(), "node_modules", "openclaw", "openclaw.mjs");
+  if (!existsSync(entry) && existsSync(marker) && Date.now() - statSync(marker).mtimeMs < 600_000) {
+    unavailable = readFileSync(marker, "utf8").trim();
+  } else {
+    try {
+      ensureOpenclaw();
+      unavailable = undefined;
+    } catch (e) {
+      unavailable = `the real openclaw@${OPENCLAW_VERSION} package could not be installed (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`;
+      writeFileSync(marker, unavailable);
+    }
   }
+  if (unavailable) console.warn(`\n*** SKIPPING OpenClaw interop: ${unavailable} ***\n`);
   return unavailable;
 }
 

@@ -3,8 +3,10 @@
  * files start in parallel (each would otherwise race to install it). Never
  * fails: when the install cannot be done the suites skip loudly with the reason.
  */
-import { openclawUnavailable, openclawDir, OPENCLAW_VERSION } from "../helpers/openclaw.ts";
+import { rmSync } from "node:fs";
+import { openclawUnavailable, openclawDir, installFailureMarker, OPENCLAW_VERSION } from "../helpers/openclaw.ts";
 
+rmSync(installFailureMarker(), { force: true });
 const started = Date.now();
 const why = openclawUnavailable();
 if (why) console.warn(`interop: ${why}`);
