@@ -64,7 +64,8 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
       test("connects and renders the chat pane with its composer", async () => {
         s = await openControlUi(browser, ui, gatewayUrlFor(rig), rig.token);
         await s.page.waitForSelector(COMPOSER, { timeout: 30_000 }).catch((e: Error) => {
-          throw new Error(`${e.message}\n--- page errors:\n${s!.errors.slice(0, 10).join("\n")}\n--- gateway failures:\n${describeFailures(rig)}`);
+          const refused = s!.errors.some((x) => x.includes("Unexpected response code: 403")) ? "\n(the gateway refused the upgrade with 403: the page's Origin was not accepted)" : "";
+          throw new Error(`${e.message}${refused}\n--- page errors:\n${s!.errors.slice(0, 10).join("\n")}\n--- gateway failures:\n${describeFailures(rig)}`);
         });
         connected = true;
       });
