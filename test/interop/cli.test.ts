@@ -86,8 +86,10 @@ for (const route of ROUTES) {
       });
     }
 
-    test("every frame the gateway sent these commands validates against the published schema", () => {
+    test("every frame the gateway sent these commands validates against the published schema", (t) => {
       assert.ok(rig.tap.frames.length > 0);
+      t.diagnostic(`methods called: ${[...new Set(rig.tap.methods())].join(", ")}`);
+      t.diagnostic(`events sent: ${[...new Set(rig.tap.events())].join(", ")}`);
       assert.deepEqual(frameSchemaErrors(rig), []);
     });
   });

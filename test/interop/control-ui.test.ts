@@ -136,8 +136,10 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         assert.equal(describeFailures(rig), "", "failed requests");
       });
 
-      test("every frame the gateway sent the UI validates against the published schema", () => {
+      test("every frame the gateway sent the UI validates against the published schema", (t) => {
         assert.ok(rig.tap.frames.length > 0);
+        t.diagnostic(`methods called: ${[...new Set(rig.tap.methods())].join(", ")}`);
+        t.diagnostic(`events sent: ${[...new Set(rig.tap.events())].join(", ")}`);
         assert.deepEqual(frameSchemaErrors(rig), []);
       });
     });

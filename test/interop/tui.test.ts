@@ -98,8 +98,10 @@ for (const route of ROUTES) {
       assert.equal(describeFailures(rig), "", "failed requests");
     });
 
-    test("every frame the gateway sent the TUI validates against the published schema", () => {
+    test("every frame the gateway sent the TUI validates against the published schema", (t) => {
       assert.ok(rig.tap.frames.length > 0);
+      t.diagnostic(`methods called: ${[...new Set(rig.tap.methods())].join(", ")}`);
+      t.diagnostic(`events sent: ${[...new Set(rig.tap.events())].join(", ")}`);
       assert.deepEqual(frameSchemaErrors(rig), []);
     });
   });
