@@ -1,0 +1,96 @@
+/**
+ * The everyday OpenClaw CLI commands, unmodified, against loopgate's gateway,
+ * locally and through the Node relay: each must exit 0, and the gateway must
+ * answer every request it makes (the frame tap sees them all: no unknown
+ * method, no error response).
+ */
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { openclawUnavailable, openclaw, lastJson } from "../helpers/openclaw.ts";
+import { ROUTES, startRig, frameSchemaErrors, type InteropRig } from "../helpers/openclaw-rig.ts";
+import { connectedClient } from "../helpers/ws-client.ts";
+
+const skip = openclawUnavailable();
+if (skip) console.warn(`\n*** SKIPPING the OpenClaw CLI interop suite: ${skip} ***\n`);
+
+interface Case {
+  args: string[];
+  /** Extra checks on the output of a successful run. */
+  check?: (stdout: string, rig: InteropRig) => void;
+}
+
+const CASES: Case[] = [
+  { args: ["status"] },
+  { args: ["status", "--json"] },
+  { args: ["health", "--json"], check: (out) => assert.equal(lastJson(out).ok, true) },
+  { args: ["sessions", "list"] },
+  { args: ["agents", "list"], check: (out) => assert.match(out, /\bmain\b/) },
+  { args: ["models", "list", "--json"], check: (out) => assert.match(out, /fake-1/) },
+  { args: ["logs", "--limit", "5"] },
+  {
+    args: ["gateway", "probe", "--json"],
+    check: (out) => {
+      const remote = (lastJson(out) as { targets: { id: string; connect: { ok: boolean; rpcOk: boolean; error?: string | null } }[] }).targets.find((t) => t.id === "configRemote");
+      assert.ok(remote?.connect.ok, "the configured gateway is reachable");
+      assert.equal(remote.connect.rpcOk, true, `read probe: ${remote.connect.error ?? ""}`);
+    },
+  },
+  { args: ["doctor", "--non-interactive"] },
+];
+
+for (const route of ROUTES) {
+  describe(`OpenClaw CLI against loopgate (${route})`, { skip }, () => {
+    let rig: InteropRig;
+    let home: string;
+    before(async () => {
+      rig = await startRig(route);
+      home = rig.home();
+      // One finished turn, so sessions, history and logs have something to show.
+      const c = await connectedClient(`ws://127.0.0.1:${rig.gw.port}`, { token: rig.token });
+      const res = await c.request("chat.send", { sessionKey: "main", message: "seed", idempotencyKey: "interop-seed" });
+      assert.equal(res.ok, true, JSON.stringify(res.error));
+      await c.waitFor((f) => f.event === "chat" && f.payload?.state === "final", 20_000);
+      c.close();
+    });
+    after(async () => {
+      await rig?.stop();
+    });
+
+    test("openclaw gateway call health --json succeeds", async () => {
+      // Locally as a user types it (--url/--token); through the relay from the configured remote (pin, edgeAuth).
+      const args = route === "local" ? ["--url", rig.url, "--token", rig.token] : [];
+      const r = await openclaw(["gateway", "call", "health", ...args, "--json"], { home, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const payload = lastJson(r.stdout);
+      assert.equal(payload.ok, true);
+      assert.equal(typeof payload.uptimeMs, "number");
+    });
+
+    test("openclaw gateway call health with a wrong gateway token fails, and says why", async () => {
+      const args = route === "local" ? ["--url", rig.url, "--token", "wrong"] : [];
+      const wrongHome = route === "local" ? home : rig.home({}, { token: "wrong" });
+      const r = await openclaw(["gateway", "call", "health", ...args, "--json"], { home: wrongHome, timeoutMs: 60_000 });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, /token mismatch|unauthorized/i);
+    });
+
+    for (const c of CASES) {
+      test(`openclaw ${c.args.join(" ")}`, async () => {
+        const since = rig.tap.frames.length;
+        const r = await openclaw(c.args, { home, timeoutMs: 90_000 });
+        const failures = rig.tap.failures(since).map((f) => `${f.method}: ${f.code} ${f.message}`);
+        const calls = [...new Set(rig.tap.methods(since))].join(", ");
+        assert.deepEqual(failures, [], `gateway-side failures (calls: ${calls})`);
+        assert.equal(r.code, 0, `exit ${r.code}\n${(r.stderr + r.stdout).slice(-2500)}`);
+        c.check?.(r.stdout, rig);
+      });
+    }
+
+    test("every frame the gateway sent these commands validates against the published schema", (t) => {
+      assert.ok(rig.tap.frames.length > 0);
+      t.diagnostic(`methods called: ${[...new Set(rig.tap.methods())].join(", ")}`);
+      t.diagnostic(`events sent: ${[...new Set(rig.tap.events())].join(", ")}`);
+      assert.deepEqual(frameSchemaErrors(rig), []);
+    });
+  });
+}
