@@ -7,7 +7,10 @@
  * - OpenClaw clients: `gateway.remote.{url, tlsFingerprint (a string), edgeAuth}`,
  *   the relay token in edgeAuth under the relay's own header (never in
  *   `token`, which is the OpenClaw gateway's own secret), plus the settings
- *   the OpenClaw gateway on the host needs behind the link.
+ *   the OpenClaw gateway on the host needs behind the link. When the link
+ *   vouches for its clients (`loopgate link --vouch-header`), no OpenClaw
+ *   gateway token at all: the host side is trusted-proxy mode with the link's
+ *   header as the user, so the relay token serves both hops.
  */
 import { formatPin } from "../../shared/pin.ts";
 import { browserSignInUrl, clientLinks } from "../tokens-admin.ts";
@@ -22,6 +25,8 @@ export interface ClientConfigInput {
   token: string;
   /** The OpenClaw gateway's own token, when the host knows it (OPENCLAW_GATEWAY_TOKEN or --gateway-token-file). */
   gatewayToken?: string;
+  /** The header the host's link names verified clients in (trusted-proxy mode upstream). */
+  vouchHeader?: string;
 }
 
 export interface ClientConfigs {
@@ -54,16 +59,22 @@ export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
       mode: "remote",
       remote: {
         url,
-        ...(i.gatewayToken ? { token: i.gatewayToken } : {}),
+        ...(i.gatewayToken && !i.vouchHeader ? { token: i.gatewayToken } : {}),
         ...(pin ? { tlsFingerprint: pin } : {}),
         edgeAuth: { [RELAY_TOKEN_HEADER]: i.token },
       },
+      // OpenClaw's CLI refuses to dial a token- or password-mode gateway without that secret; this one
+      // authenticates by its proxy (the link), so the client says so and sends only the relay token.
+      ...(i.vouchHeader ? { auth: { mode: "trusted-proxy", trustedProxy: { userHeader: i.vouchHeader } } } : {}),
     },
   };
   const openclawHostConfig = {
     gateway: {
       // Connections from the link come from loopback: use the client address the relay saw.
       trustedProxies: ["127.0.0.1", "::1"],
+      // The link verified the client's token with the host key and names it (the token id) in its own header;
+      // it drops any copy a client sent. The link connects from loopback, hence allowLoopback (see README).
+      ...(i.vouchHeader ? { auth: { mode: "trusted-proxy", trustedProxy: { userHeader: i.vouchHeader, requiredHeaders: ["x-loopgate-relay"], allowLoopback: true } } } : {}),
       ...(origin ? { controlUi: { allowedOrigins: [origin] } } : {}),
     },
   };

@@ -17,6 +17,8 @@ import { openWebSocket } from "../tls/pinned-connect.ts";
 import type { HostIdentity } from "../identity.ts";
 import { forwardHttpStream } from "./http-forward.ts";
 import { upstreamRequest, type UpstreamRequest } from "./upstream-request.ts";
+import type { Voucher } from "./vouch.ts";
+import { holdMessages } from "./hold-messages.ts";
 
 export type LinkState = "connecting" | "linked" | "backoff" | "stopped";
 
@@ -32,6 +34,8 @@ export interface ConnectorOptions {
   backoff?: { baseMs: number; maxMs: number };
   limits?: Partial<LinkLimits>;
   onState?: (state: LinkState, info: Record<string, unknown>) => void;
+  /** Standalone link in front of a trusted-proxy gateway: names each verified client in a header (vouch.ts). */
+  vouch?: Voucher;
 }
 
 export function linkUrl(relayUrl: string): string {
@@ -206,6 +210,27 @@ export class LinkConnector {
     if (!meta) return stream.abort(1011, "no stream metadata");
     // Throws for a request the host refuses: the mux then fails this stream alone.
     const req = upstreamRequest(meta, this.#o.upstream, relayAudience(this.#o.relayUrl));
+    const voucher = this.#o.vouch;
+    if (!voucher) return this.#openUpstream(stream, req);
+    // The token is verified again here, with the host key, before anything reaches the upstream.
+    const held = holdMessages(stream);
+    voucher.vouch(meta, req).then(
+      (vouched) => {
+        if (!stream.open) return held.drop();
+        this.#openUpstream(stream, vouched);
+        held.replay();
+      },
+      (e: unknown) => {
+        held.drop();
+        this.#o.log.warn("the link could not vouch for a relayed client; that stream is closed", { stream: stream.id, err: toLoopgateError(e).oneLine() });
+        if (stream.open) stream.abort(1008, "the host refused this client's token");
+      },
+    );
+  }
+
+  #openUpstream(stream: LinkStream, req: UpstreamRequest): void {
+    const meta = stream.meta;
+    if (!meta) return stream.abort(1011, "no stream metadata");
     if (meta.kind === "http") {
       void this.#onHttp(stream, req);
       return;

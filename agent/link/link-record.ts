@@ -1,6 +1,7 @@
 /**
  * What this host's standalone `loopgate link` fronts, remembered in the state
- * dir (`link.json`, no secrets: relay URL, pins, upstream) so that
+ * dir (`link.json`, no secrets: relay URL, pins, upstream, the vouch header
+ * if the link vouches for its clients) so that
  * `loopgate token create` can print a complete client config, pin included,
  * for the gateway the link actually serves.
  */
@@ -10,6 +11,8 @@ export interface LinkRecord {
   relayUrl: string;
   pins: string[];
   upstream: string;
+  /** Set when the link names verified clients to a trusted-proxy upstream (vouch.ts). */
+  vouchHeader?: string;
 }
 
 const FILE = "link.json";
@@ -24,7 +27,7 @@ export function loadLinkRecord(): LinkRecord | undefined {
   try {
     const v = JSON.parse(raw) as Partial<LinkRecord>;
     if (typeof v.relayUrl !== "string" || typeof v.upstream !== "string" || !Array.isArray(v.pins) || !v.pins.every((p) => typeof p === "string")) return undefined;
-    return { relayUrl: v.relayUrl, pins: v.pins, upstream: v.upstream };
+    return { relayUrl: v.relayUrl, pins: v.pins, upstream: v.upstream, ...(typeof v.vouchHeader === "string" ? { vouchHeader: v.vouchHeader } : {}) };
   } catch {
     return undefined;
   }

@@ -127,15 +127,15 @@ export function lastJson(text: string): any {
 
 export { execFileSync };
 
-/** Starts a real OpenClaw gateway on 127.0.0.1 with a private HOME; resolves once it answers. */
-export async function startOpenclawGateway(port: number, token: string, config?: unknown): Promise<{ stop(): Promise<void>; log: () => string }> {
+/** Starts a real OpenClaw gateway on 127.0.0.1 with a private HOME; resolves once it answers. No token: auth comes from `config` alone (e.g. trusted-proxy mode, which refuses a shared token). */
+export async function startOpenclawGateway(port: number, token: string | undefined, config?: unknown): Promise<{ stop(): Promise<void>; log: () => string }> {
   const entry = ensureOpenclaw();
   const home = tempDir("loopgate-ocgw-");
   if (config !== undefined) {
     mkdirSync(join(home, ".openclaw"), { recursive: true });
     writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify(config));
   }
-  const child = spawn(process.execPath, [entry, "gateway", "--port", String(port), "--token", token, "--bind", "loopback", "--allow-unconfigured"], {
+  const child = spawn(process.execPath, [entry, "gateway", "--port", String(port), ...(token !== undefined ? ["--token", token] : []), "--bind", "loopback", "--allow-unconfigured"], {
     env: { PATH: process.env.PATH ?? "", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });

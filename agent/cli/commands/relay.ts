@@ -190,14 +190,17 @@ export function registerRelayCommands(program: Command): void {
           name: flags.name,
         });
         const { buildClientConfigs } = await import("../client-config.ts");
-        const gatewayToken = kind === "openclaw" ? await readGatewayToken(flags.gatewayTokenFile) : undefined;
-        const out = buildClientConfigs({ kind, hostId: t.hostId, relayUrl, pins, token: t.token, ...(gatewayToken ? { gatewayToken } : {}) });
+        // A link that vouches for its clients (trusted-proxy upstream) needs no OpenClaw gateway token on the client.
+        const vouchHeader = kind === "openclaw" && linkRecord?.relayUrl === relayUrl ? linkRecord.vouchHeader : undefined;
+        const gatewayToken = kind === "openclaw" && !vouchHeader ? await readGatewayToken(flags.gatewayTokenFile) : undefined;
+        const out = buildClientConfigs({ kind, hostId: t.hostId, relayUrl, pins, token: t.token, ...(gatewayToken ? { gatewayToken } : {}), ...(vouchHeader ? { vouchHeader } : {}) });
         const expires = new Date(t.exp * 1000).toISOString();
         if (flags.json) {
           printJson({
             ok: true, id: t.id, hostId: t.hostId, for: kind, expiresAt: expires, token: t.token, url: out.url,
             pin: pins[0] !== undefined ? formatPin(pins[0]) : null, clientConfig: out.clientConfig, browserUrl: out.browserUrl, origin: out.origin ?? null,
             ...(out.openclawConfig ? { openclawConfig: out.openclawConfig, openclawHostConfig: out.openclawHostConfig } : {}),
+            ...(vouchHeader ? { vouchHeader } : {}),
           });
           return;
         }
@@ -207,8 +210,11 @@ export function registerRelayCommands(program: Command): void {
             `relay pin: ${pins[0] !== undefined ? formatPin(pins[0]) : "none (pass --relay-fingerprint unless the relay has a CA-issued certificate)"}\n` +
             `Paste into ${where} (keep it secret):\n${JSON.stringify(out.clientConfig, null, 2)}\n` +
             (out.openclawHostConfig
-              ? `${gatewayToken ? "" : "Add gateway.remote.token: the OpenClaw gateway's own token (or pass --gateway-token-file).\n"}` +
-                `On this host, add to the OpenClaw gateway's config:\n${JSON.stringify(out.openclawHostConfig, null, 2)}\n`
+              ? `${gatewayToken || vouchHeader ? "" : "Add gateway.remote.token: the OpenClaw gateway's own token (or pass --gateway-token-file).\n"}` +
+                `On this host, add to the OpenClaw gateway's config:\n${JSON.stringify(out.openclawHostConfig, null, 2)}\n` +
+                (vouchHeader
+                  ? `The link vouches for relayed clients in ${vouchHeader}: the OpenClaw gateway must have no gateway.auth.token (trusted-proxy mode refuses one); give your own local CLI gateway.auth.password instead.\n`
+                  : "")
               : "") +
             `Browser: ${out.browserUrl.replace(t.token, "<token>")} (the token leaves the address bar at once)\n`,
         );
@@ -259,12 +265,14 @@ export function registerRelayCommands(program: Command): void {
     .option("--upstream <url>", "the gateway on this host", "ws://127.0.0.1:18789")
     .option("--heartbeat-ms <ms>", "ping the relay this often; 3 silent intervals mean the link is dead (default 10000)")
     .option("--max-streams <n>", "concurrent client streams this host accepts (default 1024)")
+    .option("--vouch-header <name>", "for an upstream in trusted-proxy mode: after verifying a relayed client's token with the host key, name it (the token id) in this header, which only the link sets (e.g. x-loopgate-user); off by default")
     .option("--json", "log JSON lines")
     .action(
-      run(async (flags: { relay: string; relayFingerprint?: string; upstream: string; heartbeatMs?: string; maxStreams?: string; json?: boolean }) => {
+      run(async (flags: { relay: string; relayFingerprint?: string; upstream: string; heartbeatMs?: string; maxStreams?: string; vouchHeader?: string; json?: boolean }) => {
         const { runLink } = await import("../../link/run.ts");
+        const { checkVouchHeader } = await import("../../link/vouch.ts");
         const hb = flags.heartbeatMs !== undefined ? parseHeartbeat(flags.heartbeatMs) : undefined;
-        await runLink({ relayUrl: flags.relay, pins: parsePins(flags.relayFingerprint), upstream: flags.upstream, json: Boolean(flags.json), ...(hb ? { heartbeat: hb } : {}), ...(flags.maxStreams !== undefined ? { maxStreams: parseMaxStreams(flags.maxStreams) } : {}) });
+        await runLink({ relayUrl: flags.relay, pins: parsePins(flags.relayFingerprint), upstream: flags.upstream, json: Boolean(flags.json), ...(hb ? { heartbeat: hb } : {}), ...(flags.maxStreams !== undefined ? { maxStreams: parseMaxStreams(flags.maxStreams) } : {}), ...(flags.vouchHeader !== undefined ? { vouchHeader: checkVouchHeader(flags.vouchHeader) } : {}) });
       }),
     );
 }

@@ -1,0 +1,125 @@
+/**
+ * One token for both hops in front of a real OpenClaw gateway (issue 18):
+ * `loopgate link --vouch-header x-loopgate-user` verifies each relayed
+ * client's token again with the host key and names it in that header, and
+ * OpenClaw runs in trusted-proxy mode with the settings `token create`
+ * printed. A client with only its relay token (the printed config, no OpenClaw
+ * gateway token) gets `gateway call health`; a client that forges the header
+ * gets nothing. Runs in a private network namespace (OpenClaw refuses
+ * forwarded traffic from a loopback client) and skips loudly when it cannot.
+ */
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openclawUnavailable, openclaw, lastJson } from "../helpers/openclaw.ts";
+import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "../helpers/netns.ts";
+import { cli, tempDir, type Proc } from "../helpers/proc.ts";
+import type { RelayProc, Host } from "../helpers/relay.ts";
+
+const ADDR = "10.99.0.4";
+const RELAY_NAME = "relay.test";
+const VOUCH = "x-loopgate-user";
+const OWNER_PASSWORD = "owner-local-password-for-approvals-7";
+
+const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(ADDR));
+if (skip) console.warn(`\n*** SKIPPING one token through the relay to OpenClaw (trusted-proxy): ${skip} ***\n`);
+
+describe("openclaw trusted-proxy behind the link: namespace", { skip }, () => {
+  test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false }, () => {
+    const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, { names: [RELAY_NAME], testTimeoutMs: 150_000, timeoutMs: 300_000 });
+    assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /# pass 4\b/, r.stdout);
+    assert.match(r.stdout, /# fail 0/);
+  });
+});
+
+type Printed = { id: string; for: string; vouchHeader?: string; openclawConfig: { gateway: { remote: Record<string, unknown> } }; openclawHostConfig: { gateway: Record<string, unknown> } };
+
+describe("openclaw trusted-proxy behind the link: one relay token serves both hops", { skip: skip ?? (NETNS_ADDR ? false : "runs only inside its network namespace (see above)") }, () => {
+  let stop: (() => Promise<void>) | undefined;
+  let gwLog: () => string = () => "";
+  let relay: RelayProc | undefined;
+  let link: Proc | undefined;
+  let host: Host;
+  let laptop: Printed;
+  let other: Printed;
+  before(async () => {
+    const { freePort } = await import("../helpers/sshd.ts");
+    const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
+    const { makeHost, startLinkProc } = await import("../helpers/relay.ts");
+    const { startNamedRelay } = await import("../helpers/named-relay.ts");
+    const port = await freePort();
+    host = await makeHost();
+    let byName: { url: string; pin: string };
+    ({ relay, byName } = await startNamedRelay("node", [host.hostId], { name: RELAY_NAME, listen: NETNS_ADDR! }));
+    link = await startLinkProc(host, byName, port, ["--vouch-header", VOUCH]);
+    // No OpenClaw gateway token anywhere: the link's record says it vouches, so token create needs none.
+    const mint = async (name: string): Promise<Printed> => {
+      const r = await cli(["token", "create", "--name", name, "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: "" } });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Printed;
+    };
+    laptop = await mint("laptop");
+    other = await mint("other");
+    // The printed host-side settings as is, plus what the owner adds: a password for their own local CLI
+    // (trusted-proxy mode has no shared token) and, here, one allowed user, to tell identities apart.
+    const hostSide = structuredClone(laptop.openclawHostConfig) as { gateway: { auth: { password?: string; trustedProxy: Record<string, unknown> } } };
+    hostSide.gateway.auth.password = OWNER_PASSWORD;
+    hostSide.gateway.auth.trustedProxy.allowUsers = [laptop.id];
+    ({ stop, log: gwLog } = await startOpenclawGateway(port, undefined, hostSide));
+  });
+  after(async () => {
+    await link?.kill();
+    await relay?.kill();
+    await stop?.();
+  });
+
+  const clientHome = (config: unknown): string => {
+    const home = tempDir("loopgate-ocvouch-");
+    mkdirSync(join(home, ".openclaw"), { recursive: true });
+    writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify(config));
+    return home;
+  };
+  const withEdge = (p: Printed, edgeAuth: Record<string, string>) => ({ gateway: { ...p.openclawConfig.gateway, remote: { ...p.openclawConfig.gateway.remote, edgeAuth } } });
+
+  test("token create prints trusted-proxy settings for the host and no OpenClaw gateway token for the client", () => {
+    assert.equal(laptop.for, "openclaw");
+    assert.equal(laptop.vouchHeader, VOUCH);
+    const remote = laptop.openclawConfig.gateway.remote;
+    assert.equal(remote.token, undefined);
+    assert.equal(remote.password, undefined);
+    assert.deepEqual(Object.keys(remote.edgeAuth as object), ["x-loopgate-client-token"]);
+    // Without this the OpenClaw CLI refuses to dial at all ("requires credentials before opening a websocket").
+    assert.equal((laptop.openclawConfig.gateway as { auth?: { mode?: string } }).auth?.mode, "trusted-proxy");
+    assert.deepEqual(laptop.openclawHostConfig.gateway.auth, { mode: "trusted-proxy", trustedProxy: { userHeader: VOUCH, requiredHeaders: ["x-loopgate-relay"], allowLoopback: true } });
+    assert.deepEqual(laptop.openclawHostConfig.gateway.trustedProxies, ["127.0.0.1", "::1"]);
+  });
+
+  test("the openclaw CLI with only its relay token (the printed config, as is) gets gateway call health", async () => {
+    const r = await openclaw(["gateway", "call", "health", "--json"], { home: clientHome(laptop.openclawConfig), timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout + "\n--- gateway log:\n" + gwLog().slice(-3000));
+    assert.equal(lastJson(r.stdout).ok, true);
+    // OpenClaw took the identity the link vouched for: the token's id, verified with the host key.
+    assert.match(gwLog(), new RegExp(`authenticated user connected .*user=${laptop.id}`));
+  });
+
+  test("a client that forges the header gets nothing: the link's value is the verified token's, not the client's", async () => {
+    // A valid relay token of a user OpenClaw does not allow, claiming to be the allowed one.
+    const forged = withEdge(other, { "x-loopgate-client-token": (other.openclawConfig.gateway.remote.edgeAuth as Record<string, string>)["x-loopgate-client-token"]!, [VOUCH]: laptop.id });
+    const before = gwLog().length;
+    const r = await openclaw(["gateway", "call", "health", "--json"], { home: clientHome(forged), timeoutMs: 90_000 });
+    assert.notEqual(r.code, 0, r.stdout);
+    const seen = gwLog().slice(before);
+    assert.doesNotMatch(seen, new RegExp(`user=${laptop.id}`), "OpenClaw never took the forged identity");
+    assert.match(seen, /code=1008/, `OpenClaw refused the connection:\n${seen}`);
+  });
+
+  test("the header alone, with no relay token, never reaches the gateway", async () => {
+    const before = gwLog().length;
+    const r = await openclaw(["gateway", "call", "health", "--json"], { home: clientHome(withEdge(laptop, { [VOUCH]: laptop.id })), timeoutMs: 90_000 });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr + r.stdout, /401|unauthori[sz]ed|token/i);
+    assert.equal(gwLog().slice(before).match(/trusted.proxy|\bhealth\b/gi), null, "OpenClaw saw nothing of it");
+  });
+});
