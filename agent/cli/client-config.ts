@@ -43,6 +43,9 @@ export interface ClientConfigs {
   openclawHostConfig?: Record<string, unknown>;
 }
 
+/** What an OpenClaw client behind a vouching link gives as its password: a fixed placeholder, never checked (see README). */
+export const VOUCHED_PLACEHOLDER_PASSWORD = "none:the-loopgate-link-vouches";
+
 /** The header a relay reads its client token from (relay/auth.ts): never the upstream's Authorization. */
 const RELAY_TOKEN_HEADER = "x-loopgate-client-token";
 
@@ -62,6 +65,9 @@ export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
         ...(i.gatewayToken && !i.vouchHeader ? { token: i.gatewayToken } : {}),
         ...(pin ? { tlsFingerprint: pin } : {}),
         edgeAuth: { [RELAY_TOKEN_HEADER]: i.token },
+        // OpenClaw's TUI will not dial without a token or password of its own; a gateway in trusted-proxy mode
+        // authenticates relayed clients by the link's header and never checks this one. Not a secret.
+        ...(i.vouchHeader ? { password: VOUCHED_PLACEHOLDER_PASSWORD } : {}),
       },
       // OpenClaw's CLI refuses to dial a token- or password-mode gateway without that secret; this one
       // authenticates by its proxy (the link), so the client says so and sends only the relay token.
