@@ -1,17 +1,16 @@
 /**
- * The everyday OpenClaw CLI commands, unmodified, against loopgate's gateway,
- * locally and through the Node relay: each must exit 0, and the gateway must
- * answer every request it makes (the frame tap sees them all: no unknown
- * method, no error response).
+ * The everyday OpenClaw CLI commands, unmodified, against loopgate's gateway
+ * on one route: each must exit 0, and the gateway must answer every request
+ * it makes (the frame tap sees them all: no unknown method, no error
+ * response). One test file per route (cli-local, cli-relay), so the two run
+ * side by side: each is a row of ~3 s CLI starts on one core.
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { openclawUnavailable, openclaw, lastJson } from "../helpers/openclaw.ts";
-import { ROUTES, startRig, frameSchemaErrors, type InteropRig } from "../helpers/openclaw-rig.ts";
-import { connectedClient } from "../helpers/ws-client.ts";
+import { openclawUnavailable, openclaw, lastJson } from "./openclaw.ts";
+import { ROUTES, startRig, frameSchemaErrors, type InteropRig, type Route } from "./openclaw-rig.ts";
+import { connectedClient } from "./ws-client.ts";
 
-const skip = openclawUnavailable();
-if (skip) console.warn(`\n*** SKIPPING the OpenClaw CLI interop suite: ${skip} ***\n`);
 
 interface Case {
   args: string[];
@@ -41,7 +40,10 @@ const CASES: Case[] = [
   { args: ["doctor", "--non-interactive"] },
 ];
 
-for (const route of ROUTES) {
+export function cliSuite(route: Route): void {
+  if (!ROUTES.includes(route)) return;
+  const skip = openclawUnavailable();
+  if (skip) console.warn(`\n*** SKIPPING the OpenClaw CLI interop suite (${route}): ${skip} ***\n`);
   describe(`OpenClaw CLI against loopgate (${route})`, { skip }, () => {
     let rig: InteropRig;
     let home: string;
