@@ -86,7 +86,16 @@ export function cliSuite(route: Route): void {
         const failures = rig.tap.failures(since).map((f) => `${f.method}: ${f.code} ${f.message}`);
         const calls = [...new Set(rig.tap.methods(since))].join(", ");
         assert.deepEqual(failures, [], `gateway-side failures (calls: ${calls})`);
-        assert.equal(r.code, 0, `exit ${r.code}\n${(r.stderr + r.stdout).slice(-2500)}`);
+        // A client that crashes on a payload's shape says little: name what each call got back.
+        const answers = rig.tap.frames
+          .slice(since)
+          .filter((f) => f.dir === "out" && f.frame.type === "res" && f.frame.ok === true)
+          .map((f) => {
+            const req = rig.tap.frames.find((q) => q.dir === "in" && q.conn === f.conn && q.frame.id === f.frame.id);
+            const p = f.frame.payload;
+            return `${req?.frame.method ?? "?"} → ${p !== null && typeof p === "object" && !Array.isArray(p) ? `{${Object.keys(p).join(", ")}}` : Array.isArray(p) ? `[${p.length} items]` : String(p)}`;
+          });
+        assert.equal(r.code, 0, `exit ${r.code}\n${(r.stderr + r.stdout).slice(-2500)}\n--- what the gateway answered:\n${answers.join("\n")}`);
         c.check?.(r.stdout, rig);
       });
     }
