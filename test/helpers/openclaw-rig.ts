@@ -60,7 +60,8 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
     let tap: FrameTap;
     let url: string;
     if (route === "local") {
-      gw = await startGateway({ args: ["--token", RIG_TOKEN], config });
+      // The token comes from the environment, as recommended, not from a flag that ps shows.
+      gw = await startGateway({ config, env: { OPENCLAW_GATEWAY_TOKEN: RIG_TOKEN } });
       stops.unshift(() => gw.kill());
       tap = await startFrameTap(gw.port);
       stops.unshift(() => tap.close());
@@ -68,7 +69,7 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
     } else {
       const host = await makeHost();
       writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify(config));
-      gw = await startGateway({ args: ["--token", RIG_TOKEN], env: host.env, config });
+      gw = await startGateway({ env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: RIG_TOKEN }, config });
       stops.unshift(() => gw.kill());
       tap = await startFrameTap(gw.port);
       stops.unshift(() => tap.close());
