@@ -48,6 +48,29 @@ export interface RigOptions {
   gateway?: Record<string, unknown>;
 }
 
+let dumps = 0;
+/**
+ * With LOOPGATE_INTEROP_FRAMES=DIR, every frame the gateway saw and sent is
+ * written there (one JSON file per rig) for reading after a run; credentials
+ * (connect auth, tokens, anything token-shaped) are redacted first.
+ */
+function dumpFrames(route: Route, tap: FrameTap): void {
+  const dir = process.env.LOOPGATE_INTEROP_FRAMES;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${route}-${process.pid}-${++dumps}.json`), JSON.stringify(tap.frames.map((f) => ({ ...f, frame: scrub(f.frame) })), null, 1));
+}
+
+/** A copy with every credential-named field and token-shaped string masked; session keys and text stay readable. */
+export function scrub(value: unknown): unknown {
+  if (typeof value === "string") return value.replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, "[redacted-jwt]").replaceAll(RIG_TOKEN, "[redacted]");
+  if (Array.isArray(value)) return value.map(scrub);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, /token|password|secret|signature|apikey/i.test(k) && v !== null && typeof v !== "object" ? "[redacted]" : scrub(v)]));
+  }
+  return value;
+}
+
 export const RIG_TOKEN = "interop-gateway-token-0123456789abcdef";
 
 export async function startRig(route: Route, opts: RigOptions = {}): Promise<InteropRig> {
@@ -60,7 +83,8 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
     let tap: FrameTap;
     let url: string;
     if (route === "local") {
-      gw = await startGateway({ args: ["--token", RIG_TOKEN], config });
+      // The token comes from the environment, as recommended, not from a flag that ps shows.
+      gw = await startGateway({ config, env: { OPENCLAW_GATEWAY_TOKEN: RIG_TOKEN } });
       stops.unshift(() => gw.kill());
       tap = await startFrameTap(gw.port);
       stops.unshift(() => tap.close());
@@ -68,7 +92,7 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
     } else {
       const host = await makeHost();
       writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify(config));
-      gw = await startGateway({ args: ["--token", RIG_TOKEN], env: host.env, config });
+      gw = await startGateway({ env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: RIG_TOKEN }, config });
       stops.unshift(() => gw.kill());
       tap = await startFrameTap(gw.port);
       stops.unshift(() => tap.close());
@@ -97,6 +121,7 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
       },
       gatewayLog: () => gw.stderr.join("\n"),
       async stop() {
+        dumpFrames(route, tap);
         for (const s of stops) await s().catch(() => undefined);
       },
     };

@@ -44,6 +44,15 @@ export async function startTui(args: string[], opts: { home: string; width?: num
   delete env.NO_COLOR;
   // tmux runs the argv directly (no shell), so nothing here needs quoting.
   await tmux(socket, ["new-session", "-d", "-s", "tui", "-x", String(opts.width ?? 120), "-y", String(opts.height ?? 40), process.execPath, entry, "tui", ...args], env);
+  // The tmux server is a daemon, not our child: if this process ends before close(), take it down too.
+  const killOnExit = () => {
+    try {
+      execFileSync("tmux", ["-L", socket, "kill-server"], { stdio: "ignore", timeout: 5000 });
+    } catch {
+      // already gone
+    }
+  };
+  process.once("exit", killOnExit);
   await tmux(socket, ["set-option", "-t", "tui", "remain-on-exit", "on"]).catch(() => undefined);
   const screen = () => tmux(socket, ["capture-pane", "-p", "-t", "tui"]).catch((e: Error) => `(no screen: ${e.message})`);
   return {
@@ -66,6 +75,7 @@ export async function startTui(args: string[], opts: { home: string; width?: num
       await tmux(socket, ["send-keys", "-t", "tui", ...names]);
     },
     async close() {
+      process.off("exit", killOnExit);
       await tmux(socket, ["kill-server"]).catch(() => undefined);
     },
   };

@@ -92,6 +92,11 @@ export async function serveControlUi(): Promise<StaticUi> {
   };
 }
 
+/** Tokens in URLs (the relay token rides in the gateway URL) never reach a test's output. */
+function mask(text: string): string {
+  return text.replace(/([?&#]token=)[^&#\s'"]+/g, "$1[redacted]").replace(/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, "[redacted-jwt]");
+}
+
 export interface UiSession {
   context: BrowserContext;
   page: Page;
@@ -112,12 +117,12 @@ export async function openControlUi(browser: Browser, ui: StaticUi, gatewayUrl: 
   const errors: string[] = [];
   const failedRequests: string[] = [];
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
+    if (m.type() === "error") errors.push(mask(m.text()));
   });
-  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-  page.on("requestfailed", (r) => failedRequests.push(`${r.url()} ${r.failure()?.errorText ?? ""}`));
+  page.on("pageerror", (e) => errors.push(mask(`pageerror: ${e.message}`)));
+  page.on("requestfailed", (r) => failedRequests.push(mask(`${r.url()} ${r.failure()?.errorText ?? ""}`)));
   page.on("response", (r) => {
-    if (r.status() >= 400) failedRequests.push(`${r.url()} HTTP ${r.status()}`);
+    if (r.status() >= 400) failedRequests.push(mask(`${r.url()} HTTP ${r.status()}`));
   });
   await page.goto(`${ui.origin}${opts.path ?? "/"}?gatewayUrl=${encodeURIComponent(gatewayUrl)}#token=${encodeURIComponent(token)}`);
   await acceptGatewaySwitch(page);
