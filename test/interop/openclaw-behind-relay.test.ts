@@ -31,10 +31,10 @@ if (skip) console.warn(`\n*** SKIPPING OpenClaw behind the relay: ${skip} ***\n`
 for (const why of [chromiumMissing, tmuxMissing]) if (why && !NETNS_ADDR) console.warn(`\n*** SKIPPING part of OpenClaw behind the relay: ${why} ***\n`);
 
 describe("openclaw behind the relay: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false }, () => {
+  test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false, timeout: 480_000 }, () => {
     // The relay is reached by name, as in real use: the namespace's hosts file names it; chromium maps the
     // hosts' origins, *.relay.test, itself.
-    const r = runInNamespace(new URL(import.meta.url).pathname, NETNS_ADDR_OUTER, { names: [RELAY_NAME], testTimeoutMs: 200_000, timeoutMs: 420_000 });
+    const r = runInNamespace(new URL(import.meta.url).pathname, NETNS_ADDR_OUTER, { names: [RELAY_NAME], testTimeoutMs: 200_000, timeoutMs: 450_000 });
     // The printed config, the CLI, and (where chromium and tmux are here) the Control UI and the TUI.
     const expected = 2 + (chromiumMissing ? 0 : 1) + (tmuxMissing ? 0 : 1);
     assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);

@@ -30,8 +30,8 @@ if (skip) console.warn(`\n*** SKIPPING one token through the relay to OpenClaw (
 else if (tmuxMissing && !NETNS_ADDR) console.warn(`\n*** SKIPPING the TUI case of one token through the relay: ${tmuxMissing} ***\n`);
 
 describe("openclaw trusted-proxy behind the link: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false }, () => {
-    const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, { names: [RELAY_NAME], testTimeoutMs: 150_000, timeoutMs: 300_000 });
+  test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false, timeout: 480_000 }, () => {
+    const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, { names: [RELAY_NAME], testTimeoutMs: 150_000, timeoutMs: 450_000 });
     assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, new RegExp(`# pass ${tmuxMissing ? 4 : 5}\\b`), r.stdout);
     assert.match(r.stdout, /# fail 0/);
