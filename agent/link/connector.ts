@@ -217,8 +217,14 @@ export class LinkConnector {
     voucher.vouch(meta, req).then(
       (vouched) => {
         if (!stream.open) return held.drop();
-        this.#openUpstream(stream, vouched);
-        held.replay();
+        try {
+          this.#openUpstream(stream, vouched);
+          held.replay();
+        } catch (e) {
+          held.drop();
+          this.#o.log.warn("the host could not open a vouched stream", { stream: stream.id, err: toLoopgateError(e).oneLine() });
+          if (stream.open) stream.abort(1011, "the host could not open this stream");
+        }
       },
       (e: unknown) => {
         held.drop();

@@ -7,7 +7,11 @@
 import type { LinkStream } from "../../shared/link/stream.ts";
 
 export interface HeldMessages {
-  /** Gives the held messages, in order, to the stream's `onMessage` as set now. */
+  /**
+   * Gives the held messages, in order, to the stream's `onMessage` as set
+   * now; if nothing replaced the hold (a GET has no body to read), the
+   * handler from before the hold takes them and what follows.
+   */
   replay(): void;
   /** Drops them (returning their credit). */
   drop(): void;
@@ -16,10 +20,11 @@ export interface HeldMessages {
 export function holdMessages(stream: LinkStream): HeldMessages {
   const held: { data: string | Uint8Array; binary: boolean; release: () => void }[] = [];
   const hold = (data: string | Uint8Array, binary: boolean, release: () => void) => void held.push({ data, binary, release });
+  const previous = stream.onMessage;
   stream.onMessage = hold;
   return {
     replay() {
-      if (stream.onMessage === hold) throw new Error("set the stream's onMessage before replaying held messages");
+      if (stream.onMessage === hold) stream.onMessage = previous;
       for (const m of held.splice(0)) stream.onMessage(m.data, m.binary, m.release);
     },
     drop() {

@@ -125,4 +125,16 @@ describe("the link vouches only for clients whose token the host key verifies", 
     assert.equal(echo.opens.length, before, "no refused stream reached the upstream");
     assert.equal(connector.state, "linked", "the link stays up");
   });
+
+  test("a plain HTTP request (no token, nothing reads a body) is answered and the link stays up", async () => {
+    const stream = (await mux).openStream({ kind: "http", method: "GET", path: "/", headers: { [VOUCH]: "admin@example.com" }, clientAddr: "203.0.113.9" });
+    let status: number | undefined;
+    let closed: number | undefined;
+    stream.onAccept = (info) => (status = info.status);
+    stream.onClose = (c) => (closed = c);
+    // The echo upstream speaks only WebSocket: any HTTP status shows the request went through.
+    assert.equal(typeof (await until(() => status)), "number");
+    await until(() => closed);
+    assert.equal(connector.state, "linked");
+  });
 });

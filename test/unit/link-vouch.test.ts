@@ -90,11 +90,29 @@ test("messages that arrive while the token is checked are held with their credit
   host.receive(encodeData(1, new TextEncoder().encode("one"), false, true));
   host.receive(encodeData(1, new TextEncoder().encode("two"), false, true));
   const got: string[] = [];
-  assert.throws(() => held.replay(), /onMessage/, "replaying into the hold itself would lose them");
   stream.onMessage = (d, _b, release) => {
     got.push(String(d));
     release();
   };
   held.replay();
   assert.deepEqual(got, ["one", "two"]);
+});
+
+test("a stream nobody reads after the hold (a GET) gets its old handler back: credit is returned, nothing throws", () => {
+  const host = new LinkMux({ role: "host", send: () => {}, onOpen: (s) => opened.push(s) });
+  const opened: LinkStream[] = [];
+  host.receive(encodeOpen(3, open({}, "http")));
+  const stream = opened[0]!;
+  const before: string[] = [];
+  stream.onMessage = (d, _b, release) => {
+    before.push(String(d));
+    release();
+  };
+  const held = holdMessages(stream);
+  host.receive(encodeData(3, new TextEncoder().encode("stray"), false, true));
+  assert.deepEqual(before, [], "held, not delivered yet");
+  held.replay();
+  assert.deepEqual(before, ["stray"]);
+  host.receive(encodeData(3, new TextEncoder().encode("later"), false, true));
+  assert.deepEqual(before, ["stray", "later"], "the old handler reads what follows too");
 });
