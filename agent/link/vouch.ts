@@ -7,8 +7,9 @@
  * WebSocket OPEN carries that token. The standalone link verifies it again
  * with the host's own key (signature, issuer, audience = the relay it dialled,
  * expiry, revocation): a relay cannot vouch for anyone by itself. Only then
- * does the request get the vouch header, naming the token's id; a copy of
- * that header from anywhere else is always dropped. An OPEN without a token
+ * does the request get the vouch header, naming the token's id (and lose the
+ * token itself: the upstream never needs it); a copy of that header from
+ * anywhere else is always dropped. An OPEN without a token
  * (plain HTTP: assets, the relay never forwards its token there) goes on
  * without the header; one whose token does not verify is refused.
  */
@@ -63,6 +64,8 @@ export class Voucher {
     const token = meta.headers[CLIENT_TOKEN_HEADER];
     if (token === undefined) return { ...req, headers };
     const claims = await verifyClientToken(token, this.#o.hostKey, { hostId: this.#o.hostId, audience: relayAudience(this.#o.relayUrl), isRevoked: this.#o.isRevoked });
+    // The token was for the relay and the link; a gateway that trusts the header never needs to see it.
+    delete headers[CLIENT_TOKEN_HEADER];
     headers[this.header] = claims.id;
     return { ...req, headers };
   }

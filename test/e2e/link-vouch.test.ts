@@ -100,6 +100,7 @@ describe("the link vouches only for clients whose token the host key verifies", 
     assert.deepEqual(got, ["first", "second"]);
     assert.equal(echo.opens.length, before + 1);
     assert.equal(echo.opens.at(-1)!.headers[VOUCH], id);
+    assert.equal(echo.opens.at(-1)!.headers["x-loopgate-client-token"], undefined, "the relay token stops at the link");
     stream.close(1000, "done");
   });
 

@@ -43,6 +43,7 @@ test("a verified client token is named (its id) in the vouch header, and a forge
   const forged = { ...req, headers: { ...req.headers, "x-loopgate-user": "admin@example.com", "X-LOOPGATE-USER": "admin@example.com" } };
   const out = await v.vouch(meta, forged);
   assert.equal(out.headers["x-loopgate-user"], id);
+  assert.equal(out.headers["x-loopgate-client-token"], undefined, "the upstream never sees the relay token");
   assert.equal(Object.keys(out.headers).filter((k) => k.toLowerCase() === "x-loopgate-user").length, 1);
   assert.equal(out.headers["x-loopgate-relay"], "1");
   revoked.add(id);
