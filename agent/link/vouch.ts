@@ -7,8 +7,9 @@
  * WebSocket OPEN carries that token. The standalone link verifies it again
  * with the host's own key (signature, issuer, audience = the relay it dialled,
  * expiry, revocation): a relay cannot vouch for anyone by itself. Only then
- * does the request get the vouch header, naming the token's id (and lose the
- * token itself: the upstream never needs it); a copy of that header from
+ * does the request get the vouch header, naming the token's id, and
+ * `x-openclaw-scopes`, the token's operator scopes (OpenClaw caps the session
+ * to them), and lose the token itself (the upstream never needs it); a copy of that header from
  * anywhere else is always dropped. An OPEN without a token
  * (plain HTTP: assets, the relay never forwards its token there) goes on
  * without the header; one whose token does not verify is refused.
@@ -21,6 +22,9 @@ import { HOST_SET_HEADERS, type UpstreamRequest } from "./upstream-request.ts";
 
 /** Where a WebSocket OPEN carries the token the relay verified (relay/app.ts). */
 export const CLIENT_TOKEN_HEADER = "x-loopgate-client-token";
+
+/** OpenClaw's scope cap for a proxied request; only the link sets it (any other copy is dropped). */
+export const SCOPES_HEADER = "x-openclaw-scopes";
 
 /** Headers that mean something else to a gateway or proxy: never a vouch header. */
 const RESERVED = new Set<string>([...HOST_SET_HEADERS, CLIENT_TOKEN_HEADER, "x-forwarded-host", "x-forwarded-user", "x-real-ip", "x-openclaw-scopes"]);
@@ -60,13 +64,15 @@ export class Voucher {
    */
   async vouch(meta: OpenMeta, req: UpstreamRequest): Promise<UpstreamRequest> {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() !== this.header) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() !== this.header && k.toLowerCase() !== SCOPES_HEADER) headers[k] = v;
     const token = meta.headers[CLIENT_TOKEN_HEADER];
     if (token === undefined) return { ...req, headers };
     const claims = await verifyClientToken(token, this.#o.hostKey, { hostId: this.#o.hostId, audience: relayAudience(this.#o.relayUrl), isRevoked: this.#o.isRevoked });
     // The token was for the relay and the link; a gateway that trusts the header never needs to see it.
     delete headers[CLIENT_TOKEN_HEADER];
     headers[this.header] = claims.id;
+    // OpenClaw caps a proxied session (and a device it enrolls) to these: a read-only token stays read-only there.
+    headers[SCOPES_HEADER] = claims.scopes.filter((sc) => /^operator\.[a-z.]{1,40}$/.test(sc)).join(",");
     return { ...req, headers };
   }
 }

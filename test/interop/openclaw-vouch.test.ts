@@ -35,7 +35,7 @@ describe("openclaw trusted-proxy behind the link: namespace", { skip }, () => {
   test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false, timeout: 480_000 }, () => {
     const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, { names: [RELAY_NAME], testTimeoutMs: 150_000, timeoutMs: 450_000 });
     assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`# pass ${4 + (tmuxMissing ? 0 : 1) + (chromiumMissing ? 0 : 1)}\\b`), r.stdout);
+    assert.match(r.stdout, new RegExp(`# pass ${5 + (tmuxMissing ? 0 : 1) + (chromiumMissing ? 0 : 1)}\\b`), r.stdout);
     assert.match(r.stdout, /# fail 0/);
   });
 });
@@ -50,6 +50,7 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
   let host: Host;
   let laptop: Printed;
   let other: Printed;
+  let reader: Printed;
   let model: FakeModel | undefined;
   let port = 0;
   before(async () => {
@@ -63,18 +64,22 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     ({ relay, byName } = await startNamedRelay("node", [host.hostId], { name: RELAY_NAME, listen: NETNS_ADDR! }));
     link = await startLinkProc(host, byName, port, ["--vouch-header", VOUCH]);
     // No OpenClaw gateway token anywhere: the link's record says it vouches, so token create needs none.
-    const mint = async (name: string): Promise<Printed> => {
-      const r = await cli(["token", "create", "--name", name, "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: "" } });
+    const mint = async (name: string, extra: string[] = []): Promise<Printed> => {
+      const r = await cli(["token", "create", "--name", name, "--json", ...extra], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: "" } });
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as Printed;
     };
     laptop = await mint("laptop");
     other = await mint("other");
+    reader = await mint("reader", ["--scopes", "operator.read"]);
     // The printed host-side settings as is, plus what the owner adds: a password for their own local CLI
     // (trusted-proxy mode has no shared token) and, here, one allowed user, to tell identities apart.
     const hostSide = structuredClone(laptop.openclawHostConfig) as { gateway: { auth: { password?: string; trustedProxy: Record<string, unknown> } } };
     hostSide.gateway.auth.password = OWNER_PASSWORD;
-    hostSide.gateway.auth.trustedProxy.allowUsers = [laptop.id];
+    hostSide.gateway.auth.trustedProxy.allowUsers = [laptop.id, reader.id];
+    // Device-less clients (the CLI) get only what OpenClaw grants their identity; grant both tokens writing,
+    // so that only the token's own scopes (the link's x-openclaw-scopes cap) can keep the reader from it.
+    (hostSide.gateway.auth as Record<string, unknown>).identityScopes = { [laptop.id]: ["operator.read", "operator.write"], [reader.id]: ["operator.read", "operator.write"] };
     model = await startFakeModel();
     const fake = { id: "fake-1", name: "Fake", reasoning: false, input: ["text"], cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 32000, maxTokens: 1024 };
     const agentModel = { agents: { defaults: { model: { primary: "fake/fake-1" } } }, models: { mode: "merge", providers: { fake: { baseUrl: model.baseUrl, apiKey: "sk-fake", api: "openai-completions", models: [fake] } } } };
@@ -127,6 +132,17 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     assert.equal(lastJson(r.stdout).ok, true);
     // OpenClaw took the identity the link vouched for: the token's id, verified with the host key.
     assert.match(gwLog(), new RegExp(`authenticated user connected .*user=${laptop.id}`));
+  });
+
+  test("the token's scopes hold at OpenClaw: a read-only relay token cannot write even where OpenClaw would let its identity", async () => {
+    const call = async (p: Printed) => openclaw(["gateway", "call", "sessions.send", "--params", JSON.stringify({ key: "agent:main:scope-probe", message: "probe" }), "--json"], { home: clientHome(p.openclawConfig), timeoutMs: 90_000 });
+    const ro = await call(reader);
+    assert.notEqual(ro.code, 0, ro.stdout);
+    assert.match(ro.stdout + ro.stderr, /operator\.write/, "refused for want of operator.write");
+    // The read-write token passes the scope check (the probe session does not exist: that is all it is told).
+    const rw = await call(laptop);
+    assert.doesNotMatch(rw.stdout + rw.stderr, /missing scope/, rw.stdout + rw.stderr);
+    assert.match(rw.stdout + rw.stderr, /session not found|"ok":\s*true/, rw.stdout + rw.stderr);
   });
 
   test("a client that forges the header gets nothing: the link's value is the verified token's, not the client's", async () => {
@@ -192,10 +208,13 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
       const before = await replies();
       await composer.fill("hello from the browser with one token");
       await composer.press("Enter");
+      // The message reached the host's model through the relay and the vouching link (history may still be loading on the page).
+      const sent = () => model!.requests.some((r) => /hello from the browser with one token/.test(JSON.stringify(r.messages)));
+      for (const deadline = Date.now() + 90_000; !sent() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+      assert.ok(sent(), `the host's model never got the message; gateway log:\n${gwLog().slice(-2000)}`);
       await page.waitForFunction((n) => document.body.innerText.split("Hello, world").length - 1 > n, before, { timeout: 90_000 }).catch(async (e: Error) => {
         throw new Error(`${e.message}\n--- page:\n${(await page.evaluate(() => document.body.innerText)).slice(-1500)}\n--- gateway log:\n${gwLog().slice(-2000)}`);
       });
-      assert.ok(model!.requests.some((r) => /hello from the browser with one token/.test(JSON.stringify(r.messages))), "the host's model got the message");
       // The link vouches for WebSockets only (the relay forwards no token on plain HTTP), so OpenClaw's
       // authenticated HTTP routes answer 401 through it: its UI config, avatars, workspace icons (see README).
       // Anything else failing is a failure of this path.

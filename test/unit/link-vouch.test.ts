@@ -44,6 +44,7 @@ test("a verified client token is named (its id) in the vouch header, and a forge
   const out = await v.vouch(meta, forged);
   assert.equal(out.headers["x-loopgate-user"], id);
   assert.equal(out.headers["x-loopgate-client-token"], undefined, "the upstream never sees the relay token");
+  assert.equal(out.headers["x-openclaw-scopes"], "operator.read", "OpenClaw caps the session to the token's scopes");
   assert.equal(Object.keys(out.headers).filter((k) => k.toLowerCase() === "x-loopgate-user").length, 1);
   assert.equal(out.headers["x-loopgate-relay"], "1");
   revoked.add(id);
@@ -55,8 +56,9 @@ test("no token (plain HTTP): no vouch header, and a client's copy is dropped", a
   const v = new Voucher({ header: "x-loopgate-user", hostId: h.hostId, hostKey: h.publicJwk, relayUrl: RELAY, isRevoked: () => false });
   const meta = open({}, "http");
   const req = upstreamRequest(meta, UPSTREAM, AUD);
-  const out = await v.vouch(meta, { ...req, headers: { ...req.headers, "x-loopgate-user": "admin@example.com" } });
+  const out = await v.vouch(meta, { ...req, headers: { ...req.headers, "x-loopgate-user": "admin@example.com", "x-openclaw-scopes": "operator.admin" } });
   assert.equal(out.headers["x-loopgate-user"], undefined);
+  assert.equal(out.headers["x-openclaw-scopes"], undefined);
 });
 
 test("a token the host key does not vouch for is refused: another host's, another relay's, expired, not a JWT", async () => {
