@@ -131,11 +131,14 @@ export class LinkStream {
       if (remaining > 0 && this.#sendCredit <= 0) break;
       const n = Math.min(remaining, this.#limits.chunkBytes, this.#sendCredit);
       const fin = n === remaining;
-      this.#host.sendFrame(encodeData(this.id, head.data.subarray(head.offset, head.offset + n), head.binary, fin));
+      const chunk = head.data.subarray(head.offset, head.offset + n);
+      // State first: a transport that answers synchronously (credit back inside sendFrame) re-enters #pump.
       head.offset += n;
       this.#sendCredit -= n;
       this.#queuedBytes -= n;
       if (fin) this.#queue.shift();
+      this.#host.sendFrame(encodeData(this.id, chunk, head.binary, fin));
+      if (this.#state === "closed") return;
     }
     if (this.#wasAboveHighWater && this.#queuedBytes <= this.#limits.highWaterBytes / 2) {
       this.#wasAboveHighWater = false;
