@@ -16,7 +16,7 @@ import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
 import { startEchoProcess, makeHost, startRelay, startLinkedGateway, mintToken, clientEnv, workersUnavailable } from "../test/helpers/relay.ts";
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
 import { directPath, sshPath, relayPath, type PathTarget } from "./paths.ts";
-import { roundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
+import { roundTrips, rpcRoundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
 import { printTable, writeJson, writeChart, type Metric, type Report } from "./report.ts";
 
 const { values: args } = parseArgs({
@@ -129,8 +129,11 @@ async function main(): Promise<void> {
     report.extra[`slow consumer ${p.name}`] = sc;
   }
 
-  // `loopgate health` as a user runs it: a CLI process against our gateway, over each path.
-  log("loopgate health end to end");
+  // loopgate's own gateway over each path: its `health` RPC on one connection (the relays with the
+  // gateway's in-process link), then `loopgate health` as a user runs it, a CLI process per call.
+  log("loopgate gateway: health RPC and `loopgate health` end to end");
+  const rpc50 = metric("rpc_p50", "gateway `health` RPC p50", "ms");
+  const rpc99 = metric("rpc_p99", "gateway `health` RPC p99", "ms");
   const health = metric("health", "`loopgate health` end to end p50", "ms");
   const TOKEN = "bench-token-0123456789abcdef";
   const gw = await startGateway({ args: ["--token", TOKEN] });
@@ -145,11 +148,18 @@ async function main(): Promise<void> {
     }
     return percentile(xs, 0.5);
   };
+  const timeRpc = async (target: PathTarget, token: string) => {
+    const xs = await rpcRoundTrips(target, token, N.small, 30_000);
+    rpc50.values[target.name] = percentile(xs, 0.5);
+    rpc99.values[target.name] = percentile(xs, 0.99);
+  };
   const bare = { OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", LOOPGATE_CONFIG: "" };
+  await timeRpc(await directPath(gw.port), TOKEN);
   health.values.direct = await timeCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], bare);
   if (!sshAvailable()) {
     const t = await startSshTunnel(gw.port);
     cleanups.push(() => t.close());
+    await timeRpc({ name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: async () => {} }, TOKEN);
     health.values["ssh -L"] = await timeCli(["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN], bare);
   }
   for (const kind of ["node", "workers"] as const) {
@@ -161,6 +171,7 @@ async function main(): Promise<void> {
     const lgw = await startLinkedGateway(host, relay);
     cleanups.push(async () => void (await lgw.kill()));
     const minted = await mintToken(host, relay);
+    await timeRpc({ name, url: `${relay.url}/h/${host.hostId}`, pins: [relay.pin], headers: { authorization: `Bearer ${minted.token}` }, pids: {}, close: async () => {} }, minted.token);
     health.values[name] = await timeCli(["health"], clientEnv(minted.clientConfig));
   }
 
