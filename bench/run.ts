@@ -3,9 +3,11 @@
  *
  * Starts everything itself on 127.0.0.1 (an echo upstream, our gateway, a
  * throwaway sshd with `ssh -N -L`, the Node relay with its link, and the
- * Workers relay under local workerd when wrangler is installed) and measures
- * each path in the same run, printing every figure with its ratio to direct
- * loopback and to `ssh -L`. Bounded: every phase has a count and a time cap;
+ * Workers relay under local workerd when wrangler is installed, and the
+ * byte-level floor of bench/floor.ts) and measures each path in the same run,
+ * printing every figure with its ratio to direct loopback and to `ssh -L`.
+ * loopgate's own gateway is measured too (its `health` RPC and the CLI), over
+ * direct, `ssh -L` and each relay with the gateway's in-process link. Bounded: every phase has a count and a time cap;
  * --quick finishes in about a minute.
  */
 import { cpus, totalmem, release } from "node:os";
@@ -15,9 +17,9 @@ import { join } from "node:path";
 import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
 import { startEchoProcess, makeHost, startRelay, startLinkedGateway, mintToken, clientEnv, workersUnavailable } from "../test/helpers/relay.ts";
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
-import { directPath, sshPath, relayPath, type PathTarget } from "./paths.ts";
+import { directPath, sshPath, relayPath, floorPath, FLOOR, type PathTarget } from "./paths.ts";
 import { roundTrips, rpcRoundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
-import { printTable, writeJson, writeChart, type Metric, type Report } from "./report.ts";
+import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -129,6 +131,21 @@ async function main(): Promise<void> {
     report.extra[`slow consumer ${p.name}`] = sc;
   }
 
+  // The byte-level floor (bench/floor.ts): the relay's route when Node only moves bytes. Echo rows only.
+  log(`${FLOOR}: round trips and throughput`);
+  const floor = await floorPath(echo.port);
+  cleanups.push(() => floor.close());
+  report.paths.push(FLOOR);
+  {
+    const s = await roundTrips(floor, "x".repeat(64), N.small, 30_000);
+    small50.values[FLOOR] = percentile(s, 0.5);
+    small99.values[FLOOR] = percentile(s, 0.99);
+    big.values[FLOOR] = percentile(await roundTrips(floor, Buffer.alloc(1024 * 1024, 1), N.big, 30_000), 0.5);
+    tp1.values[FLOOR] = (await throughput(floor, 1, N.tputSeconds)) / 1048576;
+    tp8.values[FLOOR] = (await throughput(floor, 8, N.tputSeconds)) / 1048576;
+  }
+  await floor.close();
+
   // loopgate's own gateway over each path: its `health` RPC on one connection (the relays with the
   // gateway's in-process link), then `loopgate health` as a user runs it, a CLI process per call.
   log("loopgate gateway: health RPC and `loopgate health` end to end");
@@ -190,6 +207,10 @@ async function main(): Promise<void> {
 
   console.log(`\nloopgate bench (${report.mode}) on ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB; node ${report.versions.node}; ${report.versions.openssh}\n`);
   printTable(report);
+  for (const m of [small50, small99, big, tp1, tp8]) {
+    const r = ratio(m.values["relay (Node)"], m.values[FLOOR]);
+    if (r !== undefined) console.log(`relay (Node) ÷ ${FLOOR}, ${m.label}: ${r.toFixed(2)}×`);
+  }
   for (const [k, v] of Object.entries(report.extra)) console.log(`${k}: ${JSON.stringify(v)}`);
   writeJson(args.out!, report);
   writeChart(args.chart!, report);
