@@ -246,7 +246,9 @@ export class LinkConnector {
       for (const m of early.splice(0)) local.send(m.data, { binary: typeof m.data !== "string" }, () => m.release());
     });
     local.on("message", (data, isBinary) => {
-      const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString("utf8");
+      const b = data as Buffer;
+      // A view of ws's fresh message buffer (nothing writes to it again), not a copy.
+      const payload = isBinary ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b.toString("utf8");
       if (!stream.sendMessage(payload)) local.pause();
     });
     local.on("close", (code, reason) => {

@@ -201,7 +201,8 @@ export class LinkStream {
     }
     if (!fin) {
       if (this.#parts.length === 0) this.#partsBinary = binary;
-      this.#parts.push(data.slice());
+      // A view, not a copy: what the mux hands in is a fresh receive buffer that nothing writes to again.
+      this.#parts.push(data);
       this.#partsBytes += data.length;
       this.#maybeGrant();
       return;
