@@ -7,9 +7,10 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
-import { startRelay, makeHost, startLinkedGateway, mintToken, type RelayProc, type Host } from "../helpers/relay.ts";
+import { writeFileSync } from "node:fs";
+import { startRelay, makeHost, startLinkedGateway, mintToken, waitForLog, type RelayProc, type Host } from "../helpers/relay.ts";
 import { TestClient, connectedClient } from "../helpers/ws-client.ts";
-import type { GatewayProc } from "../helpers/proc.ts";
+import { startGateway, type GatewayProc } from "../helpers/proc.ts";
 
 const CLIENTS = 20;
 
@@ -101,7 +102,40 @@ describe("the gateway's in-process link", { skip: existsSync("/proc/net/tcp") ? 
     await c.opened();
     await c.waitFor((f) => f.event === "connect.challenge");
     c.sendRaw("x".repeat(70 * 1024));
-    const closed = await c.closed;
+    const closed = await Promise.race([c.closed, new Promise<{ code: number; reason: string }>((r) => setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref())]);
     assert.equal(closed.code, 1009);
+  });
+});
+
+describe("the gateway's in-process link at its connection cap", () => {
+  test("a relayed client over gateway.limits.maxConnections is closed with 1013; the others keep working", async () => {
+    const host = await makeHost();
+    const relay = await startRelay("node", { allowHosts: [host.hostId] });
+    const config = { gateway: { limits: { maxConnections: 3 }, relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } };
+    writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify(config));
+    const gw = await startGateway({ env: host.env, config });
+    const clients: TestClient[] = [];
+    try {
+      await waitForLog(gw, /relay link linked/);
+      const token = (await mintToken(host, relay)).token;
+      for (let i = 0; i < 3; i++) {
+        const c = relayed(relay, host, token);
+        clients.push(c);
+        await c.opened();
+        await c.waitFor((f) => f.event === "connect.challenge");
+      }
+      const over = relayed(relay, host, token);
+      clients.push(over);
+      const closed = await Promise.race([over.closed, new Promise<{ code: number; reason: string }>((r) => setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref())]);
+      assert.equal(closed.code, 1013, `closed ${closed.code} ${closed.reason}`);
+      assert.match(closed.reason, /too many connections/);
+      assert.equal(over.frames.length, 0, "it never saw the gateway's challenge");
+      const first = clients[0]!;
+      assert.equal((await first.connect({ token }, { scopes: ["operator.read"] })).ok, true, "the ones inside still work");
+    } finally {
+      for (const c of clients) c.close();
+      await gw.kill();
+      await relay.kill();
+    }
   });
 });
