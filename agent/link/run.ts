@@ -15,13 +15,13 @@ export function checkRelayUrl(url: string): void {
 }
 
 /** Starts a connector and keeps the relay's revocation list current as tokens are revoked. */
-export async function startLink(o: { relayUrl: string; pins: string[]; upstream: string; log: ReturnType<typeof createLogger>; heartbeat?: { intervalMs: number; timeoutMs: number }; maxStreams?: number; gateway?: ConnectorOptions["gateway"] }): Promise<LinkConnector> {
+export async function startLink(o: { relayUrl: string; pins: string[]; upstream: string; log: ReturnType<typeof createLogger>; heartbeat?: { intervalMs: number; timeoutMs: number }; maxStreams?: number; gateway?: ConnectorOptions["gateway"]; limits?: ConnectorOptions["limits"] }): Promise<LinkConnector> {
   checkRelayUrl(o.relayUrl);
   const up = parseGatewayUrl(o.upstream);
   if (!isLoopbackHost(up.host)) throw new LoopgateError(ErrorCodes.URL_UNSAFE, `--upstream must be a gateway on this host's loopback (got ${up.host})`, { hint: "e.g. ws://127.0.0.1:18789" });
   const identity = await loadOrCreateHostIdentity();
   const store = new TokenStore();
-  const connector = new LinkConnector({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream, identity, log: o.log, revokedIds: () => store.revokedIds(), ...(o.gateway ? { gateway: o.gateway } : {}), ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}), ...(o.maxStreams ? { limits: { maxStreams: o.maxStreams } } : {}) });
+  const connector = new LinkConnector({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream, identity, log: o.log, revokedIds: () => store.revokedIds(), ...(o.gateway ? { gateway: o.gateway } : {}), ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}), ...(o.maxStreams || o.limits ? { limits: { ...o.limits, ...(o.maxStreams ? { maxStreams: o.maxStreams } : {}) } } : {}) });
   connector.start();
   // `token revoke` writes the store; push the new list to the relay at once.
   try {

@@ -38,7 +38,16 @@ async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings,
   if (!settings.relay.enabled || !settings.relay.url) return;
   const { parsePins } = await import("../../../shared/pin.ts");
   const { startLink } = await import("../../link/run.ts");
-  const connector = await startLink({ relayUrl: settings.relay.url, pins: parsePins(settings.relay.tlsFingerprint), upstream: `ws://127.0.0.1:${gw.port}`, gateway: gw, log });
+  const connector = await startLink({
+    relayUrl: settings.relay.url,
+    pins: parsePins(settings.relay.tlsFingerprint),
+    upstream: `ws://127.0.0.1:${gw.port}`,
+    gateway: gw,
+    // A relayed client's stream queues what the gateway sends it, as a socket buffers: the gateway's
+    // slow-reader policy (policy.maxBufferedBytes) decides, not a lower link default.
+    limits: { maxQueuedBytes: settings.limits.maxBufferedBytes + settings.limits.maxPayload },
+    log,
+  });
   gw.statusSections.set("relay", () => ({ enabled: true, ...connector.status() }));
   gw.onShutdown(() => connector.stop());
 }
