@@ -11,7 +11,7 @@
  * --quick finishes in about a minute.
  */
 import { cpus, totalmem, release } from "node:os";
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
@@ -63,11 +63,9 @@ const hardStop = setTimeout(() => {
 hardStop.unref();
 
 function version(cmd: string, a: string[]): string {
-  try {
-    return execFileSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n")[0]!;
-  } catch (e) {
-    return String((e as { stderr?: Buffer }).stderr ?? "").trim().split("\n")[0] || "unavailable";
-  }
+  // Some tools (ssh -V) print their version on stderr.
+  const r = spawnSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
+  return `${r.stdout ?? ""}`.trim().split("\n")[0] || `${r.stderr ?? ""}`.trim().split("\n")[0] || "unavailable";
 }
 
 async function main(): Promise<void> {
