@@ -50,11 +50,12 @@ export interface GatewayHandle {
   /**
    * A relayed client from the gateway's own in-process link, on its link
    * stream: forwarded and never local by construction (see linkedPeerInfo),
-   * its Origin checked as for a relayed upgrade. `linkHeaders` are the ones
-   * the link built for the stream (upstreamRequest). Returns the close code
-   * and reason to refuse the stream with, or undefined once it is attached.
+   * its path and Origin checked as for a relayed upgrade. `request` is what
+   * the link built for the stream (upstreamRequest): its path and headers.
+   * Returns the close code and reason to refuse the stream with, or
+   * undefined once it is attached.
    */
-  acceptLinked(socket: ClientSocket, linkHeaders: Readonly<Record<string, string>>): { code: number; reason: string } | undefined;
+  acceptLinked(socket: ClientSocket, request: { path: string; headers: Readonly<Record<string, string>> }): { code: number; reason: string } | undefined;
   /** Closes (4401) every connection that authenticated with one of these client token ids; returns how many. */
   closeRevokedTokens(ids: Iterable<string>): number;
   close(reason?: string): Promise<void>;
@@ -297,9 +298,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     broadcast(event, payload, o) {
       for (const c of connections) c.sendEvent(event, payload, o);
     },
-    acceptLinked(socket, linkHeaders) {
+    acceptLinked(socket, request) {
       if (closing || !originPolicy) return { code: CloseCodes.SERVICE_RESTART, reason: "gateway is not accepting connections" };
-      const peer = linkedPeerInfo(linkHeaders);
+      // The protocol WebSocket lives at "/" only, as for an upgrade.
+      if (request.path !== "/") return { code: CloseCodes.POLICY_VIOLATION, reason: "no WebSocket endpoint at this path: the gateway's is /" };
+      const peer = linkedPeerInfo(request.headers);
       // No Host to check: nothing was addressed by name (the standalone link's loopback Host always passes).
       const refused = admit(peer, undefined);
       if (refused) return { code: refused.closeCode, reason: refused.message };

@@ -221,7 +221,7 @@ export class LinkConnector {
     }
     if (this.#o.gateway) {
       // The same checked request as a local WebSocket would carry; the gateway builds its peer from these headers only.
-      const refused = this.#o.gateway.acceptLinked(linkStreamSocket(stream), req.headers);
+      const refused = this.#o.gateway.acceptLinked(linkStreamSocket(stream), { path: req.url.pathname, headers: req.headers });
       if (refused) stream.abort(refused.code, refused.reason);
       return;
     }

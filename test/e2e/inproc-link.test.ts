@@ -97,6 +97,13 @@ describe("the gateway's in-process link", { skip: existsSync("/proc/net/tcp") ? 
     }
   });
 
+  test("a relayed WebSocket to another path than / is refused before any frame, as an upgrade there is", async () => {
+    const c = new TestClient(`${relay.url}/h/${host.hostId}/elsewhere`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${readOnly}` } });
+    const closed = await Promise.race([c.closed, new Promise<{ code: number; reason: string }>((r) => setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref())]);
+    assert.equal(closed.code, 1008, `closed ${closed.code} ${closed.reason}`);
+    assert.equal(c.frames.length, 0, "no challenge");
+  });
+
   test("a relayed first message over the pre-auth cap is refused with 1009", async () => {
     const c = relayed(relay, host, readOnly);
     await c.opened();
