@@ -4,6 +4,7 @@
  * parsers of their values. No imports beyond the error type: the full CLI
  * loads this for every command.
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 
 export interface RelayServeOption {
@@ -62,5 +63,27 @@ export function parseMaxStreams(raw: string, flag = "--max-streams"): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new LoopgateError(ErrorCodes.USAGE, `${flag} must be 1-1000000 (got ${raw})`);
   return n;
+}
+
+
+/** Is this command line one the lean entry serves (`relay serve …` with no help asked for)? agent/bin/loopgate.mjs applies the same rule. */
+export function isLeanRelayServe(argv: readonly string[]): boolean {
+  return argv[0] === "relay" && argv[1] === "serve" && !argv.some((a) => a === "-h" || a === "--help" || a === "--");
+}
+
+/** Parses `relay serve`'s options (argv after `relay serve`); a USAGE error for anything else. */
+export function parseRelayServeArgs(args: readonly string[]): { flags: RelayServeFlags; config: string | undefined } {
+  const options: NonNullable<ParseArgsConfig["options"]> = { config: { type: "string" } };
+  for (const o of RELAY_SERVE_OPTIONS) options[o.name] = o.value ? { type: "string", ...(o.multiple ? { multiple: true } : {}) } : { type: "boolean" };
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...args], options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new LoopgateError(ErrorCodes.USAGE, `relay serve: ${(e as Error).message}`, { hint: "loopgate relay serve --help lists the options" });
+  }
+  const flags: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) if (k !== "config" && v !== undefined) flags[camelName(k)] = v;
+  const config = typeof values.config === "string" ? values.config : undefined;
+  return { flags: flags as RelayServeFlags, config };
 }
 
