@@ -86,10 +86,11 @@ export async function serveRelay(flags: RelayServeFlags, configFlag: string | un
   if (relayServer.audiences.length === 0) log.warn("no --public-url given and the relay listens on every address: no token is accepted until --public-url names the URL clients use");
   if (flags.metricsPerHost && token === undefined) log.warn("--metrics-per-host has no effect without a metrics token (--metrics-token-file or LOOPGATE_METRICS_TOKEN)");
   log.info("relay listening", { url, allowedHosts: allow.length, certificate: cert.generated ? "generated (self-signed)" : (cert.certPath ?? "given"), metrics: token !== undefined ? `/metrics (bearer token${flags.metricsPerHost ? ", per-host labels" : ""})` : "off" });
-  const ready = { ok: true, event: "ready", port: relayServer.port, url, pin: formatPin(cert.pin), generatedCertificate: cert.generated };
-  if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
-  else process.stdout.write(`loopgate relay on ${url}\n  certificate pin: ${formatPin(cert.pin)}\n  hosts link with: loopgate link --relay ${url} --relay-fingerprint ${formatPin(cert.pin)} …\n`);
+  // Signals are handled before "ready" is announced: whoever waits for that line may stop the relay at once.
   const stop = () => void relayServer.close().then(() => process.exit(0));
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  const ready = { ok: true, event: "ready", port: relayServer.port, url, pin: formatPin(cert.pin), generatedCertificate: cert.generated };
+  if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
+  else process.stdout.write(`loopgate relay on ${url}\n  certificate pin: ${formatPin(cert.pin)}\n  hosts link with: loopgate link --relay ${url} --relay-fingerprint ${formatPin(cert.pin)} …\n`);
 }
