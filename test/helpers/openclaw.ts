@@ -1,29 +1,94 @@
 /**
- * The real `openclaw` npm package as an interop peer (opt-in: LOOPGATE_INTEROP=1).
- * Installed once with --ignore-scripts into a cache folder outside the repo;
- * run on the pinned Node 24 with a private HOME so it never touches the user's.
+ * The real `openclaw` npm package as an interop peer. Installed once with
+ * --ignore-scripts into a cache folder outside the repo (LOOPGATE_INTEROP_DIR,
+ * default: the temp dir), into a staging folder renamed into place so that
+ * parallel test files never see half an install; the install is time-bounded
+ * and a failure becomes a loud skip with the reason. Run on the pinned Node 24
+ * with a private HOME so it never touches the user's.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "./proc.ts";
 
 export const OPENCLAW_VERSION = process.env.LOOPGATE_OPENCLAW_VERSION ?? "2026.9.6";
+const INSTALL_TIMEOUT_MS = Number(process.env.LOOPGATE_OPENCLAW_INSTALL_TIMEOUT_MS ?? 420_000);
 
+export function openclawDir(): string {
+  return process.env.LOOPGATE_INTEROP_DIR ?? join(tmpdir(), `loopgate-openclaw-${OPENCLAW_VERSION}`);
+}
+
+/**
+ * Slow cases that start a real OpenClaw gateway stay opt-in (LOOPGATE_INTEROP=1);
+ * the interop suites against loopgate's gateway always run.
+ */
 export function interopEnabled(): string | undefined {
-  return process.env.LOOPGATE_INTEROP === "1" ? undefined : "interop with the real openclaw package is opt-in: set LOOPGATE_INTEROP=1 (it installs ~330 packages once)";
+  return process.env.LOOPGATE_INTEROP === "1" ? undefined : "cases that start a real OpenClaw gateway are opt-in: set LOOPGATE_INTEROP=1";
+}
+
+/**
+ * Where a failed install leaves its reason, so the other interop files of the
+ * same run skip with it at once instead of each retrying a slow install.
+ * It is trusted for ten minutes; `node test/interop/install.ts` clears it.
+ */
+export function installFailureMarker(): string {
+  return `${openclawDir()}.install-failed`;
+}
+
+let unavailable: string | undefined | null = null;
+/** Undefined when the package is installed (installing it if need be), else why not; logs the reason loudly. */
+export function openclawUnavailable(): string | undefined {
+  if (unavailable !== null) return unavailable;
+  const marker = installFailureMarker();
+  const entry = join(openclawDir(), "node_modules", "openclaw", "openclaw.mjs");
+  if (!existsSync(entry) && existsSync(marker) && Date.now() - statSync(marker).mtimeMs < 600_000) {
+    unavailable = readFileSync(marker, "utf8").trim();
+  } else {
+    try {
+      ensureOpenclaw();
+      unavailable = undefined;
+    } catch (e) {
+      unavailable = `the real openclaw@${OPENCLAW_VERSION} package could not be installed (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`;
+      writeFileSync(marker, unavailable);
+    }
+  }
+  if (unavailable) console.warn(`\n*** SKIPPING OpenClaw interop: ${unavailable} ***\n`);
+  return unavailable;
 }
 
 /** Returns the path of openclaw.mjs, installing the package into the cache on first use. */
 export function ensureOpenclaw(): string {
-  const dir = process.env.LOOPGATE_INTEROP_DIR ?? join(tmpdir(), `loopgate-openclaw-${OPENCLAW_VERSION}`);
+  const dir = openclawDir();
   const entry = join(dir, "node_modules", "openclaw", "openclaw.mjs");
   if (existsSync(entry)) return entry;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "openclaw-interop", private: true }));
-  execFileSync("npm", ["install", `openclaw@${OPENCLAW_VERSION}`, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, stdio: "inherit", timeout: 600_000 });
+  const staging = `${dir}.staging-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(join(staging, "package.json"), JSON.stringify({ name: "openclaw-interop", private: true }));
+  try {
+    execFileSync("npm", ["install", `openclaw@${OPENCLAW_VERSION}`, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: staging, stdio: ["ignore", "inherit", "inherit"], timeout: INSTALL_TIMEOUT_MS, killSignal: "SIGKILL" });
+    if (!existsSync(join(staging, "node_modules", "openclaw", "openclaw.mjs"))) throw new Error("npm install finished without openclaw.mjs");
+    if (!existsSync(entry)) {
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(staging, dir);
+    }
+  } catch (e) {
+    if (existsSync(entry)) return entry; // another process won the race
+    throw e;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
   return entry;
+}
+
+/**
+ * The environment an OpenClaw process runs with: a private HOME and state
+ * dir, no colour, and Node's compile cache kept beside the install (a CLI
+ * call starts noticeably faster the second time).
+ */
+export function openclawEnv(home: string): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1", NODE_COMPILE_CACHE: join(openclawDir(), ".compile-cache") };
 }
 
 /** Runs the openclaw CLI to completion. */
@@ -32,7 +97,7 @@ export function openclaw(args: string[], opts: { home?: string; env?: Record<str
   const home = opts.home ?? tempDir("loopgate-ochome-");
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [entry, ...args], {
-      env: { PATH: process.env.PATH ?? "", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1", ...opts.env },
+      env: { ...openclawEnv(home), ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
