@@ -12,7 +12,7 @@ import { request } from "node:https";
 import { join } from "node:path";
 import type WebSocket from "ws";
 import { tempDir, type Proc } from "../helpers/proc.ts";
-import { RELAY_KINDS, skipUnlessRunnable, startEchoRig, startLinkProc, type RelayProc, type Host, type EchoUpstream, type RelayKind } from "../helpers/relay.ts";
+import { RELAY_KINDS, skipUnlessRunnable, startEchoRig, startLinkProc, startRelay, type RelayProc, type Host, type EchoUpstream, type RelayKind } from "../helpers/relay.ts";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
 
 const METRICS_TOKEN = "0f3c9a7e5b1d4c2a8e6f0b9d7c5a3e1f";
@@ -217,6 +217,20 @@ for (const kind of RELAY_KINDS) {
       assert.equal(d("loopgate_relay_link_reconnects_total"), 1);
       assert.equal(d("loopgate_relay_link_drops_total", { reason: "closed" }), 1);
       assert.equal(d("loopgate_relay_refusals_total", { reason: "host_offline" }), 1);
+    });
+
+    test("host ids appear in labels only when the operator opts in", { skip: kind === "node" ? false : "the opt-in is the same renderer; its Workers switch is a var" }, async () => {
+      const other = await startRelay("node", { allowHosts: [host.hostId], args: [...relayArgs("node"), "--metrics-per-host"] });
+      const otherLink = await startLinkProc(host, other, echo.port);
+      try {
+        const samples = await scrapeUntil(other, (s) => value(s, "loopgate_relay_hosts_linked") === 1, "the host to link");
+        assert.equal(value(samples, "loopgate_relay_host_linked", { host: host.hostId }), 1);
+        assert.equal(value(samples, "loopgate_relay_host_client_streams", { host: host.hostId }), 0);
+        assert.ok(value(samples, "loopgate_relay_host_link_bytes_total", { host: host.hostId, direction: "from_host" }) > 0);
+      } finally {
+        await otherLink.kill();
+        await other.kill();
+      }
     });
   });
 }
