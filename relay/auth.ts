@@ -17,7 +17,9 @@
  * Audiences come from the relay's configuration only, never from the request.
  */
 import type { JWK } from "jose";
-import { generateKeyPair, exportJWK, decodeJwt } from "jose";
+import { generateKeyPair } from "jose/key/generate/keypair";
+import { exportJWK } from "jose/key/export";
+import { decodeJwt } from "jose/jwt/decode";
 import { LoopgateError } from "../shared/errors.ts";
 import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims, type TokenFailure } from "../shared/tokens.ts";
 import type { RefusalReason } from "./metrics.ts";

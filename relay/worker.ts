@@ -22,7 +22,8 @@
  * nobody can create objects for arbitrary ids.
  */
 import { DurableObject } from "cloudflare:workers";
-import { decodeJwt, type JWK } from "jose";
+import { decodeJwt } from "jose/jwt/decode";
+import type { JWK } from "jose";
 import type { Hono } from "hono";
 import { createRelayApp, HOST_ID, type RelayAdapter } from "./app.ts";
 import { hostIdFromHostHeader, hostTarget, passThroughInit } from "./host-origin.ts";
