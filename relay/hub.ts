@@ -95,12 +95,7 @@ export class HostHub implements HostRecord {
     for (const id of opts.revoked ?? []) this.#revoked.add(id);
   }
 
-  /** Why a new stream for this token and address would be over a cap, or undefined (checked again when the stream opens). */
-  capRefusal(tokenId: string | undefined, addr: string): string | undefined {
-    return this.#overCap(tokenId, addr);
-  }
-
-  /** Before an adapter upgrades a client or forwards a request: refused (and counted) when offline or over a cap. */
+  /** Before an adapter upgrades a client or forwards a request: refused (and counted) when offline or over a cap (checked again when the stream opens). */
   admission(meta: OpenMeta): { status: 503 | 429; text: string } | undefined {
     if (!this.linked) return this.#refused("host_offline", { status: 503, text: HOST_OFFLINE_TEXT });
     const over = this.#overCap(meta.tokenId, meta.clientAddr);
