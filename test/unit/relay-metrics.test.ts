@@ -133,3 +133,29 @@ test("/metrics: no token configured → 404; the right bearer token only; wrong 
   assert.equal((await a.request("https://relay.test/metrics", { headers: { authorization: "Bearer wrong-wrong-wrong-wrong" } })).status, 401);
   assert.equal((await a.request("https://relay.test/metrics", { headers: { authorization: `Bearer ${TOKEN}` } })).status, 429);
 });
+
+test("relay serve's metrics token: the file first, else LOOPGATE_METRICS_TOKEN; short ones refused", async () => {
+  const { metricsToken } = await import("../../agent/cli/relay-serve.ts");
+  const { mkdtempSync, writeFileSync, rmSync, chmodSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const { LoopgateError } = await import("../../shared/errors.ts");
+  const warnings: string[] = [];
+  const warn = (m: string) => void warnings.push(m);
+  assert.equal(metricsToken({}, {}, warn), undefined);
+  assert.equal(metricsToken({}, { LOOPGATE_METRICS_TOKEN: "  env-token-0123456789  " }, warn), "env-token-0123456789");
+  const dir = mkdtempSync(join(tmpdir(), "loopgate-mt-"));
+  try {
+    const file = join(dir, "t");
+    writeFileSync(file, "file-token-0123456789\n", { mode: 0o600 });
+    assert.equal(metricsToken({ metricsTokenFile: file }, { LOOPGATE_METRICS_TOKEN: "env-token-0123456789" }, warn), "file-token-0123456789");
+    assert.deepEqual(warnings, []);
+    writeFileSync(file, "short\n");
+    chmodSync(file, 0o644);
+    assert.throws(() => metricsToken({ metricsTokenFile: file }, {}, warn), (e: unknown) => e instanceof LoopgateError && e.code === "USAGE" && /at least 16/.test(e.message));
+    assert.equal(warnings.length, 1, "a file others can read is warned about");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => metricsToken({}, { LOOPGATE_METRICS_TOKEN: "short" }, warn), (e: unknown) => e instanceof LoopgateError && e.code === "USAGE");
+});
