@@ -219,6 +219,19 @@ for (const kind of RELAY_KINDS) {
       assert.equal(d("loopgate_relay_refusals_total", { reason: "host_offline" }), 1);
     });
 
+    test("a relay started without a metrics token has no /metrics at all", async () => {
+      const bare = await startRelay(kind, { allowHosts: [host.hostId] });
+      try {
+        for (const headers of [{}, { authorization: `Bearer ${METRICS_TOKEN}` }] as Record<string, string>[]) {
+          const r = await get(bare, "/metrics", headers);
+          assert.equal(r.status, 404);
+          assert.doesNotMatch(r.body, /loopgate_relay|# TYPE|process_/);
+        }
+      } finally {
+        await bare.kill();
+      }
+    });
+
     test("host ids appear in labels only when the operator opts in", { skip: kind === "node" ? false : "the opt-in is the same renderer; its Workers switch is a var" }, async () => {
       const other = await startRelay("node", { allowHosts: [host.hostId], args: [...relayArgs("node"), "--metrics-per-host"] });
       const otherLink = await startLinkProc(host, other, echo.port);
