@@ -20,6 +20,7 @@ import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
 import { directPath, sshPath, relayPath, floorPath, FLOOR, type PathTarget } from "./paths.ts";
 import { roundTrips, rpcRoundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
 import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
+import { relayIdleMemory, relayKibPerClient } from "./memory.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -106,6 +107,12 @@ async function main(): Promise<void> {
     report.metrics.push(m);
     return m;
   };
+  // Relay memory at rest (host linked, no client yet), before any traffic: bench/memory.ts.
+  const idleRss = metric("relay_idle_rss", "relay idle RSS (host linked, no clients)", "MiB");
+  for (const [name, m] of Object.entries(await relayIdleMemory(paths))) {
+    idleRss.values[name] = m.rssKiB / 1024;
+    report.extra[`idle memory ${name}`] = m;
+  }
   const small50 = metric("small_p50", "small message RTT p50", "ms");
   const small99 = metric("small_p99", "small message RTT p99", "ms");
   const big = metric("mib_rtt", "1 MiB message RTT p50", "ms");
@@ -196,6 +203,8 @@ async function main(): Promise<void> {
     report.extra[`idle ${p.name}`] = r;
     log(`${p.name}: held ${r.held}/${r.opened}, KiB per client ${JSON.stringify(r.kibPerClient)}`);
   }
+  const perClient = metric("relay_kib_per_client", "relay memory per idle client", "KiB");
+  Object.assign(perClient.values, relayKibPerClient(report, paths));
   log("relay restart to first successful request");
   const rec = metric("reconnect", "relay restart → first echo (after listening)", "ms");
   for (const p of paths) {
