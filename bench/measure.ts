@@ -172,3 +172,52 @@ export async function reconnect(p: PathTarget): Promise<{ listenToFirstEchoMs: n
   }
   return { listenToFirstEchoMs: NaN };
 }
+
+/** The next text frame whose JSON has `id` (gateway responses), skipping events. */
+function response(ws: WebSocket, id: string, timeoutMs = 30_000): Promise<{ ok?: boolean; error?: unknown }> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => (ws.off("message", onMessage), reject(new Error(`no response to ${id}`))), timeoutMs);
+    const onMessage = (d: WebSocket.RawData) => {
+      const f = JSON.parse(String(d)) as { type?: string; id?: string; ok?: boolean; error?: unknown };
+      if (f.type !== "res" || f.id !== id) return;
+      clearTimeout(t);
+      ws.off("message", onMessage);
+      resolve(f);
+    };
+    ws.on("message", onMessage);
+  });
+}
+
+/**
+ * Sequential round trips of the gateway's own `health` RPC over protocol v4
+ * (connect first, with `token`); returns the latencies in ms. Measures what a
+ * client of loopgate's gateway waits for, rather than an echo upstream.
+ */
+export async function rpcRoundTrips(p: PathTarget, token: string, count: number, budgetMs: number): Promise<number[]> {
+  const ws = await open(p);
+  try {
+    const connect = { type: "req", id: "c", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "cli", version: "0.0.0", platform: process.platform, mode: "cli" }, role: "operator", scopes: ["operator.read"], auth: { token } } };
+    const hello = response(ws, "c");
+    ws.send(JSON.stringify(connect));
+    const h = await hello;
+    if (!h.ok) throw new Error(`connect refused on ${p.name}: ${JSON.stringify(h.error)}`);
+    const call = async (i: number) => {
+      const id = `h${i}`;
+      const r = response(ws, id);
+      ws.send(JSON.stringify({ type: "req", id, method: "health" }));
+      const f = await r;
+      if (!f.ok) throw new Error(`health failed on ${p.name}: ${JSON.stringify(f.error)}`);
+    };
+    for (let i = 0; i < 20; i++) await call(-i - 1); // warm up
+    const out: number[] = [];
+    const deadline = performance.now() + budgetMs;
+    for (let i = 0; i < count && performance.now() < deadline; i++) {
+      const t0 = performance.now();
+      await call(i);
+      out.push(performance.now() - t0);
+    }
+    return out;
+  } finally {
+    ws.terminate();
+  }
+}

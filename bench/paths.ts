@@ -6,7 +6,9 @@
  */
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
 import { startRelay, makeHost, startLinkProc, mintToken, workersUnavailable, relayStatePid, type RelayProc, type Host, type RelayKind } from "../test/helpers/relay.ts";
-import type { Proc } from "../test/helpers/proc.ts";
+import { runProcess, tempDir, ROOT, type Proc } from "../test/helpers/proc.ts";
+import { loadOrCreateRelayCert, CERT_FILE, KEY_FILE } from "../agent/tls/cert.ts";
+import { join } from "node:path";
 
 const MAX_STREAMS = 50_000;
 
@@ -64,4 +66,28 @@ export async function relayPath(kind: RelayKind, upstreamPort: number, linkArgs:
     },
   };
   return target;
+}
+
+/** The name of the byte-level floor path (bench/floor.ts): TLS in, one TLS link, TCP out, bytes only. */
+export const FLOOR = "byte floor (Node)";
+
+/** The byte-level floor: floor.ts as a relay process and a host process, in front of the upstream. */
+export async function floorPath(upstreamPort: number): Promise<PathTarget> {
+  const dir = tempDir("loopgate-floor-");
+  const cert = await loadOrCreateRelayCert(dir);
+  const script = join(ROOT, "bench", "floor.ts");
+  const relay: Proc = runProcess(process.execPath, [script, "relay", join(dir, CERT_FILE), join(dir, KEY_FILE)]);
+  const [clientPort, linkPort] = (await relay.waitForLine((l) => l.startsWith("ready "))).split(" ").slice(1).map(Number);
+  const host: Proc = runProcess(process.execPath, [script, "host", String(linkPort), String(upstreamPort)]);
+  await host.waitForLine((l) => l === "linked");
+  return {
+    name: FLOOR,
+    url: `wss://127.0.0.1:${clientPort}`,
+    pins: [cert.pin],
+    pids: { relay: relay.child.pid!, link: host.child.pid! },
+    close: async () => {
+      await host.kill("SIGKILL");
+      await relay.kill("SIGKILL");
+    },
+  };
 }

@@ -3,21 +3,24 @@
  *
  * Starts everything itself on 127.0.0.1 (an echo upstream, our gateway, a
  * throwaway sshd with `ssh -N -L`, the Node relay with its link, and the
- * Workers relay under local workerd when wrangler is installed) and measures
- * each path in the same run, printing every figure with its ratio to direct
- * loopback and to `ssh -L`. Bounded: every phase has a count and a time cap;
+ * Workers relay under local workerd when wrangler is installed, and the
+ * byte-level floor of bench/floor.ts) and measures each path in the same run,
+ * printing every figure with its ratio to direct loopback and to `ssh -L`.
+ * loopgate's own gateway is measured too (its `health` RPC and the CLI), over
+ * direct, `ssh -L` and each relay with the gateway's in-process link. Bounded: every phase has a count and a time cap;
  * --quick finishes in about a minute.
  */
 import { cpus, totalmem, release } from "node:os";
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
 import { startEchoProcess, makeHost, startRelay, startLinkedGateway, mintToken, clientEnv, workersUnavailable } from "../test/helpers/relay.ts";
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
-import { directPath, sshPath, relayPath, type PathTarget } from "./paths.ts";
-import { roundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
-import { printTable, writeJson, writeChart, type Metric, type Report } from "./report.ts";
+import { directPath, sshPath, relayPath, floorPath, FLOOR, type PathTarget } from "./paths.ts";
+import { roundTrips, rpcRoundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
+import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
+import { relayIdleMemory, relayKibPerClient } from "./memory.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -61,11 +64,9 @@ const hardStop = setTimeout(() => {
 hardStop.unref();
 
 function version(cmd: string, a: string[]): string {
-  try {
-    return execFileSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n")[0]!;
-  } catch (e) {
-    return String((e as { stderr?: Buffer }).stderr ?? "").trim().split("\n")[0] || "unavailable";
-  }
+  // Some tools (ssh -V) print their version on stderr.
+  const r = spawnSync(cmd, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 });
+  return `${r.stdout ?? ""}`.trim().split("\n")[0] || `${r.stderr ?? ""}`.trim().split("\n")[0] || "unavailable";
 }
 
 async function main(): Promise<void> {
@@ -106,6 +107,12 @@ async function main(): Promise<void> {
     report.metrics.push(m);
     return m;
   };
+  // Relay memory at rest (host linked, no client yet), before any traffic: bench/memory.ts.
+  const idleRss = metric("relay_idle_rss", "relay idle RSS (host linked, no clients)", "MiB");
+  for (const [name, m] of Object.entries(await relayIdleMemory(paths))) {
+    idleRss.values[name] = m.rssKiB / 1024;
+    report.extra[`idle memory ${name}`] = m;
+  }
   const small50 = metric("small_p50", "small message RTT p50", "ms");
   const small99 = metric("small_p99", "small message RTT p99", "ms");
   const big = metric("mib_rtt", "1 MiB message RTT p50", "ms");
@@ -129,8 +136,26 @@ async function main(): Promise<void> {
     report.extra[`slow consumer ${p.name}`] = sc;
   }
 
-  // `loopgate health` as a user runs it: a CLI process against our gateway, over each path.
-  log("loopgate health end to end");
+  // The byte-level floor (bench/floor.ts): the relay's route when Node only moves bytes. Echo rows only.
+  log(`${FLOOR}: round trips and throughput`);
+  const floor = await floorPath(echo.port);
+  cleanups.push(() => floor.close());
+  report.paths.push(FLOOR);
+  {
+    const s = await roundTrips(floor, "x".repeat(64), N.small, 30_000);
+    small50.values[FLOOR] = percentile(s, 0.5);
+    small99.values[FLOOR] = percentile(s, 0.99);
+    big.values[FLOOR] = percentile(await roundTrips(floor, Buffer.alloc(1024 * 1024, 1), N.big, 30_000), 0.5);
+    tp1.values[FLOOR] = (await throughput(floor, 1, N.tputSeconds)) / 1048576;
+    tp8.values[FLOOR] = (await throughput(floor, 8, N.tputSeconds)) / 1048576;
+  }
+  await floor.close();
+
+  // loopgate's own gateway over each path: its `health` RPC on one connection (the relays with the
+  // gateway's in-process link), then `loopgate health` as a user runs it, a CLI process per call.
+  log("loopgate gateway: health RPC and `loopgate health` end to end");
+  const rpc50 = metric("rpc_p50", "gateway `health` RPC p50", "ms");
+  const rpc99 = metric("rpc_p99", "gateway `health` RPC p99", "ms");
   const health = metric("health", "`loopgate health` end to end p50", "ms");
   const TOKEN = "bench-token-0123456789abcdef";
   const gw = await startGateway({ args: ["--token", TOKEN] });
@@ -145,11 +170,18 @@ async function main(): Promise<void> {
     }
     return percentile(xs, 0.5);
   };
+  const timeRpc = async (target: PathTarget, token: string) => {
+    const xs = await rpcRoundTrips(target, token, N.small, 30_000);
+    rpc50.values[target.name] = percentile(xs, 0.5);
+    rpc99.values[target.name] = percentile(xs, 0.99);
+  };
   const bare = { OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", LOOPGATE_CONFIG: "" };
+  await timeRpc(await directPath(gw.port), TOKEN);
   health.values.direct = await timeCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], bare);
   if (!sshAvailable()) {
     const t = await startSshTunnel(gw.port);
     cleanups.push(() => t.close());
+    await timeRpc({ name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: async () => {} }, TOKEN);
     health.values["ssh -L"] = await timeCli(["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN], bare);
   }
   for (const kind of ["node", "workers"] as const) {
@@ -161,6 +193,7 @@ async function main(): Promise<void> {
     const lgw = await startLinkedGateway(host, relay);
     cleanups.push(async () => void (await lgw.kill()));
     const minted = await mintToken(host, relay);
+    await timeRpc({ name, url: `${relay.url}/h/${host.hostId}`, pins: [relay.pin], headers: { authorization: `Bearer ${minted.token}` }, pids: {}, close: async () => {} }, minted.token);
     health.values[name] = await timeCli(["health"], clientEnv(minted.clientConfig));
   }
 
@@ -170,6 +203,8 @@ async function main(): Promise<void> {
     report.extra[`idle ${p.name}`] = r;
     log(`${p.name}: held ${r.held}/${r.opened}, KiB per client ${JSON.stringify(r.kibPerClient)}`);
   }
+  const perClient = metric("relay_kib_per_client", "relay memory per idle client", "KiB");
+  Object.assign(perClient.values, relayKibPerClient(report, paths));
   log("relay restart to first successful request");
   const rec = metric("reconnect", "relay restart → first echo (after listening)", "ms");
   for (const p of paths) {
@@ -179,6 +214,10 @@ async function main(): Promise<void> {
 
   console.log(`\nloopgate bench (${report.mode}) on ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB; node ${report.versions.node}; ${report.versions.openssh}\n`);
   printTable(report);
+  for (const m of [small50, small99, big, tp1, tp8]) {
+    const r = ratio(m.values["relay (Node)"], m.values[FLOOR]);
+    if (r !== undefined) console.log(`relay (Node) ÷ ${FLOOR}, ${m.label}: ${r.toFixed(2)}×`);
+  }
   for (const [k, v] of Object.entries(report.extra)) console.log(`${k}: ${JSON.stringify(v)}`);
   writeJson(args.out!, report);
   writeChart(args.chart!, report);

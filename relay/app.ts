@@ -1,6 +1,7 @@
 /**
  * The relay: one Hono app for Node and Workers. Routes:
  *   GET  /healthz              liveness and counts (no secrets, no host ids)
+ *   GET  /metrics              OpenMetrics, only with the operator's metrics token (404 when none is set)
  *   GET  /link                 the host's outbound link (link token, allow-list)
  *   GET  /h/:hostId            a client WebSocket for that host (client token)
  *   ANY  /h/:hostId/*          HTTP to that host's gateway (client token)
@@ -18,6 +19,8 @@ import { authenticateClient, authenticateLink, cookieName, chooseSubprotocol, ty
 import { browserCredentialRefusal, cookieFor, hostResponse, hostTarget, serviceWorkerRefusal, type HostTarget } from "./host-origin.ts";
 import type { RelayLimits } from "./limits.ts";
 import { encodedHostIdRefusal, checkRequestShape, forwardedHeaders, checkedOpenMeta, isRefusal, type Refusal } from "./forward-request.ts";
+import type { RelayMetrics, RefusalReason } from "./metrics.ts";
+import { checkMetricsAuth, metricsRefusal, metricsResponse } from "./metrics-endpoint.ts";
 
 export interface RelayAdapter {
   limits: RelayLimits;
@@ -35,6 +38,10 @@ export interface RelayAdapter {
   upgradeClient(c: Context, hostId: string, meta: OpenMeta, protocol: string | undefined): Promise<Response> | Response;
   forwardHttp(c: Context, hostId: string, meta: OpenMeta, body: Uint8Array | undefined): Promise<Response>;
   stats(): Record<string, unknown>;
+  /** The counters this app and its hubs increment. */
+  metrics: RelayMetrics;
+  /** `/metrics` on the relay's own origin: the operator's token and the page. Absent: no such path (404). */
+  metricsEndpoint?: { token: string; render(): string | Promise<string> };
   log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
 }
 
@@ -45,17 +52,20 @@ export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
 
 const NO_AUDIENCE = "this relay has no public URL configured (relay serve --public-url, or RELAY_AUDIENCES on Workers)";
 
-function refuse(c: Context, status: number, reason: string, retryAfterSec?: number): Response {
-  return c.text(reason + "\n", status as 401, retryAfterSec ? { "retry-after": String(retryAfterSec) } : undefined);
-}
-
-function refuseRequest(c: Context, r: Refusal): Response {
-  return c.text(r.reason + "\n", r.status, r.headers);
-}
-
 export function createRelayApp(adapter: RelayAdapter): Hono {
   const app = new Hono();
   const limiter = new FailureLimiter(adapter.limits.authFailures);
+  const metrics = adapter.metrics;
+
+  /** Every refusal is counted under a label from a fixed set; the client reads `text`. */
+  const refuse = (c: Context, status: number, why: RefusalReason, text: string, retryAfterSec?: number): Response => {
+    metrics.refused(why);
+    return c.text(text + "\n", status as 401, retryAfterSec ? { "retry-after": String(retryAfterSec) } : undefined);
+  };
+  const refuseRequest = (c: Context, r: Refusal): Response => {
+    metrics.refused("request_shape");
+    return c.text(r.reason + "\n", r.status, r.headers);
+  };
 
   app.use("*", async (c, next) => {
     await next();
@@ -74,22 +84,42 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
 
   app.get("/healthz", (c) => c.json({ ok: true, ...adapter.stats() }));
 
-  app.get("/link", async (c) => {
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return refuse(c, 426, "the link is a WebSocket");
+  app.on(["GET", "HEAD"], "/metrics", async (c) => {
+    const endpoint = adapter.metricsEndpoint;
+    if (!endpoint) return c.text("not found\n", 404);
     const addr = adapter.clientAddr(c);
     const wait = limiter.retryAfterMs(addr);
-    if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
-    if (adapter.audiences.length === 0) return refuse(c, 503, NO_AUDIENCE);
+    if (wait > 0) return c.text("too many failed attempts; retry later\n", 429, { "retry-after": String(Math.ceil(wait / 1000)) });
+    const auth = await checkMetricsAuth(c.req.raw, endpoint.token);
+    if (auth !== "ok") {
+      if (auth === "invalid") {
+        limiter.fail(addr);
+        metrics.authFailed("metrics");
+      }
+      return metricsRefusal(auth);
+    }
+    limiter.succeed(addr);
+    return metricsResponse(await endpoint.render(), c.req.method);
+  });
+
+  app.get("/link", async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return refuse(c, 426, "request_shape", "the link is a WebSocket");
+    const addr = adapter.clientAddr(c);
+    const wait = limiter.retryAfterMs(addr);
+    if (wait > 0) return refuse(c, 429, "rate_limited", "too many failed attempts; retry later", Math.ceil(wait / 1000));
+    if (adapter.audiences.length === 0) return refuse(c, 503, "not_configured", NO_AUDIENCE);
     const auth = await authenticateLink(c.req.raw, adapter.audiences, (id) => adapter.isAllowed(id), adapter.limits.maxTokenBytes);
     if (auth.ok && !(await adapter.claimLinkToken(auth.hostId, auth.jti, auth.exp))) {
       limiter.fail(addr);
+      metrics.authFailed("link");
       adapter.log.warn("link refused", { addr, reason: "link token replayed" });
-      return refuse(c, 401, "link token refused (already used)");
+      return refuse(c, 401, "token_replayed", "link token refused (already used)");
     }
     if (!auth.ok) {
       limiter.fail(addr);
+      if (auth.why !== "token_missing") metrics.authFailed("link");
       adapter.log.warn("link refused", { addr, reason: auth.reason });
-      return refuse(c, auth.status, auth.reason);
+      return refuse(c, auth.status, auth.why, auth.reason);
     }
     limiter.succeed(addr);
     return adapter.upgradeLink(c, auth);
@@ -100,32 +130,36 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const addr = adapter.clientAddr(c);
     const isUpgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
     const wait = limiter.retryAfterMs(addr);
-    if (wait > 0) return refuse(c, 429, "too many failed attempts; retry later", Math.ceil(wait / 1000));
+    if (wait > 0) return refuse(c, 429, "rate_limited", "too many failed attempts; retry later", Math.ceil(wait / 1000));
     const url = new URL(c.req.url);
     if (!HOST_ID.test(hostId)) {
       // A percent-encoded host id would shift the forwarded path: a clear 400, not a guess at a token.
       const encoded = target.via === "path" ? encodedHostIdRefusal(url.pathname) : undefined;
       if (encoded) return refuseRequest(c, encoded);
       limiter.fail(addr);
-      return refuse(c, 401, "token refused");
+      metrics.authFailed("client");
+      return refuse(c, 401, "token_invalid", "token refused");
     }
     // What would reach the host is checked before any token work: a bad request never travels the link.
     const shape = checkRequestShape(c.req.method, target.rest, url.search.slice(1));
     if (shape) return refuseRequest(c, shape);
     const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
-    if (adapter.audiences.length === 0) return refuse(c, 503, NO_AUDIENCE);
+    if (adapter.audiences.length === 0) return refuse(c, 503, "not_configured", NO_AUDIENCE);
     const cookie = cookieFor(target, cookieName(hostId));
     // Audiences are the relay's configured URLs: a host's origin (`<label>.<relay>`) is the same relay.
     const auth = await authenticateClient(c.req.raw, hostId, record, adapter.audiences, { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes, cookieName: cookie.name });
     if (!auth.ok) {
       // No token at all guesses nothing: refused, never counted toward a lockout.
-      if (!auth.missing) limiter.fail(addr);
+      if (!auth.missing) {
+        limiter.fail(addr);
+        metrics.authFailed("client");
+      }
       adapter.log.warn("client refused", { addr, status: auth.status, reason: auth.reason });
-      return refuse(c, auth.status, auth.reason);
+      return refuse(c, auth.status, auth.why, auth.reason);
     }
     limiter.succeed(addr);
     const browserRefusal = browserCredentialRefusal(c.req.raw, target, auth.source, adapter.singleHost()) ?? serviceWorkerRefusal(c.req.raw, target);
-    if (browserRefusal) return refuse(c, 403, browserRefusal);
+    if (browserRefusal) return refuse(c, 403, "browser_policy", browserRefusal);
     const claims: ClientClaims = auth.claims;
     const prefix = target.via === "path" ? `/h/${hostId}` : "";
     const rest = target.rest;
@@ -163,9 +197,9 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     let body: Uint8Array | undefined;
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       const len = Number(c.req.header("content-length") ?? "0");
-      if (len > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request body too large");
+      if (len > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request_shape", "request body too large");
       body = new Uint8Array(await c.req.arrayBuffer());
-      if (body.length > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request body too large");
+      if (body.length > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request_shape", "request body too large");
     }
     return hostResponse(await adapter.forwardHttp(c, hostId, meta, body), target, adapter.singleHost());
   };

@@ -17,9 +17,12 @@
  * Audiences come from the relay's configuration only, never from the request.
  */
 import type { JWK } from "jose";
-import { generateKeyPair, exportJWK, decodeJwt } from "jose";
+import { generateKeyPair } from "jose/key/generate/keypair";
+import { exportJWK } from "jose/key/export";
+import { decodeJwt } from "jose/jwt/decode";
 import { LoopgateError } from "../shared/errors.ts";
 import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims, type TokenFailure } from "../shared/tokens.ts";
+import type { RefusalReason } from "./metrics.ts";
 
 export const SUBPROTOCOL = "loopgate.v1";
 export const BEARER_PROTOCOL_PREFIX = "bearer.";
@@ -107,39 +110,53 @@ function decoyKey(): Promise<JWK> {
 /** Failures that can only follow a good signature by the host's key: safe to name. Anything else is "invalid", whoever the host. */
 const SIGNED_FAILURES: ReadonlySet<string> = new Set<TokenFailure>(["expired", "not_yet_valid", "wrong_audience", "wrong_purpose", "revoked"]);
 
-/** `missing`: no token was presented at all (nothing guessed, so not a failed login). */
-export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource; token: string } | { ok: false; status: 401 | 403; reason: string; missing?: true };
+/** The metrics label of a token failure (the text shown to the client stays as uniform as before). */
+function failureLabel(raw: string): RefusalReason {
+  switch (raw) {
+    case "expired":
+      return "token_expired";
+    case "revoked":
+      return "token_revoked";
+    case "wrong_audience":
+      return "wrong_audience";
+    default:
+      return "token_invalid";
+  }
+}
+
+/** `missing`: no token was presented at all (nothing guessed, so not a failed login). `why`: the refusal's metrics label. */
+export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource; token: string } | { ok: false; status: 401 | 403; reason: string; why: RefusalReason; missing?: true };
 
 export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: readonly string[], opts: { allowQuery: boolean; maxTokenBytes: number; cookieName?: string }): Promise<ClientAuthResult> {
   const found = extractClientToken(req, hostId, opts);
-  if (!found) return { ok: false, status: 401, missing: true, reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
-  if (found.token.length > opts.maxTokenBytes) return { ok: false, status: 401, reason: `token refused (larger than ${opts.maxTokenBytes} bytes)` };
+  if (!found) return { ok: false, status: 401, missing: true, why: "token_missing", reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
+  if (found.token.length > opts.maxTokenBytes) return { ok: false, status: 401, why: "token_invalid", reason: `token refused (larger than ${opts.maxTokenBytes} bytes)` };
   try {
     const key = record?.publicJwk ?? (await decoyKey());
     const claims = await verifyClientToken(found.token, key, { hostId, audience: [...audiences], ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}) });
-    if (!record) return { ok: false, status: 401, reason: "token refused (invalid)" };
+    if (!record) return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
     return { ok: true, claims, source: found.source, token: found.token };
   } catch (e) {
     const raw = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
     const reason = record && SIGNED_FAILURES.has(raw) ? raw : "invalid";
     // Revoked and wrong-audience tokens are real tokens that are not welcome here: 403. Everything else: 401.
-    return { ok: false, status: reason === "revoked" || reason === "wrong_audience" ? 403 : 401, reason: `token refused (${reason})` };
+    return { ok: false, status: reason === "revoked" || reason === "wrong_audience" ? 403 : 401, why: failureLabel(reason), reason: `token refused (${reason})` };
   }
 }
 
-export type LinkAuthResult = { ok: true; hostId: string; publicJwk: JWK; jti: string; exp: number } | { ok: false; status: 401 | 403; reason: string };
+export type LinkAuthResult = { ok: true; hostId: string; publicJwk: JWK; jti: string; exp: number } | { ok: false; status: 401 | 403; reason: string; why: RefusalReason };
 
 export async function authenticateLink(req: Request, audiences: readonly string[], isAllowed: (hostId: string) => boolean, maxTokenBytes: number): Promise<LinkAuthResult> {
   const auth = req.headers.get("authorization");
-  if (!auth || !/^bearer\s+/i.test(auth)) return { ok: false, status: 401, reason: "link token required" };
-  if (auth.length > maxTokenBytes + 16) return { ok: false, status: 401, reason: `link token refused (larger than ${maxTokenBytes} bytes)` };
+  if (!auth || !/^bearer\s+/i.test(auth)) return { ok: false, status: 401, why: "token_missing", reason: "link token required" };
+  if (auth.length > maxTokenBytes + 16) return { ok: false, status: 401, why: "token_invalid", reason: `link token refused (larger than ${maxTokenBytes} bytes)` };
   try {
     const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: [...audiences] });
-    if (!isAllowed(v.hostId)) return { ok: false, status: 403, reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host ${v.hostId})` };
+    if (!isAllowed(v.hostId)) return { ok: false, status: 403, why: "not_allowed", reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host ${v.hostId})` };
     return { ok: true, hostId: v.hostId, publicJwk: v.publicJwk, jti: v.jti, exp: v.exp };
   } catch (e) {
     const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
-    return { ok: false, status: 401, reason: `link token refused (${reason})` };
+    return { ok: false, status: 401, why: failureLabel(reason), reason: `link token refused (${reason})` };
   }
 }
 

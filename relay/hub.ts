@@ -10,6 +10,7 @@ import type { OpenMeta, AcceptInfo } from "../shared/link/codec.ts";
 import { Heartbeat } from "../shared/link/heartbeat.ts";
 import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
+import { RelayMetrics, type HostSample, type LinkDropReason, type RefusalReason } from "./metrics.ts";
 
 /** A client WebSocket as the hub needs it. */
 export interface ClientSocket {
@@ -50,6 +51,8 @@ export interface HubOptions {
   revoked?: readonly string[];
   /** Called when the host pushes a new revocation list (Workers persists it). */
   onRevocations?: (ids: string[]) => void;
+  /** The counters links and streams are counted in (the relay's; a private set when absent). */
+  metrics?: RelayMetrics;
 }
 
 export interface HubLog {
@@ -77,6 +80,9 @@ export class HostHub implements HostRecord {
   readonly #caps: { perToken: number; perAddr: number };
   #bytesIn = 0;
   #bytesOut = 0;
+  readonly #metrics: RelayMetrics;
+  /** A link attached since this hub began: the next one is a reconnect. */
+  #everLinked = false;
 
   constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: HubLog, opts: HubOptions = {}) {
     this.hostId = hostId;
@@ -85,12 +91,26 @@ export class HostHub implements HostRecord {
     this.#opts = opts;
     this.#log = log;
     this.#caps = streamCaps(limits);
+    this.#metrics = opts.metrics ?? new RelayMetrics();
     for (const id of opts.revoked ?? []) this.#revoked.add(id);
   }
 
-  /** Why a new stream for this token and address would be over a cap, or undefined (checked again when the stream opens). */
-  capRefusal(tokenId: string | undefined, addr: string): string | undefined {
-    return this.#overCap(tokenId, addr);
+  /** Before an adapter upgrades a client or forwards a request: refused (and counted) when offline or over a cap (checked again when the stream opens). */
+  admission(meta: OpenMeta): { status: 503 | 429; text: string } | undefined {
+    if (!this.linked) return this.#refused("host_offline", { status: 503, text: HOST_OFFLINE_TEXT });
+    const over = this.#overCap(meta.tokenId, meta.clientAddr);
+    return over ? this.#refused("stream_cap", { status: 429, text: `${over}\n` }) : undefined;
+  }
+
+  #refused<T>(why: RefusalReason, value: T): T {
+    this.#metrics.refused(why);
+    return value;
+  }
+
+  /** This host as a metrics sample. */
+  sample(): HostSample {
+    const s = this.stats();
+    return { hostId: this.hostId, linked: s.linked, streams: s.streams, bytesFromHost: s.bytesIn, bytesToHost: s.bytesOut };
   }
 
   #overCap(tokenId: string | undefined, addr: string): string | undefined {
@@ -144,8 +164,10 @@ export class HostHub implements HostRecord {
     this.publicJwk = publicJwk;
     if (this.#link) {
       this.#log.info("link replaced by a newer one", { hostId: this.hostId });
-      this.#dropLink(RelayClose.RESTART, "host link replaced; reconnect");
+      this.#dropLink("replaced", RelayClose.RESTART, "host link replaced; reconnect");
     }
+    this.#metrics.linkConnected(this.#everLinked);
+    this.#everLinked = true;
     const handle = this.#installLink(sock);
     this.#log.info("host linked", { hostId: this.hostId });
     return handle;
@@ -153,6 +175,7 @@ export class HostHub implements HostRecord {
 
   /** After an eviction: the link socket survived, its in-memory state did not. */
   restoreLink(sock: LinkSocket, nextStreamId: number): LinkHandle {
+    this.#everLinked = true;
     const handle = this.#installLink(sock);
     this.#link!.mux.nextStreamId = nextStreamId;
     return handle;
@@ -165,7 +188,7 @@ export class HostHub implements HostRecord {
     const silent = Date.now() - Math.max(link.mux.lastReceivedAt, lastSeenElsewhere);
     if (silent <= this.#limits.heartbeat.timeoutMs) return true;
     this.#log.warn("link silent; closing it", { hostId: this.hostId, silentMs: silent });
-    this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
+    this.#dropLink("silent", RelayClose.RESTART, "host link lost; reconnect");
     return false;
   }
 
@@ -177,7 +200,7 @@ export class HostHub implements HostRecord {
       onControl: (m) => this.#onControl(m),
       onFatal: (err) => {
         this.#log.warn("link protocol error; closing the link", { hostId: this.hostId, err: err.message });
-        if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link failed; reconnect", 1002, "link protocol error");
+        if (this.#link?.mux === mux) this.#dropLink("protocol_error", RelayClose.RESTART, "host link failed; reconnect", 1002, "link protocol error");
         else sock.close(1002, "link protocol error");
       },
     });
@@ -190,7 +213,7 @@ export class HostHub implements HostRecord {
         lastReceivedAt: () => mux.lastReceivedAt,
         onDead: (silent) => {
           this.#log.warn("link silent; closing it", { hostId: this.hostId, silentMs: silent });
-          if (this.#link?.mux === mux) this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
+          if (this.#link?.mux === mux) this.#dropLink("silent", RelayClose.RESTART, "host link lost; reconnect");
           sock.close(1011, "heartbeat timeout");
         },
       });
@@ -203,17 +226,18 @@ export class HostHub implements HostRecord {
       closed: () => {
         if (this.#link === link) {
           this.#log.info("host link closed", { hostId: this.hostId });
-          this.#dropLink(RelayClose.RESTART, "host link lost; reconnect");
+          this.#dropLink("closed", RelayClose.RESTART, "host link lost; reconnect");
         }
       },
     };
   }
 
   /** Ends the link: its streams close with `code`; the link socket with `linkCode` (default: 1012 for restarts, else 1001). */
-  #dropLink(code: number, reason: string, linkCode?: number, linkReason?: string): void {
+  #dropLink(why: LinkDropReason, code: number, reason: string, linkCode?: number, linkReason?: string): void {
     const link = this.#link;
     if (!link) return;
     this.#link = undefined;
+    this.#metrics.linkDropped(why);
     link.heartbeat?.stop();
     this.#bytesIn += link.mux.bytesIn;
     this.#bytesOut += link.mux.bytesOut;
@@ -223,7 +247,7 @@ export class HostHub implements HostRecord {
 
   /** Closes the hub (relay shutting down). */
   shutdown(code: number, reason: string): void {
-    this.#dropLink(code, reason);
+    this.#dropLink("shutdown", code, reason);
   }
 
   #onControl(m: Record<string, unknown>): void {
@@ -251,11 +275,13 @@ export class HostHub implements HostRecord {
   attachClient(sock: ClientSocket, meta: OpenMeta): ClientHandle | undefined {
     const link = this.#link;
     if (!link) {
+      this.#metrics.refused("host_offline");
       sock.close(RelayClose.TRY_AGAIN, "host offline: its link is not connected");
       return undefined;
     }
     const over = this.#overCap(meta.tokenId, meta.clientAddr);
     if (over) {
+      this.#metrics.refused("stream_cap");
       sock.close(RelayClose.TRY_AGAIN, over);
       return undefined;
     }
@@ -263,9 +289,11 @@ export class HostHub implements HostRecord {
     try {
       stream = link.mux.openStream(meta);
     } catch {
+      this.#metrics.refused("stream_cap");
       sock.close(RelayClose.TRY_AGAIN, "too many streams for this host");
       return undefined;
     }
+    this.#metrics.streamOpened("ws");
     return this.#wireClient(sock, stream, meta.tokenId, meta.clientAddr);
   }
 
@@ -286,11 +314,17 @@ export class HostHub implements HostRecord {
   #wireClient(sock: ClientSocket, stream: LinkStream, tokenId: string | undefined, clientAddr: string): ClientHandle {
     this.#track(stream, tokenId, clientAddr);
     let ended = false;
+    // The most this stream held here at once: queued toward the host, or given to the client socket and not yet sent.
+    let peak = 0;
     const end = () => {
       ended = true;
       this.#untrack(stream);
+      this.#metrics.observeBufferPeak(peak);
     };
-    stream.onMessage = (data, _isBinary, release) => sock.send(data, release);
+    stream.onMessage = (data, _isBinary, release) => {
+      if (stream.heldBytes > peak) peak = stream.heldBytes;
+      sock.send(data, release);
+    };
     stream.onDrain = () => sock.resume();
     stream.onClose = (code, reason) => {
       end();
@@ -300,7 +334,9 @@ export class HostHub implements HostRecord {
       streamId: stream.id,
       message: (data) => {
         if (ended) return;
-        if (!stream.sendMessage(data)) sock.pause();
+        const below = stream.sendMessage(data);
+        if (stream.queuedBytes > peak) peak = stream.queuedBytes;
+        if (!below) sock.pause();
       },
       closed: (code, reason) => {
         if (ended) return;
@@ -313,16 +349,25 @@ export class HostHub implements HostRecord {
   /** Forwards one HTTP request over the link; the response body streams back. */
   forwardHttp(meta: OpenMeta, body: Uint8Array | undefined): Promise<HttpReply> {
     const link = this.#link;
-    if (!link) return Promise.resolve(textReply(503, "host offline: its link is not connected\n"));
+    if (!link) return Promise.resolve(this.#refused("host_offline", textReply(503, HOST_OFFLINE_TEXT)));
     const over = this.#overCap(meta.tokenId, meta.clientAddr);
-    if (over) return Promise.resolve(textReply(429, `${over}\n`));
+    if (over) return Promise.resolve(this.#refused("stream_cap", textReply(429, `${over}\n`)));
     let stream: LinkStream;
     try {
       stream = link.mux.openStream(meta);
     } catch {
-      return Promise.resolve(textReply(503, "too many streams for this host\n"));
+      return Promise.resolve(this.#refused("stream_cap", textReply(503, "too many streams for this host\n")));
     }
+    this.#metrics.streamOpened("http");
     this.#track(stream, meta.tokenId, meta.clientAddr);
+    let peak = 0;
+    let observed = false;
+    const done = () => {
+      this.#untrack(stream);
+      if (observed) return;
+      observed = true;
+      this.#metrics.observeBufferPeak(peak);
+    };
     // Methods with a body send it as exactly one message (possibly empty); GET and HEAD send none.
     if (body !== undefined) stream.sendMessage(body);
     return new Promise((resolve) => {
@@ -337,7 +382,7 @@ export class HostHub implements HostRecord {
             pending.splice(0).forEach((r) => r());
           },
           cancel: () => {
-            this.#untrack(stream);
+            done();
             stream.abort(1001, "client went away");
           },
         },
@@ -349,12 +394,13 @@ export class HostHub implements HostRecord {
         resolve({ status: info.status ?? 502, headers: info.headers ?? {}, body: bodyStream });
       };
       stream.onMessage = (data, _bin, release) => {
+        if (stream.heldBytes > peak) peak = stream.heldBytes;
         controller.enqueue(typeof data === "string" ? new TextEncoder().encode(data) : data);
         if ((controller.desiredSize ?? 1) > 0) release();
         else pending.push(release);
       };
       stream.onClose = (code, reason) => {
-        this.#untrack(stream);
+        done();
         if (!accepted) {
           resolve(textReply(code === 1013 ? 503 : 502, `the host could not answer: ${reason || code}\n`));
           return;
@@ -365,6 +411,8 @@ export class HostHub implements HostRecord {
     });
   }
 }
+
+const HOST_OFFLINE_TEXT = "host offline: its link is not connected\n";
 
 function textReply(status: number, text: string): HttpReply {
   const bytes = new TextEncoder().encode(text);

@@ -20,6 +20,9 @@ import { relayAudience } from "../shared/tokens.ts";
 import type { LinkLimits } from "../shared/link/mux.ts";
 import { MAX_FRAME_BYTES } from "../shared/link/codec.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
+import { RelayMetrics, metricFamilies } from "./metrics.ts";
+import { renderOpenMetrics } from "./openmetrics.ts";
+import { startProcessMetrics } from "./node-metrics.ts";
 
 export interface NodeRelayOptions {
   host: string;
@@ -35,6 +38,11 @@ export interface NodeRelayOptions {
   audiences?: readonly string[];
   limits?: Partial<RelayLimits>;
   linkLimits?: Partial<LinkLimits>;
+  /**
+   * `/metrics`: served only with this bearer token (absent: no `/metrics`).
+   * `perHost` adds families labelled with host ids (operator opt-in).
+   */
+  metrics?: { token?: string; perHost?: boolean };
   log: RelayAdapter["log"];
 }
 
@@ -43,6 +51,7 @@ export interface NodeRelay {
   /** The token audiences this relay accepts. */
   audiences: readonly string[];
   hubs: ReadonlyMap<string, HostHub>;
+  metrics: RelayMetrics;
   close(): Promise<void>;
 }
 
@@ -63,6 +72,8 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   const hubs = new Map<string, HostHub>();
   /** When each socket was last heard from (any frame counts, not only pongs). */
   const sockets = new Map<WebSocket, number>();
+  const metrics = new RelayMetrics();
+  const processMetrics = opts.metrics?.token ? startProcessMetrics() : undefined;
 
   const track = (ws: WebSocket) => {
     sockets.set(ws, Date.now());
@@ -80,7 +91,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     track(ws);
     let hub = hubs.get(hostId);
     if (!hub) {
-      hub = new HostHub(hostId, publicJwk, limits, opts.log, opts.linkLimits ? { linkLimits: opts.linkLimits } : {});
+      hub = new HostHub(hostId, publicJwk, limits, opts.log, { metrics, ...(opts.linkLimits ? { linkLimits: opts.linkLimits } : {}) });
       hubs.set(hostId, hub);
     }
     const handle = hub.attachLink({ send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) }, publicJwk);
@@ -114,6 +125,12 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
   };
 
+  /** A host that never linked to this relay: offline, counted like one whose link dropped. */
+  const offline = () => {
+    metrics.refused("host_offline");
+    return { status: 503 as const, text: "host offline: its link is not connected\n" };
+  };
+
   const audiences: string[] = [...(opts.audiences ?? [])];
   const ledger = new LinkTokenLedger();
   const adapter: RelayAdapter = {
@@ -139,18 +156,30 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       }
       return { hosts: { allowed: allow.size, linked }, streams, bytes: { fromHosts: bytesIn, toHosts: bytesOut }, sockets: sockets.size };
     },
+    metrics,
+    ...(processMetrics && opts.metrics?.token
+      ? {
+          metricsEndpoint: {
+            token: opts.metrics.token,
+            render: () => {
+              const snapshot = metrics.snapshot({ hostsAllowed: allow.size, hosts: [...hubs.values()].map((h) => h.sample()) });
+              return renderOpenMetrics([...metricFamilies(snapshot, { perHost: Boolean(opts.metrics?.perHost) }), ...processMetrics.families()]);
+            },
+          },
+        }
+      : {}),
     upgradeLink: (c, link) => acceptUpgrade(c, linkOpened(link.hostId, link.publicJwk)),
     upgradeClient: (c, hostId, meta, protocol) => {
       const hub = hubs.get(hostId);
-      if (!hub || !hub.linked) return c.text("host offline: its link is not connected\n", 503);
-      // Over a per-token/per-address cap: refused before the upgrade, with the reason.
-      const over = hub.capRefusal(meta.tokenId, meta.clientAddr);
-      if (over) return c.text(`${over}\n`, 429);
+      // Offline or over a per-token/per-address cap: refused before the upgrade, with the reason.
+      const no = hub ? hub.admission(meta) : offline();
+      if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
       return acceptUpgrade(c, clientOpened(hub, meta, protocol));
     },
     forwardHttp: async (c, hostId, meta, body) => {
       const hub = hubs.get(hostId);
-      if (!hub || !hub.linked) return c.text("host offline: its link is not connected\n", 503);
+      const no = hub ? hub.admission(meta) : offline();
+      if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
       const reply = await hub.forwardHttp(meta, body);
       const headers = new Headers();
       for (const [k, v] of Object.entries(reply.headers)) {
@@ -213,9 +242,11 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     port,
     audiences,
     hubs,
+    metrics,
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(keepalive);
+        processMetrics?.stop();
         for (const hub of hubs.values()) hub.shutdown(RelayClose.GOING_AWAY, "relay shutting down");
         for (const ws of sockets.keys()) ws.close(RelayClose.GOING_AWAY, "relay shutting down");
         server.close(() => resolve());

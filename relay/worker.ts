@@ -11,12 +11,19 @@
  * revocations live in storage. When an evicted object wakes, it rebuilds the
  * hub from its sockets and storage (see restore()).
  *
+ * Metrics: `/metrics` on the relay's own name, with the METRICS_TOKEN secret
+ * as a bearer token, sums what every object counted (one RPC per allowed
+ * host, plus the decoy). An object's counters live in its memory: they start
+ * again from zero when the object is evicted or hibernates (Prometheus'
+ * rate() and increase() take counter resets in their stride).
+ *
  * Unknown host ids all go to one decoy object, which refuses them exactly as
  * a real one refuses a bad token: a client cannot tell which hosts exist, and
  * nobody can create objects for arbitrary ids.
  */
 import { DurableObject } from "cloudflare:workers";
-import { decodeJwt, type JWK } from "jose";
+import { decodeJwt } from "jose/jwt/decode";
+import type { JWK } from "jose";
 import type { Hono } from "hono";
 import { createRelayApp, HOST_ID, type RelayAdapter } from "./app.ts";
 import { hostIdFromHostHeader, hostTarget, passThroughInit } from "./host-origin.ts";
@@ -24,6 +31,9 @@ import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
 import { relayAudience } from "../shared/tokens.ts";
+import { RelayMetrics, mergeSnapshots, metricFamilies, type MetricsSnapshot } from "./metrics.ts";
+import { renderOpenMetrics } from "./openmetrics.ts";
+import { checkMetricsAuth, metricsRefusal, metricsResponse, normalizeMetricsToken, MIN_METRICS_TOKEN_CHARS } from "./metrics-endpoint.ts";
 
 export interface Env {
   HOSTS: DurableObjectNamespace<HostRelay>;
@@ -41,6 +51,10 @@ export interface Env {
   MAX_STREAMS_PER_TOKEN?: string;
   /** Concurrent streams per client address on a host (default half the per-host limit). */
   MAX_STREAMS_PER_ADDR?: string;
+  /** Bearer token for /metrics (a secret: `wrangler secret put METRICS_TOKEN`). Unset: no /metrics. */
+  METRICS_TOKEN?: string;
+  /** "1": /metrics adds families labelled with host ids (operator opt-in). */
+  METRICS_PER_HOST?: string;
   /** "1" exposes /_debug/object on each object (tests under local workerd only). */
   LOOPGATE_TEST?: string;
 }
@@ -110,12 +124,47 @@ export default {
     if (url.pathname === "/healthz" && !hostIdFromHostHeader(req.headers.get("host"))) {
       return Response.json({ ok: true, runtime: "workers", hosts: { allowed: allowed.size } }, { headers: { "cache-control": "no-store" } });
     }
+    if (url.pathname === "/metrics" && !hostIdFromHostHeader(req.headers.get("host")) && (req.method === "GET" || req.method === "HEAD")) {
+      return serveMetrics(req, env, allowed);
+    }
     const key = routeKey(req, url, allowed);
     if (!key) return new Response("not found\n", { status: 404 });
     const stub = env.HOSTS.get(env.HOSTS.idFromName(key));
     return stub.fetch(req);
   },
 } satisfies ExportedHandler<Env>;
+
+/** `/metrics` for the whole relay: every object's counters, summed. */
+async function serveMetrics(req: Request, env: Env, allowed: Set<string>): Promise<Response> {
+  const token = normalizeMetricsToken(env.METRICS_TOKEN);
+  if (!token) return new Response("not found\n", { status: 404 });
+  // Never serve behind a guessable token: the operator sees why instead of a quiet 404.
+  if (token.length < MIN_METRICS_TOKEN_CHARS) return new Response(`METRICS_TOKEN is shorter than ${MIN_METRICS_TOKEN_CHARS} characters: /metrics is off\n`, { status: 503, headers: { "cache-control": "no-store" } });
+  const decoy = env.HOSTS.get(env.HOSTS.idFromName(DECOY));
+  const auth = await checkMetricsAuth(req, token);
+  if (auth !== "ok") {
+    // Counted where all unknown traffic is counted: the decoy object.
+    if (auth === "invalid") await decoy.metricsAuthFailed().catch(() => {});
+    return metricsRefusal(auth);
+  }
+  let unreachable = 0;
+  const parts = await Promise.all(
+    [...allowed, DECOY].map(async (key) => {
+      try {
+        return (await env.HOSTS.get(env.HOSTS.idFromName(key)).metricsSnapshot()) as MetricsSnapshot;
+      } catch {
+        unreachable++;
+        return undefined;
+      }
+    }),
+  );
+  const merged = mergeSnapshots(parts.filter((p): p is MetricsSnapshot => p !== undefined), allowed.size);
+  const text = renderOpenMetrics([
+    ...metricFamilies(merged, { perHost: env.METRICS_PER_HOST === "1" }),
+    { type: "gauge", name: "loopgate_relay_objects_unreachable", help: "Durable Objects that did not answer this scrape (their counters are missing from it).", samples: [{ value: unreachable }] },
+  ]);
+  return metricsResponse(text, req.method);
+}
 
 /** Module-level: how many times an object was constructed in this isolate (tests see evictions). */
 let constructions = 0;
@@ -128,6 +177,7 @@ export class HostRelay extends DurableObject<Env> {
   #linkWs: WebSocket | undefined;
   readonly #linkHandles = new Map<WebSocket, LinkHandle>();
   readonly #clients = new Map<WebSocket, ClientHandle>();
+  readonly #metrics = new RelayMetrics();
   readonly #log = {
     info: (msg: string, f?: Record<string, unknown>) => console.log(JSON.stringify({ ts: new Date().toISOString(), level: "info", msg, ...f })),
     warn: (msg: string, f?: Record<string, unknown>) => console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", msg, ...f })),
@@ -170,6 +220,7 @@ export class HostRelay extends DurableObject<Env> {
 
   #newHub(hostId: string, publicJwk: JWK, revoked: readonly string[]): HostHub {
     this.#hub = new HostHub(hostId, publicJwk, this.#limits, this.#log, {
+      metrics: this.#metrics,
       heartbeat: "external",
       revoked,
       // The runtime gives no send backpressure: bound what one stream may queue.
@@ -224,6 +275,7 @@ export class HostRelay extends DurableObject<Env> {
       hostRecord: (id) => (this.#hub?.hostId === id ? this.#hub : undefined),
       clientAddr: (c) => c.req.header("cf-connecting-ip") ?? "unknown",
       stats: () => ({ runtime: "workers" }),
+      metrics: this.#metrics,
       upgradeLink: async (_c, link) => {
         await this.ctx.storage.put("host", { hostId: link.hostId, publicJwk: link.publicJwk });
         const hub = this.#hub?.hostId === link.hostId ? this.#hub : this.#newHub(link.hostId, link.publicJwk, []);
@@ -240,10 +292,9 @@ export class HostRelay extends DurableObject<Env> {
       },
       upgradeClient: (c, _hostId, meta, protocol) => {
         const hub = this.#hub;
-        if (!hub?.linked) return c.text("host offline: its link is not connected\n", 503);
-        // Over a per-token/per-address cap: refused before the upgrade, with the reason.
-        const over = hub.capRefusal(meta.tokenId, meta.clientAddr);
-        if (over) return c.text(`${over}\n`, 429);
+        // Offline or over a per-token/per-address cap: refused before the upgrade, with the reason.
+        const no = hub ? hub.admission(meta) : this.#offline();
+        if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
         const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
         this.ctx.acceptWebSocket(server, ["client"]);
         const handle = hub.attachClient(this.#clientSocket(server), meta);
@@ -256,7 +307,8 @@ export class HostRelay extends DurableObject<Env> {
       },
       forwardHttp: async (c, _hostId, meta, body) => {
         const hub = this.#hub;
-        if (!hub?.linked) return c.text("host offline: its link is not connected\n", 503);
+        const no = hub ? hub.admission(meta) : this.#offline();
+        if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
         const reply = await hub.forwardHttp(meta, body);
         const headers = new Headers();
         for (const [k, v] of Object.entries(reply.headers)) {
@@ -265,6 +317,22 @@ export class HostRelay extends DurableObject<Env> {
         return new Response(c.req.method === "HEAD" ? null : reply.body, passThroughInit({ status: reply.status, headers }));
       },
     };
+  }
+
+  /** No hub in this object (its host never linked here): offline, counted like a dropped link. */
+  #offline(): { status: 503; text: string } {
+    this.#metrics.refused("host_offline");
+    return { status: 503, text: "host offline: its link is not connected\n" };
+  }
+
+  /** RPC from the entry's /metrics: this object's counters and its host, if one linked here. */
+  metricsSnapshot(): MetricsSnapshot {
+    return this.#metrics.snapshot({ hostsAllowed: 0, hosts: this.#hub ? [this.#hub.sample()] : [] });
+  }
+
+  /** RPC from the entry: a scrape presented a wrong metrics token. */
+  metricsAuthFailed(): void {
+    this.#metrics.authFailed("metrics");
   }
 
   #saveLinkAttachment(): void {

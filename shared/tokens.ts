@@ -12,7 +12,16 @@
  * Every failure is a LoopgateError(TOKEN_INVALID) with a short reason code;
  * a token never appears in a message.
  */
-import { SignJWT, jwtVerify, decodeProtectedHeader, decodeJwt, calculateJwkThumbprint, importJWK, EmbeddedJWK, errors, type JWK, type CryptoKey, type JWTPayload } from "jose";
+// jose by subpath: the package index also loads JWE and everything else (~8 MiB more RSS in a relay).
+import { SignJWT } from "jose/jwt/sign";
+import { jwtVerify } from "jose/jwt/verify";
+import { decodeJwt } from "jose/jwt/decode";
+import { decodeProtectedHeader } from "jose/decode/protected_header";
+import { calculateJwkThumbprint } from "jose/jwk/thumbprint";
+import { EmbeddedJWK } from "jose/jwk/embedded";
+import { importJWK } from "jose/key/import";
+import * as errors from "jose/errors";
+import type { JWK, CryptoKey, JWTPayload } from "jose";
 import { LoopgateError, ErrorCodes } from "./errors.ts";
 
 export const MAX_TOKEN_BYTES = 4096;

@@ -5,6 +5,7 @@
  * closed), the built-in tools under `tools.*` policy, the runtime, and the
  * gateway methods.
  */
+import { sessionsSummary } from "../gateway/methods/status-summary.ts";
 import { mkdirSync } from "node:fs";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import type { LoopgateConfig, SecretInput } from "../../shared/config/schema.ts";
@@ -100,7 +101,10 @@ export function enableAgent(gw: GatewayHandle, config: LoopgateConfig, log: Logg
   gw.onClientReady((c) => {
     if (c.client?.caps.includes("model-catalog-snapshot")) void sendModelsSnapshot(info, catalog, (event, payload) => c.sendEvent(event, payload, { droppable: true }));
   });
-  gw.statusSections.set("sessions", () => ({ count: sessions.list({ limit: 100_000 }).length }));
+  gw.statusSections.set("sessions", () => {
+    const all = sessions.list({ limit: 100_000 });
+    return sessionsSummary(all, all.length, { model: info.model?.id ?? null, contextTokens: null });
+  });
   gw.statusSections.set("agent", () => ({ provider: provider?.name ?? null, activeRuns: runtime.activeRuns().length, tools: tools.schemas().map((s) => s.function.name) }));
   gw.onShutdown(() => runtime.stopAll());
   return runtime;

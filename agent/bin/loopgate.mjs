@@ -15,8 +15,13 @@ import * as nodeModule from "node:module";
 const NEED = "22.18";
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
 const supported = major > 22 || (major === 22 && minor >= 18);
-const source = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
-const built = fileURLToPath(new URL("../../dist/agent/cli/main.js", import.meta.url));
+// `relay serve` runs from its own lean entry: the relay alone, without the
+// CLI framework and the gateway's commands (the same rule as
+// isLeanRelayServe in agent/cli/relay-serve-options.ts; --help goes to the full CLI).
+const args = process.argv.slice(2);
+const entry = args[0] === "relay" && args[1] === "serve" && !args.some((a) => a === "-h" || a === "--help" || a === "--") ? "relay-main" : "main";
+const source = fileURLToPath(new URL(`../cli/${entry}.ts`, import.meta.url));
+const built = fileURLToPath(new URL(`../../dist/agent/cli/${entry}.js`, import.meta.url));
 const pinned = fileURLToPath(new URL("../../node_modules/node/bin/node", import.meta.url));
 const fromSource = existsSync(source);
 

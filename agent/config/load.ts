@@ -5,10 +5,11 @@
  */
 import { readFileSync, existsSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import JSON5 from "json5";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { validateConfig, type LoopgateConfig, type SecretRef } from "../../shared/config/schema.ts";
+import { configLocation, defaultConfigPath } from "./location.ts";
 
 export interface LoadedConfig {
   config: LoopgateConfig;
@@ -20,28 +21,10 @@ export interface LoadedConfig {
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
-export function defaultConfigPath(): string {
-  return join(homedir(), ".loopgate", "config.json5");
-}
+export { defaultConfigPath };
 
 export function loadConfig(opts: { flag?: string; env?: NodeJS.ProcessEnv } = {}): LoadedConfig {
-  const env = opts.env ?? process.env;
-  let path: string;
-  let source: string;
-  let required: boolean;
-  if (opts.flag) {
-    path = resolve(opts.flag);
-    source = "--config";
-    required = true;
-  } else if (env.LOOPGATE_CONFIG && env.LOOPGATE_CONFIG.trim() !== "") {
-    path = resolve(env.LOOPGATE_CONFIG);
-    source = "env:LOOPGATE_CONFIG";
-    required = true;
-  } else {
-    path = defaultConfigPath();
-    source = "default";
-    required = false;
-  }
+  const { path, source, required } = configLocation(opts);
   if (!existsSync(path)) {
     if (required) {
       throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `config file not found: ${path} (from ${source})`, {

@@ -5,7 +5,6 @@
  * a connect deadline, and a buffered-bytes ceiling for slow readers.
  */
 import { randomUUID, randomBytes } from "node:crypto";
-import type { WebSocket, RawData } from "ws";
 import type { Logger } from "../log/logger.ts";
 import type { GatewayAuth, PeerInfo } from "./auth.ts";
 import type { MethodRegistry, MethodContext } from "./methods.ts";
@@ -25,6 +24,7 @@ import {
   type ErrorShape,
 } from "./protocol.ts";
 import { grantScopes, hasScope } from "./scopes.ts";
+import type { ClientSocket, InboundMessage } from "./client-socket.ts";
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -41,21 +41,11 @@ export interface ConnectionEnv {
 
 type State = "challenge" | "authenticating" | "ready" | "closed";
 
-/** Raises ws's per-socket parser limit after auth (ws has no public setter; guarded). */
-function setReceiverMaxPayload(ws: WebSocket, bytes: number): boolean {
-  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
-  if (receiver && typeof receiver._maxPayload === "number") {
-    receiver._maxPayload = bytes;
-    return true;
-  }
-  return false;
-}
-
 export class GatewayConnection {
   readonly id = randomUUID();
   readonly peer: PeerInfo;
   readonly connectedAt = Date.now();
-  #ws: WebSocket;
+  #socket: ClientSocket;
   #env: ConnectionEnv;
   #state: State = "challenge";
   #nonce = randomBytes(16).toString("base64url");
@@ -71,14 +61,15 @@ export class GatewayConnection {
   #abort = new AbortController();
   #maxPayloadEnforcedByParser: boolean;
 
-  constructor(ws: WebSocket, peer: PeerInfo, env: ConnectionEnv) {
-    this.#ws = ws;
+  /** `socket` is the client's transport: a WebSocket, or a stream of the gateway's own relay link. */
+  constructor(socket: ClientSocket, peer: PeerInfo, env: ConnectionEnv) {
+    this.#socket = socket;
     this.peer = peer;
     this.#env = env;
-    this.#maxPayloadEnforcedByParser = setReceiverMaxPayload(ws, env.limits.preAuthMaxPayload);
-    ws.on("message", (data, isBinary) => this.#onMessage(data, isBinary));
-    ws.on("close", () => this.#onClosed());
-    ws.on("error", (err) => this.#env.log.debug("client socket error", { conn: this.id, err: err.message }));
+    this.#maxPayloadEnforcedByParser = socket.limitMessageBytes(env.limits.preAuthMaxPayload);
+    socket.onmessage = (m) => this.#onMessage(m);
+    socket.onclose = () => this.#onClosed();
+    socket.onerror = (err) => this.#env.log.debug("client socket error", { conn: this.id, err: err.message });
     this.#connectTimer = setTimeout(() => this.close(CloseCodes.POLICY_VIOLATION, "connect timeout: send connect within 10s"), CONNECT_TIMEOUT_MS);
     this.#connectTimer.unref();
     this.#send(eventFrame("connect.challenge", { nonce: this.#nonce, ts: Date.now(), capabilities: env.registry.capabilityNames() }));
@@ -101,13 +92,13 @@ export class GatewayConnection {
     return this.#tokenId;
   }
   get bufferedAmount(): number {
-    return this.#ws.bufferedAmount;
+    return this.#socket.bufferedAmount;
   }
 
   /** Sends an event; droppable events are skipped for a slow reader, others close it past the ceiling. */
   sendEvent(event: string, payload: unknown, opts: { droppable?: boolean } = {}): void {
     if (this.#state !== "ready") return;
-    if (this.#ws.bufferedAmount > this.#env.limits.maxBufferedBytes) {
+    if (this.#socket.bufferedAmount > this.#env.limits.maxBufferedBytes) {
       if (opts.droppable) return;
       this.close(CloseCodes.POLICY_VIOLATION, "slow consumer: buffered bytes over policy.maxBufferedBytes");
       return;
@@ -128,16 +119,16 @@ export class GatewayConnection {
     clearTimeout(this.#connectTimer);
     this.#abort.abort();
     try {
-      this.#ws.close(code, reason.slice(0, 123));
+      this.#socket.close(code, reason.slice(0, 123));
     } catch {
-      this.#ws.terminate();
+      this.#socket.terminate();
     }
     // A peer that never answers the close handshake is cut off.
-    setTimeout(() => this.#ws.terminate(), 2000).unref();
+    setTimeout(() => this.#socket.terminate(), 2000).unref();
   }
 
   #send(text: string): void {
-    if (this.#ws.readyState === 1) this.#ws.send(text);
+    if (this.#socket.open) this.#socket.send(text);
   }
 
   #onClosed(): void {
@@ -149,20 +140,19 @@ export class GatewayConnection {
     this.#env.onClose?.(this);
   }
 
-  #onMessage(data: RawData, isBinary: boolean): void {
+  #onMessage(m: InboundMessage): void {
     if (this.#state === "closed") return;
-    if (isBinary) {
+    if (m.binary) {
       this.close(1003, "binary frames are not supported: send JSON text frames");
       return;
     }
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
+    const size = m.bytes;
     const limit = this.#state === "ready" ? this.#env.limits.maxPayload : this.#env.limits.preAuthMaxPayload;
     if (!this.#maxPayloadEnforcedByParser && size > limit) {
       this.close(CloseCodes.TOO_BIG, `frame of ${size} bytes exceeds the ${limit}-byte limit`);
       return;
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : data.toString("utf8");
-    const parsed = parseClientFrame(text);
+    const parsed = parseClientFrame(m.text());
     if (this.#state === "challenge") {
       if (!parsed.ok) {
         if (parsed.id !== undefined) this.#send(resErr(parsed.id, parsed.error));
@@ -239,7 +229,7 @@ export class GatewayConnection {
     this.#clientInfo = { id: p.client.id, mode: p.client.mode, version: p.client.version, caps: p.caps ?? [] };
     this.#authMethod = result.method;
     this.#tokenId = result.tokenId;
-    if (!setReceiverMaxPayload(this.#ws, this.#env.limits.maxPayload)) this.#maxPayloadEnforcedByParser = false;
+    if (!this.#socket.limitMessageBytes(this.#env.limits.maxPayload)) this.#maxPayloadEnforcedByParser = false;
     const hello = {
       type: "hello-ok",
       protocol,

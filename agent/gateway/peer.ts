@@ -4,6 +4,10 @@
  * anything that came through the relay link or a proxy is forwarded, and its
  * client address is taken from the forwarding headers only when the TCP peer
  * is a trusted proxy (loopback, or one of gateway.trustedProxies).
+ *
+ * A client handed over by the gateway's own in-process link has no TCP peer
+ * at all: `linkedPeerInfo` makes it forwarded and never local by
+ * construction, from the headers the link itself set (agent/link/upstream-request.ts).
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { classifyIp } from "../../shared/url-safety.ts";
@@ -40,17 +44,46 @@ export function peerInfo(remoteAddress: string | undefined, headers: IncomingHtt
   if (forwarded && trusted) {
     clientAddr = lastForwardedFor(header(headers, "x-forwarded-for")) ?? header(headers, "x-real-ip") ?? remoteAddr;
   }
-  const edge = header(headers, "x-loopgate-client-token");
-  const relayHost = header(headers, "x-forwarded-host");
   return {
     remoteAddr,
     clientAddr,
     forwarded,
     local: loopbackPeer && !forwarded,
-    // Set by the link (which connects from loopback) for relayed clients; the gateway still verifies the token.
-    ...(loopbackPeer && edge && edge.length <= 8192 ? { edgeToken: edge } : {}),
-    ...(loopbackPeer && header(headers, "x-loopgate-relay") === "1" && relayHost ? { relayHost: relayHost.slice(0, 255) } : {}),
+    // Set by a link (which connects from loopback) for relayed clients; the gateway still verifies the token.
+    ...(loopbackPeer ? linkClaims(headers) : {}),
     origin: header(headers, "origin"),
     userAgent: header(headers, "user-agent"),
+  };
+}
+
+/** What a link says of its relayed client: the token the relay verified (checked again in connect) and the relay host it used. */
+function linkClaims(headers: IncomingHttpHeaders): Pick<PeerInfo, "edgeToken" | "relayHost"> {
+  const edge = header(headers, "x-loopgate-client-token");
+  const relayHost = header(headers, "x-forwarded-host");
+  return {
+    ...(edge && edge.length <= 8192 ? { edgeToken: edge } : {}),
+    ...(header(headers, "x-loopgate-relay") === "1" && relayHost ? { relayHost: relayHost.slice(0, 255) } : {}),
+  };
+}
+
+/** The `remoteAddr` of a client that came in over the gateway's own link: no socket, no address. */
+export const LINK_PEER = "relay-link";
+
+/**
+ * A client relayed by the gateway's own link: forwarded and not local,
+ * whatever the headers say; the client address is the relay's claim from the
+ * OPEN (an IP address or "unknown"), for rate limits and logs only. `headers`
+ * are the ones the link built for this stream (upstreamRequest), so the relay
+ * cannot set x-loopgate-relay, x-forwarded-for or -proto itself.
+ */
+export function linkedPeerInfo(headers: Readonly<Record<string, string>>): PeerInfo & { forwarded: true; local: false } {
+  return {
+    remoteAddr: LINK_PEER,
+    clientAddr: lastForwardedFor(headers["x-forwarded-for"]) ?? "unknown",
+    forwarded: true,
+    local: false,
+    ...linkClaims(headers),
+    origin: headers["origin"],
+    userAgent: headers["user-agent"],
   };
 }

@@ -20,7 +20,9 @@ import { registerSystemMethods, presenceEntries } from "./methods/system.ts";
 import { registerEmptyMethods } from "./methods/empty.ts";
 import { gatewayLogRing } from "../log/ring.ts";
 import { listenForBind, type ListenResult } from "./bind.ts";
-import { peerInfo } from "./peer.ts";
+import { peerInfo, linkedPeerInfo } from "./peer.ts";
+import { wsClientSocket, type ClientSocket } from "./client-socket.ts";
+import type { PeerInfo } from "./auth.ts";
 import { CloseCodes } from "./protocol.ts";
 import { OriginPolicy, type Refusal } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
@@ -45,6 +47,15 @@ export interface GatewayHandle {
   /** Called on shutdown to flush state, in order. */
   onShutdown: (fn: () => Promise<void> | void) => void;
   broadcast(event: string, payload: unknown, opts?: { droppable?: boolean }): void;
+  /**
+   * A relayed client from the gateway's own in-process link, on its link
+   * stream: forwarded and never local by construction (see linkedPeerInfo),
+   * its path and Origin checked as for a relayed upgrade. `request` is what
+   * the link built for the stream (upstreamRequest): its path and headers.
+   * Returns the close code and reason to refuse the stream with, or
+   * undefined once it is attached.
+   */
+  acceptLinked(socket: ClientSocket, request: { path: string; headers: Readonly<Record<string, string>> }): { code: number; reason: string } | undefined;
   /** Closes (4401) every connection that authenticated with one of these client token ids; returns how many. */
   closeRevokedTokens(ids: Iterable<string>): number;
   close(reason?: string): Promise<void>;
@@ -142,17 +153,50 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     logRefusal(refusal);
     return c.text(refusal.message, 421, { "cache-control": "no-store" });
   });
+  /** Whether a new WebSocket client may come in: its Origin (browsers), then the connection cap. */
+  const admit = (peer: PeerInfo, host: string | undefined): { status: 403 | 503; closeCode: number; message: string } | undefined => {
+    const refusal = originPolicy?.checkOrigin(peer.origin, { host, local: peer.local, relayHost: peer.relayHost });
+    if (refusal) {
+      logRefusal(refusal);
+      return { status: 403, closeCode: CloseCodes.POLICY_VIOLATION, message: refusal.message };
+    }
+    if (connections.size >= settings.limits.maxConnections) return { status: 503, closeCode: CloseCodes.TRY_AGAIN_LATER, message: "too many connections" };
+    return undefined;
+  };
+  const attach = (socket: ClientSocket, peer: PeerInfo): GatewayConnection => {
+    const conn = new GatewayConnection(socket, peer, {
+      registry,
+      auth,
+      log,
+      limits: settings.limits,
+      helloSnapshot: snapshot,
+      serverInfo: { version: VERSION, bootId },
+      onReady: (cc) => {
+        if (cc.tokenId !== undefined) {
+          const set = byTokenId.get(cc.tokenId) ?? new Set<GatewayConnection>();
+          byTokenId.set(cc.tokenId, set.add(cc));
+        }
+        for (const fn of readyHooks) fn(cc);
+        broadcastPresence();
+      },
+      onClose: (cc) => {
+        connections.delete(cc);
+        const set = cc.tokenId === undefined ? undefined : byTokenId.get(cc.tokenId);
+        if (set?.delete(cc) && set.size === 0) byTokenId.delete(cc.tokenId as string);
+        if (cc.client) broadcastPresence();
+      },
+    });
+    connections.add(conn);
+    return conn;
+  };
+
   // The protocol WebSocket lives at "/" like OpenClaw's; origin is checked before the upgrade.
   app.use("*", async (c, next) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next();
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
     const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
-    const refusal = originPolicy?.checkOrigin(c.req.header("origin"), { host: c.req.header("host"), local: peer.local, relayHost: peer.relayHost });
-    if (refusal) {
-      logRefusal(refusal);
-      return c.text(refusal.message, 403);
-    }
-    if (connections.size >= settings.limits.maxConnections) return c.text("too many connections", 503);
+    const refused = admit(peer, c.req.header("host"));
+    if (refused) return c.text(refused.message, refused.status);
     // Proxy identities are for the WebSocket (and so the Control UI) only; HTTP API endpoints never take them.
     let identity: ProxyIdentity | undefined;
     if (settings.auth.allowTailscale) identity = await tailscaleIdentity(incoming.socket.remoteAddress, incoming.headers);
@@ -167,33 +211,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       const incoming = (c.env as { incoming: IncomingMessage }).incoming;
       return {
         onOpen: (_evt, wsCtx) => {
-          const ws = wsCtx.raw as WebSocket;
           const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
           const identity = proxyIdentities.get(incoming);
           if (identity) peer.proxyIdentity = identity;
-          const conn = new GatewayConnection(ws, peer, {
-            registry,
-            auth,
-            log,
-            limits: settings.limits,
-            helloSnapshot: snapshot,
-            serverInfo: { version: VERSION, bootId },
-            onReady: (cc) => {
-              if (cc.tokenId !== undefined) {
-                const set = byTokenId.get(cc.tokenId) ?? new Set<GatewayConnection>();
-                byTokenId.set(cc.tokenId, set.add(cc));
-              }
-              for (const fn of readyHooks) fn(cc);
-              broadcastPresence();
-            },
-            onClose: (cc) => {
-              connections.delete(cc);
-              const set = cc.tokenId === undefined ? undefined : byTokenId.get(cc.tokenId);
-              if (set?.delete(cc) && set.size === 0) byTokenId.delete(cc.tokenId as string);
-              if (cc.client) broadcastPresence();
-            },
-          });
-          connections.add(conn);
+          attach(wsClientSocket(wsCtx.raw as WebSocket), peer);
         },
       };
     }),
@@ -276,6 +297,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     onShutdown: (fn) => shutdownHooks.push(fn),
     broadcast(event, payload, o) {
       for (const c of connections) c.sendEvent(event, payload, o);
+    },
+    acceptLinked(socket, request) {
+      if (closing || !originPolicy) return { code: CloseCodes.SERVICE_RESTART, reason: "gateway is not accepting connections" };
+      // The protocol WebSocket lives at "/" only, as for an upgrade.
+      if (request.path !== "/") return { code: CloseCodes.POLICY_VIOLATION, reason: "no WebSocket endpoint at this path: the gateway's is /" };
+      const peer = linkedPeerInfo(request.headers);
+      // No Host to check: nothing was addressed by name (the standalone link's loopback Host always passes).
+      const refused = admit(peer, undefined);
+      if (refused) return { code: refused.closeCode, reason: refused.message };
+      attach(socket, peer);
+      return undefined;
     },
     closeRevokedTokens(ids) {
       let n = 0;

@@ -2,8 +2,10 @@
  * The host's link connector: dials the relay (outbound only), verifies its
  * pin before sending anything, authenticates with a short-lived link token,
  * and for each client stream opens one local WebSocket (or HTTP request) to
- * the gateway on loopback. Heartbeats, reconnects with jittered exponential
- * backoff, logs state changes, and pushes token revocations to the relay.
+ * the gateway on loopback; inside loopgate's own gateway (`gateway`), it
+ * hands each WebSocket stream straight to the gateway instead. Heartbeats,
+ * reconnects with jittered exponential backoff, logs state changes, and
+ * pushes token revocations to the relay.
  */
 import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
@@ -17,6 +19,8 @@ import { openWebSocket } from "../tls/pinned-connect.ts";
 import type { HostIdentity } from "../identity.ts";
 import { forwardHttpStream } from "./http-forward.ts";
 import { upstreamRequest, type UpstreamRequest } from "./upstream-request.ts";
+import { linkStreamSocket } from "./stream-socket.ts";
+import type { GatewayHandle } from "../gateway/server.ts";
 import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
 
@@ -27,6 +31,11 @@ export interface ConnectorOptions {
   pins: string[];
   /** ws://127.0.0.1:PORT of the gateway. */
   upstream: string;
+  /**
+   * The gateway this connector runs in, if any: its WebSocket streams go
+   * straight to it (no loopback socket); HTTP still goes to `upstream`.
+   */
+  gateway?: Pick<GatewayHandle, "acceptLinked">;
   identity: HostIdentity;
   log: Logger;
   revokedIds?: () => string[];
@@ -241,6 +250,12 @@ export class LinkConnector {
       void this.#onHttp(stream, req);
       return;
     }
+    if (this.#o.gateway) {
+      // The same checked request as a local WebSocket would carry; the gateway builds its peer from these headers only.
+      const refused = this.#o.gateway.acceptLinked(linkStreamSocket(stream), { path: req.url.pathname, headers: req.headers });
+      if (refused) stream.abort(refused.code, refused.reason);
+      return;
+    }
     const local = new WebSocket(req.url, req.protocols, { headers: req.headers, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, generateMask: zeroMask });
     this.#upstreams.add(local);
     const early: { data: string | Uint8Array; release: () => void }[] = [];
@@ -262,7 +277,9 @@ export class LinkConnector {
       for (const m of early.splice(0)) local.send(m.data, { binary: typeof m.data !== "string" }, () => m.release());
     });
     local.on("message", (data, isBinary) => {
-      const payload = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString("utf8");
+      const b = data as Buffer;
+      // A view of ws's fresh message buffer (nothing writes to it again), not a copy.
+      const payload = isBinary ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b.toString("utf8");
       if (!stream.sendMessage(payload)) local.pause();
     });
     local.on("close", (code, reason) => {

@@ -18,14 +18,14 @@ export interface HeldMessages {
 }
 
 export function holdMessages(stream: LinkStream): HeldMessages {
-  const held: { data: string | Uint8Array; binary: boolean; release: () => void }[] = [];
-  const hold = (data: string | Uint8Array, binary: boolean, release: () => void) => void held.push({ data, binary, release });
+  const held: { data: string | Uint8Array; binary: boolean; release: () => void; bytes: number }[] = [];
+  const hold = (data: string | Uint8Array, binary: boolean, release: () => void, bytes: number) => void held.push({ data, binary, release, bytes });
   const previous = stream.onMessage;
   stream.onMessage = hold;
   return {
     replay() {
       if (stream.onMessage === hold) stream.onMessage = previous;
-      for (const m of held.splice(0)) stream.onMessage(m.data, m.binary, m.release);
+      for (const m of held.splice(0)) stream.onMessage(m.data, m.binary, m.release, m.bytes);
     },
     drop() {
       for (const m of held.splice(0)) m.release();

@@ -6,7 +6,7 @@ import { parseGatewayUrl, isLoopbackHost } from "../../shared/url-safety.ts";
 import { createLogger } from "../log/logger.ts";
 import { loadOrCreateHostIdentity } from "../identity.ts";
 import { TokenStore } from "../tokens-store.ts";
-import { LinkConnector } from "./connector.ts";
+import { LinkConnector, type ConnectorOptions } from "./connector.ts";
 import { saveLinkRecord } from "./link-record.ts";
 import { Voucher } from "./vouch.ts";
 
@@ -16,14 +16,14 @@ export function checkRelayUrl(url: string): void {
 }
 
 /** Starts a connector and keeps the relay's revocation list current as tokens are revoked. */
-export async function startLink(o: { relayUrl: string; pins: string[]; upstream: string; log: ReturnType<typeof createLogger>; heartbeat?: { intervalMs: number; timeoutMs: number }; maxStreams?: number; vouchHeader?: string }): Promise<LinkConnector> {
+export async function startLink(o: { relayUrl: string; pins: string[]; upstream: string; log: ReturnType<typeof createLogger>; heartbeat?: { intervalMs: number; timeoutMs: number }; maxStreams?: number; gateway?: ConnectorOptions["gateway"]; limits?: ConnectorOptions["limits"]; vouchHeader?: string }): Promise<LinkConnector> {
   checkRelayUrl(o.relayUrl);
   const up = parseGatewayUrl(o.upstream);
   if (!isLoopbackHost(up.host)) throw new LoopgateError(ErrorCodes.URL_UNSAFE, `--upstream must be a gateway on this host's loopback (got ${up.host})`, { hint: "e.g. ws://127.0.0.1:18789" });
   const identity = await loadOrCreateHostIdentity();
   const store = new TokenStore();
   const vouch = o.vouchHeader !== undefined ? new Voucher({ header: o.vouchHeader, hostId: identity.hostId, hostKey: identity.publicJwk, relayUrl: o.relayUrl, isRevoked: (id) => store.isRevoked(id) }) : undefined;
-  const connector = new LinkConnector({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream, identity, log: o.log, revokedIds: () => store.revokedIds(), ...(vouch ? { vouch } : {}), ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}), ...(o.maxStreams ? { limits: { maxStreams: o.maxStreams } } : {}) });
+  const connector = new LinkConnector({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream, identity, log: o.log, revokedIds: () => store.revokedIds(), ...(vouch ? { vouch } : {}), ...(o.gateway ? { gateway: o.gateway } : {}), ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}), ...(o.maxStreams || o.limits ? { limits: { ...o.limits, ...(o.maxStreams ? { maxStreams: o.maxStreams } : {}) } } : {}) });
   connector.start();
   // `token revoke` writes the store; push the new list to the relay at once.
   try {

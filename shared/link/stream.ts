@@ -29,7 +29,8 @@ const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 type Outgoing = { data: Uint8Array; offset: number; binary: boolean };
 
-export type MessageHandler = (data: string | Uint8Array, isBinary: boolean, release: () => void) => void;
+/** `bytes`: the message's size on the wire (UTF-8 bytes for text), so a consumer need not re-encode to measure it. */
+export type MessageHandler = (data: string | Uint8Array, isBinary: boolean, release: () => void, bytes: number) => void;
 
 export class LinkStream {
   readonly id: number;
@@ -52,6 +53,8 @@ export class LinkStream {
   #state: "open" | "closing" | "closed" = "open";
   #closeAfterFlush: { code: number; reason: string } | undefined;
   #wasAboveHighWater = false;
+  /** Largest message accepted from the peer (at most limits.maxMessageBytes; see limitIncoming). */
+  #maxIncoming: number;
 
   onMessage: MessageHandler = (_d, _b, release) => release();
   /** The stream ended other than by our own close(): peer CLOSE, a limit, or link loss. Fires once. */
@@ -66,6 +69,16 @@ export class LinkStream {
     this.#limits = limits;
     this.meta = meta;
     this.#sendCredit = limits.initialWindow;
+    this.#maxIncoming = limits.maxMessageBytes;
+  }
+
+  /**
+   * Caps the messages this stream accepts from now on (never above the link's
+   * own limit): a larger one closes the stream with 1009 as its chunks
+   * arrive, before it is reassembled. A gateway sets its pre-auth cap here.
+   */
+  limitIncoming(bytes: number): void {
+    this.#maxIncoming = Math.min(Math.max(0, bytes), this.#limits.maxMessageBytes);
   }
 
   get open(): boolean {
@@ -118,11 +131,14 @@ export class LinkStream {
       if (remaining > 0 && this.#sendCredit <= 0) break;
       const n = Math.min(remaining, this.#limits.chunkBytes, this.#sendCredit);
       const fin = n === remaining;
-      this.#host.sendFrame(encodeData(this.id, head.data.subarray(head.offset, head.offset + n), head.binary, fin));
+      const chunk = head.data.subarray(head.offset, head.offset + n);
+      // State first: a transport that answers synchronously (credit back inside sendFrame) re-enters #pump.
       head.offset += n;
       this.#sendCredit -= n;
       this.#queuedBytes -= n;
       if (fin) this.#queue.shift();
+      this.#host.sendFrame(encodeData(this.id, chunk, head.binary, fin));
+      if (this.#state === "closed") return;
     }
     if (this.#wasAboveHighWater && this.#queuedBytes <= this.#limits.highWaterBytes / 2) {
       this.#wasAboveHighWater = false;
@@ -179,13 +195,14 @@ export class LinkStream {
       return;
     }
     this.#ungranted += data.length;
-    if (this.#partsBytes + data.length > this.#limits.maxMessageBytes) {
-      this.#fail(1009, `message exceeds the ${this.#limits.maxMessageBytes}-byte limit`);
+    if (this.#partsBytes + data.length > this.#maxIncoming) {
+      this.#fail(1009, `message exceeds the ${this.#maxIncoming}-byte limit`);
       return;
     }
     if (!fin) {
       if (this.#parts.length === 0) this.#partsBinary = binary;
-      this.#parts.push(data.slice());
+      // A view, not a copy: what the mux hands in is a fresh receive buffer that nothing writes to again.
+      this.#parts.push(data);
       this.#partsBytes += data.length;
       this.#maybeGrant();
       return;
@@ -223,7 +240,7 @@ export class LinkStream {
       this.#unreleased--;
       this.#unreleasedBytes -= whole.length;
       this.#maybeGrant();
-    });
+    }, whole.length);
   }
 
   /**

@@ -9,25 +9,13 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
+import { type Browser, type Page } from "playwright-core";
 import { startGateway, type GatewayProc } from "../helpers/proc.ts";
 
-function findChromium(): string | undefined {
-  for (const name of ["chromium", "chromium-browser"]) {
-    try {
-      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim() || undefined;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
-const CHROMIUM = process.env.LOOPGATE_CHROMIUM ?? findChromium();
-const skip = CHROMIUM ? false : "Debian's chromium is not installed (apt-get install chromium); browser tests skipped";
-if (skip) console.warn(`\n*** SKIPPING browser origin tests: ${skip} ***\n`);
+const skip = chromiumSkip("browser origin tests");
 
 type Outcome = { state: "ok"; scopes: string[] } | { state: "refused"; error: unknown } | { state: "failed"; code: number };
 
@@ -61,18 +49,12 @@ describe("gateway Origin and Host rules in chromium", { skip }, () => {
   let pages: Server;
   let pagesPort: number;
   before(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM!,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--host-resolver-rules=MAP evil.example 127.0.0.1",
-        // chromium's own local-network checks would stop the rebinding page before it reaches the gateway;
-        // turn them off (as in browsers without them) so the test shows the gateway refusing by itself.
-        "--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks",
-      ],
-    });
+    browser = await launchChromium([
+      "--host-resolver-rules=MAP evil.example 127.0.0.1",
+      // chromium's own local-network checks would stop the rebinding page before it reaches the gateway;
+      // turn them off (as in browsers without them) so the test shows the gateway refusing by itself.
+      "--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks",
+    ]);
     gw = await startGateway({ args: ["--auth", "none"] });
     // Another local web app on its own loopback port (say OpenClaw's Control UI served by a dev server).
     pages = createServer((_req, res) => {

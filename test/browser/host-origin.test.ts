@@ -8,28 +8,16 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
+import { type Browser, type BrowserContext } from "playwright-core";
 import type { GatewayProc, Proc } from "../helpers/proc.ts";
 import { startNamedRelay } from "../helpers/named-relay.ts";
 import { makeHost, startLinkedGateway, startLinkProc, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
 import { startHttpUpstream, type HttpUpstream } from "../helpers/http-upstream.ts";
 import { hostLabel } from "../../shared/host-label.ts";
 
-function findChromium(): string | undefined {
-  for (const name of ["chromium", "chromium-browser"]) {
-    try {
-      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim() || undefined;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
-const CHROMIUM = process.env.LOOPGATE_CHROMIUM ?? findChromium();
-const skip = CHROMIUM ? false : "Debian's chromium is not installed (apt-get install chromium); browser tests skipped";
-if (skip) console.warn(`\n*** SKIPPING browser tests: ${skip} ***\n`);
+const skip = chromiumSkip("browser host-origin tests");
 
 const EVIL_PAGE = "<!doctype html><title>hostile host</title><p>nothing to see</p>";
 // Would answer every request of every page it controls.
@@ -50,7 +38,7 @@ for (const kind of RELAY_KINDS) describe(`a hostile host on a shared ${kind} rel
   let evilOrigin: string;
   before(async () => {
     // Certificate errors are ignored for this profile only (a self-signed relay); service workers need the flag too.
-    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--ignore-certificate-errors", "--host-resolver-rules=MAP *.localhost 127.0.0.1, MAP localhost 127.0.0.1"] });
+    browser = await launchChromium(["--ignore-certificate-errors", "--host-resolver-rules=MAP *.localhost 127.0.0.1, MAP localhost 127.0.0.1"]);
     ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     victim = await makeHost();
     evil = await makeHost();

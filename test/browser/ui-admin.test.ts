@@ -8,27 +8,18 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
+import { type Browser, type Page } from "playwright-core";
 import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { startRelay, makeHost, startLinkedGateway, type RelayProc } from "../helpers/relay.ts";
 import { connectedClient } from "../helpers/ws-client.ts";
 import { jsQR } from "../helpers/qr.ts";
 
-function findChromium(): string | undefined {
-  try {
-    return execFileSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-const CHROMIUM = process.env.LOOPGATE_CHROMIUM ?? findChromium();
-const skip = CHROMIUM ? false : "Debian's chromium is not installed (apt-get install chromium); browser tests skipped";
-if (skip) console.warn(`\n*** SKIPPING browser tests: ${skip} ***\n`);
+const skip = chromiumSkip("browser UI admin tests");
 
 const TOKEN = "ui-admin-test-token-0123456789";
 const SHOTS = process.env.LOOPGATE_SCREENSHOTS === "1" ? join(ROOT, "docs", "screenshots") : undefined;
@@ -79,7 +70,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
   let browser: Browser;
   let model: FakeModel;
   before(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    browser = await launchChromium();
     model = await startFakeModel();
   });
   after(async () => {

@@ -6,29 +6,17 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
+import { type Browser, type Page } from "playwright-core";
 import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { startRelay, makeHost, startLinkedGateway, mintToken, type RelayProc } from "../helpers/relay.ts";
 
-function findChromium(): string | undefined {
-  for (const name of ["chromium", "chromium-browser"]) {
-    try {
-      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim() || undefined;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
-const CHROMIUM = process.env.LOOPGATE_CHROMIUM ?? findChromium();
-const skip = CHROMIUM ? false : "Debian's chromium is not installed (apt-get install chromium); browser tests skipped";
-if (skip) console.warn(`\n*** SKIPPING browser tests: ${skip} ***\n`);
+const skip = chromiumSkip("browser tests");
 
 const TOKEN = "browser-test-token-0123456789";
 
@@ -45,7 +33,7 @@ describe("Control UI in chromium", { skip }, () => {
   let browser: Browser;
   let model: FakeModel;
   before(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    browser = await launchChromium();
     model = await startFakeModel();
   });
   after(async () => {

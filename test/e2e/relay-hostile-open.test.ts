@@ -39,9 +39,9 @@ async function freshIdentity(): Promise<HostIdentity> {
 type GwFrame = { type?: string; event?: string; id?: string; ok?: boolean; payload?: { auth?: { scopes?: string[] } }; error?: { details?: { code?: string } } };
 const CONNECT_ADMIN = JSON.stringify({ type: "req", id: "c1", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "test", version: "0.0.0", platform: "linux", mode: "test" }, role: "operator", scopes: ["operator.admin"], auth: {} } });
 
-/** As a relay: opens a stream with no forwarding headers and asks the gateway for admin with no credential. */
-async function connectThrough(mux: LinkMux): Promise<GwFrame> {
-  const stream = mux.openStream({ kind: "ws", path: "/", headers: {}, clientAddr: "127.0.0.1" });
+/** As a relay: opens a stream (by default with no forwarding headers) and asks the gateway for admin with no credential. */
+async function connectThrough(mux: LinkMux, headers: Record<string, string> = {}, clientAddr = "127.0.0.1"): Promise<GwFrame> {
+  const stream = mux.openStream({ kind: "ws", path: "/", headers, clientAddr });
   const frames: GwFrame[] = [];
   stream.onMessage = (d, _b, release) => {
     frames.push(JSON.parse(String(d)) as GwFrame);
@@ -344,6 +344,29 @@ describe("a hostile relay linked by the gateway's own in-process link", () => {
       const res = await connectThrough(mux);
       assert.equal(res.ok, false, `a relayed stream got local trust: ${JSON.stringify(res).slice(0, 300)}`);
       assert.equal(res.error?.details?.code, "AUTH_REQUIRED");
+      // Every header a relay could use to look local or proxied, and a loopback client address: still not local.
+      const forged = { "x-loopgate-relay": "0", "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", forwarded: "for=127.0.0.1", "x-forwarded-proto": "http", "tailscale-user-login": "owner@example.com" };
+      for (const addr of ["127.0.0.1", "::1", "localhost"]) {
+        const forgedRes = await connectThrough(mux, forged, addr);
+        assert.equal(forgedRes.ok, false, `forged headers from ${addr} got local trust: ${JSON.stringify(forgedRes).slice(0, 300)}`);
+        assert.equal(forgedRes.error?.details?.code, "AUTH_REQUIRED");
+      }
+      // A browser Origin that is neither the gateway's nor the relay host the stream names: refused before any frame.
+      const evil = mux.openStream({ kind: "ws", path: "/", headers: { origin: "https://evil.example", "x-forwarded-host": "relay.example" }, clientAddr: "203.0.113.7" });
+      let evilCode = 0;
+      let evilFrames = 0;
+      evil.onMessage = (_d, _b, release) => (evilFrames++, release());
+      evil.onClose = (code) => (evilCode = code);
+      const until = Date.now() + 5000;
+      while (evilCode === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(evilCode, 1008, "a foreign Origin is refused on its stream");
+      assert.equal(evilFrames, 0, "and it never saw the gateway's challenge");
+      // A relay passing a read-only client token with forged headers, while connect asks for admin: never more than the token's scopes.
+      const readOnly = (await mintToken(host, { url: `wss://127.0.0.1:${port}`, pin: cert.pin }, ["--scopes", "operator.read"])).token;
+      const scoped = await connectThrough(mux, { "x-loopgate-client-token": readOnly, ...forged }, "127.0.0.1");
+      assert.equal(scoped.ok, true, JSON.stringify(scoped).slice(0, 300));
+      // connect asked for operator.admin only; the token allows operator.read only: nothing of both.
+      assert.deepEqual(scoped.payload?.auth?.scopes, []);
       assert.equal(closed(), false, "the link is still up");
     } finally {
       await gw.kill();

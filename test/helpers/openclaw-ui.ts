@@ -6,7 +6,6 @@
  * errors and failed requests so a test can fail on the gateway-caused ones.
  */
 import { createServer, type Server } from "node:http";
-import { execFileSync } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, extname, join, normalize } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -29,17 +28,6 @@ const TYPES: Record<string, string> = {
   ".wasm": "application/wasm",
 };
 
-export function findChromium(): string | undefined {
-  if (process.env.LOOPGATE_CHROMIUM) return process.env.LOOPGATE_CHROMIUM;
-  for (const name of ["chromium", "chromium-browser"]) {
-    try {
-      return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim() || undefined;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
 
 export interface StaticUi {
   origin: string;

@@ -12,15 +12,15 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
 import { openclawUnavailable } from "../helpers/openclaw.ts";
-import { findChromium, serveControlUi, openControlUi, gatewayCausedErrors, type StaticUi, type UiSession } from "../helpers/openclaw-ui.ts";
+import { serveControlUi, openControlUi, gatewayCausedErrors, type StaticUi, type UiSession } from "../helpers/openclaw-ui.ts";
 import { ROUTES, startRig, describeFailures, frameSchemaErrors, type InteropRig } from "../helpers/openclaw-rig.ts";
 import { connectedClient } from "../helpers/ws-client.ts";
 import { ROOT } from "../helpers/proc.ts";
 
-const CHROMIUM = findChromium();
-const skip = openclawUnavailable() ?? (CHROMIUM ? undefined : "Debian's chromium is not installed (apt-get install chromium)");
+const skip = openclawUnavailable() ?? (chromiumSkip("OpenClaw's Control UI suite") || undefined);
 if (skip) console.warn(`\n*** SKIPPING the OpenClaw Control UI interop suite: ${skip} ***\n`);
 
 const COMPOSER = 'textarea[aria-label="Chat composer"]';
@@ -33,7 +33,7 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
   let browser: Browser;
   let ui: StaticUi;
   before(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+    browser = await launchChromium();
     ui = await serveControlUi();
   });
   after(async () => {

@@ -211,3 +211,19 @@ test("fuzz: any sequence of messages arrives intact and in order", async () => {
     { numRuns: 60 },
   );
 });
+
+test("stream: a transport that returns credit synchronously gets each chunk once", () => {
+  // In-memory muxes answer inside send(): credit re-enters the sender's pump mid-loop.
+  const limits = { initialWindow: 1024, chunkBytes: 512 };
+  let host: LinkMux;
+  let frames = 0;
+  const opened: LinkStream[] = [];
+  const relay = new LinkMux({ role: "relay", send: (f) => (frames++, host.receive(f)), limits });
+  host = new LinkMux({ role: "host", send: (f) => (frames++, relay.receive(f)), limits, onOpen: (s) => void opened.push(s) });
+  const got: string[] = [];
+  const s = relay.openStream(META);
+  s.onMessage = (d, _b, release) => (got.push(String(d)), release());
+  opened[0]!.sendMessage("z".repeat(3000));
+  assert.ok(frames < 100, `bounded: ${frames} frames`);
+  assert.deepEqual(got.map((m) => m.length), [3000]);
+});

@@ -13,6 +13,7 @@ import { LoopgateError } from "../../shared/errors.ts";
 import { createRelayApp, type RelayAdapter } from "../../relay/app.ts";
 import { LinkTokenLedger, type HostRecord } from "../../relay/auth.ts";
 import { DEFAULT_RELAY_LIMITS } from "../../relay/limits.ts";
+import { RelayMetrics } from "../../relay/metrics.ts";
 
 const A = "https://relay-a.test:8443";
 const B = "https://relay-b.test:8443";
@@ -41,6 +42,7 @@ function relayApp(h: { hostId: string; publicJwk: JWK }, audiences: string[]) {
     upgradeClient: (c) => c.text("client", 200),
     forwardHttp: async (c) => c.text("forwarded", 200),
     stats: () => ({}),
+    metrics: new RelayMetrics(),
     log: { info: () => {}, warn: () => {} },
   };
   const app = createRelayApp(adapter);

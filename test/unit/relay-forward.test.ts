@@ -13,6 +13,7 @@ import { mintClientToken, hostIdFromJwk, checkHostPublicJwk } from "../../shared
 import { validateOpenMeta, type OpenMeta } from "../../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "../../relay/app.ts";
 import { DEFAULT_RELAY_LIMITS } from "../../relay/limits.ts";
+import { RelayMetrics } from "../../relay/metrics.ts";
 import { upstreamRequest } from "../../agent/link/upstream-request.ts";
 
 const AUD = "https://relay.test:8443";
@@ -35,6 +36,7 @@ async function rig() {
     upgradeClient: (c, _h, meta) => (forwarded.push(meta), c.text("client")),
     forwardHttp: async (c, _h, meta) => (forwarded.push(meta), c.text("forwarded")),
     stats: () => ({}),
+    metrics: new RelayMetrics(),
     log: { info: () => {}, warn: () => {} },
   };
   return { app: createRelayApp(adapter), hostId, token, forwarded };

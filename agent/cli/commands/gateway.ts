@@ -11,7 +11,9 @@ import type { Logger } from "../../log/logger.ts";
  * Relay features of the gateway: the token-admin methods (loopgate.tokens.*),
  * accept host-minted client tokens (they are how relayed clients
  * authenticate, checked here as well as at the relay), and, with
- * gateway.relay.enabled, run the link connector in-process.
+ * gateway.relay.enabled, run the link connector in-process: relayed
+ * WebSockets come straight into the gateway on their link streams (HTTP
+ * goes through the loopback forwarder).
  */
 async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings, log: Logger): Promise<void> {
   // Client-token admin for operator.admin clients (the Control UI's token panel), with or without a relay yet.
@@ -36,7 +38,16 @@ async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings,
   if (!settings.relay.enabled || !settings.relay.url) return;
   const { parsePins } = await import("../../../shared/pin.ts");
   const { startLink } = await import("../../link/run.ts");
-  const connector = await startLink({ relayUrl: settings.relay.url, pins: parsePins(settings.relay.tlsFingerprint), upstream: `ws://127.0.0.1:${gw.port}`, log });
+  const connector = await startLink({
+    relayUrl: settings.relay.url,
+    pins: parsePins(settings.relay.tlsFingerprint),
+    upstream: `ws://127.0.0.1:${gw.port}`,
+    gateway: gw,
+    // A relayed client's stream queues what the gateway sends it, as a socket buffers: the gateway's
+    // slow-reader policy (policy.maxBufferedBytes) decides, not a lower link default.
+    limits: { maxQueuedBytes: settings.limits.maxBufferedBytes + settings.limits.maxPayload },
+    log,
+  });
   gw.statusSections.set("relay", () => ({ enabled: true, ...connector.status() }));
   gw.onShutdown(() => connector.stop());
 }

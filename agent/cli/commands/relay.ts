@@ -9,10 +9,9 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
 import { formatPin, parsePins } from "../../../shared/pin.ts";
-import { relayAudience } from "../../../shared/tokens.ts";
 import { fail, printJson } from "../output.ts";
-import { createLogger } from "../../log/logger.ts";
 import { stateDir } from "../../state.ts";
+import { RELAY_SERVE_OPTIONS, parseHeartbeat, parseMaxStreams, type RelayServeFlags } from "../relay-serve-options.ts";
 
 const run =
   <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
@@ -40,18 +39,6 @@ function collect(v: string, prev: string[]): string[] {
   return [...prev, ...v.split(",").map((s) => s.trim()).filter((s) => s !== "")];
 }
 
-/** --heartbeat-ms: an interval of 100 ms to 10 minutes; the peer is dead after three silent intervals. */
-function parseHeartbeat(raw: string): { intervalMs: number; timeoutMs: number } {
-  const ms = Number(raw);
-  if (!Number.isInteger(ms) || ms < 100 || ms > 600_000) throw new LoopgateError(ErrorCodes.USAGE, `--heartbeat-ms must be 100-600000 (got ${raw})`);
-  return { intervalMs: ms, timeoutMs: ms * 3 };
-}
-
-function parseMaxStreams(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new LoopgateError(ErrorCodes.USAGE, `--max-streams must be 1-1000000 (got ${raw})`);
-  return n;
-}
 
 /** The OpenClaw gateway's own token for a printed OpenClaw config: a file, else OPENCLAW_GATEWAY_TOKEN. */
 async function readGatewayToken(file: string | undefined): Promise<string | undefined> {
@@ -63,65 +50,19 @@ async function readGatewayToken(file: string | undefined): Promise<string | unde
 
 export function registerRelayCommands(program: Command): void {
   const relay = program.command("relay").description("run a relay, or show its certificate pin");
-  relay
-    .command("serve")
-    .description("serve wss:// and https:// for linked hosts (self-signed certificate on first start unless --cert/--key)")
-    .option("--host <address>", "address to listen on (default relay.host or 127.0.0.1)")
-    .option("--port <port>", "port (default relay.port or 8443; 0 picks a free one)")
-    .option("--cert <file>", "PEM certificate (with --key)")
-    .option("--key <file>", "PEM private key (with --cert)")
-    .option("--allow-host <id>", "host id allowed to link (repeatable, or comma-separated)", collect, [] as string[])
-    .option("--public-url <url>", "a URL clients and hosts use (token audience; repeatable), e.g. https://relay.example.com; the listening URL always counts", collect, [] as string[])
-    .option("--heartbeat-ms <ms>", "ping clients and links this often; 3 silent intervals drop the peer (default 15000)")
-    .option("--max-streams <n>", "concurrent client streams per host (default 1024)")
-    .option("--max-streams-per-token <n>", "concurrent streams one client token may hold on a host (default: a quarter of --max-streams)")
-    .option("--max-streams-per-addr <n>", "concurrent streams one client address may hold on a host (default: half of --max-streams)")
-    .option("--json", "log JSON lines and print a JSON ready line on stdout")
-    .action(
-      run(async (flags: { host?: string; port?: string; cert?: string; key?: string; allowHost: string[]; publicUrl: string[]; heartbeatMs?: string; maxStreams?: string; maxStreamsPerToken?: string; maxStreamsPerAddr?: string; json?: boolean }, cmd: Command) => {
-        const cfg = (await configOf(cmd)).config.relay ?? {};
-        const log = createLogger(flags.json ? { json: true } : {});
-        const { loadCertFiles, loadOrCreateRelayCert } = await import("../../tls/cert.ts");
-        const { startNodeRelay } = await import("../../../relay/node.ts");
-        const certFile = flags.cert ?? cfg.cert;
-        const keyFile = flags.key ?? cfg.key;
-        if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });
-        const host = flags.host ?? cfg.host ?? "127.0.0.1";
-        // Several public URLs (repeated or comma-separated) for a relay known by more than one name or address.
-        const publicUrls = flags.publicUrl.length > 0 ? flags.publicUrl : (cfg.publicUrl ?? "").split(",").map((u) => u.trim()).filter((u) => u !== "");
-        const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...publicUrls.map((u) => new URL(u).hostname)];
-        const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(relayStateDir(), { hostnames });
-        const allow = [...flags.allowHost, ...(cfg.allowHosts ?? [])];
-        if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id)");
-        const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
-        const port = Number(portRaw);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);
-        const relayServer = await startNodeRelay({
-          host,
-          port,
-          certPem: cert.certPem,
-          keyPem: cert.keyPem,
-          allowHosts: allow,
-          audiences: publicUrls.map((u) => relayAudience(u)),
-          limits: {
-            ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
-            ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
-            ...(flags.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: parseMaxStreams(flags.maxStreamsPerToken) } : {}),
-            ...(flags.maxStreamsPerAddr !== undefined ? { maxStreamsPerClientAddr: parseMaxStreams(flags.maxStreamsPerAddr) } : {}),
-          },
-          log,
-        });
-        const url = `wss://${host.includes(":") ? `[${host}]` : host}:${relayServer.port}`;
-        if (relayServer.audiences.length === 0) log.warn("no --public-url given and the relay listens on every address: no token is accepted until --public-url names the URL clients use");
-        log.info("relay listening", { url, allowedHosts: allow.length, certificate: cert.generated ? "generated (self-signed)" : (cert.certPath ?? "given") });
-        const ready = { ok: true, event: "ready", port: relayServer.port, url, pin: formatPin(cert.pin), generatedCertificate: cert.generated };
-        if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
-        else process.stdout.write(`loopgate relay on ${url}\n  certificate pin: ${formatPin(cert.pin)}\n  hosts link with: loopgate link --relay ${url} --relay-fingerprint ${formatPin(cert.pin)} …\n`);
-        const stop = () => void relayServer.close().then(() => process.exit(0));
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-      }),
-    );
+  const serve = relay.command("serve").description("serve wss:// and https:// for linked hosts (self-signed certificate on first start unless --cert/--key)");
+  // One table of options for this command and for the lean relay entry (agent/cli/relay-main.ts).
+  for (const o of RELAY_SERVE_OPTIONS) {
+    const spec = `--${o.name}${o.value ? ` <${o.value}>` : ""}`;
+    if (o.multiple) serve.option(spec, o.description, collect, [] as string[]);
+    else serve.option(spec, o.description);
+  }
+  serve.action(
+    run(async (flags: RelayServeFlags, cmd: Command) => {
+      const { serveRelay } = await import("../relay-serve.ts");
+      await serveRelay(flags, (cmd.optsWithGlobals() as { config?: string }).config);
+    }),
+  );
   relay
     .command("fingerprint")
     .description("print the relay certificate's pin (SHA-256)")

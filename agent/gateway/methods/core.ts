@@ -1,12 +1,15 @@
 /** Core methods: health and status. */
 import type { MethodRegistry } from "../methods.ts";
 import { Scopes } from "../scopes.ts";
+import { openclawStatusSummary } from "./status-summary.ts";
 
 export interface CoreDeps {
   version: string;
   startedAt: number;
   connections: () => { total: number; ready: number };
   status: () => Record<string, unknown>;
+  /** The agent's display name (OpenClaw clients show it in `status`). */
+  agentName?: string;
 }
 
 const noParams = (params: unknown): string | undefined =>
@@ -34,7 +37,9 @@ export function registerCoreMethods(registry: MethodRegistry, deps: CoreDeps): v
     name: "status",
     scope: Scopes.READ,
     validate: noParams,
-    handler: () => ({
+    handler: (params: { includeCliProjection?: unknown } | undefined) => ({
+      // OpenClaw's summary first: loopgate's own fields (and the agent's real `sessions`) follow and win.
+      ...openclawStatusSummary({ version: deps.version, agentName: deps.agentName ?? "main", includeCliProjection: params?.includeCliProjection === true }),
       ok: true,
       ts: Date.now(),
       version: deps.version,
