@@ -152,7 +152,7 @@ export async function authenticateLink(req: Request, audiences: readonly string[
   if (auth.length > maxTokenBytes + 16) return { ok: false, status: 401, why: "token_invalid", reason: `link token refused (larger than ${maxTokenBytes} bytes)` };
   try {
     const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: [...audiences] });
-    if (!isAllowed(v.hostId)) return { ok: false, status: 403, why: "not_allowed", reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host ${v.hostId})` };
+    if (!isAllowed(v.hostId)) return { ok: false, status: 403, why: "not_allowed", reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host=${v.hostId})` };
     return { ok: true, hostId: v.hostId, publicJwk: v.publicJwk, jti: v.jti, exp: v.exp };
   } catch (e) {
     const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";

@@ -62,7 +62,7 @@ export async function serveRelay(flags: RelayServeFlags, configFlag: string | un
   const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...publicUrls.map((u) => new URL(u).hostname)];
   const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(join(stateDir(), "relay"), { hostnames });
   const allow = [...splitList(flags.allowHost), ...(cfg.allowHosts ?? [])];
-  if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id)");
+  if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id; write --allow-host=ID, since an id may start with -)");
   const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
   const port = Number(portRaw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);

@@ -38,7 +38,7 @@ export function startRelay(kind: RelayKind, opts: RelayStartOptions): Promise<Re
 export async function startRelayProc(opts: RelayStartOptions): Promise<RelayProc> {
   const stateDir = opts.stateDir ?? tempDir("loopgate-relay-");
   const env = { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir, LOOPGATE_CONFIG: "" };
-  const p = runCli(["relay", "serve", "--port", String(opts.port ?? 0), "--json", ...opts.allowHosts.flatMap((h) => ["--allow-host", h]), ...(opts.args ?? [])], { env });
+  const p = runCli(["relay", "serve", "--port", String(opts.port ?? 0), "--json", ...opts.allowHosts.map((h) => `--allow-host=${h}`), ...(opts.args ?? [])], { env });
   const line = await p.waitForLine((l) => l.includes('"ready"'));
   const ready = JSON.parse(line) as { port: number; pin: string; url: string };
   return Object.assign(p, { kind: "node" as const, port: ready.port, pin: ready.pin, url: ready.url, stateDir, logs: () => p.stderr });
