@@ -32,6 +32,19 @@ function common(cmd: Command): Command {
     .option("--json", "print JSON");
 }
 
+/** A `service <verb> <kind>` action: the kind checked, the manager loaded, failures printed the CLI's way. */
+function withService(fn: (a: { m: typeof import("../../service/manager.ts"); opts: import("../../service/manager.ts").ServiceOptions; flags: ServiceFlags }) => Promise<void>) {
+  return async (raw: string, flags: ServiceFlags) => {
+    try {
+      const kind = await kindOf(raw);
+      const m = await import("../../service/manager.ts");
+      await fn({ m, opts: { kind, system: Boolean(flags.system), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) }, flags });
+    } catch (e) {
+      fail(e, Boolean(flags.json));
+    }
+  };
+}
+
 export function registerServiceCommands(program: Command): void {
   const service = program
     .command("service")
@@ -61,34 +74,24 @@ export function registerServiceCommands(program: Command): void {
         fail(e, Boolean(flags.json));
       }
     });
-  common(service.command("uninstall <kind>").description("stop the service and remove its definition")).action(async (raw: string, flags: ServiceFlags) => {
-    try {
-      const kind = await kindOf(raw);
-      const { uninstallService } = await import("../../service/manager.ts");
-      const r = uninstallService({ kind, system: Boolean(flags.system), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) });
+  common(service.command("uninstall <kind>").description("stop the service and remove its definition")).action(
+    withService(async ({ m, opts, flags }) => {
+      const r = m.uninstallService(opts);
       if (flags.json) printJson({ ok: true, ...r });
       else process.stdout.write(r.removed ? `removed ${r.path}\n` : `nothing installed at ${r.path}\n`);
-    } catch (e) {
-      fail(e, Boolean(flags.json));
-    }
-  });
-  common(service.command("status <kind>").description("whether the service is installed, current, enabled and running")).action(async (raw: string, flags: ServiceFlags) => {
-    try {
-      const kind = await kindOf(raw);
-      const { serviceStatus } = await import("../../service/manager.ts");
-      const s = serviceStatus({ kind, system: Boolean(flags.system), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) });
-      if (flags.json) printJson({ ok: true, ...s });
-      else {
-        const word = (b: boolean | undefined, yes: string, no: string) => (b === undefined ? "unknown" : b ? yes : no);
-        process.stdout.write(
-          s.installed
-            ? `${s.name}: installed at ${s.path}${s.current ? "" : " (differs from what install would write now: run install again)"}; ${word(s.enabled, "enabled", "disabled")}, ${word(s.active, "running", "not running")}\n`
-            : `${s.name}: not installed (loopgate service install ${kind})\n`,
-        );
-        if (!s.installed) process.exitCode = 1;
-      }
-    } catch (e) {
-      fail(e, Boolean(flags.json));
-    }
-  });
+    }),
+  );
+  common(service.command("status <kind>").description("whether the service is installed, current, enabled and running")).action(
+    withService(async ({ m, opts, flags }) => {
+      const s = m.serviceStatus(opts);
+      if (flags.json) return printJson({ ok: true, ...s });
+      const word = (b: boolean | undefined, yes: string, no: string) => (b === undefined ? "unknown" : b ? yes : no);
+      process.stdout.write(
+        s.installed
+          ? `${s.name}: installed at ${s.path}${s.current ? "" : " (differs from what install would write now: run install again)"}; ${word(s.enabled, "enabled", "disabled")}, ${word(s.active, "running", "not running")}\n`
+          : `${s.name}: not installed (loopgate service install ${opts.kind})\n`,
+      );
+      if (!s.installed) process.exitCode = 1;
+    }),
+  );
 }
