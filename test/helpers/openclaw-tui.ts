@@ -5,6 +5,7 @@
  * back with capture-pane, polled against deadlines.
  */
 import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { ensureOpenclaw, openclawEnv } from "./openclaw.ts";
 
 let seq = 0;
@@ -39,7 +40,8 @@ export interface Tui {
 
 export async function startTui(args: string[], opts: { home: string; width?: number; height?: number; env?: Record<string, string> }): Promise<Tui> {
   const entry = ensureOpenclaw();
-  const socket = `loopgate-tui-${process.pid}-${++seq}`;
+  // Random as well as per process: runs in PID namespaces of their own share pids (and /tmp, where tmux keeps its sockets).
+  const socket = `loopgate-tui-${process.pid}-${randomBytes(4).toString("hex")}-${++seq}`;
   const env: Record<string, string> = { ...openclawEnv(opts.home), TERM: "xterm-256color", LANG: "C.UTF-8", ...opts.env };
   delete env.NO_COLOR;
   // tmux runs the argv directly (no shell), so nothing here needs quoting.
