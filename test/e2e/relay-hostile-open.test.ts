@@ -279,24 +279,7 @@ describe("a hostile relay speaking straight to the host's connector", () => {
 
   test("an OPEN without forwarding headers does not get local trust at an auth-none gateway", async () => {
     const { mux } = await relaySide;
-    const stream = mux.openStream({ kind: "ws", path: "/", headers: {}, clientAddr: "127.0.0.1" });
-    const frames: { type?: string; event?: string; id?: string; ok?: boolean; payload?: { auth?: { scopes?: string[] } }; error?: { details?: { code?: string } } }[] = [];
-    stream.onMessage = (d, _b, release) => {
-      frames.push(JSON.parse(String(d)));
-      release();
-    };
-    const waitFor = async (pred: (f: (typeof frames)[number]) => boolean) => {
-      const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline) {
-        const f = frames.find(pred);
-        if (f) return f;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error("timed out; got " + JSON.stringify(frames).slice(0, 500));
-    };
-    await waitFor((f) => f.event === "connect.challenge");
-    stream.sendMessage(CONNECT_ADMIN);
-    const res = await waitFor((f) => f.id === "c1");
+    const res = await connectThrough(mux);
     assert.ok(!res.ok || !(res.payload?.auth?.scopes ?? []).includes("operator.admin"), `a relayed stream got local trust: ${JSON.stringify(res).slice(0, 300)}`);
     assert.equal(res.ok, false);
     assert.equal(res.error?.details?.code, "AUTH_REQUIRED");
