@@ -6,6 +6,7 @@
  * and a failure becomes a loud skip with the reason. Run on the pinned Node 24
  * with a private HOME so it never touches the user's.
  */
+import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -126,6 +127,22 @@ export function lastJson(text: string): any {
 }
 
 export { execFileSync };
+
+/**
+ * The owner approves every pending device pairing on the host, talking to the
+ * OpenClaw gateway directly (`direct`: its --url and credential flags, loopback,
+ * not through the relay). Returns how many requests there were.
+ */
+export async function approvePendingDevices(direct: readonly string[]): Promise<number> {
+  const list = await openclaw(["devices", "list", ...direct, "--json"], { timeoutMs: 60_000 });
+  assert.equal(list.code, 0, list.stderr + list.stdout);
+  const pending = (lastJson(list.stdout).pending ?? []) as { requestId: string }[];
+  for (const p of pending) {
+    const ok = await openclaw(["devices", "approve", p.requestId, ...direct, "--json"], { timeoutMs: 60_000 });
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+  }
+  return pending.length;
+}
 
 /** Starts a real OpenClaw gateway on 127.0.0.1 with a private HOME; resolves once it answers. No token: auth comes from `config` alone (e.g. trusted-proxy mode, which refuses a shared token). */
 export async function startOpenclawGateway(port: number, token: string | undefined, config?: unknown): Promise<{ stop(): Promise<void>; log: () => string }> {

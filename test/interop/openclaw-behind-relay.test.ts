@@ -13,7 +13,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openclawUnavailable, openclaw, lastJson } from "../helpers/openclaw.ts";
+import { openclawUnavailable, openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
 import { startTui, tmuxUnavailable } from "../helpers/openclaw-tui.ts";
 import { CHROMIUM, launchChromium } from "../helpers/chromium.ts";
 import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "../helpers/netns.ts";
@@ -98,17 +98,7 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
   });
 
   /** The owner approves every pending pairing on the host (loopback, straight to the gateway, not through the relay). */
-  const approvePending = async (): Promise<number> => {
-    const direct = ["--url", `ws://127.0.0.1:${gwPort}`, "--token", GW_TOKEN, "--json"];
-    const list = await openclaw(["devices", "list", ...direct], { timeoutMs: 60_000 });
-    assert.equal(list.code, 0, list.stderr + list.stdout);
-    const pending = (lastJson(list.stdout).pending ?? []) as { requestId: string }[];
-    for (const p of pending) {
-      const ok = await openclaw(["devices", "approve", p.requestId, ...direct], { timeoutMs: 60_000 });
-      assert.equal(ok.code, 0, ok.stderr + ok.stdout);
-    }
-    return pending.length;
-  };
+  const approvePending = () => approvePendingDevices(["--url", `ws://127.0.0.1:${gwPort}`, "--token", GW_TOKEN]);
 
   test("token create prints an OpenClaw config: pin as a string, relay token in edgeAuth, gateway token in token", () => {
     assert.equal(printed.for, "openclaw");

@@ -12,7 +12,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openclawUnavailable, openclaw, lastJson } from "../helpers/openclaw.ts";
+import { openclawUnavailable, openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
 import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "../helpers/netns.ts";
 import { startTui, tmuxUnavailable } from "../helpers/openclaw-tui.ts";
 import { CHROMIUM, launchChromium } from "../helpers/chromium.ts";
@@ -99,17 +99,7 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     return home;
   };
   /** The owner approves every pending pairing on the host, straight to the gateway with the local password. */
-  const approvePending = async (): Promise<number> => {
-    const direct = ["--url", `ws://127.0.0.1:${port}`, "--password", OWNER_PASSWORD, "--json"];
-    const list = await openclaw(["devices", "list", ...direct], { timeoutMs: 60_000 });
-    assert.equal(list.code, 0, list.stderr + list.stdout);
-    const pending = (lastJson(list.stdout).pending ?? []) as { requestId: string }[];
-    for (const p of pending) {
-      const ok = await openclaw(["devices", "approve", p.requestId, ...direct], { timeoutMs: 60_000 });
-      assert.equal(ok.code, 0, ok.stderr + ok.stdout);
-    }
-    return pending.length;
-  };
+  const approvePending = () => approvePendingDevices(["--url", `ws://127.0.0.1:${port}`, "--password", OWNER_PASSWORD]);
   const withEdge = (p: Printed, edgeAuth: Record<string, string>) => ({ gateway: { ...p.openclawConfig.gateway, remote: { ...p.openclawConfig.gateway.remote, edgeAuth } } });
 
   test("token create prints trusted-proxy settings for the host and no OpenClaw gateway token for the client", () => {
