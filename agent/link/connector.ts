@@ -247,7 +247,7 @@ export class LinkConnector {
     const meta = stream.meta;
     if (!meta) return stream.abort(1011, "no stream metadata");
     if (meta.kind === "http") {
-      void this.#onHttp(stream, req);
+      void forwardHttpStream(stream, req);
       return;
     }
     if (this.#o.gateway) {
@@ -296,9 +296,5 @@ export class LinkConnector {
       this.#o.log.warn("gateway connection failed", { stream: stream.id, code: e.code ?? e.message });
       stream.abort(1011, e.code === "ECONNREFUSED" ? "gateway unreachable on the host" : `gateway connection failed${e.code ? ` (${e.code})` : ""}`);
     });
-  }
-
-  #onHttp(stream: LinkStream, req: UpstreamRequest): Promise<void> {
-    return forwardHttpStream(stream, req);
   }
 }
