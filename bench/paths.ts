@@ -7,7 +7,7 @@
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
 import { startRelay, makeHost, startLinkProc, mintToken, workersUnavailable, relayStatePid, type RelayProc, type Host, type RelayKind } from "../test/helpers/relay.ts";
 import { runProcess, tempDir, ROOT, type Proc } from "../test/helpers/proc.ts";
-import { loadOrCreateRelayCert, CERT_FILE, KEY_FILE } from "../agent/tls/cert.ts";
+import { loadOrCreateRelayCert, CERT_FILE, KEY_FILE } from "../relay/node/certificate.ts";
 import { join } from "node:path";
 
 const MAX_STREAMS = 50_000;

@@ -46,7 +46,7 @@ export interface ClientConfigs {
 /** What an OpenClaw client behind a vouching link gives as its password: a fixed placeholder, never checked (see README). */
 export const VOUCHED_PLACEHOLDER_PASSWORD = "none:the-loopgate-link-vouches";
 
-/** The header a relay reads its client token from (relay/auth.ts): never the upstream's Authorization. */
+/** The header a relay reads its client token from (relay/core/auth.ts): never the upstream's Authorization. */
 const RELAY_TOKEN_HEADER = "x-loopgate-client-token";
 
 export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {

@@ -7,6 +7,9 @@ import { fail } from "./output.ts";
 import { registerGatewayCommands } from "./commands/gateway.ts";
 import { registerClientCommands } from "./commands/client.ts";
 import { registerRelayCommands } from "./commands/relay.ts";
+import { registerHostCommands } from "./commands/host.ts";
+import { registerTokenCommands } from "./commands/token.ts";
+import { registerLinkCommands } from "./commands/link.ts";
 import { registerServiceCommands } from "./commands/service.ts";
 
 export function buildProgram(): Command {
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   const gateway = registerGatewayCommands(program);
   registerClientCommands(program, gateway);
   registerRelayCommands(program);
+  registerHostCommands(program);
+  registerTokenCommands(program);
+  registerLinkCommands(program);
   registerServiceCommands(program);
   return program;
 }

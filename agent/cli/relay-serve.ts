@@ -14,7 +14,7 @@ import { createLogger } from "../log/logger.ts";
 import { stateDir } from "../state.ts";
 import { configLocation } from "../config/location.ts";
 import { readSecretFile } from "../config/secret-file.ts";
-import { MIN_METRICS_TOKEN_CHARS } from "../../relay/metrics-endpoint.ts";
+import { MIN_METRICS_TOKEN_CHARS } from "../../relay/core/metrics-endpoint.ts";
 import { parseHeartbeat, parseMaxStreams, type RelayServeFlags } from "./relay-serve-options.ts";
 
 const splitList = (xs: readonly string[] | undefined): string[] => (xs ?? []).flatMap((v) => v.split(",")).map((s) => s.trim()).filter((s) => s !== "");
@@ -51,8 +51,8 @@ export async function serveRelay(flags: RelayServeFlags, configFlag: string | un
   const cfg = await relayConfig(configFlag);
   const log = createLogger(flags.json ? { json: true } : {});
   const token = metricsToken(flags, process.env, (m) => log.warn(m));
-  const { loadCertFiles, loadOrCreateRelayCert } = await import("../tls/cert.ts");
-  const { startNodeRelay } = await import("../../relay/node.ts");
+  const { loadCertFiles, loadOrCreateRelayCert } = await import("../../relay/node/certificate.ts");
+  const { startNodeRelay } = await import("../../relay/node/server.ts");
   const certFile = flags.cert ?? cfg.cert;
   const keyFile = flags.key ?? cfg.key;
   if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });

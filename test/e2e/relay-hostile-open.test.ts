@@ -25,7 +25,7 @@ import type { HostIdentity } from "../../agent/identity.ts";
 import { createLogger } from "../../agent/log/logger.ts";
 import { startGateway, tempDir } from "../helpers/proc.ts";
 import { createServer as createHttpsServer } from "node:https";
-import { loadOrCreateRelayCert } from "../../agent/tls/cert.ts";
+import { loadOrCreateRelayCert } from "../../relay/node/certificate.ts";
 import { TestClient } from "../helpers/ws-client.ts";
 import { startRelay, makeHost, startLinkedGateway, startEchoRig, mintToken, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type EchoUpstream, type Host } from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";

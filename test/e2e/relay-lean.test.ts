@@ -42,7 +42,7 @@ async function modulesOf(args: string[], env: Record<string, string> = {}): Prom
 test("relay serve loads the relay alone: no commander, no gateway, no config schema without a config file", async () => {
   const mods = await modulesOf([]);
   assert.ok(mods.includes("agent/cli/relay-main.ts"), "the lean entry ran");
-  assert.ok(mods.includes("relay/node.ts"));
+  assert.ok(mods.includes("relay/node/server.ts"));
   for (const m of mods) {
     assert.ok(!m.includes("node_modules/commander/"), `loaded ${m}`);
     assert.ok(!m.includes("node_modules/typebox/"), `loaded ${m}`);

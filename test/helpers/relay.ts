@@ -96,7 +96,7 @@ export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayP
 
 async function startWorkersRelayOn(opts: RelayStartOptions): Promise<RelayProc> {
   const stateDir = opts.stateDir ?? tempDir("loopgate-wrelay-");
-  const { loadOrCreateRelayCert } = await import("../../agent/tls/cert.ts");
+  const { loadOrCreateRelayCert } = await import("../../relay/node/certificate.ts");
   const cert = await loadOrCreateRelayCert(stateDir);
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
   // Token audiences come from configuration only: the port is chosen first so RELAY_AUDIENCES can name it.

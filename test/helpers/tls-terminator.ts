@@ -6,7 +6,7 @@
  */
 import { createServer, type TLSSocket } from "node:tls";
 import { connect } from "node:net";
-import { loadOrCreateRelayCert, type RelayCert } from "../../agent/tls/cert.ts";
+import { loadOrCreateRelayCert, type RelayCert } from "../../relay/node/certificate.ts";
 import { tempDir } from "./proc.ts";
 
 export interface Terminator {

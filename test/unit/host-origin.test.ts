@@ -1,7 +1,7 @@
 /** How the relay core tells which host a request is for, and which browser credentials it may use there. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { hostTarget, browserCredentialRefusal, serviceWorkerRefusal, hostResponse, relayHostOf, type HostTarget } from "../../relay/host-origin.ts";
+import { hostTarget, browserCredentialRefusal, serviceWorkerRefusal, hostResponse, relayHostOf, type HostTarget } from "../../relay/core/host-origin.ts";
 import { hostLabel } from "../../shared/host-label.ts";
 
 const HOST_ID = "dJWAckBcFuaZsEEjc16TLvIt8kXTo8V_Fnz8sj-PDSs";
@@ -60,7 +60,7 @@ test("host responses: body untouched, reaching headers dropped, isolation header
 });
 
 test("an Authorization is the relay's when it is any loopgate token, the upstream's otherwise", async () => {
-  const { isOwnAuthorization } = await import("../../relay/auth.ts");
+  const { isOwnAuthorization } = await import("../../relay/core/auth.ts");
   const jwt = (claims: Record<string, unknown>) => `Bearer ${Buffer.from('{"alg":"EdDSA"}').toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
   assert.equal(isOwnAuthorization(jwt({ iss: HOST_ID, purpose: "client" }), HOST_ID), true);
   assert.equal(isOwnAuthorization(jwt({ iss: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", purpose: "client" }), HOST_ID), true, "another host's token is never forwarded");

@@ -10,10 +10,10 @@ import assert from "node:assert/strict";
 import { generateKeyPair, exportJWK, SignJWT, base64url, type CryptoKey, type JWK } from "jose";
 import { signLinkToken, verifyLinkToken, mintClientToken, hostIdFromJwk, checkHostPublicJwk } from "../../shared/tokens.ts";
 import { LoopgateError } from "../../shared/errors.ts";
-import { createRelayApp, type RelayAdapter } from "../../relay/app.ts";
-import { LinkTokenLedger, type HostRecord } from "../../relay/auth.ts";
-import { DEFAULT_RELAY_LIMITS } from "../../relay/limits.ts";
-import { RelayMetrics } from "../../relay/metrics.ts";
+import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
+import { LinkTokenLedger, type HostRecord } from "../../relay/core/auth.ts";
+import { DEFAULT_RELAY_LIMITS } from "../../relay/core/limits.ts";
+import { RelayMetrics } from "../../relay/core/metrics.ts";
 
 const A = "https://relay-a.test:8443";
 const B = "https://relay-b.test:8443";

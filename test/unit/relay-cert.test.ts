@@ -4,7 +4,7 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadOrCreateRelayCert } from "../../agent/tls/cert.ts";
+import { loadOrCreateRelayCert } from "../../relay/node/certificate.ts";
 
 test("a generated relay certificate covers each host's origin one label down (one certificate, one pin)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "loopgate-cert-"));

@@ -11,9 +11,9 @@ import fc from "fast-check";
 import { generateKeyPair, exportJWK, type CryptoKey } from "jose";
 import { mintClientToken, hostIdFromJwk, checkHostPublicJwk } from "../../shared/tokens.ts";
 import { validateOpenMeta, type OpenMeta } from "../../shared/link/codec.ts";
-import { createRelayApp, type RelayAdapter } from "../../relay/app.ts";
-import { DEFAULT_RELAY_LIMITS } from "../../relay/limits.ts";
-import { RelayMetrics } from "../../relay/metrics.ts";
+import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
+import { DEFAULT_RELAY_LIMITS } from "../../relay/core/limits.ts";
+import { RelayMetrics } from "../../relay/core/metrics.ts";
 import { upstreamRequest } from "../../agent/link/upstream-request.ts";
 
 const AUD = "https://relay.test:8443";

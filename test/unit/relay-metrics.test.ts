@@ -7,10 +7,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createRelayApp, type RelayAdapter } from "../../relay/app.ts";
-import { DEFAULT_RELAY_LIMITS } from "../../relay/limits.ts";
-import { RelayMetrics, mergeSnapshots, metricFamilies, BUFFER_PEAK_BOUNDS, REFUSAL_REASONS } from "../../relay/metrics.ts";
-import { renderOpenMetrics, MetricNameError, OPENMETRICS_CONTENT_TYPE } from "../../relay/openmetrics.ts";
+import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
+import { DEFAULT_RELAY_LIMITS } from "../../relay/core/limits.ts";
+import { RelayMetrics, mergeSnapshots, metricFamilies, BUFFER_PEAK_BOUNDS, REFUSAL_REASONS } from "../../relay/core/metrics.ts";
+import { renderOpenMetrics, MetricNameError, OPENMETRICS_CONTENT_TYPE } from "../../relay/core/openmetrics.ts";
 
 const HOST = "A".repeat(43);
 

@@ -3,8 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { canonicalSessionKey, isCanonicalSessionKey, shortSessionKey, MAIN_SESSION_KEY } from "../../agent/agent/session-keys.ts";
-import { SessionStore, checkSessionKey } from "../../agent/agent/session-store.ts";
+import { canonicalSessionKey, isCanonicalSessionKey, shortSessionKey, MAIN_SESSION_KEY } from "../../agent/sessions/keys.ts";
+import { SessionStore, checkSessionKey } from "../../agent/sessions/store.ts";
 import { tempDir } from "../helpers/proc.ts";
 
 test("short keys are aliases of agent:main:<key>; canonical keys stay as they are", () => {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BuiltinTools } from "../../agent/agent/tools.ts";
+import { BuiltinTools } from "../../agent/tools/builtin.ts";
 import { validateConfig } from "../../shared/config/schema.ts";
 
 const ctx = { signal: new AbortController().signal, sessionKey: "t" };

@@ -7,7 +7,8 @@ import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
 import type { CallPath } from "../../../shared/credentials.ts";
 import type { GatewayClient } from "../../client/gateway-client.ts";
 import type { TargetFlags, ClientTarget } from "../../client/target.ts";
-import { fail, printJson } from "../output.ts";
+import { printJson } from "../output.ts";
+import { action, configFlag } from "../action.ts";
 import { redactUrl } from "../../../shared/redact-url.ts";
 
 type Flags = TargetFlags & { json?: boolean; deep?: boolean; params?: string; expectFinal?: boolean; message?: string; session?: string; to?: string; channel?: string };
@@ -22,10 +23,6 @@ export function addTargetOptions(cmd: Command): Command {
     .option("--tls-fingerprint <pins>", "SHA-256 pin(s) of the wss:// certificate, comma-separated")
     .option("--timeout <ms>", "give up after this many milliseconds (default 10000)")
     .option("--json", "print one JSON document");
-}
-
-function configFlag(cmd: Command): string | undefined {
-  return (cmd.optsWithGlobals() as { config?: string }).config;
 }
 
 // Client modules load on demand, so `gateway run` starts without them.
@@ -200,7 +197,7 @@ async function dashboard(flags: Flags, cmd: Command): Promise<void> {
   const token = t.target.token?.value;
   if (!u.pathname.endsWith("/")) u.pathname += "/";
   let link = u.toString();
-  // Through a relay reached by name, browsers use the host's own origin (relay/host-origin.ts), not the shared /h/ path.
+  // Through a relay reached by name, browsers use the host's own origin (relay/core/host-origin.ts), not the shared /h/ path.
   const relayed = u.protocol === "https:" ? /^\/h\/([A-Za-z0-9_-]{43})\/$/.exec(u.pathname) : null;
   const { hostOrigin } = await import("../../../shared/host-label.ts");
   const own = relayed ? hostOrigin(relayed[1]!, u.toString()) : undefined;
@@ -221,41 +218,27 @@ function fmtDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
-const run = (fn: (flags: Flags, cmd: Command) => Promise<void>) => async (flags: Flags, cmd: Command) => {
-  try {
-    await fn(flags, cmd);
-  } catch (e) {
-    fail(e, Boolean(flags.json));
-  }
-};
-
 export function registerClientCommands(program: Command, gateway: Command): void {
-  addTargetOptions(program.command("dashboard").description("print the Control UI link, signed in (contains the token: do not share it)")).action(run(dashboard));
+  addTargetOptions(program.command("dashboard").description("print the Control UI link, signed in (contains the token: do not share it)")).action(action(dashboard));
   for (const parent of [program, gateway]) {
     addTargetOptions(parent.command("agent").description("run one agent turn and print the reply as it streams"))
       .requiredOption("--message <text>", "what to ask")
       .option("--session <key>", "session key (default main)")
-      .action(run(agentTurn));
+      .action(action(agentTurn));
     addTargetOptions(parent.command("send").description("deliver a message to a channel (webchat: a session's chat)"))
       .requiredOption("--to <target>", "where to: for webchat, a session key")
       .requiredOption("--message <text>", "the message")
       .option("--channel <name>", "channel (default webchat)")
-      .action(run(sendMessage));
+      .action(action(sendMessage));
   }
-  addTargetOptions(program.command("health").description("check that the gateway answers (exit 0 when healthy)")).action(run(health));
+  addTargetOptions(program.command("health").description("check that the gateway answers (exit 0 when healthy)")).action(action(health));
   addTargetOptions(program.command("status").description("gateway status; --deep adds where the target and credentials came from, TLS pin state, round trip, methods"))
     .option("--deep", "report config source, target, credential source, TLS pin state, round trip, server version and methods")
-    .action(run(status));
-  addTargetOptions(gateway.command("health").description("check that the gateway answers")).action(run(health));
-  addTargetOptions(gateway.command("status").description("gateway status")).option("--deep", "full report, as `loopgate status --deep`").action(run(status));
+    .action(action(status));
+  addTargetOptions(gateway.command("health").description("check that the gateway answers")).action(action(health));
+  addTargetOptions(gateway.command("status").description("gateway status")).option("--deep", "full report, as `loopgate status --deep`").action(action(status));
   addTargetOptions(gateway.command("call").description("call any gateway method and print its result").argument("<method>", "method name, e.g. health"))
     .option("--params <json>", "method params as JSON (default {})")
     .option("--expect-final", "for methods that answer 'accepted' first (agent), wait for the final result")
-    .action(async (method: string, flags: Flags, cmd: Command) => {
-      try {
-        await call(method, flags, cmd);
-      } catch (e) {
-        fail(e, Boolean(flags.json));
-      }
-    });
+    .action(action(call));
 }

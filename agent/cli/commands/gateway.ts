@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { GatewayFlags } from "../../gateway/settings.ts";
 import { createLogger } from "../../log/logger.ts";
-import { fail } from "../output.ts";
+import { action, configFlag } from "../action.ts";
 import type { GatewayHandle } from "../../gateway/server.ts";
 import type { GatewaySettings } from "../../gateway/settings.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -66,14 +66,7 @@ export function registerGatewayCommands(program: Command): Command {
     .option("--password-file <path>", "read the gateway password from a file (mode 0600; - for stdin). Recommended, as is $OPENCLAW_GATEWAY_PASSWORD")
     .option("--password <password>", "gateway password; visible to other users in ps, prefer --password-file or $OPENCLAW_GATEWAY_PASSWORD (default: $OPENCLAW_GATEWAY_PASSWORD, gateway.auth.password)")
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
-    .action(async (opts: GatewayFlags & { json?: boolean }, cmd: Command) => {
-      const globals = cmd.optsWithGlobals() as { config?: string };
-      try {
-        await runGateway(opts, globals.config);
-      } catch (e) {
-        fail(e, Boolean(opts.json));
-      }
-    });
+    .action(action(async (opts: GatewayFlags & { json?: boolean }, cmd: Command) => runGateway(opts, configFlag(cmd))));
   return gateway;
 }
 
@@ -86,7 +79,7 @@ async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: 
   const loaded = loadConfig(configFlag !== undefined ? { flag: configFlag } : {});
   const settings = resolveGatewaySettings({ flags, config: loaded.config, env: process.env, resolveSecret: makeSecretResolver() });
   const gw = await startGateway({ settings, log });
-  const { enableAgent } = await import("../../agent/setup.ts");
+  const { enableAgent } = await import("../../runtime/enable.ts");
   enableAgent(gw, loaded.config, log, makeSecretResolver());
   await enableRelayFeatures(gw, settings, log);
   const urls = gw.listen.addresses.map((a) => `http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}/`);

@@ -6,7 +6,8 @@
  */
 import type { Command } from "commander";
 import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
-import { fail, printJson } from "../output.ts";
+import { printJson } from "../output.ts";
+import { action } from "../action.ts";
 
 interface ServiceFlags {
   system?: boolean;
@@ -34,15 +35,11 @@ function common(cmd: Command): Command {
 
 /** A `service <verb> <kind>` action: the kind checked, the manager loaded, failures printed the CLI's way. */
 function withService(fn: (a: { m: typeof import("../../service/manager.ts"); opts: import("../../service/manager.ts").ServiceOptions; flags: ServiceFlags }) => Promise<void>) {
-  return async (raw: string, flags: ServiceFlags) => {
-    try {
-      const kind = await kindOf(raw);
-      const m = await import("../../service/manager.ts");
-      await fn({ m, opts: { kind, system: Boolean(flags.system), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) }, flags });
-    } catch (e) {
-      fail(e, Boolean(flags.json));
-    }
-  };
+  return action(async (raw: string, flags: ServiceFlags, _cmd: Command) => {
+    const kind = await kindOf(raw);
+    const m = await import("../../service/manager.ts");
+    await fn({ m, opts: { kind, system: Boolean(flags.system), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) }, flags });
+  });
 }
 
 export function registerServiceCommands(program: Command): void {
@@ -56,8 +53,8 @@ export function registerServiceCommands(program: Command): void {
   common(service.command("install <kind> [args...]").description("write the service definition and start it (kind: gateway | link | relay; flags for it after --)"))
     .option("--no-start", "write it, but do not enable or start it")
     .option("--dry-run", "print the definition and the commands install would run; change nothing")
-    .action(async (raw: string, args: string[], flags: ServiceFlags) => {
-      try {
+    .action(
+      action(async (raw: string, args: string[], flags: ServiceFlags, _cmd: Command) => {
         const kind = await kindOf(raw);
         const m = await import("../../service/manager.ts");
         const opts = { kind, args, system: Boolean(flags.system), noStart: flags.start === false, ...(flags.user ? { user: flags.user } : {}), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) };
@@ -70,10 +67,8 @@ export function registerServiceCommands(program: Command): void {
         const r = m.installService(opts);
         if (flags.json) printJson({ ok: true, ...r });
         else process.stdout.write(`installed ${r.name} at ${r.path}${r.started ? " and started it" : " (not started)"}\n`);
-      } catch (e) {
-        fail(e, Boolean(flags.json));
-      }
-    });
+      }),
+    );
   common(service.command("uninstall <kind>").description("stop the service and remove its definition")).action(
     withService(async ({ m, opts, flags }) => {
       const r = m.uninstallService(opts);

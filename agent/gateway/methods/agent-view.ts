@@ -3,9 +3,9 @@
  * summary, session defaults, session rows and chat messages, in the shapes
  * of the published protocol schemas (AgentSummary, SessionRow, …).
  */
-import type { RunInfo } from "../../agent/runtime.ts";
-import { AGENT_ID, MAIN_KEY, MAIN_SESSION_KEY } from "../../agent/session-keys.ts";
-import type { SessionEntry, SessionSummary } from "../../agent/session-types.ts";
+import type { RunInfo } from "../../runtime/turns.ts";
+import { AGENT_ID, MAIN_KEY, MAIN_SESSION_KEY } from "../../sessions/keys.ts";
+import type { SessionEntry, SessionSummary } from "../../sessions/types.ts";
 
 type Obj = Record<string, unknown>;
 

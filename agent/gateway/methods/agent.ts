@@ -7,9 +7,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { LoopgateError } from "../../../shared/errors.ts";
-import type { AgentRuntime, RunInfo } from "../../agent/runtime.ts";
-import { checkSessionKey, type SessionStore } from "../../agent/session-store.ts";
-import { AGENT_ID, canonicalSessionKey } from "../../agent/session-keys.ts";
+import type { AgentRuntime, RunInfo } from "../../runtime/turns.ts";
+import { checkSessionKey, type SessionStore } from "../../sessions/store.ts";
+import { AGENT_ID, canonicalSessionKey } from "../../sessions/keys.ts";
 import { MethodError, type MethodContext, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";

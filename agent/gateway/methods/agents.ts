@@ -1,5 +1,5 @@
 /** agents.list and agent.identity.get: loopgate's one agent, "main". */
-import { AGENT_ID, MAIN_KEY } from "../../agent/session-keys.ts";
+import { AGENT_ID, MAIN_KEY } from "../../sessions/keys.ts";
 import { MethodError, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";

@@ -4,8 +4,8 @@
  * `session.message` to those that called sessions.messages.subscribe for that
  * session. A subscription ends with its connection.
  */
-import type { SessionChange } from "../../agent/session-store.ts";
-import { AGENT_ID } from "../../agent/session-keys.ts";
+import type { SessionChange } from "../../sessions/store.ts";
+import { AGENT_ID } from "../../sessions/keys.ts";
 import type { MethodContext } from "../methods.ts";
 import { toChatMessage } from "./agent-view.ts";
 

@@ -5,10 +5,10 @@
  * chat.startup (one transcript shape), and sessions.observer.visibility.
  */
 import { randomUUID } from "node:crypto";
-import type { AgentRuntime, RunInfo } from "../../agent/runtime.ts";
-import type { SessionSummary } from "../../agent/session-types.ts";
-import type { SessionStore } from "../../agent/session-store.ts";
-import { AGENT_ID } from "../../agent/session-keys.ts";
+import type { AgentRuntime, RunInfo } from "../../runtime/turns.ts";
+import type { SessionSummary } from "../../sessions/types.ts";
+import type { SessionStore } from "../../sessions/store.ts";
+import { AGENT_ID } from "../../sessions/keys.ts";
 import { MethodError, type MethodContext, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";

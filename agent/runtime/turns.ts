@@ -10,9 +10,9 @@ import { randomUUID } from "node:crypto";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ChatMessage, ModelProvider } from "./provider-types.ts";
-import { AGENT_ID } from "./session-keys.ts";
-import type { SessionLog, SessionEntry } from "./session-types.ts";
-import type { ToolRunner } from "./tool-types.ts";
+import { AGENT_ID } from "../sessions/keys.ts";
+import type { SessionLog, SessionEntry } from "../sessions/types.ts";
+import type { ToolRunner } from "../tools/types.ts";
 
 export interface RuntimeDeps {
   sessions: SessionLog;

@@ -9,10 +9,10 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { loadOrCreateRelayCert } from "../agent/tls/cert.ts";
-import { stateDir } from "../agent/state.ts";
+import { loadOrCreateRelayCert } from "../../relay/node/certificate.ts";
+import { stateDir } from "../state.ts";
 
-const root = fileURLToPath(new URL("../", import.meta.url));
+const root = fileURLToPath(new URL("../../", import.meta.url));
 const { values } = parseArgs({
   options: {
     port: { type: "string", default: "8787" },
@@ -30,7 +30,7 @@ const dir = values.state ?? join(stateDir(), "worker-relay");
 const cert = await loadOrCreateRelayCert(dir);
 let allow = values["allow-host"] ?? [];
 if (allow.length === 0) {
-  const { loadOrCreateHostIdentity } = await import("../agent/identity.ts");
+  const { loadOrCreateHostIdentity } = await import("../identity.ts");
   allow = [(await loadOrCreateHostIdentity()).hostId];
 }
 console.log(`Workers relay (local workerd) on wss://127.0.0.1:${values.port}`);

@@ -4,10 +4,10 @@
  * feed it sockets through the small interfaces below.
  */
 import type { JWK } from "jose";
-import { LinkMux, type LinkLimits } from "../shared/link/mux.ts";
-import type { LinkStream } from "../shared/link/stream.ts";
-import type { OpenMeta, AcceptInfo } from "../shared/link/codec.ts";
-import { Heartbeat } from "../shared/link/heartbeat.ts";
+import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
+import type { LinkStream } from "../../shared/link/stream.ts";
+import type { OpenMeta, AcceptInfo } from "../../shared/link/codec.ts";
+import { Heartbeat } from "../../shared/link/heartbeat.ts";
 import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
 import { RelayMetrics, type HostSample, type LinkDropReason, type RefusalReason } from "./metrics.ts";

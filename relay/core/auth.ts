@@ -20,8 +20,8 @@ import type { JWK } from "jose";
 import { generateKeyPair } from "jose/key/generate/keypair";
 import { exportJWK } from "jose/key/export";
 import { decodeJwt } from "jose/jwt/decode";
-import { LoopgateError } from "../shared/errors.ts";
-import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims, type TokenFailure } from "../shared/tokens.ts";
+import { LoopgateError } from "../../shared/errors.ts";
+import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims, type TokenFailure } from "../../shared/tokens.ts";
 import type { RefusalReason } from "./metrics.ts";
 
 export const SUBPROTOCOL = "loopgate.v1";

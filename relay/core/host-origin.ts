@@ -8,10 +8,10 @@
  * attaches by itself (Authorization, our header, a subprotocol: CLIs) and
  * never serves a page a browser would run.
  *
- * Runtime-agnostic: used by the Hono app (relay/app.ts) and the Workers
- * router (relay/worker.ts).
+ * Runtime-agnostic: used by the Hono app (relay/core/app.ts) and the Workers
+ * router (relay/workers/worker.ts).
  */
-import { hostIdFromLabel, hostLabel } from "../shared/host-label.ts";
+import { hostIdFromLabel, hostLabel } from "../../shared/host-label.ts";
 import type { TokenSource } from "./auth.ts";
 
 export type HostRouteVia = "origin" | "path";

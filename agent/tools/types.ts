@@ -1,5 +1,5 @@
 /** The runtime's view of the built-in tools (policy is applied inside). */
-import type { ToolSchema } from "./provider-types.ts";
+import type { ToolSchema } from "../runtime/provider-types.ts";
 
 export interface ToolResult {
   ok: boolean;

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { normalizePin } from "../../shared/pin.ts";
-import { writeSecretFile, writePublicFile } from "../state.ts";
+import { writeSecretFile, writePublicFile } from "./files.ts";
 
 export interface RelayCert {
   certPem: string;
@@ -64,7 +64,7 @@ export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: str
   const keyPath = join(dir, KEY_FILE);
   if (existsSync(certPath) && existsSync(keyPath)) return { ...loadCertFiles(certPath, keyPath), generated: false };
   // Each host name also gets its wildcard: every host is served at its own origin `<label>.<name>`
-  // (relay/host-origin.ts), under this same certificate and so this same pin.
+  // (relay/core/host-origin.ts), under this same certificate and so this same pin.
   const dnsNames = ["localhost", ...(opts.hostnames ?? [])].filter((n) => !isIp(n));
   const names = [...dnsNames.flatMap((n) => [n, `*.${n}`]), "127.0.0.1", "::1", ...(opts.hostnames ?? []).filter(isIp)];
   const notBefore = new Date(Date.now() - 60_000);

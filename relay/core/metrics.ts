@@ -4,7 +4,7 @@
  * peaks; what is live (hosts linked, open streams, link bytes) is read from
  * the hubs when scraped. A snapshot is plain JSON, so the Workers entry can
  * sum the snapshots of its Durable Objects; `metricFamilies` turns one into
- * OpenMetrics families (relay/openmetrics.ts renders them).
+ * OpenMetrics families (relay/core/openmetrics.ts renders them).
  *
  * Every label has a fixed, small set of values. Host ids appear only in the
  * per-host families, which the operator turns on (`--metrics-per-host`).

@@ -5,7 +5,7 @@
  * since the previous scrape). Cheap: a few syscalls per scrape.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { MetricFamily } from "./openmetrics.ts";
+import type { MetricFamily } from "../core/openmetrics.ts";
 
 export interface ProcessMetrics {
   families(): MetricFamily[];

@@ -10,7 +10,7 @@
  * Runtime-agnostic (Node and Workers).
  */
 import { isOwnAuthorization } from "./auth.ts";
-import { MAX_OPEN_HEADER_VALUE_BYTES, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES, OPEN_METHODS, validateOpenMeta, type OpenMeta } from "../shared/link/codec.ts";
+import { MAX_OPEN_HEADER_VALUE_BYTES, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES, OPEN_METHODS, validateOpenMeta, type OpenMeta } from "../../shared/link/codec.ts";
 
 export interface Refusal {
   refused: true;

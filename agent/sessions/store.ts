@@ -9,8 +9,8 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
-import { canonicalSessionKey, isCanonicalSessionKey } from "./session-keys.ts";
-import type { NewEntry, SessionEntry, SessionLog, SessionSummary } from "./session-types.ts";
+import { canonicalSessionKey, isCanonicalSessionKey } from "./keys.ts";
+import type { NewEntry, SessionEntry, SessionLog, SessionSummary } from "./types.ts";
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9:._@+-]{0,199}$/;
 

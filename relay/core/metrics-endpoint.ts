@@ -4,7 +4,7 @@
  * no metrics token configured has no `/metrics` at all (404, like any other
  * unknown path). Used by the Hono app (Node) and the Workers entry alike.
  */
-import { timingSafeEqualStr } from "../shared/ct-compare.ts";
+import { timingSafeEqualStr } from "../../shared/ct-compare.ts";
 import { OPENMETRICS_CONTENT_TYPE } from "./openmetrics.ts";
 
 export type MetricsAuth = "ok" | "missing" | "invalid";

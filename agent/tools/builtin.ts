@@ -19,8 +19,8 @@ import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { request } from "undici";
 import { isLoopbackHost } from "../../shared/url-safety.ts";
-import type { ToolSchema } from "./provider-types.ts";
-import type { ToolResult, ToolRunner } from "./tool-types.ts";
+import type { ToolSchema } from "../runtime/provider-types.ts";
+import type { ToolResult, ToolRunner } from "./types.ts";
 
 export interface ToolPolicy {
   allow: string[];

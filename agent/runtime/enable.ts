@@ -20,9 +20,9 @@ import { registerSessionMethods, rowOf } from "../gateway/methods/sessions.ts";
 import type { Logger } from "../log/logger.ts";
 import { statePath } from "../state.ts";
 import { OpenAiCompatibleProvider } from "./openai-provider.ts";
-import { AgentRuntime } from "./runtime.ts";
-import { SessionStore } from "./session-store.ts";
-import { BuiltinTools, DEFAULT_ALLOW } from "./tools.ts";
+import { AgentRuntime } from "./turns.ts";
+import { SessionStore } from "../sessions/store.ts";
+import { BuiltinTools, DEFAULT_ALLOW } from "../tools/builtin.ts";
 
 export function resolveSecretInput(v: SecretInput | undefined, name: string, resolve: (ref: { source: "env" | "file"; id: string }) => string | undefined): string | undefined {
   if (v === undefined) return undefined;

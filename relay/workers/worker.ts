@@ -2,8 +2,8 @@
  * The relay on Cloudflare Workers. The Worker only routes: `/link`,
  * `/h/HOSTID/…` and a host's own origin `https://<label>.<relay>/…` (a
  * wildcard route, see wrangler.toml) go to the Durable Object named by the host id, which runs the
- * same Hono app (relay/app.ts) and the same hub (relay/hub.ts) as the Node
- * relay. No Node APIs on this path (relay/tsconfig.worker.json checks that).
+ * same Hono app (relay/core/app.ts) and the same hub (relay/core/hub.ts) as the Node
+ * relay. No Node APIs on this path (relay/workers/tsconfig.json checks that).
  *
  * Hibernation: sockets are accepted with `acceptWebSocket`; each carries its
  * role and stream id in its attachment; the host's keepalive text ping is
@@ -25,15 +25,15 @@ import { DurableObject } from "cloudflare:workers";
 import { decodeJwt } from "jose/jwt/decode";
 import type { JWK } from "jose";
 import type { Hono } from "hono";
-import { createRelayApp, HOST_ID, type RelayAdapter } from "./app.ts";
-import { hostIdFromHostHeader, hostTarget, passThroughInit } from "./host-origin.ts";
-import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "./hub.ts";
-import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./limits.ts";
-import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../shared/link/heartbeat.ts";
-import { relayAudience } from "../shared/tokens.ts";
-import { RelayMetrics, mergeSnapshots, metricFamilies, type MetricsSnapshot } from "./metrics.ts";
-import { renderOpenMetrics } from "./openmetrics.ts";
-import { checkMetricsAuth, metricsRefusal, metricsResponse, normalizeMetricsToken, MIN_METRICS_TOKEN_CHARS } from "./metrics-endpoint.ts";
+import { createRelayApp, HOST_ID, type RelayAdapter } from "../core/app.ts";
+import { hostIdFromHostHeader, hostTarget, passThroughInit } from "../core/host-origin.ts";
+import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "../core/hub.ts";
+import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "../core/limits.ts";
+import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
+import { relayAudience } from "../../shared/tokens.ts";
+import { RelayMetrics, mergeSnapshots, metricFamilies, type MetricsSnapshot } from "../core/metrics.ts";
+import { renderOpenMetrics } from "../core/openmetrics.ts";
+import { checkMetricsAuth, metricsRefusal, metricsResponse, normalizeMetricsToken, MIN_METRICS_TOKEN_CHARS } from "../core/metrics-endpoint.ts";
 
 export interface Env {
   HOSTS: DurableObjectNamespace<HostRelay>;

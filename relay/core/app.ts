@@ -6,15 +6,15 @@
  *   GET  /h/:hostId            a client WebSocket for that host (client token)
  *   ANY  /h/:hostId/*          HTTP to that host's gateway (client token)
  *   ANY  https://<label>.<relay>/*   the host's own origin: everything, `/` included
- *                              (relay/host-origin.ts says how hosts are kept apart)
+ *                              (relay/core/host-origin.ts says how hosts are kept apart)
  * Tokens are checked here, before anything reaches a host; the adapter
- * (relay/node.ts, relay/worker.ts) does the socket work.
+ * (relay/node/server.ts, relay/workers/worker.ts) does the socket work.
  */
 import { Hono, type Context } from "hono";
 import type { JWK } from "jose";
-import type { OpenMeta } from "../shared/link/codec.ts";
-import { FailureLimiter } from "../shared/rate-limit.ts";
-import type { ClientClaims } from "../shared/tokens.ts";
+import type { OpenMeta } from "../../shared/link/codec.ts";
+import { FailureLimiter } from "../../shared/rate-limit.ts";
+import type { ClientClaims } from "../../shared/tokens.ts";
 import { authenticateClient, authenticateLink, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
 import { browserCredentialRefusal, cookieFor, hostResponse, hostTarget, serviceWorkerRefusal, type HostTarget } from "./host-origin.ts";
 import type { RelayLimits } from "./limits.ts";

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const root = fileURLToPath(new URL("../", import.meta.url));
+const root = fileURLToPath(new URL("../../", import.meta.url));
 const dist = `${root}dist/`;
 rmSync(dist, { recursive: true, force: true });
 // Run through npm (`npm run build`), which puts the project's tsc on PATH.
