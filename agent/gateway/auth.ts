@@ -9,26 +9,7 @@ import { FailureLimiter } from "../../shared/rate-limit.ts";
 import type { GatewaySettings } from "./settings.ts";
 import { ConnectErrorDetails } from "./protocol.ts";
 import { ALL_OPERATOR_SCOPES } from "./scopes.ts";
-import type { ProxyIdentity } from "./identity-proxy.ts";
-
-export interface PeerInfo {
-  /** The TCP peer. */
-  remoteAddr: string;
-  /** The address the gateway attributes the connection to (the real client when forwarded by a trusted proxy/relay). */
-  clientAddr: string;
-  /** True when the connection came through the relay link or a proxy (forwarding headers present). */
-  forwarded: boolean;
-  /** True only for a direct loopback peer with no forwarding headers. */
-  local: boolean;
-  origin: string | undefined;
-  userAgent: string | undefined;
-  /** The client token the relay verified, passed on by the link (browsers on the relay have no other). */
-  edgeToken?: string;
-  /** The relay host the client used (X-Forwarded-Host from the link). */
-  relayHost?: string;
-  /** A proxy-asserted identity that passed its checks (Tailscale Serve + whois, or a trusted proxy). */
-  proxyIdentity?: ProxyIdentity;
-}
+import type { PeerInfo } from "./peer.ts";
 
 export type AuthOk = {
   ok: true;

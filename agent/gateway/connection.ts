@@ -6,7 +6,8 @@
  */
 import { randomUUID, randomBytes } from "node:crypto";
 import type { Logger } from "../log/logger.ts";
-import type { GatewayAuth, PeerInfo } from "./auth.ts";
+import type { GatewayAuth } from "./auth.ts";
+import type { PeerInfo } from "./peer.ts";
 import type { MethodRegistry, MethodContext } from "./methods.ts";
 import { MethodError } from "./methods.ts";
 import {

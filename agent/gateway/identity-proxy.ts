@@ -12,12 +12,7 @@
 import { execFile } from "node:child_process";
 import type { IncomingHttpHeaders } from "node:http";
 import { classifyIp } from "../../shared/url-safety.ts";
-import { lastForwardedFor, normalizeAddr } from "./peer.ts";
-
-export interface ProxyIdentity {
-  user: string;
-  via: "tailscale" | "trusted-proxy";
-}
+import { lastForwardedFor, normalizeAddr, type ProxyIdentity } from "./peer.ts";
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name.toLowerCase()];

@@ -11,7 +11,32 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { classifyIp } from "../../shared/url-safety.ts";
-import type { PeerInfo } from "./auth.ts";
+
+/** Who a proxy says the client is, after its checks passed (identity-proxy.ts). */
+export interface ProxyIdentity {
+  user: string;
+  via: "tailscale" | "trusted-proxy";
+}
+
+/** What the gateway knows of a connection's peer before it authenticates. */
+export interface PeerInfo {
+  /** The TCP peer. */
+  remoteAddr: string;
+  /** The address the gateway attributes the connection to (the real client when forwarded by a trusted proxy/relay). */
+  clientAddr: string;
+  /** True when the connection came through the relay link or a proxy (forwarding headers present). */
+  forwarded: boolean;
+  /** True only for a direct loopback peer with no forwarding headers. */
+  local: boolean;
+  origin: string | undefined;
+  userAgent: string | undefined;
+  /** The client token the relay verified, passed on by the link (browsers on the relay have no other). */
+  edgeToken?: string | undefined;
+  /** The relay host the client used (X-Forwarded-Host from the link). */
+  relayHost?: string;
+  /** A proxy-asserted identity that passed its checks (Tailscale Serve + whois, or a trusted proxy). */
+  proxyIdentity?: ProxyIdentity | undefined;
+}
 
 export const FORWARDING_HEADERS = ["x-forwarded-for", "forwarded", "x-real-ip", "x-loopgate-relay", "tailscale-user-login"] as const;
 

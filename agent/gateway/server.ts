@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Server, IncomingMessage } from "node:http";
 import { Hono } from "hono";
-import { createAdaptorServer, upgradeWebSocket } from "@hono/node-server";
+import { createAdaptorServer, upgradeWebSocket, type WebSocketServerLike } from "@hono/node-server";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
@@ -20,13 +20,13 @@ import { registerSystemMethods, presenceEntries } from "./methods/system.ts";
 import { registerEmptyMethods } from "./methods/empty.ts";
 import { gatewayLogRing } from "../log/ring.ts";
 import { listenForBind, type ListenResult } from "./bind.ts";
-import { peerInfo, linkedPeerInfo } from "./peer.ts";
+import { peerInfo, linkedPeerInfo, type PeerInfo } from "./peer.ts";
 import { wsClientSocket, type ClientSocket } from "./client-socket.ts";
-import type { PeerInfo } from "./auth.ts";
 import { CloseCodes } from "./protocol.ts";
 import { OriginPolicy, type Refusal } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
-import { tailscaleIdentity, trustedProxyIdentity, type ProxyIdentity } from "./identity-proxy.ts";
+import { tailscaleIdentity, trustedProxyIdentity } from "./identity-proxy.ts";
+import type { ProxyIdentity } from "./peer.ts";
 
 /** How often every client gets a `health` event. */
 export const HEALTH_INTERVAL_MS = 60_000;
@@ -227,7 +227,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
     const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
     const bearer = /^bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
-    const result = await auth.verify(bearer !== undefined ? { token: bearer } : { password: "" }, { ...peer, edgeToken: undefined, proxyIdentity: undefined } as typeof peer);
+    const result = await auth.verify(bearer !== undefined ? { token: bearer } : { password: "" }, { ...peer, edgeToken: undefined, proxyIdentity: undefined });
     if (!result.ok) return c.json({ ok: false, error: { code: result.detail, message: result.message } }, result.rateLimited ? 429 : 401, { "www-authenticate": "Bearer", "cache-control": "no-store" });
     const def = registry.get("status")!;
     return c.json(await def.handler({}, { connId: "http", scopes: result.allowedScopes, role: result.role, clientAddr: peer.clientAddr, relayed: peer.forwarded, emit: () => {}, interim: () => {}, signal: AbortSignal.timeout(10_000) }), 200, { "cache-control": "no-store" });
@@ -240,7 +240,12 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     // The parser starts at the pre-auth cap; each connection raises it after hello-ok.
     const wss = new WebSocketServer({ noServer: true, maxPayload: settings.limits.maxPayload, perMessageDeflate: false });
     wssList.push(wss);
-    const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss } }) as Server;
+    const server = createAdaptorServer({
+      fetch: app.fetch,
+      // @types/ws declares options.noServer as `boolean | undefined`, hono's interface as optional `boolean`:
+      // the same at run time, unequal under exactOptionalPropertyTypes.
+      websocket: { server: wss as WebSocketServerLike },
+    }) as Server;
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     return server;

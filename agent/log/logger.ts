@@ -59,6 +59,6 @@ export function createLogger(opts: { level?: Level; json?: boolean; base?: Recor
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    child: (fields) => createLogger({ ...opts, level: opts.level, json, write, base: { ...base, ...fields } }),
+    child: (fields) => createLogger({ ...opts, json, write, base: { ...base, ...fields } }),
   };
 }

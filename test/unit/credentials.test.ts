@@ -29,7 +29,8 @@ interface Row {
   explicit?: { url?: string; token?: string; password?: string };
   path?: CallPath;
   stored?: string;
-  want?: { url?: string; urlSource?: string; token?: string; tokenSource?: string; password?: string; passwordSource?: string };
+  /** Expected fields; `undefined` means the field must be absent or undefined. */
+  want?: { [K in "url" | "urlSource" | "token" | "tokenSource" | "password" | "passwordSource"]?: string | undefined };
   error?: RegExp;
 }
 
