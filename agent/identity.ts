@@ -36,15 +36,21 @@ export async function loadHostIdentity(env: NodeJS.ProcessEnv = process.env): Pr
   try {
     jwk = JSON.parse(readFileSync(path, "utf8")) as JWK;
   } catch (e) {
-    throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `the host key ${path} is unreadable: ${(e as Error).message}`, {
-      hint: "restore it from a backup; deleting it makes a new host id (relays and clients must be told)",
-    });
+    throw new LoopgateError(
+      ErrorCodes.CONFIG_UNREADABLE,
+      `the host key ${path} is unreadable: ${(e as Error).message}`,
+      {
+        hint: "restore it from a backup; deleting it makes a new host id (relays and clients must be told)",
+      },
+    );
   }
   return fromJwk(jwk);
 }
 
 /** Loads the host key, creating it on first use. Two processes racing end up with the same key. */
-export async function loadOrCreateHostIdentity(env: NodeJS.ProcessEnv = process.env): Promise<HostIdentity & { created: boolean }> {
+export async function loadOrCreateHostIdentity(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<HostIdentity & { created: boolean }> {
   const existing = await loadHostIdentity(env);
   if (existing) return { ...existing, created: false };
   const path = hostKeyPath(env);

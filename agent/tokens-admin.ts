@@ -30,14 +30,21 @@ export function clientLinks(relayUrl: string, hostId: string): ClientLinks {
   try {
     u = new URL(relayUrl);
   } catch {
-    throw new LoopgateError(ErrorCodes.URL_INVALID, "the relay URL is not a URL", { hint: "e.g. wss://relay.example.com:8443" });
+    throw new LoopgateError(ErrorCodes.URL_INVALID, "the relay URL is not a URL", {
+      hint: "e.g. wss://relay.example.com:8443",
+    });
   }
   const secure = u.protocol === "wss:" || u.protocol === "https:";
-  if (!secure && u.protocol !== "ws:" && u.protocol !== "http:") throw new LoopgateError(ErrorCodes.URL_INVALID, `the relay URL must be wss:// or https:// (got ${u.protocol})`);
+  if (!secure && u.protocol !== "ws:" && u.protocol !== "http:")
+    throw new LoopgateError(ErrorCodes.URL_INVALID, `the relay URL must be wss:// or https:// (got ${u.protocol})`);
   // Browsers get the host's own origin on a relay with a name (no other host's page shares it);
   // a relay reached by address has only the path form.
   const origin = secure ? hostOrigin(hostId, relayUrl) : undefined;
-  return { wsUrl: `${secure ? "wss" : "ws"}://${u.host}/h/${hostId}`, browserUrl: origin !== undefined ? `${origin}/` : `${secure ? "https" : "http"}://${u.host}/h/${hostId}/`, origin };
+  return {
+    wsUrl: `${secure ? "wss" : "ws"}://${u.host}/h/${hostId}`,
+    browserUrl: origin !== undefined ? `${origin}/` : `${secure ? "https" : "http"}://${u.host}/h/${hostId}/`,
+    origin,
+  };
 }
 
 /** The browser link that signs a device in once: the relay takes the token from the query and drops it from the address bar. */
@@ -61,9 +68,15 @@ export function listClientTokens(store: TokenStore, now = Date.now()): TokenView
 
 export function checkScopes(scopes: readonly string[]): string[] {
   const out = [...new Set(scopes.map((s) => s.trim()).filter((s) => s !== ""))];
-  if (out.length === 0) throw new LoopgateError(ErrorCodes.USAGE, "a token needs at least one scope", { hint: "e.g. operator.read,operator.write" });
+  if (out.length === 0)
+    throw new LoopgateError(ErrorCodes.USAGE, "a token needs at least one scope", {
+      hint: "e.g. operator.read,operator.write",
+    });
   const unknown = out.filter((s) => !ALL_OPERATOR_SCOPES.includes(s));
-  if (unknown.length > 0) throw new LoopgateError(ErrorCodes.USAGE, `unknown scope ${JSON.stringify(unknown[0]!.slice(0, 40))}`, { hint: `scopes are ${ALL_OPERATOR_SCOPES.join(", ")}` });
+  if (unknown.length > 0)
+    throw new LoopgateError(ErrorCodes.USAGE, `unknown scope ${JSON.stringify(unknown[0]!.slice(0, 40))}`, {
+      hint: `scopes are ${ALL_OPERATOR_SCOPES.join(", ")}`,
+    });
   return out;
 }
 
@@ -93,12 +106,18 @@ export interface CreatedToken {
 /** Mints a client token for the relay at `relayUrl`, records it (never the token itself), and says how a client uses it. */
 export async function createClientToken(input: CreateTokenInput): Promise<CreatedToken> {
   const name = input.name?.trim() || undefined;
-  if (name !== undefined && name.length > MAX_TOKEN_NAME) throw new LoopgateError(ErrorCodes.USAGE, `a token name has at most ${MAX_TOKEN_NAME} characters`);
+  if (name !== undefined && name.length > MAX_TOKEN_NAME)
+    throw new LoopgateError(ErrorCodes.USAGE, `a token name has at most ${MAX_TOKEN_NAME} characters`);
   const scopes = checkScopes(input.scopes);
   const links = clientLinks(input.relayUrl, input.identity.hostId);
   const pins = parsePins(input.relayFingerprint);
   const audience = relayAudience(input.relayUrl);
-  const minted = await mintClientToken(input.identity.privateKey, input.identity.hostId, { audience, ttlSec: input.ttlSec, scopes, ...(name ? { name } : {}) });
+  const minted = await mintClientToken(input.identity.privateKey, input.identity.hostId, {
+    audience,
+    ttlSec: input.ttlSec,
+    scopes,
+    ...(name ? { name } : {}),
+  });
   input.store.add({ id: minted.id, name, scopes, audience, createdAt: Date.now(), expiresAt: minted.exp });
   return {
     id: minted.id,
@@ -108,6 +127,15 @@ export async function createClientToken(input: CreateTokenInput): Promise<Create
     exp: minted.exp,
     token: minted.token,
     links,
-    clientConfig: { gateway: { mode: "remote", remote: { url: links.wsUrl, token: minted.token, ...(pins.length ? { tlsFingerprint: pins.map(formatPin) } : {}) } } },
+    clientConfig: {
+      gateway: {
+        mode: "remote",
+        remote: {
+          url: links.wsUrl,
+          token: minted.token,
+          ...(pins.length ? { tlsFingerprint: pins.map(formatPin) } : {}),
+        },
+      },
+    },
   };
 }

@@ -37,7 +37,9 @@ export class TokenStore {
       this.#cache = { mtimeMs, records };
       return records;
     } catch (e) {
-      throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `${this.path} is unreadable: ${(e as Error).message}`, { hint: "restore it; tokens listed there are still valid until they expire" });
+      throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `${this.path} is unreadable: ${(e as Error).message}`, {
+        hint: "restore it; tokens listed there are still valid until they expire",
+      });
     }
   }
 
@@ -53,11 +55,17 @@ export class TokenStore {
   /** Revokes by id (or unique id prefix of at least 6 characters). */
   revoke(idOrPrefix: string): TokenRecord {
     const records = this.list();
-    const matches = records.filter((r) => r.id === idOrPrefix || (idOrPrefix.length >= 6 && r.id.startsWith(idOrPrefix)));
+    const matches = records.filter(
+      (r) => r.id === idOrPrefix || (idOrPrefix.length >= 6 && r.id.startsWith(idOrPrefix)),
+    );
     if (matches.length !== 1) {
-      throw new LoopgateError(ErrorCodes.USAGE, matches.length === 0 ? `no token with id ${idOrPrefix}` : `${idOrPrefix} matches ${matches.length} tokens`, {
-        hint: "loopgate token list shows the ids",
-      });
+      throw new LoopgateError(
+        ErrorCodes.USAGE,
+        matches.length === 0 ? `no token with id ${idOrPrefix}` : `${idOrPrefix} matches ${matches.length} tokens`,
+        {
+          hint: "loopgate token list shows the ids",
+        },
+      );
     }
     const m = matches[0] as TokenRecord;
     if (m.revokedAt === undefined) {
@@ -70,7 +78,9 @@ export class TokenStore {
   revokedIds(): string[] {
     const now = Date.now();
     // Expired tokens no longer need listing: their signature check fails anyway.
-    return this.list().filter((r) => r.revokedAt !== undefined && r.expiresAt * 1000 > now).map((r) => r.id);
+    return this.list()
+      .filter((r) => r.revokedAt !== undefined && r.expiresAt * 1000 > now)
+      .map((r) => r.id);
   }
 
   isRevoked(id: string): boolean {
@@ -85,9 +95,15 @@ export class TokenStore {
 /** Parses a duration like 90s, 30m, 12h, 30d. */
 export function parseDuration(s: string): number {
   const m = /^(\d+)\s*([smhd])$/.exec(s.trim());
-  if (!m) throw new LoopgateError(ErrorCodes.USAGE, `not a duration: ${JSON.stringify(s.slice(0, 20))}`, { hint: "use e.g. 90s, 30m, 12h or 30d" });
+  if (!m)
+    throw new LoopgateError(ErrorCodes.USAGE, `not a duration: ${JSON.stringify(s.slice(0, 20))}`, {
+      hint: "use e.g. 90s, 30m, 12h or 30d",
+    });
   const n = Number(m[1]);
   const sec = n * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "s" | "m" | "h" | "d"];
-  if (sec < 60 || sec > 366 * 86400) throw new LoopgateError(ErrorCodes.USAGE, "a token lives between 1 minute and 366 days", { hint: "e.g. --ttl 30d" });
+  if (sec < 60 || sec > 366 * 86400)
+    throw new LoopgateError(ErrorCodes.USAGE, "a token lives between 1 minute and 366 days", {
+      hint: "e.g. --ttl 30d",
+    });
   return sec;
 }

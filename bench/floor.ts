@@ -119,14 +119,18 @@ function relay(certFile: string, keyFile: string): void {
   });
   linkServer.listen(0, "127.0.0.1", () => {
     clientServer.listen(0, "127.0.0.1", () => {
-      process.stdout.write(`ready ${(clientServer.address() as AddressInfo).port} ${(linkServer.address() as AddressInfo).port}\n`);
+      process.stdout.write(
+        `ready ${(clientServer.address() as AddressInfo).port} ${(linkServer.address() as AddressInfo).port}\n`,
+      );
     });
   });
   void link;
 }
 
 function host(linkPort: number, upstreamPort: number): void {
-  const link = tlsConnect({ host: "127.0.0.1", port: linkPort, rejectUnauthorized: false }, () => process.stdout.write("linked\n"));
+  const link = tlsConnect({ host: "127.0.0.1", port: linkPort, rejectUnauthorized: false }, () =>
+    process.stdout.write("linked\n"),
+  );
   link.setNoDelay(true);
   const send = frameWriter(link);
   const upstreams = new Map<number, Socket>();

@@ -8,7 +8,12 @@ import type { PathTarget } from "./paths.ts";
 import { rssKiB } from "../test/helpers/proc.ts";
 
 export function open(p: PathTarget, timeoutMs = 15_000): Promise<WebSocket> {
-  return openWebSocket(p.url, { ...(p.pins ? { pins: p.pins } : {}), ...(p.headers ? { headers: p.headers } : {}), timeoutMs, maxPayload: 64 * 1024 * 1024 });
+  return openWebSocket(p.url, {
+    ...(p.pins ? { pins: p.pins } : {}),
+    ...(p.headers ? { headers: p.headers } : {}),
+    timeoutMs,
+    maxPayload: 64 * 1024 * 1024,
+  });
 }
 
 export function percentile(xs: number[], p: number): number {
@@ -33,7 +38,12 @@ function echo(ws: WebSocket, data: string | Buffer, timeoutMs = 30_000): Promise
 }
 
 /** Sequential round trips of one message; returns the latencies in ms. */
-export async function roundTrips(p: PathTarget, data: string | Buffer, count: number, budgetMs: number): Promise<number[]> {
+export async function roundTrips(
+  p: PathTarget,
+  data: string | Buffer,
+  count: number,
+  budgetMs: number,
+): Promise<number[]> {
   const ws = await open(p);
   try {
     for (let i = 0; i < 20; i++) await echo(ws, data); // warm up
@@ -58,26 +68,28 @@ export async function throughput(p: PathTarget, streams: number, seconds: number
   let running = true;
   const t0 = performance.now();
   await Promise.all(
-    socks.map(
-      (ws) =>
-        new Promise<void>((resolve) => {
-          let inFlight = 0;
-          const pump = () => {
-            while (running && inFlight < 8) {
-              inFlight++;
-              ws.send(chunk);
-            }
-            if (!running && inFlight === 0) resolve();
-          };
-          ws.on("message", (d: Buffer) => {
-            inFlight--;
-            bytes += d.length;
+    socks
+      .map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            let inFlight = 0;
+            const pump = () => {
+              while (running && inFlight < 8) {
+                inFlight++;
+                ws.send(chunk);
+              }
+              if (!running && inFlight === 0) resolve();
+            };
+            ws.on("message", (d: Buffer) => {
+              inFlight--;
+              bytes += d.length;
+              pump();
+            });
+            ws.on("close", () => resolve());
             pump();
-          });
-          ws.on("close", () => resolve());
-          pump();
-        }),
-    ).concat([new Promise<void>((r) => setTimeout(() => ((running = false), r()), seconds * 1000))]),
+          }),
+      )
+      .concat([new Promise<void>((r) => setTimeout(() => ((running = false), r()), seconds * 1000))]),
   );
   const elapsed = (performance.now() - t0) / 1000;
   for (const ws of socks) ws.terminate();
@@ -98,7 +110,17 @@ export async function connectTimes(p: PathTarget, count: number): Promise<number
 }
 
 /** Many idle clients: how many stay open, and the memory each costs in the path's processes. */
-export async function idleClients(p: PathTarget, n: number): Promise<{ opened: number; heldAfterMs: number; held: number; closeCodes: Record<string, number>; sampleEchoFailures: number; kibPerClient: Record<string, number> }> {
+export async function idleClients(
+  p: PathTarget,
+  n: number,
+): Promise<{
+  opened: number;
+  heldAfterMs: number;
+  held: number;
+  closeCodes: Record<string, number>;
+  sampleEchoFailures: number;
+  kibPerClient: Record<string, number>;
+}> {
   const before = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
   const socks: WebSocket[] = [];
   const batch = 200;
@@ -124,16 +146,31 @@ export async function idleClients(p: PathTarget, n: number): Promise<{ opened: n
   const sample = socks.filter((_, i) => i % Math.max(1, Math.floor(socks.length / 50)) === 0);
   let sampleFailed = 0;
   await Promise.all(sample.map((ws) => echo(ws, "still here?", 10_000).catch(() => sampleFailed++)));
-  const kibPerClient = Object.fromEntries(Object.keys(before).map((k) => [k, socks.length ? Math.round(((after[k]! - before[k]!) / socks.length) * 10) / 10 : NaN]));
+  const kibPerClient = Object.fromEntries(
+    Object.keys(before).map((k) => [
+      k,
+      socks.length ? Math.round(((after[k]! - before[k]!) / socks.length) * 10) / 10 : NaN,
+    ]),
+  );
   const held = socks.length - closed;
   const lost = { ...closeCodes }; // before our own terminate() adds its 1006s
   for (const ws of socks) ws.terminate();
   await new Promise((r) => setTimeout(r, 1000));
-  return { opened: socks.length, heldAfterMs: holdMs, held, closeCodes: lost, sampleEchoFailures: sampleFailed, kibPerClient };
+  return {
+    opened: socks.length,
+    heldAfterMs: holdMs,
+    held,
+    closeCodes: lost,
+    sampleEchoFailures: sampleFailed,
+    kibPerClient,
+  };
 }
 
 /** p99 of a normal client before and while another client on the same path stops reading. */
-export async function slowConsumer(p: PathTarget, count: number): Promise<{ p99BeforeMs: number; p99DuringMs: number; stalledSentMiB: number }> {
+export async function slowConsumer(
+  p: PathTarget,
+  count: number,
+): Promise<{ p99BeforeMs: number; p99DuringMs: number; stalledSentMiB: number }> {
   const p99Before = percentile(await roundTrips(p, "x".repeat(64), count, 10_000), 0.99);
   const stalled = await open(p);
   (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -196,7 +233,19 @@ function response(ws: WebSocket, id: string, timeoutMs = 30_000): Promise<{ ok?:
 export async function rpcRoundTrips(p: PathTarget, token: string, count: number, budgetMs: number): Promise<number[]> {
   const ws = await open(p);
   try {
-    const connect = { type: "req", id: "c", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "cli", version: "0.0.0", platform: process.platform, mode: "cli" }, role: "operator", scopes: ["operator.read"], auth: { token } } };
+    const connect = {
+      type: "req",
+      id: "c",
+      method: "connect",
+      params: {
+        minProtocol: 4,
+        maxProtocol: 4,
+        client: { id: "cli", version: "0.0.0", platform: process.platform, mode: "cli" },
+        role: "operator",
+        scopes: ["operator.read"],
+        auth: { token },
+      },
+    };
     const hello = response(ws, "c");
     ws.send(JSON.stringify(connect));
     const h = await hello;

@@ -24,7 +24,10 @@ export function processMemory(pid: number): ProcessMemory | undefined {
 }
 
 /** Each relay path's relay process at rest, after `settleMs` without traffic. */
-export async function relayIdleMemory(paths: readonly PathTarget[], settleMs = 2000): Promise<Record<string, ProcessMemory>> {
+export async function relayIdleMemory(
+  paths: readonly PathTarget[],
+  settleMs = 2000,
+): Promise<Record<string, ProcessMemory>> {
   await new Promise((r) => setTimeout(r, settleMs));
   const out: Record<string, ProcessMemory> = {};
   for (const p of paths) {

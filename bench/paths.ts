@@ -5,7 +5,17 @@
  * gives a URL plus the options a client needs (pins, token).
  */
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, workersUnavailable, relayStatePid, type RelayProc, type Host, type RelayKind } from "../test/helpers/relay.ts";
+import {
+  startRelay,
+  makeHost,
+  startLinkProc,
+  mintToken,
+  workersUnavailable,
+  relayStatePid,
+  type RelayProc,
+  type Host,
+  type RelayKind,
+} from "../test/helpers/relay.ts";
 import { runProcess, tempDir, ROOT, type Proc } from "../test/helpers/proc.ts";
 import { loadOrCreateRelayCert, CERT_FILE, KEY_FILE } from "../relay/node/certificate.ts";
 import { join } from "node:path";
@@ -35,16 +45,25 @@ export async function sshPath(upstreamPort: number): Promise<PathTarget | string
   return { name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: () => t.close() };
 }
 
-export async function relayPath(kind: RelayKind, upstreamPort: number, linkArgs: string[] = []): Promise<PathTarget | string> {
+export async function relayPath(
+  kind: RelayKind,
+  upstreamPort: number,
+  linkArgs: string[] = [],
+): Promise<PathTarget | string> {
   if (kind === "workers") {
     const why = workersUnavailable();
     if (why) return why;
   }
   const host: Host = await makeHost();
   // The idle-clients phase holds 10,000 streams on one host: raise the per-host limit (default 1024).
-  const relayArgs = kind === "node" ? ["--max-streams", String(MAX_STREAMS)] : ["--var", `MAX_STREAMS_PER_HOST:${MAX_STREAMS}`];
+  const relayArgs =
+    kind === "node" ? ["--max-streams", String(MAX_STREAMS)] : ["--var", `MAX_STREAMS_PER_HOST:${MAX_STREAMS}`];
   let relay: RelayProc = await startRelay(kind, { allowHosts: [host.hostId], args: relayArgs });
-  const link: Proc = await startLinkProc(host, relay, upstreamPort, ["--max-streams", String(MAX_STREAMS), ...linkArgs]);
+  const link: Proc = await startLinkProc(host, relay, upstreamPort, [
+    "--max-streams",
+    String(MAX_STREAMS),
+    ...linkArgs,
+  ]);
   const token = (await mintToken(host, relay)).token;
   const target: PathTarget = {
     name: kind === "node" ? "relay (Node)" : "relay (Workers)",
@@ -77,7 +96,10 @@ export async function floorPath(upstreamPort: number): Promise<PathTarget> {
   const cert = await loadOrCreateRelayCert(dir);
   const script = join(ROOT, "bench", "floor.ts");
   const relay: Proc = runProcess(process.execPath, [script, "relay", join(dir, CERT_FILE), join(dir, KEY_FILE)]);
-  const [clientPort, linkPort] = (await relay.waitForLine((l) => l.startsWith("ready "))).split(" ").slice(1).map(Number);
+  const [clientPort, linkPort] = (await relay.waitForLine((l) => l.startsWith("ready ")))
+    .split(" ")
+    .slice(1)
+    .map(Number);
   const host: Proc = runProcess(process.execPath, [script, "host", String(linkPort), String(upstreamPort)]);
   await host.waitForLine((l) => l === "linked");
   return {

@@ -35,7 +35,12 @@ export function ratio(v: number | undefined, base: number | undefined): number |
 
 export function printTable(r: Report): void {
   const cols = r.paths;
-  const head = ["metric", ...cols.map((c) => `${c}`), ...cols.filter((c) => c !== "direct").map((c) => `${c} ÷ direct`), ...cols.filter((c) => c !== "ssh -L" && c !== "direct").map((c) => `${c} ÷ ssh -L`)];
+  const head = [
+    "metric",
+    ...cols.map((c) => `${c}`),
+    ...cols.filter((c) => c !== "direct").map((c) => `${c} ÷ direct`),
+    ...cols.filter((c) => c !== "ssh -L" && c !== "direct").map((c) => `${c} ÷ ssh -L`),
+  ];
   const rows = r.metrics.map((m) => [
     `${m.label} (${m.unit})`,
     ...cols.map((c) => fmt(m.values[c])),
@@ -43,7 +48,8 @@ export function printTable(r: Report): void {
     ...cols.filter((c) => c !== "ssh -L" && c !== "direct").map((c) => fmt(ratio(m.values[c], m.values["ssh -L"]))),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   console.log(line(head));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const row of rows) console.log(line(row));

@@ -15,10 +15,27 @@ import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
-import { startEchoProcess, makeHost, startRelay, startLinkedGateway, mintToken, clientEnv, workersUnavailable } from "../test/helpers/relay.ts";
+import {
+  startEchoProcess,
+  makeHost,
+  startRelay,
+  startLinkedGateway,
+  mintToken,
+  clientEnv,
+  workersUnavailable,
+} from "../test/helpers/relay.ts";
 import { startSshTunnel, sshAvailable } from "../test/helpers/sshd.ts";
 import { directPath, sshPath, relayPath, floorPath, FLOOR, type PathTarget } from "./paths.ts";
-import { roundTrips, rpcRoundTrips, throughput, connectTimes, idleClients, slowConsumer, reconnect, percentile } from "./measure.ts";
+import {
+  roundTrips,
+  rpcRoundTrips,
+  throughput,
+  connectTimes,
+  idleClients,
+  slowConsumer,
+  reconnect,
+  percentile,
+} from "./measure.ts";
 import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
 import { relayIdleMemory, relayKibPerClient } from "./memory.ts";
 
@@ -71,8 +88,19 @@ function version(cmd: string, a: string[]): string {
 
 async function main(): Promise<void> {
   const report: Report = {
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "?", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release() },
-    versions: { node: process.version, openssh: version("ssh", ["-V"]), wrangler: workersUnavailable() ? "unavailable" : version(join(ROOT, "node_modules", ".bin", "wrangler"), ["--version"]) },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "?",
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      kernel: release(),
+    },
+    versions: {
+      node: process.version,
+      openssh: version("ssh", ["-V"]),
+      wrangler: workersUnavailable()
+        ? "unavailable"
+        : version(join(ROOT, "node_modules", ".bin", "wrangler"), ["--version"]),
+    },
     mode: quick ? "quick" : "full",
     paths: [],
     skipped: {},
@@ -182,7 +210,10 @@ async function main(): Promise<void> {
     const t = await startSshTunnel(gw.port);
     cleanups.push(() => t.close());
     await timeRpc({ name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: async () => {} }, TOKEN);
-    health.values["ssh -L"] = await timeCli(["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN], bare);
+    health.values["ssh -L"] = await timeCli(
+      ["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN],
+      bare,
+    );
   }
   for (const kind of ["node", "workers"] as const) {
     const name = kind === "node" ? "relay (Node)" : "relay (Workers)";
@@ -193,7 +224,17 @@ async function main(): Promise<void> {
     const lgw = await startLinkedGateway(host, relay);
     cleanups.push(async () => void (await lgw.kill()));
     const minted = await mintToken(host, relay);
-    await timeRpc({ name, url: `${relay.url}/h/${host.hostId}`, pins: [relay.pin], headers: { authorization: `Bearer ${minted.token}` }, pids: {}, close: async () => {} }, minted.token);
+    await timeRpc(
+      {
+        name,
+        url: `${relay.url}/h/${host.hostId}`,
+        pins: [relay.pin],
+        headers: { authorization: `Bearer ${minted.token}` },
+        pids: {},
+        close: async () => {},
+      },
+      minted.token,
+    );
     health.values[name] = await timeCli(["health"], clientEnv(minted.clientConfig));
   }
 
@@ -212,7 +253,9 @@ async function main(): Promise<void> {
     if (r) rec.values[p.name] = r.listenToFirstEchoMs;
   }
 
-  console.log(`\nloopgate bench (${report.mode}) on ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB; node ${report.versions.node}; ${report.versions.openssh}\n`);
+  console.log(
+    `\nloopgate bench (${report.mode}) on ${report.machine.cpus} × ${report.machine.cpuModel}, ${report.machine.memoryGiB} GiB; node ${report.versions.node}; ${report.versions.openssh}\n`,
+  );
   printTable(report);
   for (const m of [small50, small99, big, tp1, tp8]) {
     const r = ratio(m.values["relay (Node)"], m.values[FLOOR]);

@@ -102,14 +102,23 @@ function firstOf(chain: Candidate[], resolveSecret: SecretResolver): ResolvedSec
 }
 
 /** Token and password chains for a target with no URL override. Exported for the table test. */
-export function credentialChains(input: CredentialInput, mode: "local" | "remote"): { token: Candidate[]; password: Candidate[] } {
+export function credentialChains(
+  input: CredentialInput,
+  mode: "local" | "remote",
+): { token: Candidate[]; password: Candidate[] } {
   const g = input.config.gateway ?? {};
   const auth = g.auth ?? {};
   const remote = g.remote ?? {};
   const env = input.env;
   const compat = input.path === "compat";
-  const envToken = [fromEnv(env, "OPENCLAW_GATEWAY_TOKEN"), ...(compat ? [fromEnv(env, "CLAWDBOT_GATEWAY_TOKEN")] : [])];
-  const envPassword = [fromEnv(env, "OPENCLAW_GATEWAY_PASSWORD"), ...(compat ? [fromEnv(env, "CLAWDBOT_GATEWAY_PASSWORD")] : [])];
+  const envToken = [
+    fromEnv(env, "OPENCLAW_GATEWAY_TOKEN"),
+    ...(compat ? [fromEnv(env, "CLAWDBOT_GATEWAY_TOKEN")] : []),
+  ];
+  const envPassword = [
+    fromEnv(env, "OPENCLAW_GATEWAY_PASSWORD"),
+    ...(compat ? [fromEnv(env, "CLAWDBOT_GATEWAY_PASSWORD")] : []),
+  ];
   // The stored generated token is the local gateway's own auth token when none is configured.
   const localToken =
     auth.token !== undefined
@@ -118,18 +127,34 @@ export function credentialChains(input: CredentialInput, mode: "local" | "remote
   if (mode === "local") {
     return {
       token: [...envToken, localToken, fromConfig("gateway.remote.token", remote.token)],
-      password: [...envPassword, fromConfig("gateway.auth.password", auth.password), fromConfig("gateway.remote.password", remote.password)],
+      password: [
+        ...envPassword,
+        fromConfig("gateway.auth.password", auth.password),
+        fromConfig("gateway.remote.password", remote.password),
+      ],
     };
   }
   if (input.path === "probe") {
     return {
       token: [fromConfig("gateway.remote.token", remote.token)],
-      password: [...envPassword, fromConfig("gateway.remote.password", remote.password), fromConfig("gateway.auth.password", auth.password)],
+      password: [
+        ...envPassword,
+        fromConfig("gateway.remote.password", remote.password),
+        fromConfig("gateway.auth.password", auth.password),
+      ],
     };
   }
   return {
-    token: [fromConfig("gateway.remote.token", remote.token), ...envToken, fromConfig("gateway.auth.token", auth.token)],
-    password: [...envPassword, fromConfig("gateway.remote.password", remote.password), fromConfig("gateway.auth.password", auth.password)],
+    token: [
+      fromConfig("gateway.remote.token", remote.token),
+      ...envToken,
+      fromConfig("gateway.auth.token", auth.token),
+    ],
+    password: [
+      ...envPassword,
+      fromConfig("gateway.remote.password", remote.password),
+      fromConfig("gateway.auth.password", auth.password),
+    ],
   };
 }
 
@@ -138,9 +163,13 @@ function localUrl(input: CredentialInput): { url: string; source: string } {
   if (envPort !== undefined) {
     const port = Number(envPort);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `OPENCLAW_GATEWAY_PORT must be a port number 1-65535 (got ${JSON.stringify(envPort.slice(0, 20))})`, {
-        hint: "unset it or set a valid port",
-      });
+      throw new LoopgateError(
+        ErrorCodes.CONFIG_INVALID,
+        `OPENCLAW_GATEWAY_PORT must be a port number 1-65535 (got ${JSON.stringify(envPort.slice(0, 20))})`,
+        {
+          hint: "unset it or set a valid port",
+        },
+      );
     }
     return { url: `ws://127.0.0.1:${port}`, source: "env:OPENCLAW_GATEWAY_PORT" };
   }
@@ -154,8 +183,12 @@ export function resolveTarget(input: CredentialInput): ResolvedTarget {
   const explicitToken = nonEmpty(input.explicit?.token);
   const explicitPassword = nonEmpty(input.explicit?.password);
   const explicit: Pick<ResolvedTarget, "token" | "password"> = {
-    ...(explicitToken !== undefined ? { token: { value: explicitToken, source: input.explicit?.tokenSource ?? "--token" } } : {}),
-    ...(explicitPassword !== undefined ? { password: { value: explicitPassword, source: input.explicit?.passwordSource ?? "--password" } } : {}),
+    ...(explicitToken !== undefined
+      ? { token: { value: explicitToken, source: input.explicit?.tokenSource ?? "--token" } }
+      : {}),
+    ...(explicitPassword !== undefined
+      ? { password: { value: explicitPassword, source: input.explicit?.passwordSource ?? "--password" } }
+      : {}),
   };
   const hasExplicit = explicitToken !== undefined || explicitPassword !== undefined;
   const configMode = input.config.gateway?.mode ?? "local";
@@ -164,9 +197,13 @@ export function resolveTarget(input: CredentialInput): ResolvedTarget {
   const cliUrl = nonEmpty(input.explicit?.url);
   if (cliUrl !== undefined) {
     if (!hasExplicit) {
-      throw new LoopgateError(ErrorCodes.CREDENTIALS_MISSING, "--url needs explicit credentials: it never reuses config or environment credentials", {
-        hint: "add --token <token> or --password <password>",
-      });
+      throw new LoopgateError(
+        ErrorCodes.CREDENTIALS_MISSING,
+        "--url needs explicit credentials: it never reuses config or environment credentials",
+        {
+          hint: "add --token <token> or --password <password>",
+        },
+      );
     }
     return { url: cliUrl, urlSource: "--url", mode: configMode, ...explicit };
   }
@@ -181,9 +218,24 @@ export function resolveTarget(input: CredentialInput): ResolvedTarget {
     const url = input.env[envUrlName] as string;
     if (hasExplicit) return { url, urlSource: `env:${envUrlName}`, mode: configMode, ...explicit };
     const compat = input.path === "compat";
-    const token = firstOf([fromEnv(input.env, "OPENCLAW_GATEWAY_TOKEN"), ...(compat ? [fromEnv(input.env, "CLAWDBOT_GATEWAY_TOKEN")] : [])], input.resolveSecret);
-    const password = firstOf([fromEnv(input.env, "OPENCLAW_GATEWAY_PASSWORD"), ...(compat ? [fromEnv(input.env, "CLAWDBOT_GATEWAY_PASSWORD")] : [])], input.resolveSecret);
-    return { url, urlSource: `env:${envUrlName}`, mode: configMode, ...(token ? { token } : {}), ...(password ? { password } : {}) };
+    const token = firstOf(
+      [fromEnv(input.env, "OPENCLAW_GATEWAY_TOKEN"), ...(compat ? [fromEnv(input.env, "CLAWDBOT_GATEWAY_TOKEN")] : [])],
+      input.resolveSecret,
+    );
+    const password = firstOf(
+      [
+        fromEnv(input.env, "OPENCLAW_GATEWAY_PASSWORD"),
+        ...(compat ? [fromEnv(input.env, "CLAWDBOT_GATEWAY_PASSWORD")] : []),
+      ],
+      input.resolveSecret,
+    );
+    return {
+      url,
+      urlSource: `env:${envUrlName}`,
+      mode: configMode,
+      ...(token ? { token } : {}),
+      ...(password ? { password } : {}),
+    };
   }
 
   // 3. Config: remote mode targets gateway.remote.url, local mode the loopback port.
@@ -192,7 +244,7 @@ export function resolveTarget(input: CredentialInput): ResolvedTarget {
   if (configMode === "remote") {
     const remoteUrl = nonEmpty(input.config.gateway?.remote?.url);
     if (remoteUrl === undefined) {
-      throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "gateway.mode is \"remote\" but gateway.remote.url is not set", {
+      throw new LoopgateError(ErrorCodes.CONFIG_INVALID, 'gateway.mode is "remote" but gateway.remote.url is not set', {
         hint: "set gateway.remote.url (for an ssh -L tunnel: ws://127.0.0.1:18789), or pass --url",
       });
     }

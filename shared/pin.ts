@@ -23,7 +23,10 @@ export function normalizePin(input: string): string {
 export function parsePins(input: string | readonly string[] | undefined): string[] {
   if (input === undefined) return [];
   const parts = typeof input === "string" ? input.split(/[,\s]+/) : [...input];
-  const pins = parts.map((p) => p.trim()).filter((p) => p !== "").map(normalizePin);
+  const pins = parts
+    .map((p) => p.trim())
+    .filter((p) => p !== "")
+    .map(normalizePin);
   return [...new Set(pins)];
 }
 

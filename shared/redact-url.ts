@@ -9,7 +9,8 @@
 export const REDACTED = "***";
 
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
-const SECRET_NAME = /token|secret|passw|pwd|^pass$|api[-_]?key|^key$|^auth|^sig$|^signature$|^jwt$|^code$|credential|session|^bearer$/i;
+const SECRET_NAME =
+  /token|secret|passw|pwd|^pass$|api[-_]?key|^key$|^auth|^sig$|^signature$|^jwt$|^code$|credential|session|^bearer$/i;
 
 function decodeName(name: string): string {
   try {
@@ -36,7 +37,9 @@ export function redactUrl(raw: string): string {
     const at = authority.lastIndexOf("@");
     if (at >= 0) s = s.slice(0, start) + REDACTED + authority.slice(at) + rest.slice(authority.length);
   }
-  s = s.replace(/([?&#;])([^=&#?;]*)=([^&#;]*)/g, (m, sep: string, name: string) => (isSecretParam(name) ? `${sep}${name}=${REDACTED}` : m));
+  s = s.replace(/([?&#;])([^=&#?;]*)=([^&#;]*)/g, (m, sep: string, name: string) =>
+    isSecretParam(name) ? `${sep}${name}=${REDACTED}` : m,
+  );
   return s.replace(JWT_SHAPE, REDACTED);
 }
 

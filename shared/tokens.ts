@@ -63,7 +63,15 @@ export async function hostIdFromJwk(jwk: JWK): Promise<string> {
 /** Accepts only an Ed25519 public key (OKP, no private part). */
 export function checkHostPublicJwk(jwk: unknown): JWK {
   const k = jwk as Record<string, unknown> | null;
-  if (!k || typeof k !== "object" || k.kty !== "OKP" || k.crv !== "Ed25519" || typeof k.x !== "string" || k.x.length !== 43 || "d" in k) {
+  if (
+    !k ||
+    typeof k !== "object" ||
+    k.kty !== "OKP" ||
+    k.crv !== "Ed25519" ||
+    typeof k.x !== "string" ||
+    k.x.length !== 43 ||
+    "d" in k
+  ) {
     throw tokenError("malformed", "not an Ed25519 public key");
   }
   return { kty: "OKP", crv: "Ed25519", x: k.x };
@@ -79,7 +87,13 @@ function randomId(): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-export async function signLinkToken(privateKey: CryptoKey, publicJwk: JWK, hostId: string, audience: string, ttlSec = 60): Promise<string> {
+export async function signLinkToken(
+  privateKey: CryptoKey,
+  publicJwk: JWK,
+  hostId: string,
+  audience: string,
+  ttlSec = 60,
+): Promise<string> {
   return new SignJWT({ purpose: "link" })
     .setProtectedHeader({ alg: "EdDSA", typ: "JWT", jwk: checkHostPublicJwk(publicJwk) })
     .setIssuer(hostId)
@@ -99,7 +113,11 @@ export async function mintClientToken(
   const id = opts.id ?? randomId();
   const now = Math.floor(Date.now() / 1000);
   const exp = now + opts.ttlSec;
-  const token = await new SignJWT({ purpose: "client", scope: opts.scopes.join(" "), ...(opts.name ? { name: opts.name } : {}) })
+  const token = await new SignJWT({
+    purpose: "client",
+    scope: opts.scopes.join(" "),
+    ...(opts.name ? { name: opts.name } : {}),
+  })
     .setProtectedHeader({ alg: "EdDSA", typ: "JWT" })
     .setIssuer(hostId)
     .setSubject(opts.name ?? id)
@@ -122,7 +140,8 @@ function preCheck(token: string): void {
   } catch {
     throw tokenError("malformed", "unreadable token header");
   }
-  if (header.alg !== "EdDSA") throw tokenError("alg_not_allowed", `algorithm ${String(header.alg).slice(0, 16)} is not allowed`);
+  if (header.alg !== "EdDSA")
+    throw tokenError("alg_not_allowed", `algorithm ${String(header.alg).slice(0, 16)} is not allowed`);
   if (header.crit !== undefined) throw tokenError("malformed", "critical header parameters are not supported");
 }
 
@@ -136,14 +155,16 @@ function mapJoseError(e: unknown): LoopgateError {
     if (e.claim === "purpose") return tokenError("wrong_purpose", "wrong kind of token");
     return tokenError("malformed", `token claim ${e.claim} is invalid`);
   }
-  if (e instanceof errors.JWSSignatureVerificationFailed) return tokenError("bad_signature", "token signature is invalid");
+  if (e instanceof errors.JWSSignatureVerificationFailed)
+    return tokenError("bad_signature", "token signature is invalid");
   if (e instanceof errors.JOSEAlgNotAllowed) return tokenError("alg_not_allowed", "token algorithm not allowed");
   return tokenError("malformed", "token could not be verified");
 }
 
 /** `iat` may not lie in the future beyond the skew (a future iat would stretch a token's life). */
 function checkIssuedAt(payload: JWTPayload, skewSec: number): void {
-  if (payload.iat !== undefined && payload.iat > Math.floor(Date.now() / 1000) + skewSec) throw tokenError("not_yet_valid", "token issued in the future");
+  if (payload.iat !== undefined && payload.iat > Math.floor(Date.now() / 1000) + skewSec)
+    throw tokenError("not_yet_valid", "token issued in the future");
 }
 
 export interface VerifyClientOptions {
@@ -153,10 +174,15 @@ export interface VerifyClientOptions {
   clockToleranceSec?: number;
 }
 
-export async function verifyClientToken(token: string, hostKey: CryptoKey | JWK, opts: VerifyClientOptions): Promise<ClientClaims> {
+export async function verifyClientToken(
+  token: string,
+  hostKey: CryptoKey | JWK,
+  opts: VerifyClientOptions,
+): Promise<ClientClaims> {
   try {
     preCheck(token);
-    if (peekUnverifiedIssuer(token) !== opts.hostId) throw tokenError("wrong_issuer", "token was issued by another host");
+    if (peekUnverifiedIssuer(token) !== opts.hostId)
+      throw tokenError("wrong_issuer", "token was issued by another host");
     const key = "kty" in (hostKey as object) ? await importHostPublicJwk(hostKey) : (hostKey as CryptoKey);
     const { payload } = await jwtVerify(token, key, {
       algorithms: ["EdDSA"],
@@ -202,7 +228,10 @@ export interface LinkTokenClaims {
  * exp no further than that from now. The caller checks the host id against
  * its allow-list and that the jti was not used before.
  */
-export async function verifyLinkToken(token: string, opts: { audience: string | string[]; clockToleranceSec?: number }): Promise<LinkTokenClaims> {
+export async function verifyLinkToken(
+  token: string,
+  opts: { audience: string | string[]; clockToleranceSec?: number },
+): Promise<LinkTokenClaims> {
   try {
     preCheck(token);
     const header = decodeProtectedHeader(token);
@@ -220,12 +249,18 @@ export async function verifyLinkToken(token: string, opts: { audience: string | 
     const skew = opts.clockToleranceSec ?? MAX_CLOCK_SKEW_SEC;
     checkIssuedAt(payload, skew);
     const exp = payload.exp as number;
-    if (exp - (payload.iat as number) > MAX_LINK_TOKEN_TTL_SEC || exp > Math.floor(Date.now() / 1000) + MAX_LINK_TOKEN_TTL_SEC + skew) throw tokenError("ttl_too_long", "link token lifetime too long");
+    if (
+      exp - (payload.iat as number) > MAX_LINK_TOKEN_TTL_SEC ||
+      exp > Math.floor(Date.now() / 1000) + MAX_LINK_TOKEN_TTL_SEC + skew
+    )
+      throw tokenError("ttl_too_long", "link token lifetime too long");
     const jti = payload.jti;
-    if (typeof jti !== "string" || jti.length === 0 || jti.length > 128) throw tokenError("malformed", "link token id invalid");
+    if (typeof jti !== "string" || jti.length === 0 || jti.length > 128)
+      throw tokenError("malformed", "link token id invalid");
     return { hostId, publicJwk: jwk, jti, exp };
   } catch (e) {
-    if (e instanceof errors.JWTClaimValidationFailed && e.claim === "iss") return Promise.reject(tokenError("key_mismatch", "link token key does not match its host id"));
+    if (e instanceof errors.JWTClaimValidationFailed && e.claim === "iss")
+      return Promise.reject(tokenError("key_mismatch", "link token key does not match its host id"));
     throw mapJoseError(e);
   }
 }

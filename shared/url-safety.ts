@@ -36,7 +36,8 @@ export function parseV6(host: string): number[] | undefined {
   }
   const halves = h.split("::");
   if (halves.length > 2) return undefined;
-  const toNums = (s: string) => (s === "" ? [] : s.split(":").map((x) => (/^[0-9a-f]{1,4}$/.test(x) ? parseInt(x, 16) : NaN)));
+  const toNums = (s: string) =>
+    s === "" ? [] : s.split(":").map((x) => (/^[0-9a-f]{1,4}$/.test(x) ? parseInt(x, 16) : NaN));
   const head = toNums(halves[0] ?? "");
   const rest = halves.length === 2 ? toNums(halves[1] ?? "") : [];
   const want = 8;
@@ -101,9 +102,13 @@ export function parseGatewayUrl(raw: string): ParsedTarget {
   try {
     url = new URL(raw);
   } catch {
-    throw new LoopgateError(ErrorCodes.URL_INVALID, `not a valid URL: ${JSON.stringify(redactUrl(raw).slice(0, 200))}`, {
-      hint: "use ws://127.0.0.1:18789 or wss://relay.example/h/<hostId>",
-    });
+    throw new LoopgateError(
+      ErrorCodes.URL_INVALID,
+      `not a valid URL: ${JSON.stringify(redactUrl(raw).slice(0, 200))}`,
+      {
+        hint: "use ws://127.0.0.1:18789 or wss://relay.example/h/<hostId>",
+      },
+    );
   }
   if (url.protocol === "http:") url.protocol = "ws:";
   if (url.protocol === "https:") url.protocol = "wss:";
@@ -113,7 +118,9 @@ export function parseGatewayUrl(raw: string): ParsedTarget {
     });
   }
   if (url.username || url.password) {
-    throw new LoopgateError(ErrorCodes.URL_INVALID, "credentials in the URL are not allowed", { hint: "pass --token or --password instead" });
+    throw new LoopgateError(ErrorCodes.URL_INVALID, "credentials in the URL are not allowed", {
+      hint: "pass --token or --password instead",
+    });
   }
   const secure = url.protocol === "wss:";
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
@@ -125,7 +132,11 @@ export function parseGatewayUrl(raw: string): ParsedTarget {
  * Checks the plaintext rule. `resolvedClasses` are the classes of every address
  * the host name resolves to (the caller does DNS); for IP literals it is ignored.
  */
-export function checkUrlSafety(target: ParsedTarget, env: Readonly<Record<string, string | undefined>>, resolvedClasses?: AddressClass[]): void {
+export function checkUrlSafety(
+  target: ParsedTarget,
+  env: Readonly<Record<string, string | undefined>>,
+  resolvedClasses?: AddressClass[],
+): void {
   if (target.secure) return;
   let cls: AddressClass;
   if (isLoopbackHost(target.host)) cls = "loopback";
@@ -133,7 +144,11 @@ export function checkUrlSafety(target: ParsedTarget, env: Readonly<Record<string
     const lit = classifyIp(target.host);
     if (lit) cls = lit;
     else if (resolvedClasses && resolvedClasses.length > 0) {
-      cls = resolvedClasses.includes("public") ? "public" : resolvedClasses.every((c) => c === "loopback") ? "loopback" : "private";
+      cls = resolvedClasses.includes("public")
+        ? "public"
+        : resolvedClasses.every((c) => c === "loopback")
+          ? "loopback"
+          : "private";
     } else cls = "public";
   }
   if (cls === "loopback") return;
@@ -148,8 +163,12 @@ export function checkUrlSafety(target: ParsedTarget, env: Readonly<Record<string
       },
     );
   }
-  throw new LoopgateError(ErrorCodes.URL_UNSAFE, `refusing plaintext ws:// to the public address ${target.host}: tokens would cross the internet in clear`, {
-    hint: "use wss:// (the relay, with its pin) or an ssh -L tunnel to ws://127.0.0.1",
-    details: { rule: "public-ws-never", host: target.host },
-  });
+  throw new LoopgateError(
+    ErrorCodes.URL_UNSAFE,
+    `refusing plaintext ws:// to the public address ${target.host}: tokens would cross the internet in clear`,
+    {
+      hint: "use wss:// (the relay, with its pin) or an ssh -L tunnel to ws://127.0.0.1",
+      details: { rule: "public-ws-never", host: target.host },
+    },
+  );
 }

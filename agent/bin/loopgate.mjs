@@ -19,7 +19,10 @@ const supported = major > 22 || (major === 22 && minor >= 18);
 // CLI framework and the gateway's commands (the same rule as
 // isLeanRelayServe in agent/cli/relay-serve-options.ts; --help goes to the full CLI).
 const args = process.argv.slice(2);
-const entry = args[0] === "relay" && args[1] === "serve" && !args.some((a) => a === "-h" || a === "--help" || a === "--") ? "relay-main" : "main";
+const entry =
+  args[0] === "relay" && args[1] === "serve" && !args.some((a) => a === "-h" || a === "--help" || a === "--")
+    ? "relay-main"
+    : "main";
 const source = fileURLToPath(new URL(`../cli/${entry}.ts`, import.meta.url));
 const built = fileURLToPath(new URL(`../../dist/agent/cli/${entry}.js`, import.meta.url));
 const pinned = fileURLToPath(new URL("../../node_modules/node/bin/node", import.meta.url));

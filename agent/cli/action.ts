@@ -33,5 +33,11 @@ export async function loadCommandConfig(cmd: Command) {
 
 /** A repeatable, comma-separated option's parser. */
 export function collect(v: string, prev: string[]): string[] {
-  return [...prev, ...v.split(",").map((s) => s.trim()).filter((s) => s !== "")];
+  return [
+    ...prev,
+    ...v
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== ""),
+  ];
 }

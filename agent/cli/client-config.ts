@@ -55,7 +55,17 @@ export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
   const browserUrl = browserSignInUrl(links, i.token);
   const pin = i.pins[0] !== undefined ? formatPin(i.pins[0]) : undefined;
   if (i.kind === "loopgate") {
-    return { url, browserUrl, origin, clientConfig: { gateway: { mode: "remote", remote: { url, token: i.token, ...(i.pins.length ? { tlsFingerprint: i.pins.map(formatPin) } : {}) } } } };
+    return {
+      url,
+      browserUrl,
+      origin,
+      clientConfig: {
+        gateway: {
+          mode: "remote",
+          remote: { url, token: i.token, ...(i.pins.length ? { tlsFingerprint: i.pins.map(formatPin) } : {}) },
+        },
+      },
+    };
   }
   const openclawConfig = {
     gateway: {
@@ -80,7 +90,14 @@ export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
       trustedProxies: ["127.0.0.1", "::1"],
       // The link verified the client's token with the host key and names it (the token id) in its own header;
       // it drops any copy a client sent. The link connects from loopback, hence allowLoopback (see README).
-      ...(i.vouchHeader ? { auth: { mode: "trusted-proxy", trustedProxy: { userHeader: i.vouchHeader, requiredHeaders: ["x-loopgate-relay"], allowLoopback: true } } } : {}),
+      ...(i.vouchHeader
+        ? {
+            auth: {
+              mode: "trusted-proxy",
+              trustedProxy: { userHeader: i.vouchHeader, requiredHeaders: ["x-loopgate-relay"], allowLoopback: true },
+            },
+          }
+        : {}),
       ...(origin ? { controlUi: { allowedOrigins: [origin] } } : {}),
     },
   };

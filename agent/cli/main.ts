@@ -16,7 +16,9 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name("loopgate")
-    .description("A personal agent gateway that stays on loopback, with an optional pinned relay for reaching it from anywhere.")
+    .description(
+      "A personal agent gateway that stays on loopback, with an optional pinned relay for reaching it from anywhere.",
+    )
     .version(VERSION, "-V, --version")
     .option("--config <path>", "config file (JSON5); default ~/.loopgate/config.json5 or $LOOPGATE_CONFIG")
     .showHelpAfterError("(run with --help for usage)")
@@ -37,7 +39,8 @@ async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") process.exit(0);
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help")
+        process.exit(0);
       process.exit(e.exitCode === 0 ? 0 : 2);
     }
     fail(e, argv.includes("--json"));

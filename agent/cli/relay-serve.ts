@@ -17,10 +17,18 @@ import { readSecretFile } from "../config/secret-file.ts";
 import { MIN_METRICS_TOKEN_CHARS } from "../../relay/core/metrics-endpoint.ts";
 import { parseHeartbeat, parseMaxStreams, type RelayServeFlags } from "./relay-serve-options.ts";
 
-const splitList = (xs: readonly string[] | undefined): string[] => (xs ?? []).flatMap((v) => v.split(",")).map((s) => s.trim()).filter((s) => s !== "");
+const splitList = (xs: readonly string[] | undefined): string[] =>
+  (xs ?? [])
+    .flatMap((v) => v.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 
 /** The metrics token: --metrics-token-file, else LOOPGATE_METRICS_TOKEN; undefined means no /metrics. */
-export function metricsToken(flags: RelayServeFlags, env: NodeJS.ProcessEnv, warn: (msg: string) => void): string | undefined {
+export function metricsToken(
+  flags: RelayServeFlags,
+  env: NodeJS.ProcessEnv,
+  warn: (msg: string) => void,
+): string | undefined {
   let token: string | undefined;
   let from: string;
   if (flags.metricsTokenFile !== undefined) {
@@ -33,7 +41,11 @@ export function metricsToken(flags: RelayServeFlags, env: NodeJS.ProcessEnv, war
     from = "LOOPGATE_METRICS_TOKEN";
   }
   if (token !== undefined && token.length < MIN_METRICS_TOKEN_CHARS) {
-    throw new LoopgateError(ErrorCodes.USAGE, `${from}: the metrics token must be at least ${MIN_METRICS_TOKEN_CHARS} characters`, { hint: "e.g. openssl rand -hex 32 > metrics-token && chmod 600 metrics-token" });
+    throw new LoopgateError(
+      ErrorCodes.USAGE,
+      `${from}: the metrics token must be at least ${MIN_METRICS_TOKEN_CHARS} characters`,
+      { hint: "e.g. openssl rand -hex 32 > metrics-token && chmod 600 metrics-token" },
+    );
   }
   return token;
 }
@@ -55,17 +67,30 @@ export async function serveRelay(flags: RelayServeFlags, configFlag: string | un
   const { startNodeRelay } = await import("../../relay/node/server.ts");
   const certFile = flags.cert ?? cfg.cert;
   const keyFile = flags.key ?? cfg.key;
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", { hint: "pass both, or neither for a generated certificate" });
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new LoopgateError(ErrorCodes.USAGE, "--cert and --key go together", {
+      hint: "pass both, or neither for a generated certificate",
+    });
   const host = flags.host ?? cfg.host ?? "127.0.0.1";
   // Several public URLs (repeated or comma-separated) for a relay known by more than one name or address.
   const publicUrls = flags.publicUrl?.length ? splitList(flags.publicUrl) : splitList([cfg.publicUrl ?? ""]);
-  const hostnames = [...(host === "0.0.0.0" || host === "::" ? [] : [host]), ...publicUrls.map((u) => new URL(u).hostname)];
-  const cert = certFile && keyFile ? loadCertFiles(certFile, keyFile) : await loadOrCreateRelayCert(join(stateDir(), "relay"), { hostnames });
+  const hostnames = [
+    ...(host === "0.0.0.0" || host === "::" ? [] : [host]),
+    ...publicUrls.map((u) => new URL(u).hostname),
+  ];
+  const cert =
+    certFile && keyFile
+      ? loadCertFiles(certFile, keyFile)
+      : await loadOrCreateRelayCert(join(stateDir(), "relay"), { hostnames });
   const allow = [...splitList(flags.allowHost), ...(cfg.allowHosts ?? [])];
-  if (allow.length === 0) log.warn("no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id; write --allow-host=ID, since an id may start with -)");
+  if (allow.length === 0)
+    log.warn(
+      "no --allow-host given: no host can link until you add one (loopgate host id on the host prints its id; write --allow-host=ID, since an id may start with -)",
+    );
   const portRaw = flags.port ?? (cfg.port !== undefined ? String(cfg.port) : "8443");
   const port = Number(portRaw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new LoopgateError(ErrorCodes.USAGE, `--port must be 0-65535 (got ${portRaw})`);
   const relayServer = await startNodeRelay({
     host,
     port,
@@ -76,21 +101,46 @@ export async function serveRelay(flags: RelayServeFlags, configFlag: string | un
     limits: {
       ...(flags.heartbeatMs !== undefined ? { heartbeat: parseHeartbeat(flags.heartbeatMs) } : {}),
       ...(flags.maxStreams !== undefined ? { maxStreamsPerHost: parseMaxStreams(flags.maxStreams) } : {}),
-      ...(flags.maxStreamsPerToken !== undefined ? { maxStreamsPerToken: parseMaxStreams(flags.maxStreamsPerToken, "--max-streams-per-token") } : {}),
-      ...(flags.maxStreamsPerAddr !== undefined ? { maxStreamsPerClientAddr: parseMaxStreams(flags.maxStreamsPerAddr, "--max-streams-per-addr") } : {}),
+      ...(flags.maxStreamsPerToken !== undefined
+        ? { maxStreamsPerToken: parseMaxStreams(flags.maxStreamsPerToken, "--max-streams-per-token") }
+        : {}),
+      ...(flags.maxStreamsPerAddr !== undefined
+        ? { maxStreamsPerClientAddr: parseMaxStreams(flags.maxStreamsPerAddr, "--max-streams-per-addr") }
+        : {}),
     },
     ...(token !== undefined ? { metrics: { token, perHost: Boolean(flags.metricsPerHost) } } : {}),
     log,
   });
   const url = `wss://${host.includes(":") ? `[${host}]` : host}:${relayServer.port}`;
-  if (relayServer.audiences.length === 0) log.warn("no --public-url given and the relay listens on every address: no token is accepted until --public-url names the URL clients use");
-  if (flags.metricsPerHost && token === undefined) log.warn("--metrics-per-host has no effect without a metrics token (--metrics-token-file or LOOPGATE_METRICS_TOKEN)");
-  log.info("relay listening", { url, allowedHosts: allow.length, certificate: cert.generated ? "generated (self-signed)" : (cert.certPath ?? "given"), metrics: token !== undefined ? `/metrics (bearer token${flags.metricsPerHost ? ", per-host labels" : ""})` : "off" });
+  if (relayServer.audiences.length === 0)
+    log.warn(
+      "no --public-url given and the relay listens on every address: no token is accepted until --public-url names the URL clients use",
+    );
+  if (flags.metricsPerHost && token === undefined)
+    log.warn(
+      "--metrics-per-host has no effect without a metrics token (--metrics-token-file or LOOPGATE_METRICS_TOKEN)",
+    );
+  log.info("relay listening", {
+    url,
+    allowedHosts: allow.length,
+    certificate: cert.generated ? "generated (self-signed)" : (cert.certPath ?? "given"),
+    metrics: token !== undefined ? `/metrics (bearer token${flags.metricsPerHost ? ", per-host labels" : ""})` : "off",
+  });
   // Signals are handled before "ready" is announced: whoever waits for that line may stop the relay at once.
   const stop = () => void relayServer.close().then(() => process.exit(0));
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  const ready = { ok: true, event: "ready", port: relayServer.port, url, pin: formatPin(cert.pin), generatedCertificate: cert.generated };
+  const ready = {
+    ok: true,
+    event: "ready",
+    port: relayServer.port,
+    url,
+    pin: formatPin(cert.pin),
+    generatedCertificate: cert.generated,
+  };
   if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
-  else process.stdout.write(`loopgate relay on ${url}\n  certificate pin: ${formatPin(cert.pin)}\n  hosts link with: loopgate link --relay ${url} --relay-fingerprint ${formatPin(cert.pin)} …\n`);
+  else
+    process.stdout.write(
+      `loopgate relay on ${url}\n  certificate pin: ${formatPin(cert.pin)}\n  hosts link with: loopgate link --relay ${url} --relay-fingerprint ${formatPin(cert.pin)} …\n`,
+    );
 }

@@ -46,7 +46,13 @@ interface ResFrame {
   id: string;
   ok: boolean;
   payload?: unknown;
-  error?: { code: string; message: string; details?: { code?: string } & Record<string, unknown>; retryable?: boolean; retryAfterMs?: number };
+  error?: {
+    code: string;
+    message: string;
+    details?: { code?: string } & Record<string, unknown>;
+    retryable?: boolean;
+    retryAfterMs?: number;
+  };
 }
 
 export interface EventFrame {
@@ -67,15 +73,25 @@ async function resolveClasses(host: string): Promise<AddressClass[]> {
 
 function gatewayError(err: NonNullable<ResFrame["error"]>, during: string): LoopgateError {
   const detail = err.details?.code;
-  if (detail === "PROTOCOL_MISMATCH") return new LoopgateError(ErrorCodes.PROTOCOL_MISMATCH, `${during}: ${err.message}`, { hint: "upgrade loopgate or the gateway so both speak protocol 4" });
+  if (detail === "PROTOCOL_MISMATCH")
+    return new LoopgateError(ErrorCodes.PROTOCOL_MISMATCH, `${during}: ${err.message}`, {
+      hint: "upgrade loopgate or the gateway so both speak protocol 4",
+    });
   if (typeof detail === "string" && detail.startsWith("AUTH_")) {
     return new LoopgateError(ErrorCodes.AUTH_REFUSED, `${during}: ${err.message}`, {
-      hint: detail === "AUTH_RATE_LIMITED" ? "wait and retry" : "check --token/--password or the configured credentials (loopgate status --deep shows which source was used)",
+      hint:
+        detail === "AUTH_RATE_LIMITED"
+          ? "wait and retry"
+          : "check --token/--password or the configured credentials (loopgate status --deep shows which source was used)",
       details: { gatewayCode: err.code, detail },
     });
   }
   return new LoopgateError(ErrorCodes.REQUEST_FAILED, `${during}: ${err.code}: ${err.message}`, {
-    details: { gatewayCode: err.code, ...(detail ? { detail } : {}), ...(err.retryable !== undefined ? { retryable: err.retryable } : {}) },
+    details: {
+      gatewayCode: err.code,
+      ...(detail ? { detail } : {}),
+      ...(err.retryable !== undefined ? { retryable: err.retryable } : {}),
+    },
   });
 }
 
@@ -83,7 +99,15 @@ export class GatewayClient {
   readonly ws: WebSocket;
   readonly hello: HelloOk;
   readonly connectMs: number;
-  #pending = new Map<string, { resolve: (f: ResFrame) => void; reject: (e: Error) => void; expectFinal: boolean; onInterim?: (payload: unknown) => void }>();
+  #pending = new Map<
+    string,
+    {
+      resolve: (f: ResFrame) => void;
+      reject: (e: Error) => void;
+      expectFinal: boolean;
+      onInterim?: (payload: unknown) => void;
+    }
+  >();
   #eventListeners = new Set<(e: EventFrame) => void>();
   #closed: { code: number; reason: string } | undefined;
 
@@ -94,9 +118,16 @@ export class GatewayClient {
     ws.on("message", (data) => this.#onMessage(String(data)));
     ws.on("close", (code, reason) => {
       this.#closed = { code, reason: String(reason) };
-      const err = new LoopgateError(ErrorCodes.CONNECTION_CLOSED, `the gateway closed the connection (${code}${String(reason) ? `: ${String(reason)}` : ""})`, {
-        hint: code === 1012 ? "the gateway is restarting; retry in a moment" : "retry; loopgate status --deep shows the target",
-      });
+      const err = new LoopgateError(
+        ErrorCodes.CONNECTION_CLOSED,
+        `the gateway closed the connection (${code}${String(reason) ? `: ${String(reason)}` : ""})`,
+        {
+          hint:
+            code === 1012
+              ? "the gateway is restarting; retry in a moment"
+              : "retry; loopgate status --deep shows the target",
+        },
+      );
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
     });
@@ -112,7 +143,8 @@ export class GatewayClient {
       try {
         return await GatewayClient.#connectOnce({ ...opts, timeoutMs: Math.max(1, deadline - Date.now()) });
       } catch (e) {
-        const retryable = e instanceof LoopgateError && e.details?.gatewayCode === "UNAVAILABLE" && e.details?.retryable === true;
+        const retryable =
+          e instanceof LoopgateError && e.details?.gatewayCode === "UNAVAILABLE" && e.details?.retryable === true;
         if (!retryable || Date.now() + 500 > deadline) throw e;
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -123,11 +155,18 @@ export class GatewayClient {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const target = parseGatewayUrl(opts.url);
     if (!target.secure && opts.pins && opts.pins.length > 0) {
-      throw new LoopgateError(ErrorCodes.PIN_INVALID, "a TLS fingerprint pin needs a wss:// URL; this target is plaintext ws://", {
-        hint: "drop --tls-fingerprint for ws:// targets, or use the relay's wss:// URL",
-      });
+      throw new LoopgateError(
+        ErrorCodes.PIN_INVALID,
+        "a TLS fingerprint pin needs a wss:// URL; this target is plaintext ws://",
+        {
+          hint: "drop --tls-fingerprint for ws:// targets, or use the relay's wss:// URL",
+        },
+      );
     }
-    const classes = !target.secure && classifyIp(target.host) === undefined && target.host !== "localhost" ? await (opts.resolveHost ?? resolveClasses)(target.host) : undefined;
+    const classes =
+      !target.secure && classifyIp(target.host) === undefined && target.host !== "localhost"
+        ? await (opts.resolveHost ?? resolveClasses)(target.host)
+        : undefined;
     checkUrlSafety(target, opts.env ?? process.env, classes);
 
     const t0 = performance.now();
@@ -151,7 +190,13 @@ export class GatewayClient {
     }
   }
 
-  static #handshake(ws: WebSocket, opts: ClientOptions, timeoutMs: number, early: unknown[], queue: (d: unknown) => void): Promise<HelloOk> {
+  static #handshake(
+    ws: WebSocket,
+    opts: ClientOptions,
+    timeoutMs: number,
+    early: unknown[],
+    queue: (d: unknown) => void,
+  ): Promise<HelloOk> {
     return new Promise<HelloOk>((resolve, reject) => {
       const id = randomUUID();
       let sent = false;
@@ -162,7 +207,16 @@ export class GatewayClient {
         fn();
       };
       const timer = setTimeout(
-        () => done(() => reject(new LoopgateError(ErrorCodes.TIMEOUT, sent ? "the gateway did not answer connect in time" : "the gateway sent no connect.challenge in time", { hint: "is this an OpenClaw-protocol gateway? raise --timeout if the link is slow" }))),
+        () =>
+          done(() =>
+            reject(
+              new LoopgateError(
+                ErrorCodes.TIMEOUT,
+                sent ? "the gateway did not answer connect in time" : "the gateway sent no connect.challenge in time",
+                { hint: "is this an OpenClaw-protocol gateway? raise --timeout if the link is slow" },
+              ),
+            ),
+          ),
         Math.max(1, timeoutMs),
       );
       const sendConnect = () => {
@@ -179,7 +233,13 @@ export class GatewayClient {
             params: {
               minProtocol: CLIENT_PROTOCOL.min,
               maxProtocol: CLIENT_PROTOCOL.max,
-              client: { id: opts.clientId ?? "cli", version: VERSION, platform: process.platform, mode: opts.clientMode ?? "cli", displayName: "loopgate" },
+              client: {
+                id: opts.clientId ?? "cli",
+                version: VERSION,
+                platform: process.platform,
+                mode: opts.clientMode ?? "cli",
+                displayName: "loopgate",
+              },
               role: "operator",
               scopes: opts.scopes ?? ["operator.admin"],
               caps: [],
@@ -194,16 +254,26 @@ export class GatewayClient {
         try {
           f = JSON.parse(String(data)) as ResFrame | EventFrame;
         } catch {
-          done(() => reject(new LoopgateError(ErrorCodes.PROTOCOL_ERROR, "the server sent a frame that is not JSON", { hint: "is the URL an OpenClaw-protocol gateway?" })));
+          done(() =>
+            reject(
+              new LoopgateError(ErrorCodes.PROTOCOL_ERROR, "the server sent a frame that is not JSON", {
+                hint: "is the URL an OpenClaw-protocol gateway?",
+              }),
+            ),
+          );
           return;
         }
         if (f.type === "event" && f.event === "connect.challenge") sendConnect();
         else if (f.type === "res" && f.id === id) {
           if (f.ok) {
             const hello = f.payload as HelloOk;
-            if (!hello || hello.type !== "hello-ok") done(() => reject(new LoopgateError(ErrorCodes.PROTOCOL_ERROR, "connect answered without hello-ok")));
+            if (!hello || hello.type !== "hello-ok")
+              done(() => reject(new LoopgateError(ErrorCodes.PROTOCOL_ERROR, "connect answered without hello-ok")));
             else done(() => resolve(hello));
-          } else done(() => reject(gatewayError(f.error ?? { code: "UNKNOWN", message: "connect refused" }, "connect refused")));
+          } else
+            done(() =>
+              reject(gatewayError(f.error ?? { code: "UNKNOWN", message: "connect refused" }, "connect refused")),
+            );
         }
       };
       const onClose = (code: number, reason: Buffer) => {
@@ -213,8 +283,13 @@ export class GatewayClient {
             code === 1002 && /protocol/i.test(r)
               ? new LoopgateError(ErrorCodes.PROTOCOL_MISMATCH, `the gateway closed the connection: ${r}`)
               : code === 1008 && /unauthori|auth/i.test(r)
-                ? new LoopgateError(ErrorCodes.AUTH_REFUSED, `the gateway refused the credentials (${code}: ${r})`, { hint: "check --token/--password" })
-                : new LoopgateError(ErrorCodes.CONNECTION_CLOSED, `the gateway closed the connection during the handshake (${code}${r ? `: ${r}` : ""})`),
+                ? new LoopgateError(ErrorCodes.AUTH_REFUSED, `the gateway refused the credentials (${code}: ${r})`, {
+                    hint: "check --token/--password",
+                  })
+                : new LoopgateError(
+                    ErrorCodes.CONNECTION_CLOSED,
+                    `the gateway closed the connection during the handshake (${code}${r ? `: ${r}` : ""})`,
+                  ),
           ),
         );
       };
@@ -251,14 +326,23 @@ export class GatewayClient {
   }
 
   /** Sends a request and resolves with its payload; a gateway error becomes a LoopgateError. */
-  async request<T = unknown>(method: string, params?: unknown, opts: { timeoutMs?: number; expectFinal?: boolean; onInterim?: (payload: unknown) => void } = {}): Promise<T> {
-    if (this.#closed) throw new LoopgateError(ErrorCodes.CONNECTION_CLOSED, `the connection is closed (${this.#closed.code})`);
+  async request<T = unknown>(
+    method: string,
+    params?: unknown,
+    opts: { timeoutMs?: number; expectFinal?: boolean; onInterim?: (payload: unknown) => void } = {},
+  ): Promise<T> {
+    if (this.#closed)
+      throw new LoopgateError(ErrorCodes.CONNECTION_CLOSED, `the connection is closed (${this.#closed.code})`);
     const id = randomUUID();
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const frame = await new Promise<ResFrame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new LoopgateError(ErrorCodes.TIMEOUT, `${method} got no answer within ${timeoutMs} ms`, { hint: "raise --timeout, or check the gateway (loopgate status --deep)" }));
+        reject(
+          new LoopgateError(ErrorCodes.TIMEOUT, `${method} got no answer within ${timeoutMs} ms`, {
+            hint: "raise --timeout, or check the gateway (loopgate status --deep)",
+          }),
+        );
       }, timeoutMs);
       this.#pending.set(id, {
         resolve: (f) => (clearTimeout(timer), resolve(f)),

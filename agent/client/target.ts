@@ -32,16 +32,35 @@ export function parseTimeout(raw: string | undefined, fallback = 10_000): number
   if (raw === undefined) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 3_600_000) {
-    throw new LoopgateError(ErrorCodes.USAGE, `--timeout must be a whole number of milliseconds 1-3600000 (got ${JSON.stringify(raw.slice(0, 20))})`, { hint: "e.g. --timeout 5000" });
+    throw new LoopgateError(
+      ErrorCodes.USAGE,
+      `--timeout must be a whole number of milliseconds 1-3600000 (got ${JSON.stringify(raw.slice(0, 20))})`,
+      { hint: "e.g. --timeout 5000" },
+    );
   }
   return n;
 }
 
-export function resolveClientTarget(flags: TargetFlags, configFlag: string | undefined, path: CallPath, env: NodeJS.ProcessEnv = process.env): ClientTarget {
+export function resolveClientTarget(
+  flags: TargetFlags,
+  configFlag: string | undefined,
+  path: CallPath,
+  env: NodeJS.ProcessEnv = process.env,
+): ClientTarget {
   const config = loadConfig({ ...(configFlag !== undefined ? { flag: configFlag } : {}), env });
   const stored = readIfExists(statePath(GATEWAY_TOKEN_FILE, env))?.trim();
-  const token = secretFromFlags({ value: flags.token, file: flags.tokenFile, flag: "--token", fileFlag: "--token-file" });
-  const password = secretFromFlags({ value: flags.password, file: flags.passwordFile, flag: "--password", fileFlag: "--password-file" });
+  const token = secretFromFlags({
+    value: flags.token,
+    file: flags.tokenFile,
+    flag: "--token",
+    fileFlag: "--token-file",
+  });
+  const password = secretFromFlags({
+    value: flags.password,
+    file: flags.passwordFile,
+    flag: "--password",
+    fileFlag: "--password-file",
+  });
   const target = resolveTarget({
     config: config.config,
     env,

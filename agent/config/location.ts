@@ -22,6 +22,7 @@ export function defaultConfigPath(): string {
 export function configLocation(opts: { flag?: string; env?: NodeJS.ProcessEnv } = {}): ConfigLocation {
   const env = opts.env ?? process.env;
   if (opts.flag) return { path: resolve(opts.flag), source: "--config", required: true };
-  if (env.LOOPGATE_CONFIG && env.LOOPGATE_CONFIG.trim() !== "") return { path: resolve(env.LOOPGATE_CONFIG), source: "env:LOOPGATE_CONFIG", required: true };
+  if (env.LOOPGATE_CONFIG && env.LOOPGATE_CONFIG.trim() !== "")
+    return { path: resolve(env.LOOPGATE_CONFIG), source: "env:LOOPGATE_CONFIG", required: true };
   return { path: defaultConfigPath(), source: "default", required: false };
 }

@@ -24,7 +24,9 @@ export type AuthFail = { ok: false; detail: string; message: string; retryAfterM
 export type AuthResult = AuthOk | AuthFail;
 
 /** Verifies a host-minted client token (relay issue); returns its scopes or undefined. */
-export type ClientTokenVerifier = (token: string) => Promise<{ scopes: string[]; id: string; name?: string } | undefined>;
+export type ClientTokenVerifier = (
+  token: string,
+) => Promise<{ scopes: string[]; id: string; name?: string } | undefined>;
 
 export class GatewayAuth {
   readonly #settings: GatewaySettings["auth"];
@@ -53,8 +55,11 @@ export class GatewayAuth {
    * relayed or proxied client by the real address the relay saw.
    */
   #limitKey(peer: PeerInfo): string | undefined {
-    if (peer.local && this.#settings.rateLimit.exemptLoopback && (peer.origin === undefined || peer.origin === "")) return undefined;
-    return peer.local && peer.origin ? `${peer.clientAddr} ${peer.origin.slice(0, 200).toLowerCase()}` : peer.clientAddr;
+    if (peer.local && this.#settings.rateLimit.exemptLoopback && (peer.origin === undefined || peer.origin === ""))
+      return undefined;
+    return peer.local && peer.origin
+      ? `${peer.clientAddr} ${peer.origin.slice(0, 200).toLowerCase()}`
+      : peer.clientAddr;
   }
 
   async verify(auth: { token?: string; password?: string } | undefined, peer: PeerInfo): Promise<AuthResult> {
@@ -62,7 +67,13 @@ export class GatewayAuth {
     if (key === undefined) return this.#check(auth, peer);
     const wait = this.#limiter.retryAfterMs(key);
     if (wait > 0) {
-      return { ok: false, detail: ConnectErrorDetails.AUTH_RATE_LIMITED, message: `too many failed auth attempts; retry in ${Math.ceil(wait / 1000)}s`, retryAfterMs: wait, rateLimited: true };
+      return {
+        ok: false,
+        detail: ConnectErrorDetails.AUTH_RATE_LIMITED,
+        message: `too many failed auth attempts; retry in ${Math.ceil(wait / 1000)}s`,
+        retryAfterMs: wait,
+        rateLimited: true,
+      };
     }
     const result = await this.#check(auth, peer);
     if (result.ok) this.#limiter.succeed(key);
@@ -80,38 +91,90 @@ export class GatewayAuth {
     // A host-minted client token (JWT) is accepted in every mode: it is how relayed clients authenticate.
     if (token !== undefined && token.startsWith("eyJ") && this.#clientTokenVerifier) {
       const claims = await this.#clientTokenVerifier(token).catch(() => undefined);
-      if (claims) return { ok: true, method: "client-token", role: "operator", allowedScopes: claims.scopes, subject: claims.name ?? claims.id, tokenId: claims.id };
+      if (claims)
+        return {
+          ok: true,
+          method: "client-token",
+          role: "operator",
+          allowedScopes: claims.scopes,
+          subject: claims.name ?? claims.id,
+          tokenId: claims.id,
+        };
     }
 
     // A verified proxy identity stands in for a credential only when none was given.
     if (token === undefined && password === undefined && peer.proxyIdentity) {
       const id = peer.proxyIdentity;
-      if (id.via === "tailscale" && s.allowTailscale) return { ok: true, method: "tailscale", subject: id.user, ...full };
-      if (id.via === "trusted-proxy" && s.mode === "trusted-proxy") return { ok: true, method: "trusted-proxy", subject: id.user, ...full };
+      if (id.via === "tailscale" && s.allowTailscale)
+        return { ok: true, method: "tailscale", subject: id.user, ...full };
+      if (id.via === "trusted-proxy" && s.mode === "trusted-proxy")
+        return { ok: true, method: "trusted-proxy", subject: id.user, ...full };
     }
 
     switch (s.mode) {
       case "trusted-proxy":
-        return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: "unauthorized: this gateway accepts identities from its trusted proxy only (or a host-minted client token)" };
+        return {
+          ok: false,
+          detail: ConnectErrorDetails.AUTH_UNAUTHORIZED,
+          message:
+            "unauthorized: this gateway accepts identities from its trusted proxy only (or a host-minted client token)",
+        };
       case "none":
         if (peer.local) return { ok: true, method: "none", ...full };
         // Forwarded connections never inherit loopback trust: they need a credential.
-        if (token !== undefined && s.token && (await timingSafeEqualStr(token, s.token.value))) return { ok: true, method: "token", ...full };
-        return { ok: false, detail: ConnectErrorDetails.AUTH_REQUIRED, message: "unauthorized: this connection is forwarded, and auth none applies to direct loopback clients only" };
+        if (token !== undefined && s.token && (await timingSafeEqualStr(token, s.token.value)))
+          return { ok: true, method: "token", ...full };
+        return {
+          ok: false,
+          detail: ConnectErrorDetails.AUTH_REQUIRED,
+          message: "unauthorized: this connection is forwarded, and auth none applies to direct loopback clients only",
+        };
       case "token": {
-        if (!s.token) return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: "unauthorized: no gateway token is configured" };
-        if (token === undefined || token === "") return { ok: false, detail: ConnectErrorDetails.AUTH_TOKEN_MISSING, message: "unauthorized: gateway token missing (pass --token or set OPENCLAW_GATEWAY_TOKEN)" };
+        if (!s.token)
+          return {
+            ok: false,
+            detail: ConnectErrorDetails.AUTH_UNAUTHORIZED,
+            message: "unauthorized: no gateway token is configured",
+          };
+        if (token === undefined || token === "")
+          return {
+            ok: false,
+            detail: ConnectErrorDetails.AUTH_TOKEN_MISSING,
+            message: "unauthorized: gateway token missing (pass --token or set OPENCLAW_GATEWAY_TOKEN)",
+          };
         if (await timingSafeEqualStr(token, s.token.value)) return { ok: true, method: "token", ...full };
-        return { ok: false, detail: ConnectErrorDetails.AUTH_TOKEN_MISMATCH, message: "unauthorized: gateway token mismatch" };
+        return {
+          ok: false,
+          detail: ConnectErrorDetails.AUTH_TOKEN_MISMATCH,
+          message: "unauthorized: gateway token mismatch",
+        };
       }
       case "password": {
-        if (!s.password) return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: "unauthorized: no gateway password is configured" };
-        if (password === undefined || password === "") return { ok: false, detail: ConnectErrorDetails.AUTH_PASSWORD_MISSING, message: "unauthorized: gateway password missing (pass --password or set OPENCLAW_GATEWAY_PASSWORD)" };
+        if (!s.password)
+          return {
+            ok: false,
+            detail: ConnectErrorDetails.AUTH_UNAUTHORIZED,
+            message: "unauthorized: no gateway password is configured",
+          };
+        if (password === undefined || password === "")
+          return {
+            ok: false,
+            detail: ConnectErrorDetails.AUTH_PASSWORD_MISSING,
+            message: "unauthorized: gateway password missing (pass --password or set OPENCLAW_GATEWAY_PASSWORD)",
+          };
         if (await timingSafeEqualStr(password, s.password.value)) return { ok: true, method: "password", ...full };
-        return { ok: false, detail: ConnectErrorDetails.AUTH_PASSWORD_MISMATCH, message: "unauthorized: gateway password mismatch" };
+        return {
+          ok: false,
+          detail: ConnectErrorDetails.AUTH_PASSWORD_MISMATCH,
+          message: "unauthorized: gateway password mismatch",
+        };
       }
       default:
-        return { ok: false, detail: ConnectErrorDetails.AUTH_UNAUTHORIZED, message: `unauthorized: auth mode ${s.mode} is not available for this connection` };
+        return {
+          ok: false,
+          detail: ConnectErrorDetails.AUTH_UNAUTHORIZED,
+          message: `unauthorized: auth mode ${s.mode} is not available for this connection`,
+        };
     }
   }
 }

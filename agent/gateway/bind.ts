@@ -44,7 +44,9 @@ function bindError(host: string, port: number, err: NodeJS.ErrnoException): Loop
     });
   }
   if (err.code === "EACCES") {
-    return new LoopgateError(ErrorCodes.BIND_FAILED, `not allowed to listen on ${host}:${port}`, { hint: "use a port above 1024" });
+    return new LoopgateError(ErrorCodes.BIND_FAILED, `not allowed to listen on ${host}:${port}`, {
+      hint: "use a port above 1024",
+    });
   }
   return new LoopgateError(ErrorCodes.BIND_FAILED, `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, {
     hint: "check the address exists on this machine",
@@ -61,7 +63,9 @@ export function isTailnetAddress(addr: string): boolean {
 }
 
 /** Finds the host's Tailscale address: a tailscale* interface first, then `tailscale ip`. */
-export async function findTailnetAddress(opts: { interfaces?: ReturnType<typeof networkInterfaces>; tailscaleBin?: string } = {}): Promise<string | undefined> {
+export async function findTailnetAddress(
+  opts: { interfaces?: ReturnType<typeof networkInterfaces>; tailscaleBin?: string } = {},
+): Promise<string | undefined> {
   const ifs = opts.interfaces ?? networkInterfaces();
   const candidates: string[] = [];
   for (const [name, addrs] of Object.entries(ifs)) {
@@ -71,7 +75,9 @@ export async function findTailnetAddress(opts: { interfaces?: ReturnType<typeof 
   const v4 = candidates.find((c) => c.includes("."));
   if (v4 ?? candidates[0]) return v4 ?? candidates[0];
   const out = await new Promise<string>((resolve) => {
-    execFile(opts.tailscaleBin ?? "tailscale", ["ip", "-4"], { timeout: 3000 }, (err, stdout) => resolve(err ? "" : String(stdout)));
+    execFile(opts.tailscaleBin ?? "tailscale", ["ip", "-4"], { timeout: 3000 }, (err, stdout) =>
+      resolve(err ? "" : String(stdout)),
+    );
   });
   return out
     .split(/\s+/)
@@ -121,9 +127,13 @@ export async function listenForBind(opts: {
         const v6 = await tryListen("::1", false);
         if (v4 || v6) return { servers, result: { addresses, port, fellBack: false, notes } };
         if (!opts.canExpose) {
-          throw new LoopgateError(ErrorCodes.BIND_REFUSED, "bind auto: loopback is unavailable, and falling back beyond loopback needs token or password auth", {
-            hint: "configure gateway.auth.token or a password, or fix the loopback interface",
-          });
+          throw new LoopgateError(
+            ErrorCodes.BIND_REFUSED,
+            "bind auto: loopback is unavailable, and falling back beyond loopback needs token or password auth",
+            {
+              hint: "configure gateway.auth.token or a password, or fix the loopback interface",
+            },
+          );
         }
         notes.push("loopback is unavailable: bind auto fell back to all interfaces (auth required)");
         await tryListen("0.0.0.0", true);
@@ -135,9 +145,13 @@ export async function listenForBind(opts: {
       case "custom": {
         const host = opts.customHost as string;
         if (classifyIp(host) === undefined && host !== "localhost") {
-          throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `custom bind address must be an IP address (got ${JSON.stringify(host.slice(0, 64))})`, {
-            hint: "use e.g. --bind custom --host 192.168.1.10",
-          });
+          throw new LoopgateError(
+            ErrorCodes.CONFIG_INVALID,
+            `custom bind address must be an IP address (got ${JSON.stringify(host.slice(0, 64))})`,
+            {
+              hint: "use e.g. --bind custom --host 192.168.1.10",
+            },
+          );
         }
         await tryListen(host, true);
         return { servers, result: { addresses, port, fellBack: false, notes } };
@@ -145,9 +159,13 @@ export async function listenForBind(opts: {
       case "tailnet": {
         const addr = await (opts.tailnetAddress ?? (() => findTailnetAddress()))();
         if (!addr) {
-          throw new LoopgateError(ErrorCodes.BIND_FAILED, "bind tailnet: no Tailscale address found on this host (no tailscale* interface with a 100.64.0.0/10 or fd7a:115c:a1e0::/48 address, and `tailscale ip` gave none)", {
-            hint: "start Tailscale (tailscale up), or use --bind loopback with Tailscale Serve",
-          });
+          throw new LoopgateError(
+            ErrorCodes.BIND_FAILED,
+            "bind tailnet: no Tailscale address found on this host (no tailscale* interface with a 100.64.0.0/10 or fd7a:115c:a1e0::/48 address, and `tailscale ip` gave none)",
+            {
+              hint: "start Tailscale (tailscale up), or use --bind loopback with Tailscale Serve",
+            },
+          );
         }
         await tryListen(addr, true);
         return { servers, result: { addresses, port, fellBack: false, notes } };

@@ -73,7 +73,9 @@ export function wsClientSocket(ws: WebSocket): ClientSocket {
     onclose: () => {},
     onerror: () => {},
   };
-  ws.on("message", (data, isBinary) => socket.onmessage({ binary: isBinary, bytes: rawBytes(data), text: () => rawText(data) }));
+  ws.on("message", (data, isBinary) =>
+    socket.onmessage({ binary: isBinary, bytes: rawBytes(data), text: () => rawText(data) }),
+  );
   ws.on("close", () => socket.onclose());
   ws.on("error", (err) => socket.onerror(err));
   return socket;

@@ -71,9 +71,18 @@ export class GatewayConnection {
     socket.onmessage = (m) => this.#onMessage(m);
     socket.onclose = () => this.#onClosed();
     socket.onerror = (err) => this.#env.log.debug("client socket error", { conn: this.id, err: err.message });
-    this.#connectTimer = setTimeout(() => this.close(CloseCodes.POLICY_VIOLATION, "connect timeout: send connect within 10s"), CONNECT_TIMEOUT_MS);
+    this.#connectTimer = setTimeout(
+      () => this.close(CloseCodes.POLICY_VIOLATION, "connect timeout: send connect within 10s"),
+      CONNECT_TIMEOUT_MS,
+    );
     this.#connectTimer.unref();
-    this.#send(eventFrame("connect.challenge", { nonce: this.#nonce, ts: Date.now(), capabilities: env.registry.capabilityNames() }));
+    this.#send(
+      eventFrame("connect.challenge", {
+        nonce: this.#nonce,
+        ts: Date.now(),
+        capabilities: env.registry.capabilityNames(),
+      }),
+    );
   }
 
   get ready(): boolean {
@@ -183,13 +192,26 @@ export class GatewayConnection {
 
   async #handleConnect(id: string, method: string, params: unknown): Promise<void> {
     if (method !== "connect") {
-      this.#fail(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: `the first request must be connect, not ${method.slice(0, 64)}` }, CloseCodes.POLICY_VIOLATION, "first request must be connect");
+      this.#fail(
+        id,
+        {
+          code: GatewayErrorCodes.INVALID_REQUEST,
+          message: `the first request must be connect, not ${method.slice(0, 64)}`,
+        },
+        CloseCodes.POLICY_VIOLATION,
+        "first request must be connect",
+      );
       return;
     }
     this.#state = "authenticating";
     const checked = checkConnectParams(params);
     if (!checked.ok) {
-      this.#fail(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: checked.message }, CloseCodes.POLICY_VIOLATION, "invalid connect params");
+      this.#fail(
+        id,
+        { code: GatewayErrorCodes.INVALID_REQUEST, message: checked.message },
+        CloseCodes.POLICY_VIOLATION,
+        "invalid connect params",
+      );
       return;
     }
     const p = checked.params;
@@ -210,7 +232,12 @@ export class GatewayConnection {
     const result = await this.#env.auth.verify(p.auth, this.peer);
     if ((this.#state as State) === "closed") return;
     if (!result.ok) {
-      this.#env.log.warn("auth refused", { conn: this.id, client: this.peer.clientAddr, forwarded: this.peer.forwarded, detail: result.detail });
+      this.#env.log.warn("auth refused", {
+        conn: this.id,
+        client: this.peer.clientAddr,
+        forwarded: this.peer.forwarded,
+        detail: result.detail,
+      });
       this.#fail(
         id,
         {
@@ -235,7 +262,11 @@ export class GatewayConnection {
       type: "hello-ok",
       protocol,
       server: { version: this.#env.serverInfo.version, connId: this.id, bootId: this.#env.serverInfo.bootId },
-      features: { methods: this.#env.registry.methodNames(), events: this.#env.registry.eventNames(), capabilities: this.#env.registry.capabilityNames() },
+      features: {
+        methods: this.#env.registry.methodNames(),
+        events: this.#env.registry.eventNames(),
+        capabilities: this.#env.registry.capabilityNames(),
+      },
       snapshot: this.#env.helloSnapshot(),
       auth: { role: this.#role, scopes: this.#scopes },
       policy: {
@@ -246,7 +277,14 @@ export class GatewayConnection {
     };
     this.#state = "ready";
     this.#send(resOk(id, hello));
-    this.#env.log.info("client connected", { conn: this.id, client: this.peer.clientAddr, forwarded: this.peer.forwarded, authMethod: result.method, clientId: p.client.id, mode: p.client.mode });
+    this.#env.log.info("client connected", {
+      conn: this.id,
+      client: this.peer.clientAddr,
+      forwarded: this.peer.forwarded,
+      authMethod: result.method,
+      clientId: p.client.id,
+      mode: p.client.mode,
+    });
     this.#env.onReady?.(this);
   }
 
@@ -257,7 +295,9 @@ export class GatewayConnection {
     }
     const def = this.#env.registry.get(method);
     if (!def) {
-      this.#send(resErr(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: `unknown method: ${method.slice(0, 128)}` }));
+      this.#send(
+        resErr(id, { code: GatewayErrorCodes.INVALID_REQUEST, message: `unknown method: ${method.slice(0, 128)}` }),
+      );
       return;
     }
     if (!hasScope(this.#scopes, def.scope)) {
@@ -279,7 +319,8 @@ export class GatewayConnection {
       aliasSessionKey: (requested, canonical) => {
         // The form the client used last wins; at most 64 aliases per connection.
         if (requested === canonical) this.#keyAliases.delete(canonical);
-        else if (this.#keyAliases.has(canonical) || this.#keyAliases.size < 64) this.#keyAliases.set(canonical, requested);
+        else if (this.#keyAliases.has(canonical) || this.#keyAliases.size < 64)
+          this.#keyAliases.set(canonical, requested);
       },
       interim: (payload) => this.#send(resOk(id, payload ?? {})),
       signal: this.#abort.signal,
@@ -290,7 +331,11 @@ export class GatewayConnection {
     } catch (e) {
       if (e instanceof MethodError) this.#send(resErr(id, e.shape));
       else {
-        this.#env.log.error("method failed", { conn: this.id, method, err: e instanceof Error ? e.message : String(e) });
+        this.#env.log.error("method failed", {
+          conn: this.id,
+          method,
+          err: e instanceof Error ? e.message : String(e),
+        });
         this.#send(resErr(id, { code: GatewayErrorCodes.UNAVAILABLE, message: `${method} failed: internal error` }));
       }
     }

@@ -48,10 +48,15 @@ export function tailscaleWhois(bin = process.env.LOOPGATE_TAILSCALE_BIN ?? "tail
 }
 
 /** A Tailscale Serve identity, confirmed by whois; undefined when anything does not check out. */
-export async function tailscaleIdentity(remoteAddress: string | undefined, headers: IncomingHttpHeaders, whois: Whois = tailscaleWhois()): Promise<ProxyIdentity | undefined> {
+export async function tailscaleIdentity(
+  remoteAddress: string | undefined,
+  headers: IncomingHttpHeaders,
+  whois: Whois = tailscaleWhois(),
+): Promise<ProxyIdentity | undefined> {
   if (classifyIp(normalizeAddr(remoteAddress)) !== "loopback") return undefined;
   // The relay's link also connects from loopback: a relayed client never gets Serve's trust.
-  if (header(headers, "x-loopgate-relay") !== undefined || header(headers, "x-loopgate-client-token") !== undefined) return undefined;
+  if (header(headers, "x-loopgate-relay") !== undefined || header(headers, "x-loopgate-client-token") !== undefined)
+    return undefined;
   const login = header(headers, "tailscale-user-login");
   const addr = lastForwardedFor(header(headers, "x-forwarded-for"));
   if (!login || !addr || login.length > 320) return undefined;
@@ -67,7 +72,11 @@ export interface TrustedProxyConfig {
 }
 
 /** An identity asserted by a configured proxy; undefined unless every rule holds. */
-export function trustedProxyIdentity(remoteAddress: string | undefined, headers: IncomingHttpHeaders, cfg: TrustedProxyConfig): ProxyIdentity | undefined {
+export function trustedProxyIdentity(
+  remoteAddress: string | undefined,
+  headers: IncomingHttpHeaders,
+  cfg: TrustedProxyConfig,
+): ProxyIdentity | undefined {
   if (!cfg.proxies.includes(normalizeAddr(remoteAddress))) return undefined;
   if (header(headers, "x-loopgate-relay") !== undefined) return undefined;
   if (!cfg.requiredHeaders.every((h) => (header(headers, h) ?? "") !== "")) return undefined;

@@ -99,7 +99,8 @@ function ipKey(addr: string): string {
   const v6 = parseV6(addr);
   if (v6) {
     // ::ffff:a.b.c.d is the same host as a.b.c.d
-    if (v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff) return `${(v6[6] as number) >> 8}.${(v6[6] as number) & 0xff}.${(v6[7] as number) >> 8}.${(v6[7] as number) & 0xff}`;
+    if (v6.slice(0, 5).every((g) => g === 0) && v6[5] === 0xffff)
+      return `${(v6[6] as number) >> 8}.${(v6[6] as number) & 0xff}.${(v6[7] as number) >> 8}.${(v6[7] as number) & 0xff}`;
     return v6.map((g) => g.toString(16)).join(":");
   }
   return addr.toLowerCase();
@@ -117,7 +118,9 @@ function trimForLog(v: string): string {
 }
 
 /** Origin → "scheme://host[:port]" lowercased, or undefined when not a plain http(s) origin. */
-function normalizeOrigin(raw: string): { origin: string; hostname: string; host: string; protocol: string } | undefined {
+function normalizeOrigin(
+  raw: string,
+): { origin: string; hostname: string; host: string; protocol: string } | undefined {
   const t = raw.trim();
   if (t === "" || t === "null" || t.length > MAX_HEADER) return undefined;
   if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#\\@]+\/?$/i.test(t)) return undefined;
@@ -129,7 +132,12 @@ function normalizeOrigin(raw: string): { origin: string; hostname: string; host:
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") return undefined;
   const hostname = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
-  return { origin: `${u.protocol}//${u.host}`.toLowerCase(), hostname: hostname.toLowerCase(), host: u.host.toLowerCase(), protocol: u.protocol };
+  return {
+    origin: `${u.protocol}//${u.host}`.toLowerCase(),
+    hostname: hostname.toLowerCase(),
+    host: u.host.toLowerCase(),
+    protocol: u.protocol,
+  };
 }
 
 export class OriginPolicy {
@@ -141,7 +149,9 @@ export class OriginPolicy {
   constructor(input: OriginPolicyInput) {
     this.#allowTailscale = input.allowTailscale;
     const wildcard = input.boundAddresses.some((a) => a === "0.0.0.0" || a === "::");
-    const bound = wildcard ? [...input.boundAddresses, ...(input.interfaceAddresses ?? allInterfaceAddresses)()] : [...input.boundAddresses];
+    const bound = wildcard
+      ? [...input.boundAddresses, ...(input.interfaceAddresses ?? allInterfaceAddresses)()]
+      : [...input.boundAddresses];
     for (const a of bound) if (a !== "0.0.0.0" && a !== "::" && classifyIp(a) !== undefined) this.#ips.add(ipKey(a));
     const own = (host: string) => this.#origins.add(`http://${host}:${input.port}`.toLowerCase());
     for (const n of ["localhost", "127.0.0.1", "[::1]"]) own(n);
@@ -193,7 +203,10 @@ export class OriginPolicy {
    * `local`: a direct loopback peer with no forwarding headers. `relayHost`:
    * the relay host a link-relayed stream names.
    */
-  checkOrigin(raw: string | undefined, ctx: { host: string | undefined; local: boolean; relayHost?: string | undefined }): Refusal | undefined {
+  checkOrigin(
+    raw: string | undefined,
+    ctx: { host: string | undefined; local: boolean; relayHost?: string | undefined },
+  ): Refusal | undefined {
     if (raw === undefined) return undefined;
     const o = normalizeOrigin(raw);
     const value = trimForLog(raw);
@@ -203,12 +216,24 @@ export class OriginPolicy {
       configKey: ALLOWED_ORIGINS_KEY,
       message: `origin not allowed: ${why}`,
     });
-    if (!o) return refuse(`${value === "" ? "(empty)" : value} is not an http(s) origin (an opaque "null" origin is never allowed)`);
+    if (!o)
+      return refuse(
+        `${value === "" ? "(empty)" : value} is not an http(s) origin (an opaque "null" origin is never allowed)`,
+      );
     if (this.#origins.has(o.origin)) return undefined;
     if (ctx.local && isLoopbackName(o.hostname)) return undefined;
-    if (ctx.relayHost !== undefined && o.protocol === "https:" && o.host === ctx.relayHost.toLowerCase()) return undefined;
+    if (ctx.relayHost !== undefined && o.protocol === "https:" && o.host === ctx.relayHost.toLowerCase())
+      return undefined;
     const host = parseHostHeader(ctx.host);
-    if (host && !isLoopbackName(host.name) && this.#hostAllowed(host.name) && o.host === (ctx.host ?? "").trim().toLowerCase()) return undefined;
-    return refuse(`${o.origin} may not open this gateway's WebSocket; add it to ${ALLOWED_ORIGINS_KEY} if you trust that site`);
+    if (
+      host &&
+      !isLoopbackName(host.name) &&
+      this.#hostAllowed(host.name) &&
+      o.host === (ctx.host ?? "").trim().toLowerCase()
+    )
+      return undefined;
+    return refuse(
+      `${o.origin} may not open this gateway's WebSocket; add it to ${ALLOWED_ORIGINS_KEY} if you trust that site`,
+    );
   }
 }

@@ -38,7 +38,13 @@ export interface PeerInfo {
   proxyIdentity?: ProxyIdentity | undefined;
 }
 
-export const FORWARDING_HEADERS = ["x-forwarded-for", "forwarded", "x-real-ip", "x-loopgate-relay", "tailscale-user-login"] as const;
+export const FORWARDING_HEADERS = [
+  "x-forwarded-for",
+  "forwarded",
+  "x-real-ip",
+  "x-loopgate-relay",
+  "tailscale-user-login",
+] as const;
 
 export function normalizeAddr(addr: string | undefined): string {
   if (!addr) return "unknown";
@@ -53,14 +59,25 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
 /** The rightmost X-Forwarded-For entry: the address the nearest (trusted) proxy saw. */
 export function lastForwardedFor(value: string | undefined): string | undefined {
   if (!value) return undefined;
-  const parts = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const parts = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   const last = parts[parts.length - 1];
   if (last === undefined) return undefined;
-  const bare = last.startsWith("[") ? last.slice(1, last.indexOf("]")) : last.includes(".") && last.includes(":") ? last.slice(0, last.lastIndexOf(":")) : last;
+  const bare = last.startsWith("[")
+    ? last.slice(1, last.indexOf("]"))
+    : last.includes(".") && last.includes(":")
+      ? last.slice(0, last.lastIndexOf(":"))
+      : last;
   return classifyIp(bare) !== undefined ? bare : undefined;
 }
 
-export function peerInfo(remoteAddress: string | undefined, headers: IncomingHttpHeaders, trustedProxies: readonly string[]): PeerInfo {
+export function peerInfo(
+  remoteAddress: string | undefined,
+  headers: IncomingHttpHeaders,
+  trustedProxies: readonly string[],
+): PeerInfo {
   const remoteAddr = normalizeAddr(remoteAddress);
   const loopbackPeer = classifyIp(remoteAddr) === "loopback";
   const forwarded = FORWARDING_HEADERS.some((n) => header(headers, n) !== undefined);
@@ -101,7 +118,9 @@ export const LINK_PEER = "relay-link";
  * are the ones the link built for this stream (upstreamRequest), so the relay
  * cannot set x-loopgate-relay, x-forwarded-for or -proto itself.
  */
-export function linkedPeerInfo(headers: Readonly<Record<string, string>>): PeerInfo & { forwarded: true; local: false } {
+export function linkedPeerInfo(
+  headers: Readonly<Record<string, string>>,
+): PeerInfo & { forwarded: true; local: false } {
   return {
     remoteAddr: LINK_PEER,
     clientAddr: lastForwardedFor(headers["x-forwarded-for"]) ?? "unknown",

@@ -3,8 +3,17 @@
  * validation against the published schemas (@openclaw/gateway-protocol),
  * frame builders, close codes and error codes.
  */
-import { validateRequestFrame, validateConnectParams, formatValidationErrors, missingScopeErrorShape } from "@openclaw/gateway-protocol";
-import { PROTOCOL_VERSION, MIN_CLIENT_PROTOCOL_VERSION, MIN_PROBE_PROTOCOL_VERSION } from "@openclaw/gateway-protocol/version";
+import {
+  validateRequestFrame,
+  validateConnectParams,
+  formatValidationErrors,
+  missingScopeErrorShape,
+} from "@openclaw/gateway-protocol";
+import {
+  PROTOCOL_VERSION,
+  MIN_CLIENT_PROTOCOL_VERSION,
+  MIN_PROBE_PROTOCOL_VERSION,
+} from "@openclaw/gateway-protocol/version";
 
 export { PROTOCOL_VERSION, MIN_CLIENT_PROTOCOL_VERSION, MIN_PROBE_PROTOCOL_VERSION };
 
@@ -82,7 +91,10 @@ function depthExceeds(text: string, max: number): boolean {
 /** Parses and validates one client text frame as a `req`. Never throws. */
 export function parseClientFrame(text: string): ParsedFrame {
   if (depthExceeds(text, MAX_DEPTH)) {
-    return { ok: false, error: { code: GatewayErrorCodes.INVALID_REQUEST, message: `frame nests deeper than ${MAX_DEPTH} levels` } };
+    return {
+      ok: false,
+      error: { code: GatewayErrorCodes.INVALID_REQUEST, message: `frame nests deeper than ${MAX_DEPTH} levels` },
+    };
   }
   let value: unknown;
   try {
@@ -91,13 +103,18 @@ export function parseClientFrame(text: string): ParsedFrame {
     return { ok: false, error: { code: GatewayErrorCodes.INVALID_REQUEST, message: "frame is not valid JSON" } };
   }
   if (!validateRequestFrame(value)) {
-    const id = typeof (value as { id?: unknown })?.id === "string" ? ((value as { id: string }).id as string) : undefined;
+    const id =
+      typeof (value as { id?: unknown })?.id === "string" ? ((value as { id: string }).id as string) : undefined;
     const type = (value as { type?: unknown })?.type;
     const message =
       type !== "req"
         ? `expected a req frame ({"type":"req","id":…,"method":…}), got ${typeof type === "string" ? JSON.stringify(type.slice(0, 32)) : "no type"}`
         : `invalid req frame: ${formatValidationErrors(validateRequestFrame.errors).slice(0, 300)}`;
-    return { ok: false, error: { code: GatewayErrorCodes.INVALID_REQUEST, message }, ...(id !== undefined ? { id: id.slice(0, 128) } : {}) };
+    return {
+      ok: false,
+      error: { code: GatewayErrorCodes.INVALID_REQUEST, message },
+      ...(id !== undefined ? { id: id.slice(0, 128) } : {}),
+    };
   }
   return { ok: true, frame: value as RequestFrame };
 }
@@ -121,9 +138,16 @@ export interface ConnectParams {
  * removed before schema validation.
  */
 function splitNewerConnectFields(params: unknown): { rest: unknown; error?: string } {
-  if (params === null || typeof params !== "object" || Array.isArray(params) || !("modelCatalog" in params)) return { rest: params };
+  if (params === null || typeof params !== "object" || Array.isArray(params) || !("modelCatalog" in params))
+    return { rest: params };
   const { modelCatalog, ...rest } = params as Record<string, unknown>;
-  if (modelCatalog !== undefined && (modelCatalog === null || typeof modelCatalog !== "object" || Array.isArray(modelCatalog) || JSON.stringify(modelCatalog).length > 1024)) {
+  if (
+    modelCatalog !== undefined &&
+    (modelCatalog === null ||
+      typeof modelCatalog !== "object" ||
+      Array.isArray(modelCatalog) ||
+      JSON.stringify(modelCatalog).length > 1024)
+  ) {
     return { rest, error: "invalid connect params: modelCatalog must be a small object" };
   }
   return { rest };
@@ -133,7 +157,10 @@ export function checkConnectParams(raw: unknown): { ok: true; params: ConnectPar
   const { rest: params, error } = splitNewerConnectFields(raw);
   if (error) return { ok: false, message: error };
   if (!validateConnectParams(params)) {
-    return { ok: false, message: `invalid connect params: ${formatValidationErrors(validateConnectParams.errors).slice(0, 400)}` };
+    return {
+      ok: false,
+      message: `invalid connect params: ${formatValidationErrors(validateConnectParams.errors).slice(0, 400)}`,
+    };
   }
   return { ok: true, params: params as ConnectParams };
 }

@@ -17,9 +17,17 @@ export interface RevocationSource {
 export function watchRevocations(store: RevocationSource, onRevoked: (ids: string[]) => void, log: Logger): () => void {
   const sweep = () => {
     try {
-      onRevoked(store.list().filter((r) => r.revokedAt !== undefined).map((r) => r.id));
+      onRevoked(
+        store
+          .list()
+          .filter((r) => r.revokedAt !== undefined)
+          .map((r) => r.id),
+      );
     } catch (e) {
-      log.warn("cannot read the token store after a change; revoked tokens' open connections stay open until it is readable", { err: e instanceof Error ? e.message : String(e) });
+      log.warn(
+        "cannot read the token store after a change; revoked tokens' open connections stay open until it is readable",
+        { err: e instanceof Error ? e.message : String(e) },
+      );
     }
   };
   try {
@@ -29,7 +37,9 @@ export function watchRevocations(store: RevocationSource, onRevoked: (ids: strin
     w.unref();
     return () => w.close();
   } catch {
-    log.warn("cannot watch the token store: revoking a token refuses its new connections, but open direct connections stay until they reconnect");
+    log.warn(
+      "cannot watch the token store: revoking a token refuses its new connections, but open direct connections stay until they reconnect",
+    );
     return () => {};
   }
 }

@@ -55,7 +55,10 @@ export interface GatewayHandle {
    * Returns the close code and reason to refuse the stream with, or
    * undefined once it is attached.
    */
-  acceptLinked(socket: ClientSocket, request: { path: string; headers: Readonly<Record<string, string>> }): { code: number; reason: string } | undefined;
+  acceptLinked(
+    socket: ClientSocket,
+    request: { path: string; headers: Readonly<Record<string, string>> },
+  ): { code: number; reason: string } | undefined;
   /** Closes (4401) every connection that authenticated with one of these client token ids; returns how many. */
   closeRevokedTokens(ids: Iterable<string>): number;
   close(reason?: string): Promise<void>;
@@ -98,7 +101,15 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     clients: () =>
       [...connections]
         .filter((c) => c.ready && c.client)
-        .map((c) => ({ connId: c.id, clientId: c.client!.id, mode: c.client!.mode, version: c.client!.version, scopes: c.scopes, connectedAt: c.connectedAt, relayed: c.peer.forwarded })),
+        .map((c) => ({
+          connId: c.id,
+          clientId: c.client!.id,
+          mode: c.client!.mode,
+          version: c.client!.version,
+          scopes: c.scopes,
+          connectedAt: c.connectedAt,
+          relayed: c.peer.forwarded,
+        })),
   };
   let presenceVersion = 0;
   const snapshot = () => ({
@@ -107,7 +118,9 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     stateVersion: { presence: presenceVersion, health: 0 },
     uptimeMs: Date.now() - startedAt,
     // OpenClaw's Control UI keeps the token for the tab (so a reload reconnects) only when this says "token".
-    ...(["none", "token", "password", "trusted-proxy"].includes(settings.auth.mode) ? { authMode: settings.auth.mode } : {}),
+    ...(["none", "token", "password", "trusted-proxy"].includes(settings.auth.mode)
+      ? { authMode: settings.auth.mode }
+      : {}),
     ...Object.fromEntries([...snapshotSections].map(([k, fn]) => [k, fn()])),
   });
   const broadcastPresence = () => {
@@ -124,7 +137,13 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       bind: settings.bind,
       port: listenInfo?.port ?? settings.port,
       addresses: listenInfo?.addresses.map((a) => a.address) ?? [],
-      auth: { mode: settings.auth.mode, allowTailscale: settings.auth.allowTailscale, trustedProxy: settings.auth.trustedProxy ? { userHeader: settings.auth.trustedProxy.userHeader, proxies: settings.auth.trustedProxy.proxies } : null },
+      auth: {
+        mode: settings.auth.mode,
+        allowTailscale: settings.auth.allowTailscale,
+        trustedProxy: settings.auth.trustedProxy
+          ? { userHeader: settings.auth.trustedProxy.userHeader, proxies: settings.auth.trustedProxy.proxies }
+          : null,
+      },
       relay: { enabled: settings.relay.enabled },
       sessions: { count: 0 },
       ...Object.fromEntries([...statusSections].map(([k, fn]) => [k, fn()])),
@@ -144,7 +163,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     if ((refusalLog.get(k) ?? 0) > now - 60_000) return;
     if (refusalLog.size > 1000) refusalLog.clear();
     refusalLog.set(k, now);
-    log.warn(r.code === "HOST_NOT_ALLOWED" ? "request refused: Host not allowed" : "websocket refused: Origin not allowed", { [r.code === "HOST_NOT_ALLOWED" ? "host" : "origin"]: r.value, allowWith: r.configKey });
+    log.warn(
+      r.code === "HOST_NOT_ALLOWED" ? "request refused: Host not allowed" : "websocket refused: Origin not allowed",
+      { [r.code === "HOST_NOT_ALLOWED" ? "host" : "origin"]: r.value, allowWith: r.configKey },
+    );
   };
   app.use("*", async (c, next) => {
     if (!originPolicy) return c.text("gateway starting", 503);
@@ -154,13 +176,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     return c.text(refusal.message, 421, { "cache-control": "no-store" });
   });
   /** Whether a new WebSocket client may come in: its Origin (browsers), then the connection cap. */
-  const admit = (peer: PeerInfo, host: string | undefined): { status: 403 | 503; closeCode: number; message: string } | undefined => {
+  const admit = (
+    peer: PeerInfo,
+    host: string | undefined,
+  ): { status: 403 | 503; closeCode: number; message: string } | undefined => {
     const refusal = originPolicy?.checkOrigin(peer.origin, { host, local: peer.local, relayHost: peer.relayHost });
     if (refusal) {
       logRefusal(refusal);
       return { status: 403, closeCode: CloseCodes.POLICY_VIOLATION, message: refusal.message };
     }
-    if (connections.size >= settings.limits.maxConnections) return { status: 503, closeCode: CloseCodes.TRY_AGAIN_LATER, message: "too many connections" };
+    if (connections.size >= settings.limits.maxConnections)
+      return { status: 503, closeCode: CloseCodes.TRY_AGAIN_LATER, message: "too many connections" };
     return undefined;
   };
   const attach = (socket: ClientSocket, peer: PeerInfo): GatewayConnection => {
@@ -199,8 +225,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     if (refused) return c.text(refused.message, refused.status);
     // Proxy identities are for the WebSocket (and so the Control UI) only; HTTP API endpoints never take them.
     let identity: ProxyIdentity | undefined;
-    if (settings.auth.allowTailscale) identity = await tailscaleIdentity(incoming.socket.remoteAddress, incoming.headers);
-    if (!identity && settings.auth.trustedProxy) identity = trustedProxyIdentity(incoming.socket.remoteAddress, incoming.headers, settings.auth.trustedProxy);
+    if (settings.auth.allowTailscale)
+      identity = await tailscaleIdentity(incoming.socket.remoteAddress, incoming.headers);
+    if (!identity && settings.auth.trustedProxy)
+      identity = trustedProxyIdentity(incoming.socket.remoteAddress, incoming.headers, settings.auth.trustedProxy);
     if (identity) proxyIdentities.set(incoming, identity);
     return next();
   });
@@ -227,10 +255,35 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
     const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
     const bearer = /^bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
-    const result = await auth.verify(bearer !== undefined ? { token: bearer } : { password: "" }, { ...peer, edgeToken: undefined, proxyIdentity: undefined });
-    if (!result.ok) return c.json({ ok: false, error: { code: result.detail, message: result.message } }, result.rateLimited ? 429 : 401, { "www-authenticate": "Bearer", "cache-control": "no-store" });
+    const result = await auth.verify(bearer !== undefined ? { token: bearer } : { password: "" }, {
+      ...peer,
+      edgeToken: undefined,
+      proxyIdentity: undefined,
+    });
+    if (!result.ok)
+      return c.json(
+        { ok: false, error: { code: result.detail, message: result.message } },
+        result.rateLimited ? 429 : 401,
+        { "www-authenticate": "Bearer", "cache-control": "no-store" },
+      );
     const def = registry.get("status")!;
-    return c.json(await def.handler({}, { connId: "http", scopes: result.allowedScopes, role: result.role, clientAddr: peer.clientAddr, relayed: peer.forwarded, emit: () => {}, interim: () => {}, signal: AbortSignal.timeout(10_000) }), 200, { "cache-control": "no-store" });
+    return c.json(
+      await def.handler(
+        {},
+        {
+          connId: "http",
+          scopes: result.allowedScopes,
+          role: result.role,
+          clientAddr: peer.clientAddr,
+          relayed: peer.forwarded,
+          emit: () => {},
+          interim: () => {},
+          signal: AbortSignal.timeout(10_000),
+        },
+      ),
+      200,
+      { "cache-control": "no-store" },
+    );
   });
   mountControlUi(app);
 
@@ -238,7 +291,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   const wssList: WebSocketServer[] = [];
   const makeServer = (): Server => {
     // The parser starts at the pre-auth cap; each connection raises it after hello-ok.
-    const wss = new WebSocketServer({ noServer: true, maxPayload: settings.limits.maxPayload, perMessageDeflate: false });
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: settings.limits.maxPayload,
+      perMessageDeflate: false,
+    });
     wssList.push(wss);
     const server = createAdaptorServer({
       fetch: app.fetch,
@@ -256,7 +313,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     port: settings.port,
     ...(settings.customHost !== undefined ? { customHost: settings.customHost } : {}),
     makeServer,
-    canExpose: Boolean((settings.auth.mode === "token" && settings.auth.token && !settings.auth.generatedTokenPath) || (settings.auth.mode === "password" && settings.auth.password)),
+    canExpose: Boolean(
+      (settings.auth.mode === "token" && settings.auth.token && !settings.auth.generatedTokenPath) ||
+        (settings.auth.mode === "password" && settings.auth.password),
+    ),
     ...(opts.tailnetAddress ? { tailnetAddress: opts.tailnetAddress } : {}),
   });
   servers.push(...listening);
@@ -279,7 +339,22 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   }, settings.limits.tickIntervalMs);
   tick.unref();
   // OpenClaw clients show gateway health live: each new client gets it at once, everyone every minute.
-  const healthNow = () => registry.get("health")!.handler({}, { connId: "health", scopes: [], role: "operator", clientAddr: "", relayed: false, emit: () => {}, interim: () => {}, signal: AbortSignal.abort() });
+  const healthNow = () =>
+    registry
+      .get("health")!
+      .handler(
+        {},
+        {
+          connId: "health",
+          scopes: [],
+          role: "operator",
+          clientAddr: "",
+          relayed: false,
+          emit: () => {},
+          interim: () => {},
+          signal: AbortSignal.abort(),
+        },
+      );
   readyHooks.push((c) => void Promise.resolve(healthNow()).then((h) => c.sendEvent("health", h, { droppable: true })));
   const healthTimer = setInterval(() => {
     void Promise.resolve(healthNow()).then((h) => {
@@ -304,9 +379,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       for (const c of connections) c.sendEvent(event, payload, o);
     },
     acceptLinked(socket, request) {
-      if (closing || !originPolicy) return { code: CloseCodes.SERVICE_RESTART, reason: "gateway is not accepting connections" };
+      if (closing || !originPolicy)
+        return { code: CloseCodes.SERVICE_RESTART, reason: "gateway is not accepting connections" };
       // The protocol WebSocket lives at "/" only, as for an upgrade.
-      if (request.path !== "/") return { code: CloseCodes.POLICY_VIOLATION, reason: "no WebSocket endpoint at this path: the gateway's is /" };
+      if (request.path !== "/")
+        return { code: CloseCodes.POLICY_VIOLATION, reason: "no WebSocket endpoint at this path: the gateway's is /" };
       const peer = linkedPeerInfo(request.headers);
       // No Host to check: nothing was addressed by name (the standalone link's loopback Host always passes).
       const refused = admit(peer, undefined);

@@ -6,7 +6,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
-import { BIND_MODES, AUTH_MODES, isSecretRef, type BindMode, type AuthMode, type LoopgateConfig, type SecretInput } from "../../shared/config/schema.ts";
+import {
+  BIND_MODES,
+  AUTH_MODES,
+  isSecretRef,
+  type BindMode,
+  type AuthMode,
+  type LoopgateConfig,
+  type SecretInput,
+} from "../../shared/config/schema.ts";
 import { DEFAULT_GATEWAY_PORT, type SecretResolver } from "../../shared/credentials.ts";
 import { DEFAULT_AUTH_RATE_LIMIT, type RateLimitOptions } from "../../shared/rate-limit.ts";
 import { statePath, readIfExists, writeSecretFile } from "../state.ts";
@@ -46,7 +54,13 @@ export interface GatewaySettings {
     /** exemptLoopback: direct loopback clients without an Origin are never locked out. */
     rateLimit: RateLimitOptions & { exemptLoopback: boolean };
   };
-  limits: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number; maxConnections: number; preAuthMaxPayload: number };
+  limits: {
+    maxPayload: number;
+    maxBufferedBytes: number;
+    tickIntervalMs: number;
+    maxConnections: number;
+    preAuthMaxPayload: number;
+  };
   relay: { enabled: boolean; url: string | undefined; tlsFingerprint: string | string[] | undefined };
   allowedOrigins: string[];
   /** gateway.allowedHosts: names clients use besides loopback names and bound addresses. */
@@ -60,30 +74,46 @@ export const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
 function parsePort(raw: string, source: string): number {
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${source} must be a port number 0-65535 (got ${JSON.stringify(raw.slice(0, 20))})`, {
-      hint: "use e.g. --port 18789 (0 picks a free port)",
-    });
+    throw new LoopgateError(
+      ErrorCodes.CONFIG_INVALID,
+      `${source} must be a port number 0-65535 (got ${JSON.stringify(raw.slice(0, 20))})`,
+      {
+        hint: "use e.g. --port 18789 (0 picks a free port)",
+      },
+    );
   }
   return n;
 }
 
 function oneOf<T extends string>(raw: string, allowed: readonly T[], what: string): T {
   if ((allowed as readonly string[]).includes(raw)) return raw as T;
-  throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${what} must be one of ${allowed.join(", ")} (got ${JSON.stringify(raw.slice(0, 40))})`, {
-    hint: `pick one of ${allowed.join(" | ")}`,
-  });
+  throw new LoopgateError(
+    ErrorCodes.CONFIG_INVALID,
+    `${what} must be one of ${allowed.join(", ")} (got ${JSON.stringify(raw.slice(0, 40))})`,
+    {
+      hint: `pick one of ${allowed.join(" | ")}`,
+    },
+  );
 }
 
-function resolveSecretInput(key: string, input: SecretInput | undefined, resolve: SecretResolver): SecretValue | undefined {
+function resolveSecretInput(
+  key: string,
+  input: SecretInput | undefined,
+  resolve: SecretResolver,
+): SecretValue | undefined {
   if (input === undefined) return undefined;
   if (typeof input === "string") return { value: input, source: `config:${key}` };
   if (isSecretRef(input)) {
     const v = resolve(input);
     if (v === undefined || v === "") {
-      throw new LoopgateError(ErrorCodes.SECRET_UNRESOLVED, `${key} is a secret reference (${input.source}:${input.id}) that did not resolve`, {
-        hint: input.source === "env" ? `set the environment variable ${input.id}` : `create the file ${input.id}`,
-        details: { key },
-      });
+      throw new LoopgateError(
+        ErrorCodes.SECRET_UNRESOLVED,
+        `${key} is a secret reference (${input.source}:${input.id}) that did not resolve`,
+        {
+          hint: input.source === "env" ? `set the environment variable ${input.id}` : `create the file ${input.id}`,
+          details: { key },
+        },
+      );
     }
     return { value: v, source: `config:${key} (${input.source} ref)` };
   }
@@ -95,13 +125,18 @@ function relayOrigin(url: string): string {
     const u = new URL(url);
     return `https://${u.host}`;
   } catch {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `gateway.relay.url is not a URL: ${JSON.stringify(redactUrl(url).slice(0, 100))}`, { hint: "e.g. wss://relay.example.com" });
+    throw new LoopgateError(
+      ErrorCodes.CONFIG_INVALID,
+      `gateway.relay.url is not a URL: ${JSON.stringify(redactUrl(url).slice(0, 100))}`,
+      { hint: "e.g. wss://relay.example.com" },
+    );
   }
 }
 
 export function isLoopbackBind(bind: BindMode, customHost: string | undefined): boolean {
   if (bind === "loopback") return true;
-  if (bind === "custom" && customHost !== undefined) return ["127.0.0.1", "::1", "localhost"].includes(customHost) || customHost.startsWith("127.");
+  if (bind === "custom" && customHost !== undefined)
+    return ["127.0.0.1", "::1", "localhost"].includes(customHost) || customHost.startsWith("127.");
   return false;
 }
 
@@ -138,18 +173,30 @@ export function resolveGatewaySettings(input: {
   }
 
   const auth = g.auth ?? {};
-  const explicitMode: AuthMode | undefined = flags.auth !== undefined ? oneOf(flags.auth, AUTH_MODES, "--auth") : auth.mode;
+  const explicitMode: AuthMode | undefined =
+    flags.auth !== undefined ? oneOf(flags.auth, AUTH_MODES, "--auth") : auth.mode;
 
   // Token: --token / --token-file > OPENCLAW_GATEWAY_TOKEN > gateway.auth.token. Password likewise.
-  const flagToken = secretFromFlags({ value: flags.token, file: flags.tokenFile, flag: "--token", fileFlag: "--token-file" });
-  const flagPassword = secretFromFlags({ value: flags.password, file: flags.passwordFile, flag: "--password", fileFlag: "--password-file" });
+  const flagToken = secretFromFlags({
+    value: flags.token,
+    file: flags.tokenFile,
+    flag: "--token",
+    fileFlag: "--token-file",
+  });
+  const flagPassword = secretFromFlags({
+    value: flags.password,
+    file: flags.passwordFile,
+    flag: "--password",
+    fileFlag: "--password-file",
+  });
   let token: SecretValue | undefined =
     flagToken !== undefined
       ? flagToken
       : env.OPENCLAW_GATEWAY_TOKEN
         ? { value: env.OPENCLAW_GATEWAY_TOKEN, source: "env:OPENCLAW_GATEWAY_TOKEN" }
         : undefined;
-  if (token === undefined && (explicitMode === undefined || explicitMode === "token")) token = resolveSecretInput("gateway.auth.token", auth.token, input.resolveSecret);
+  if (token === undefined && (explicitMode === undefined || explicitMode === "token"))
+    token = resolveSecretInput("gateway.auth.token", auth.token, input.resolveSecret);
   let password: SecretValue | undefined =
     flagPassword !== undefined
       ? flagPassword
@@ -169,14 +216,25 @@ export function resolveGatewaySettings(input: {
     });
   }
   if (mode === "none" && !isLoopbackBind(bind, customHost)) {
-    throw new LoopgateError(ErrorCodes.BIND_REFUSED, `auth mode none is allowed on loopback only, not with bind ${bind}`, {
-      hint: "keep --bind loopback, or configure token/password auth",
-    });
+    throw new LoopgateError(
+      ErrorCodes.BIND_REFUSED,
+      `auth mode none is allowed on loopback only, not with bind ${bind}`,
+      {
+        hint: "keep --bind loopback, or configure token/password auth",
+      },
+    );
   }
-  if (!loopbackOnly && !((mode === "token" && token) || (mode === "password" && password) || mode === "trusted-proxy")) {
-    throw new LoopgateError(ErrorCodes.BIND_REFUSED, `bind ${bind} exposes the gateway beyond loopback and needs token or password auth`, {
-      hint: "set --token / OPENCLAW_GATEWAY_TOKEN / gateway.auth.token (or a password), or keep --bind loopback and use ssh -L or the relay",
-    });
+  if (
+    !loopbackOnly &&
+    !((mode === "token" && token) || (mode === "password" && password) || mode === "trusted-proxy")
+  ) {
+    throw new LoopgateError(
+      ErrorCodes.BIND_REFUSED,
+      `bind ${bind} exposes the gateway beyond loopback and needs token or password auth`,
+      {
+        hint: "set --token / OPENCLAW_GATEWAY_TOKEN / gateway.auth.token (or a password), or keep --bind loopback and use ssh -L or the relay",
+      },
+    );
   }
 
   let generatedTokenPath: string | undefined;
@@ -196,7 +254,11 @@ export function resolveGatewaySettings(input: {
   const limits = g.limits ?? {};
   const relay = g.relay ?? {};
   if (relay.enabled && !relay.url) {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "gateway.relay.enabled is true but gateway.relay.url is not set", { hint: "set gateway.relay.url (and gateway.relay.tlsFingerprint for a self-signed relay)" });
+    throw new LoopgateError(
+      ErrorCodes.CONFIG_INVALID,
+      "gateway.relay.enabled is true but gateway.relay.url is not set",
+      { hint: "set gateway.relay.url (and gateway.relay.tlsFingerprint for a self-signed relay)" },
+    );
   }
   return {
     port,
@@ -209,8 +271,14 @@ export function resolveGatewaySettings(input: {
       password,
       generatedTokenPath,
       allowTailscale: auth.allowTailscale ?? false,
-      ...(mode === "trusted-proxy" ? { trustedProxy: trustedProxySettings(auth.trustedProxy, g.trustedProxies ?? []) } : {}),
-      rateLimit: { ...DEFAULT_AUTH_RATE_LIMIT, ...(auth.rateLimit ?? {}), exemptLoopback: auth.rateLimit?.exemptLoopback ?? true },
+      ...(mode === "trusted-proxy"
+        ? { trustedProxy: trustedProxySettings(auth.trustedProxy, g.trustedProxies ?? []) }
+        : {}),
+      rateLimit: {
+        ...DEFAULT_AUTH_RATE_LIMIT,
+        ...(auth.rateLimit ?? {}),
+        exemptLoopback: auth.rateLimit?.exemptLoopback ?? true,
+      },
     },
     limits: {
       maxPayload: limits.maxPayload ?? 25 * 1024 * 1024,
@@ -227,7 +295,10 @@ export function resolveGatewaySettings(input: {
   };
 }
 
-function trustedProxySettings(tp: { userHeader: string; requiredHeaders?: string[]; allowUsers?: string[]; proxies?: string[] } | undefined, fallbackProxies: string[]) {
+function trustedProxySettings(
+  tp: { userHeader: string; requiredHeaders?: string[]; allowUsers?: string[]; proxies?: string[] } | undefined,
+  fallbackProxies: string[],
+) {
   if (!tp) {
     throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "auth mode trusted-proxy needs gateway.auth.trustedProxy", {
       hint: 'e.g. trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["you@example.com"], proxies: ["127.0.0.1"] }',
@@ -235,9 +306,18 @@ function trustedProxySettings(tp: { userHeader: string; requiredHeaders?: string
   }
   const proxies = tp.proxies ?? fallbackProxies;
   if (proxies.length === 0) {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, "auth mode trusted-proxy needs the proxy's addresses (gateway.auth.trustedProxy.proxies or gateway.trustedProxies)", {
-      hint: "identity headers are trusted only from those addresses",
-    });
+    throw new LoopgateError(
+      ErrorCodes.CONFIG_INVALID,
+      "auth mode trusted-proxy needs the proxy's addresses (gateway.auth.trustedProxy.proxies or gateway.trustedProxies)",
+      {
+        hint: "identity headers are trusted only from those addresses",
+      },
+    );
   }
-  return { userHeader: tp.userHeader.toLowerCase(), requiredHeaders: (tp.requiredHeaders ?? []).map((h) => h.toLowerCase()), allowUsers: tp.allowUsers ?? [], proxies };
+  return {
+    userHeader: tp.userHeader.toLowerCase(),
+    requiredHeaders: (tp.requiredHeaders ?? []).map((h) => h.toLowerCase()),
+    allowUsers: tp.allowUsers ?? [],
+    proxies,
+  };
 }

@@ -42,7 +42,8 @@ export const UI_HEADERS: Record<string, string> = {
 
 export function mountControlUi(app: Hono): void {
   const bodies = new Map<string, { body: string; type: string }>();
-  for (const [path, f] of Object.entries(FILES)) bodies.set(path, { body: readFileSync(DIR + f.file, "utf8"), type: f.type });
+  for (const [path, f] of Object.entries(FILES))
+    bodies.set(path, { body: readFileSync(DIR + f.file, "utf8"), type: f.type });
   for (const [path, f] of bodies) {
     app.get(path, (c) => c.body(f.body, 200, { ...UI_HEADERS, "content-type": f.type }));
   }

@@ -127,7 +127,12 @@ export class LinkConnector {
     if (this.#stopped) return;
     this.#setState("connecting");
     try {
-      const token = await signLinkToken(this.#o.identity.privateKey, this.#o.identity.publicJwk, this.#o.identity.hostId, relayAudience(this.#o.relayUrl));
+      const token = await signLinkToken(
+        this.#o.identity.privateKey,
+        this.#o.identity.publicJwk,
+        this.#o.identity.hostId,
+        relayAudience(this.#o.relayUrl),
+      );
       const ws = await openWebSocket(linkUrl(this.#o.relayUrl), {
         pins: this.#o.pins,
         headers: { authorization: `Bearer ${token}` },
@@ -170,7 +175,11 @@ export class LinkConnector {
       },
       ...(this.#o.limits ? { limits: this.#o.limits } : {}),
       onOpen: (stream) => this.#onStream(stream),
-      onRefusedOpen: (id, err) => this.#o.log.warn("relay sent a request the host refuses; that stream is closed", { stream: id, err: err.message }),
+      onRefusedOpen: (id, err) =>
+        this.#o.log.warn("relay sent a request the host refuses; that stream is closed", {
+          stream: id,
+          err: err.message,
+        }),
       onFatal: (err) => {
         this.#o.log.warn("relay sent a malformed frame; reconnecting", { err: err.message });
         ws.close(1002, "link protocol error");
@@ -207,7 +216,8 @@ export class LinkConnector {
       this.#mux = undefined;
       this.#ws = undefined;
       this.#linkedAt = undefined;
-      if (!this.#stopped) this.#scheduleReconnect(`link closed (${code}${reason.length ? ` ${reason.toString()}` : ""})`);
+      if (!this.#stopped)
+        this.#scheduleReconnect(`link closed (${code}${reason.length ? ` ${reason.toString()}` : ""})`);
     });
     ws.on("error", () => {});
     this.#setState("linked", { hostId: this.#o.identity.hostId });
@@ -231,13 +241,19 @@ export class LinkConnector {
           held.replay();
         } catch (e) {
           held.drop();
-          this.#o.log.warn("the host could not open a vouched stream", { stream: stream.id, err: toLoopgateError(e).oneLine() });
+          this.#o.log.warn("the host could not open a vouched stream", {
+            stream: stream.id,
+            err: toLoopgateError(e).oneLine(),
+          });
           if (stream.open) stream.abort(1011, "the host could not open this stream");
         }
       },
       (e: unknown) => {
         held.drop();
-        this.#o.log.warn("the link could not vouch for a relayed client; that stream is closed", { stream: stream.id, err: toLoopgateError(e).oneLine() });
+        this.#o.log.warn("the link could not vouch for a relayed client; that stream is closed", {
+          stream: stream.id,
+          err: toLoopgateError(e).oneLine(),
+        });
         if (stream.open) stream.abort(1008, "the host refused this client's token");
       },
     );
@@ -252,11 +268,19 @@ export class LinkConnector {
     }
     if (this.#o.gateway) {
       // The same checked request as a local WebSocket would carry; the gateway builds its peer from these headers only.
-      const refused = this.#o.gateway.acceptLinked(linkStreamSocket(stream), { path: req.url.pathname, headers: req.headers });
+      const refused = this.#o.gateway.acceptLinked(linkStreamSocket(stream), {
+        path: req.url.pathname,
+        headers: req.headers,
+      });
       if (refused) stream.abort(refused.code, refused.reason);
       return;
     }
-    const local = new WebSocket(req.url, req.protocols, { headers: req.headers, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, generateMask: zeroMask });
+    const local = new WebSocket(req.url, req.protocols, {
+      headers: req.headers,
+      perMessageDeflate: false,
+      maxPayload: 64 * 1024 * 1024,
+      generateMask: zeroMask,
+    });
     this.#upstreams.add(local);
     const early: { data: string | Uint8Array; release: () => void }[] = [];
     stream.onMessage = (data, _bin, release) => {
@@ -294,7 +318,12 @@ export class LinkConnector {
       if (!stream.open) return;
       // The errno (never a secret) tells a refused gateway from a host out of file descriptors.
       this.#o.log.warn("gateway connection failed", { stream: stream.id, code: e.code ?? e.message });
-      stream.abort(1011, e.code === "ECONNREFUSED" ? "gateway unreachable on the host" : `gateway connection failed${e.code ? ` (${e.code})` : ""}`);
+      stream.abort(
+        1011,
+        e.code === "ECONNREFUSED"
+          ? "gateway unreachable on the host"
+          : `gateway connection failed${e.code ? ` (${e.code})` : ""}`,
+      );
     });
   }
 }

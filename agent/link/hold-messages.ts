@@ -19,7 +19,8 @@ export interface HeldMessages {
 
 export function holdMessages(stream: LinkStream): HeldMessages {
   const held: { data: string | Uint8Array; binary: boolean; release: () => void; bytes: number }[] = [];
-  const hold = (data: string | Uint8Array, binary: boolean, release: () => void, bytes: number) => void held.push({ data, binary, release, bytes });
+  const hold = (data: string | Uint8Array, binary: boolean, release: () => void, bytes: number) =>
+    void held.push({ data, binary, release, bytes });
   const previous = stream.onMessage;
   stream.onMessage = hold;
   return {

@@ -11,7 +11,15 @@ import type { LinkStream } from "../../shared/link/stream.ts";
 import { requestBody } from "./request-body.ts";
 
 /** Hop-by-hop headers: they describe the loopback connection, not the response. */
-const HOP_BY_HOP = new Set(["connection", "transfer-encoding", "keep-alive", "upgrade", "proxy-connection", "te", "trailer"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "transfer-encoding",
+  "keep-alive",
+  "upgrade",
+  "proxy-connection",
+  "te",
+  "trailer",
+]);
 
 /** The local request a stream stands for (the connector decides URL and headers). */
 export interface LocalHttpRequest {

@@ -26,8 +26,19 @@ export function loadLinkRecord(): LinkRecord | undefined {
   if (raw === undefined) return undefined;
   try {
     const v = JSON.parse(raw) as Partial<LinkRecord>;
-    if (typeof v.relayUrl !== "string" || typeof v.upstream !== "string" || !Array.isArray(v.pins) || !v.pins.every((p) => typeof p === "string")) return undefined;
-    return { relayUrl: v.relayUrl, pins: v.pins, upstream: v.upstream, ...(typeof v.vouchHeader === "string" ? { vouchHeader: v.vouchHeader } : {}) };
+    if (
+      typeof v.relayUrl !== "string" ||
+      typeof v.upstream !== "string" ||
+      !Array.isArray(v.pins) ||
+      !v.pins.every((p) => typeof p === "string")
+    )
+      return undefined;
+    return {
+      relayUrl: v.relayUrl,
+      pins: v.pins,
+      upstream: v.upstream,
+      ...(typeof v.vouchHeader === "string" ? { vouchHeader: v.vouchHeader } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -12,18 +12,58 @@ import { Voucher } from "./vouch.ts";
 
 export function checkRelayUrl(url: string): void {
   const t = parseGatewayUrl(url);
-  if (!t.secure) throw new LoopgateError(ErrorCodes.URL_UNSAFE, "the relay URL must be wss:// (or https://)", { hint: "the link carries every client's traffic; it is always TLS" });
+  if (!t.secure)
+    throw new LoopgateError(ErrorCodes.URL_UNSAFE, "the relay URL must be wss:// (or https://)", {
+      hint: "the link carries every client's traffic; it is always TLS",
+    });
 }
 
 /** Starts a connector and keeps the relay's revocation list current as tokens are revoked. */
-export async function startLink(o: { relayUrl: string; pins: string[]; upstream: string; log: ReturnType<typeof createLogger>; heartbeat?: { intervalMs: number; timeoutMs: number }; maxStreams?: number; gateway?: ConnectorOptions["gateway"]; limits?: ConnectorOptions["limits"]; vouchHeader?: string }): Promise<LinkConnector> {
+export async function startLink(o: {
+  relayUrl: string;
+  pins: string[];
+  upstream: string;
+  log: ReturnType<typeof createLogger>;
+  heartbeat?: { intervalMs: number; timeoutMs: number };
+  maxStreams?: number;
+  gateway?: ConnectorOptions["gateway"];
+  limits?: ConnectorOptions["limits"];
+  vouchHeader?: string;
+}): Promise<LinkConnector> {
   checkRelayUrl(o.relayUrl);
   const up = parseGatewayUrl(o.upstream);
-  if (!isLoopbackHost(up.host)) throw new LoopgateError(ErrorCodes.URL_UNSAFE, `--upstream must be a gateway on this host's loopback (got ${up.host})`, { hint: "e.g. ws://127.0.0.1:18789" });
+  if (!isLoopbackHost(up.host))
+    throw new LoopgateError(
+      ErrorCodes.URL_UNSAFE,
+      `--upstream must be a gateway on this host's loopback (got ${up.host})`,
+      { hint: "e.g. ws://127.0.0.1:18789" },
+    );
   const identity = await loadOrCreateHostIdentity();
   const store = new TokenStore();
-  const vouch = o.vouchHeader !== undefined ? new Voucher({ header: o.vouchHeader, hostId: identity.hostId, hostKey: identity.publicJwk, relayUrl: o.relayUrl, isRevoked: (id) => store.isRevoked(id) }) : undefined;
-  const connector = new LinkConnector({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream, identity, log: o.log, revokedIds: () => store.revokedIds(), ...(vouch ? { vouch } : {}), ...(o.gateway ? { gateway: o.gateway } : {}), ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}), ...(o.maxStreams || o.limits ? { limits: { ...o.limits, ...(o.maxStreams ? { maxStreams: o.maxStreams } : {}) } } : {}) });
+  const vouch =
+    o.vouchHeader !== undefined
+      ? new Voucher({
+          header: o.vouchHeader,
+          hostId: identity.hostId,
+          hostKey: identity.publicJwk,
+          relayUrl: o.relayUrl,
+          isRevoked: (id) => store.isRevoked(id),
+        })
+      : undefined;
+  const connector = new LinkConnector({
+    relayUrl: o.relayUrl,
+    pins: o.pins,
+    upstream: o.upstream,
+    identity,
+    log: o.log,
+    revokedIds: () => store.revokedIds(),
+    ...(vouch ? { vouch } : {}),
+    ...(o.gateway ? { gateway: o.gateway } : {}),
+    ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}),
+    ...(o.maxStreams || o.limits
+      ? { limits: { ...o.limits, ...(o.maxStreams ? { maxStreams: o.maxStreams } : {}) } }
+      : {}),
+  });
   connector.start();
   // `token revoke` writes the store; push the new list to the relay at once.
   try {
@@ -37,11 +77,24 @@ export async function startLink(o: { relayUrl: string; pins: string[]; upstream:
   return connector;
 }
 
-export async function runLink(o: { relayUrl: string; pins: string[]; upstream: string; json: boolean; heartbeat?: { intervalMs: number; timeoutMs: number }; maxStreams?: number; vouchHeader?: string }): Promise<void> {
+export async function runLink(o: {
+  relayUrl: string;
+  pins: string[];
+  upstream: string;
+  json: boolean;
+  heartbeat?: { intervalMs: number; timeoutMs: number };
+  maxStreams?: number;
+  vouchHeader?: string;
+}): Promise<void> {
   const log = createLogger(o.json ? { json: true } : {});
   const connector = await startLink({ ...o, log });
   // `token create` prints configs for what this link fronts (see link-record.ts).
-  saveLinkRecord({ relayUrl: o.relayUrl, pins: o.pins, upstream: o.upstream, ...(o.vouchHeader !== undefined ? { vouchHeader: o.vouchHeader.trim().toLowerCase() } : {}) });
+  saveLinkRecord({
+    relayUrl: o.relayUrl,
+    pins: o.pins,
+    upstream: o.upstream,
+    ...(o.vouchHeader !== undefined ? { vouchHeader: o.vouchHeader.trim().toLowerCase() } : {}),
+  });
   // The connector's timers are unref'd (it also runs inside the gateway); alone, this process
   // must not exit while it waits to reconnect with no socket open.
   const keepAlive = setInterval(() => {}, 1 << 30);

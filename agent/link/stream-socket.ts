@@ -48,7 +48,11 @@ export function linkStreamSocket(stream: LinkStream): ClientSocket {
   stream.onMessage = (data, isBinary, release, bytes) => {
     // Handed over whole: the gateway parses at once, so credit goes back at once (as a ws socket keeps reading).
     release();
-    socket.onmessage({ binary: isBinary, bytes, text: () => (typeof data === "string" ? data : new TextDecoder().decode(data)) });
+    socket.onmessage({
+      binary: isBinary,
+      bytes,
+      text: () => (typeof data === "string" ? data : new TextDecoder().decode(data)),
+    });
   };
   // Peer CLOSE, a stream limit, or the link lost.
   stream.onClose = () => end();

@@ -15,7 +15,21 @@ import { classifyIp } from "../../shared/url-safety.ts";
 import { decodeJwt } from "jose";
 
 /** Request headers the gateway may see from a relayed client (besides the ones the connector sets itself). */
-const PASSED_HEADERS = new Set(["origin", "user-agent", "x-forwarded-host", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control", "authorization", "cookie", "x-loopgate-client-token"]);
+const PASSED_HEADERS = new Set([
+  "origin",
+  "user-agent",
+  "x-forwarded-host",
+  "accept",
+  "accept-language",
+  "content-type",
+  "accept-encoding",
+  "if-none-match",
+  "if-modified-since",
+  "cache-control",
+  "authorization",
+  "cookie",
+  "x-loopgate-client-token",
+]);
 
 /** Headers only the connector sets: a relay's values for them are dropped. */
 export const HOST_SET_HEADERS = ["x-loopgate-relay", "x-forwarded-for", "x-forwarded-proto"] as const;
@@ -62,7 +76,8 @@ export function upstreamRequest(meta: OpenMeta, upstream: string, relayAudience?
   } catch {
     refuse("the OPEN's path is not a URL path");
   }
-  if (target.host !== url.host || target.protocol !== url.protocol || target.username || target.password) refuse("the OPEN's path leaves the gateway");
+  if (target.host !== url.host || target.protocol !== url.protocol || target.username || target.password)
+    refuse("the OPEN's path leaves the gateway");
   const method = meta.kind === "ws" ? "GET" : (meta.method ?? "GET");
   if (!OPEN_METHODS.includes(method)) refuse(`method ${method.slice(0, 16)} is not allowed`);
   const headers: Record<string, string> = {};
@@ -70,7 +85,8 @@ export function upstreamRequest(meta: OpenMeta, upstream: string, relayAudience?
     if (!PASSED_HEADERS.has(k)) continue;
     // A WebSocket authenticates in `connect`; relay credentials stay at the relay.
     if (meta.kind === "ws" && (k === "authorization" || k === "cookie")) continue;
-    if (k === "x-loopgate-client-token" && relayAudience !== undefined && !namesAudience(v, relayAudience)) refuse("the client token is for another relay");
+    if (k === "x-loopgate-client-token" && relayAudience !== undefined && !namesAudience(v, relayAudience))
+      refuse("the client token is for another relay");
     headers[k] = v;
   }
   headers["x-loopgate-relay"] = "1";

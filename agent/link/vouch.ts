@@ -27,13 +27,30 @@ export const CLIENT_TOKEN_HEADER = "x-loopgate-client-token";
 export const SCOPES_HEADER = "x-openclaw-scopes";
 
 /** Headers that mean something else to a gateway or proxy: never a vouch header. */
-const RESERVED = new Set<string>([...HOST_SET_HEADERS, CLIENT_TOKEN_HEADER, "x-forwarded-host", "x-forwarded-user", "x-real-ip", "x-openclaw-scopes"]);
+const RESERVED = new Set<string>([
+  ...HOST_SET_HEADERS,
+  CLIENT_TOKEN_HEADER,
+  "x-forwarded-host",
+  "x-forwarded-user",
+  "x-real-ip",
+  "x-openclaw-scopes",
+]);
 
 /** A vouch header name: lower case, `x-` and token characters, none the link or a proxy chain already gives a meaning. */
 export function checkVouchHeader(name: string): string {
   const h = name.trim().toLowerCase();
-  if (!/^x-[a-z0-9][a-z0-9-]{0,62}$/.test(h)) throw new LoopgateError(ErrorCodes.USAGE, `--vouch-header must be a header name starting with x- (got ${name.slice(0, 70)})`, { hint: "e.g. --vouch-header x-loopgate-user" });
-  if (RESERVED.has(h) || h.startsWith("x-forwarded-")) throw new LoopgateError(ErrorCodes.USAGE, `--vouch-header ${h} already means something else; pick a header of its own`, { hint: "e.g. --vouch-header x-loopgate-user" });
+  if (!/^x-[a-z0-9][a-z0-9-]{0,62}$/.test(h))
+    throw new LoopgateError(
+      ErrorCodes.USAGE,
+      `--vouch-header must be a header name starting with x- (got ${name.slice(0, 70)})`,
+      { hint: "e.g. --vouch-header x-loopgate-user" },
+    );
+  if (RESERVED.has(h) || h.startsWith("x-forwarded-"))
+    throw new LoopgateError(
+      ErrorCodes.USAGE,
+      `--vouch-header ${h} already means something else; pick a header of its own`,
+      { hint: "e.g. --vouch-header x-loopgate-user" },
+    );
   return h;
 }
 
@@ -64,10 +81,15 @@ export class Voucher {
    */
   async vouch(meta: OpenMeta, req: UpstreamRequest): Promise<UpstreamRequest> {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() !== this.header && k.toLowerCase() !== SCOPES_HEADER) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (k.toLowerCase() !== this.header && k.toLowerCase() !== SCOPES_HEADER) headers[k] = v;
     const token = meta.headers[CLIENT_TOKEN_HEADER];
     if (token === undefined) return { ...req, headers };
-    const claims = await verifyClientToken(token, this.#o.hostKey, { hostId: this.#o.hostId, audience: relayAudience(this.#o.relayUrl), isRevoked: this.#o.isRevoked });
+    const claims = await verifyClientToken(token, this.#o.hostKey, {
+      hostId: this.#o.hostId,
+      audience: relayAudience(this.#o.relayUrl),
+      isRevoked: this.#o.isRevoked,
+    });
     // The token was for the relay and the link; a gateway that trusts the header never needs to see it.
     delete headers[CLIENT_TOKEN_HEADER];
     headers[this.header] = claims.id;

@@ -16,10 +16,12 @@ export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return "[deep]";
   if (typeof value === "string") return redactUrlsInText(value.replace(JWT_SHAPE, "[redacted-jwt]"));
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => redact(v, depth + 1));
-  if (value instanceof Error) return { name: value.name, message: redact(value.message, depth + 1), code: (value as { code?: unknown }).code };
+  if (value instanceof Error)
+    return { name: value.name, message: redact(value.message, depth + 1), code: (value as { code?: unknown }).code };
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.test(k) ? (v === undefined ? undefined : "[redacted]") : redact(v, depth + 1);
+    for (const [k, v] of Object.entries(value))
+      out[k] = SECRET_KEYS.test(k) ? (v === undefined ? undefined : "[redacted]") : redact(v, depth + 1);
     return out;
   }
   return value;
@@ -33,7 +35,9 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-export function createLogger(opts: { level?: Level; json?: boolean; base?: Record<string, unknown>; write?: (line: string) => void } = {}): Logger {
+export function createLogger(
+  opts: { level?: Level; json?: boolean; base?: Record<string, unknown>; write?: (line: string) => void } = {},
+): Logger {
   const envLevel = process.env.LOOPGATE_LOG_LEVEL as Level | undefined;
   const min = ORDER[opts.level ?? (envLevel && envLevel in ORDER ? envLevel : "info")];
   const json = opts.json ?? (process.env.LOOPGATE_LOG_FORMAT === "json" || !process.stderr.isTTY);

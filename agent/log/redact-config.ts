@@ -7,7 +7,8 @@
  */
 export const REDACTED = "__OPENCLAW_REDACTED__";
 
-const SECRET_KEY = /(^|[-_.])(token|tokens|password|passwd|secret|secrets|apikey|api[-_]?key|key|privatekey|private[-_]?key|authorization|cookie|bearer|jwt|credential|credentials)$/i;
+const SECRET_KEY =
+  /(^|[-_.])(token|tokens|password|passwd|secret|secrets|apikey|api[-_]?key|key|privatekey|private[-_]?key|authorization|cookie|bearer|jwt|credential|credentials)$/i;
 const HEADER_MAP_KEY = /^(headers|edgeauth|httpheaders)$/i;
 const TOKEN_SHAPES = [
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b/g, // JWT
@@ -19,7 +20,11 @@ function isSecretRef(v: unknown): boolean {
   if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
   const keys = Object.keys(v);
   const o = v as Record<string, unknown>;
-  return keys.every((k) => k === "source" || k === "id" || k === "provider") && typeof o.source === "string" && typeof o.id === "string";
+  return (
+    keys.every((k) => k === "source" || k === "id" || k === "provider") &&
+    typeof o.source === "string" &&
+    typeof o.id === "string"
+  );
 }
 
 function redactString(s: string): string {

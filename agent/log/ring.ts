@@ -71,12 +71,20 @@ export class LogRing {
     let truncated = picked.length < from.length;
     let bytes = 0;
     let i = picked.length;
-    while (i > 0 && bytes + Buffer.byteLength(picked[i - 1]!.text) + 1 <= maxBytes) bytes += Buffer.byteLength(picked[--i]!.text) + 1;
+    while (i > 0 && bytes + Buffer.byteLength(picked[i - 1]!.text) + 1 <= maxBytes)
+      bytes += Buffer.byteLength(picked[--i]!.text) + 1;
     if (i > 0) {
       picked = picked.slice(i);
       truncated = true;
     }
-    return { file: this.name, cursor: this.#end, size: this.#end, lines: picked.map((l) => l.text), ...(truncated ? { truncated } : {}), ...(reset ? { reset } : {}) };
+    return {
+      file: this.name,
+      cursor: this.#end,
+      size: this.#end,
+      lines: picked.map((l) => l.text),
+      ...(truncated ? { truncated } : {}),
+      ...(reset ? { reset } : {}),
+    };
   }
 }
 

@@ -11,7 +11,12 @@ import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import type { LoopgateConfig, SecretInput } from "../../shared/config/schema.ts";
 import type { GatewayHandle } from "../gateway/server.ts";
 import { registerAgentMethods, webChatChannel, type Channel } from "../gateway/methods/agent.ts";
-import { DEFAULT_AGENT_NAME, providerId, snapshotSessionDefaults, type AgentInfo } from "../gateway/methods/agent-view.ts";
+import {
+  DEFAULT_AGENT_NAME,
+  providerId,
+  snapshotSessionDefaults,
+  type AgentInfo,
+} from "../gateway/methods/agent-view.ts";
 import { registerAgentsMethods } from "../gateway/methods/agents.ts";
 import { registerConfigMethods } from "../gateway/methods/config.ts";
 import { ModelCatalog, registerModelMethods, sendModelsSnapshot } from "../gateway/methods/models.ts";
@@ -24,11 +29,18 @@ import { AgentRuntime } from "./turns.ts";
 import { SessionStore } from "../sessions/store.ts";
 import { BuiltinTools, DEFAULT_ALLOW } from "../tools/builtin.ts";
 
-export function resolveSecretInput(v: SecretInput | undefined, name: string, resolve: (ref: { source: "env" | "file"; id: string }) => string | undefined): string | undefined {
+export function resolveSecretInput(
+  v: SecretInput | undefined,
+  name: string,
+  resolve: (ref: { source: "env" | "file"; id: string }) => string | undefined,
+): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v === "string") return v;
   const r = resolve(v as { source: "env" | "file"; id: string });
-  if (r === undefined) throw new LoopgateError(ErrorCodes.SECRET_UNRESOLVED, `${name} refers to ${v.source}:${v.id}, which is not set`, { hint: `set it, or remove ${name} from the config` });
+  if (r === undefined)
+    throw new LoopgateError(ErrorCodes.SECRET_UNRESOLVED, `${name} refers to ${v.source}:${v.id}, which is not set`, {
+      hint: `set it, or remove ${name} from the config`,
+    });
   return r;
 }
 
@@ -37,14 +49,25 @@ export function resolveSecretInput(v: SecretInput | undefined, name: string, res
  * (`openclaw models list` requires it), the models.snapshot push after
  * connect, and chat metadata and model catalogs that take a session key.
  */
-export const OPENCLAW_CAPABILITIES = ["published-model-catalog", "model-catalog-snapshot", "session-scoped-chat-metadata", "session-scoped-model-catalog"] as const;
+export const OPENCLAW_CAPABILITIES = [
+  "published-model-catalog",
+  "model-catalog-snapshot",
+  "session-scoped-chat-metadata",
+  "session-scoped-model-catalog",
+] as const;
 
-export function enableAgent(gw: GatewayHandle, config: LoopgateConfig, log: Logger, resolveSecret: (ref: { source: "env" | "file"; id: string }) => string | undefined): AgentRuntime {
+export function enableAgent(
+  gw: GatewayHandle,
+  config: LoopgateConfig,
+  log: Logger,
+  resolveSecret: (ref: { source: "env" | "file"; id: string }) => string | undefined,
+): AgentRuntime {
   const sessions = new SessionStore(statePath("sessions"));
   const interrupted = sessions.markInterruptedTurns();
   if (interrupted > 0) log.warn("marked turns cut off by the last shutdown as incomplete", { sessions: interrupted });
   const pc = config.agent?.provider;
-  const apiKey = pc?.apiKey !== undefined ? resolveSecretInput(pc.apiKey, "agent.provider.apiKey", resolveSecret)! : undefined;
+  const apiKey =
+    pc?.apiKey !== undefined ? resolveSecretInput(pc.apiKey, "agent.provider.apiKey", resolveSecret)! : undefined;
   const provider = pc
     ? new OpenAiCompatibleProvider({
         baseUrl: pc.baseUrl,
@@ -54,7 +77,8 @@ export function enableAgent(gw: GatewayHandle, config: LoopgateConfig, log: Logg
         ...(pc.maxRetries !== undefined ? { maxRetries: pc.maxRetries } : {}),
       })
     : undefined;
-  if (!provider) log.warn("no model provider configured (agent.provider); the agent will answer with how to configure one");
+  if (!provider)
+    log.warn("no model provider configured (agent.provider); the agent will answer with how to configure one");
   const tc = config.tools ?? {};
   const workspace = tc.workspace ?? statePath("workspace");
   mkdirSync(workspace, { recursive: true, mode: 0o700 });
@@ -66,9 +90,15 @@ export function enableAgent(gw: GatewayHandle, config: LoopgateConfig, log: Logg
     maxOutputBytes: tc.maxOutputBytes ?? 64 * 1024,
     timeoutMs: tc.timeoutMs ?? 30_000,
   });
-  const info: AgentInfo = { name: DEFAULT_AGENT_NAME, workspace, ...(pc ? { model: { provider: providerId(pc.baseUrl), id: pc.model, baseUrl: pc.baseUrl } } : {}) };
+  const info: AgentInfo = {
+    name: DEFAULT_AGENT_NAME,
+    workspace,
+    ...(pc ? { model: { provider: providerId(pc.baseUrl), id: pc.model, baseUrl: pc.baseUrl } } : {}),
+  };
   let runtimeRef: AgentRuntime | undefined;
-  const hub = new SessionEventHub((key) => (runtimeRef ? rowOf({ runtime: runtimeRef, sessions, info }, key) : undefined));
+  const hub = new SessionEventHub((key) =>
+    runtimeRef ? rowOf({ runtime: runtimeRef, sessions, info }, key) : undefined,
+  );
   sessions.onChange((c) => hub.onStoreChange(c));
   const broadcast = (event: string, payload: unknown) => {
     gw.broadcast(event, payload);
@@ -92,20 +122,27 @@ export function enableAgent(gw: GatewayHandle, config: LoopgateConfig, log: Logg
   const channels = new Map<string, Channel>([["webchat", webChatChannel(sessions, broadcast)]]);
   registerAgentMethods(gw.registry, { runtime, sessions, channels });
   registerSessionMethods(gw.registry, { runtime, sessions, info, hub });
-  const catalog = pc ? new ModelCatalog({ baseUrl: pc.baseUrl, ...(apiKey !== undefined ? { apiKey } : {}) }) : undefined;
+  const catalog = pc
+    ? new ModelCatalog({ baseUrl: pc.baseUrl, ...(apiKey !== undefined ? { apiKey } : {}) })
+    : undefined;
   registerModelMethods(gw.registry, { info, catalog, hasApiKey: apiKey !== undefined });
   registerAgentsMethods(gw.registry, info);
   registerConfigMethods(gw.registry, () => config);
   for (const cap of OPENCLAW_CAPABILITIES) gw.registry.registerCapability(cap);
   gw.snapshotSections.set("sessionDefaults", () => snapshotSessionDefaults(info));
   gw.onClientReady((c) => {
-    if (c.client?.caps.includes("model-catalog-snapshot")) void sendModelsSnapshot(info, catalog, (event, payload) => c.sendEvent(event, payload, { droppable: true }));
+    if (c.client?.caps.includes("model-catalog-snapshot"))
+      void sendModelsSnapshot(info, catalog, (event, payload) => c.sendEvent(event, payload, { droppable: true }));
   });
   gw.statusSections.set("sessions", () => {
     const all = sessions.list({ limit: 100_000 });
     return sessionsSummary(all, all.length, { model: info.model?.id ?? null, contextTokens: null });
   });
-  gw.statusSections.set("agent", () => ({ provider: provider?.name ?? null, activeRuns: runtime.activeRuns().length, tools: tools.schemas().map((s) => s.function.name) }));
+  gw.statusSections.set("agent", () => ({
+    provider: provider?.name ?? null,
+    activeRuns: runtime.activeRuns().length,
+    tools: tools.schemas().map((s) => s.function.name),
+  }));
   gw.onShutdown(() => runtime.stopAll());
   return runtime;
 }

@@ -45,14 +45,26 @@ export class OpenAiCompatibleProvider implements ModelProvider {
     try {
       url = new URL(o.baseUrl);
     } catch {
-      throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `agent.provider.baseUrl is not a URL: ${o.baseUrl.slice(0, 100)}`, { hint: "e.g. http://127.0.0.1:11434/v1 for Ollama" });
+      throw new LoopgateError(
+        ErrorCodes.CONFIG_INVALID,
+        `agent.provider.baseUrl is not a URL: ${o.baseUrl.slice(0, 100)}`,
+        { hint: "e.g. http://127.0.0.1:11434/v1 for Ollama" },
+      );
     }
     this.name = `${url.host}/${o.model}`;
     this.#o = { timeoutMs: 60_000, maxRetries: 3, retryBaseMs: 500, ...o, baseUrl: o.baseUrl.replace(/\/+$/, "") };
   }
 
-  async *streamChat(messages: ChatMessage[], opts: { tools?: ToolSchema[]; signal: AbortSignal }): AsyncIterable<ModelEvent> {
-    const body = JSON.stringify({ model: this.#o.model, messages, stream: true, ...(opts.tools?.length ? { tools: opts.tools } : {}) });
+  async *streamChat(
+    messages: ChatMessage[],
+    opts: { tools?: ToolSchema[]; signal: AbortSignal },
+  ): AsyncIterable<ModelEvent> {
+    const body = JSON.stringify({
+      model: this.#o.model,
+      messages,
+      stream: true,
+      ...(opts.tools?.length ? { tools: opts.tools } : {}),
+    });
     const headers: Record<string, string> = { "content-type": "application/json", accept: "text/event-stream" };
     if (this.#o.apiKey) headers.authorization = `Bearer ${this.#o.apiKey}`;
     let res: Awaited<ReturnType<typeof request>> | undefined;
@@ -74,9 +86,18 @@ export class OpenAiCompatibleProvider implements ModelProvider {
         why = `HTTP ${res.statusCode}${text ? `: ${text.replace(/\s+/g, " ")}` : ""}`;
         retryAfter = res.headers["retry-after"];
         if (res.statusCode !== 429 && res.statusCode < 500) {
-          throw new LoopgateError(ErrorCodes.PROVIDER_FAILED, `the model provider ${this.name} refused the request: ${why}`, {
-            hint: res.statusCode === 401 || res.statusCode === 403 ? "check agent.provider.apiKey" : res.statusCode === 404 ? "check agent.provider.baseUrl (it usually ends in /v1) and model" : "check the provider's logs",
-          });
+          throw new LoopgateError(
+            ErrorCodes.PROVIDER_FAILED,
+            `the model provider ${this.name} refused the request: ${why}`,
+            {
+              hint:
+                res.statusCode === 401 || res.statusCode === 403
+                  ? "check agent.provider.apiKey"
+                  : res.statusCode === 404
+                    ? "check agent.provider.baseUrl (it usually ends in /v1) and model"
+                    : "check the provider's logs",
+            },
+          );
         }
       } catch (e) {
         if (e instanceof LoopgateError) throw e;
@@ -84,11 +105,19 @@ export class OpenAiCompatibleProvider implements ModelProvider {
         why = e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e);
       }
       if (attempt >= this.#o.maxRetries) {
-        throw new LoopgateError(ErrorCodes.PROVIDER_FAILED, `the model provider ${this.name} failed after ${attempt + 1} attempts: ${why}`, { hint: "is it running and reachable? retry later, or raise agent.provider.maxRetries" });
+        throw new LoopgateError(
+          ErrorCodes.PROVIDER_FAILED,
+          `the model provider ${this.name} failed after ${attempt + 1} attempts: ${why}`,
+          { hint: "is it running and reachable? retry later, or raise agent.provider.maxRetries" },
+        );
       }
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(resolve, retryDelay(attempt, this.#o.retryBaseMs, retryAfter));
-        opts.signal.addEventListener("abort", () => (clearTimeout(t), reject(new DOMException("aborted", "AbortError"))), { once: true });
+        opts.signal.addEventListener(
+          "abort",
+          () => (clearTimeout(t), reject(new DOMException("aborted", "AbortError"))),
+          { once: true },
+        );
       });
     }
     yield* this.#events(res.body, opts.signal);
@@ -100,7 +129,8 @@ export class OpenAiCompatibleProvider implements ModelProvider {
     let buf = "";
     const dec = new TextDecoder();
     const flushCalls = function* (): Iterable<ModelEvent> {
-      for (const [idx, c] of [...calls].sort((a, b) => a[0] - b[0])) yield { type: "tool_call", id: c.id || `call_${idx}`, name: c.name, argsJson: c.args || "{}" };
+      for (const [idx, c] of [...calls].sort((a, b) => a[0] - b[0]))
+        yield { type: "tool_call", id: c.id || `call_${idx}`, name: c.name, argsJson: c.args || "{}" };
       calls.clear();
     };
     for await (const chunk of body) {
@@ -117,13 +147,30 @@ export class OpenAiCompatibleProvider implements ModelProvider {
           yield { type: "done", finishReason: finish };
           return;
         }
-        let parsed: { choices?: { delta?: { content?: string | null; tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[] }; finish_reason?: string | null }[]; error?: { message?: string } };
+        let parsed: {
+          choices?: {
+            delta?: {
+              content?: string | null;
+              tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
+            };
+            finish_reason?: string | null;
+          }[];
+          error?: { message?: string };
+        };
         try {
           parsed = JSON.parse(data);
         } catch {
-          throw new LoopgateError(ErrorCodes.PROVIDER_FAILED, `the model provider ${this.name} sent a malformed stream event`, { hint: "is baseUrl an OpenAI-compatible /v1 endpoint?" });
+          throw new LoopgateError(
+            ErrorCodes.PROVIDER_FAILED,
+            `the model provider ${this.name} sent a malformed stream event`,
+            { hint: "is baseUrl an OpenAI-compatible /v1 endpoint?" },
+          );
         }
-        if (parsed.error) throw new LoopgateError(ErrorCodes.PROVIDER_FAILED, `the model provider ${this.name} reported: ${String(parsed.error.message ?? "error").slice(0, 300)}`);
+        if (parsed.error)
+          throw new LoopgateError(
+            ErrorCodes.PROVIDER_FAILED,
+            `the model provider ${this.name} reported: ${String(parsed.error.message ?? "error").slice(0, 300)}`,
+          );
         const choice = parsed.choices?.[0];
         if (!choice) continue;
         if (choice.delta?.content) yield { type: "text", delta: choice.delta.content };

@@ -1,7 +1,11 @@
 /** One interface for model providers: a streamed chat completion with tool calls. */
 export type ChatMessage =
   | { role: "system" | "user"; content: string }
-  | { role: "assistant"; content: string | null; tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[] }
+  | {
+      role: "assistant";
+      content: string | null;
+      tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[];
+    }
   | { role: "tool"; tool_call_id: string; content: string };
 
 export interface ToolSchema {
@@ -9,7 +13,10 @@ export interface ToolSchema {
   function: { name: string; description: string; parameters: Record<string, unknown> };
 }
 
-export type ModelEvent = { type: "text"; delta: string } | { type: "tool_call"; id: string; name: string; argsJson: string } | { type: "done"; finishReason: string };
+export type ModelEvent =
+  | { type: "text"; delta: string }
+  | { type: "tool_call"; id: string; name: string; argsJson: string }
+  | { type: "done"; finishReason: string };
 
 export interface ModelProvider {
   readonly name: string;

@@ -69,10 +69,14 @@ export class AgentRuntime {
    * OpenClaw does; otherwise a fresh UUID.
    */
   start(p: { sessionKey: string; message: string; idempotencyKey: string; runId?: string; channel?: string }): RunInfo {
-    const existing = this.#byIdempotency.get(p.idempotencyKey) ?? (p.runId !== undefined && this.#runs.has(p.runId) ? p.runId : undefined);
+    const existing =
+      this.#byIdempotency.get(p.idempotencyKey) ??
+      (p.runId !== undefined && this.#runs.has(p.runId) ? p.runId : undefined);
     if (existing && this.#runs.has(existing)) return this.#public(this.#runs.get(existing)!);
     if (this.#activeBySession.has(p.sessionKey)) {
-      throw new LoopgateError(ErrorCodes.SESSION_BUSY, `session ${p.sessionKey} already has a turn running`, { hint: "wait for it (agent.wait) or abort it (chat.abort)" });
+      throw new LoopgateError(ErrorCodes.SESSION_BUSY, `session ${p.sessionKey} already has a turn running`, {
+        hint: "wait for it (agent.wait) or abort it (chat.abort)",
+      });
     }
     const runId = p.runId ?? randomUUID();
     let resolveDone!: (r: RunInfo) => void;
@@ -93,7 +97,12 @@ export class AgentRuntime {
     this.#runs.set(runId, run);
     this.#byIdempotency.set(p.idempotencyKey, runId);
     this.#activeBySession.set(p.sessionKey, runId);
-    this.#d.sessions.append(p.sessionKey, { kind: "user", runId, text: p.message, ...(p.channel ? { channel: p.channel } : {}) });
+    this.#d.sessions.append(p.sessionKey, {
+      kind: "user",
+      runId,
+      text: p.message,
+      ...(p.channel ? { channel: p.channel } : {}),
+    });
     void this.#run(run, p.message).then(
       () => resolveDone(this.#public(run)),
       () => resolveDone(this.#public(run)),
@@ -152,7 +161,15 @@ export class AgentRuntime {
   }
 
   #public(r: Run): RunInfo {
-    return { runId: r.runId, sessionKey: r.sessionKey, state: r.state, startedAt: r.startedAt, text: r.text, ...(r.endedAt ? { endedAt: r.endedAt } : {}), ...(r.error ? { error: r.error } : {}) };
+    return {
+      runId: r.runId,
+      sessionKey: r.sessionKey,
+      state: r.state,
+      startedAt: r.startedAt,
+      text: r.text,
+      ...(r.endedAt ? { endedAt: r.endedAt } : {}),
+      ...(r.error ? { error: r.error } : {}),
+    };
   }
 
   #prune(): void {
@@ -166,7 +183,14 @@ export class AgentRuntime {
 
   #chat(run: Run, state: string, extra: Record<string, unknown>): void {
     if (state !== "delta") run.markOutput();
-    this.#d.broadcast("chat", { runId: run.runId, sessionKey: run.sessionKey, agentId: AGENT_ID, seq: run.seq++, state, ...extra });
+    this.#d.broadcast("chat", {
+      runId: run.runId,
+      sessionKey: run.sessionKey,
+      agentId: AGENT_ID,
+      seq: run.seq++,
+      state,
+      ...extra,
+    });
   }
 
   #agentEvent(run: Run, stream: string, data: Record<string, unknown>): void {
@@ -196,12 +220,18 @@ export class AgentRuntime {
       for (let round = 0; round < maxRounds; round++) {
         let text = "";
         const calls: { id: string; name: string; argsJson: string }[] = [];
-        for await (const ev of provider.streamChat(messages, { ...(tools ? { tools: tools.schemas() } : {}), signal })) {
+        for await (const ev of provider.streamChat(messages, {
+          ...(tools ? { tools: tools.schemas() } : {}),
+          signal,
+        })) {
           if (ev.type === "text") {
             run.markOutput();
             text += ev.delta;
             run.text += ev.delta;
-            this.#chat(run, "delta", { deltaText: ev.delta, message: { role: "assistant", content: [{ type: "text", text: run.text }], timestamp: Date.now() } });
+            this.#chat(run, "delta", {
+              deltaText: ev.delta,
+              message: { role: "assistant", content: [{ type: "text", text: run.text }], timestamp: Date.now() },
+            });
             this.#agentEvent(run, "assistant", { delta: ev.delta, text: run.text });
           } else if (ev.type === "tool_call") {
             calls.push({ id: ev.id, name: ev.name, argsJson: ev.argsJson });
@@ -209,18 +239,50 @@ export class AgentRuntime {
         }
         if (calls.length === 0) {
           sessions.append(run.sessionKey, { kind: "assistant", runId: run.runId, text });
-          this.#chat(run, "final", { message: { role: "assistant", content: [{ type: "text", text: run.text }], timestamp: Date.now() }, stopReason: "stop" });
+          this.#chat(run, "final", {
+            message: { role: "assistant", content: [{ type: "text", text: run.text }], timestamp: Date.now() },
+            stopReason: "stop",
+          });
           this.#agentEvent(run, "lifecycle", { phase: "end" });
           this.#end(run, "final");
           return;
         }
-        messages.push({ role: "assistant", content: text || null, tool_calls: calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.argsJson } })) });
+        messages.push({
+          role: "assistant",
+          content: text || null,
+          tool_calls: calls.map((c) => ({
+            id: c.id,
+            type: "function" as const,
+            function: { name: c.name, arguments: c.argsJson },
+          })),
+        });
         for (const c of calls) {
-          sessions.append(run.sessionKey, { kind: "tool_call", runId: run.runId, tool: c.name, callId: c.id, args: c.argsJson });
+          sessions.append(run.sessionKey, {
+            kind: "tool_call",
+            runId: run.runId,
+            tool: c.name,
+            callId: c.id,
+            args: c.argsJson,
+          });
           this.#agentEvent(run, "tool", { phase: "start", name: c.name, toolCallId: c.id, args: c.argsJson });
-          const result = tools ? await tools.execute(c.name, c.argsJson, { signal, sessionKey: run.sessionKey }) : { ok: false, output: "no tools are available" };
-          sessions.append(run.sessionKey, { kind: "tool_result", runId: run.runId, tool: c.name, callId: c.id, ok: result.ok, text: result.output });
-          this.#agentEvent(run, "tool", { phase: "result", name: c.name, toolCallId: c.id, ok: result.ok, result: result.output });
+          const result = tools
+            ? await tools.execute(c.name, c.argsJson, { signal, sessionKey: run.sessionKey })
+            : { ok: false, output: "no tools are available" };
+          sessions.append(run.sessionKey, {
+            kind: "tool_result",
+            runId: run.runId,
+            tool: c.name,
+            callId: c.id,
+            ok: result.ok,
+            text: result.output,
+          });
+          this.#agentEvent(run, "tool", {
+            phase: "result",
+            name: c.name,
+            toolCallId: c.id,
+            ok: result.ok,
+            result: result.output,
+          });
           messages.push({ role: "tool", tool_call_id: c.id, content: result.output });
         }
         if (signal.aborted) break;
@@ -232,15 +294,20 @@ export class AgentRuntime {
       this.#end(run, "error", msg);
     } catch (e) {
       if (signal.aborted) {
-        if (run.text) sessions.append(run.sessionKey, { kind: "assistant", runId: run.runId, text: run.text, incomplete: true });
+        if (run.text)
+          sessions.append(run.sessionKey, { kind: "assistant", runId: run.runId, text: run.text, incomplete: true });
         sessions.append(run.sessionKey, { kind: "system", runId: run.runId, text: "turn aborted" });
-        this.#chat(run, "aborted", { stopReason: "aborted", ...(run.text ? { message: { role: "assistant", content: [{ type: "text", text: run.text }] } } : {}) });
+        this.#chat(run, "aborted", {
+          stopReason: "aborted",
+          ...(run.text ? { message: { role: "assistant", content: [{ type: "text", text: run.text }] } } : {}),
+        });
         this.#end(run, "aborted");
         return;
       }
       const err = e instanceof LoopgateError ? e.oneLine() : e instanceof Error ? e.message : String(e);
       log.warn("agent turn failed", { runId: run.runId, err });
-      if (run.text) sessions.append(run.sessionKey, { kind: "assistant", runId: run.runId, text: run.text, incomplete: true });
+      if (run.text)
+        sessions.append(run.sessionKey, { kind: "assistant", runId: run.runId, text: run.text, incomplete: true });
       sessions.append(run.sessionKey, { kind: "error", runId: run.runId, text: err });
       this.#chat(run, "error", { errorMessage: err, errorKind: "provider" });
       this.#end(run, "error", err);

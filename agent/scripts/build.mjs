@@ -16,5 +16,8 @@ execFileSync("tsc", ["-p", `${root}agent/tsconfig.build.json`], { stdio: ["ignor
 cpSync(`${root}agent/ui`, `${dist}agent/ui`, { recursive: true });
 // agent/version.ts reads ../package.json relative to itself; give dist its own.
 const pkg = JSON.parse(readFileSync(`${root}package.json`, "utf8"));
-writeFileSync(`${dist}package.json`, `${JSON.stringify({ name: pkg.name, version: pkg.version, type: "module", private: true }, null, 2)}\n`);
+writeFileSync(
+  `${dist}package.json`,
+  `${JSON.stringify({ name: pkg.name, version: pkg.version, type: "module", private: true }, null, 2)}\n`,
+);
 process.stderr.write(`built dist/ for ${pkg.name} ${pkg.version}\n`);

@@ -10,7 +10,14 @@ import { homedir, userInfo } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { stateDir } from "../state.ts";
-import { launchdLabel, renderLaunchdPlist, renderSystemdUnit, unitName, type ServiceKind, type ServiceSpec } from "./units.ts";
+import {
+  launchdLabel,
+  renderLaunchdPlist,
+  renderSystemdUnit,
+  unitName,
+  type ServiceKind,
+  type ServiceSpec,
+} from "./units.ts";
 
 export type ServicePlatform = "systemd" | "launchd";
 
@@ -44,15 +51,20 @@ export function servicePlatform(env: NodeJS.ProcessEnv = process.env): ServicePl
   if (forced === "systemd" || forced === "launchd") return forced;
   if (process.platform === "darwin") return "launchd";
   if (process.platform === "linux") return "systemd";
-  throw new LoopgateError(ErrorCodes.USAGE, `loopgate service supports Linux (systemd) and macOS (launchd), not ${process.platform}`, {
-    hint: "run `loopgate gateway run` under your platform's service manager yourself",
-  });
+  throw new LoopgateError(
+    ErrorCodes.USAGE,
+    `loopgate service supports Linux (systemd) and macOS (launchd), not ${process.platform}`,
+    {
+      hint: "run `loopgate gateway run` under your platform's service manager yourself",
+    },
+  );
 }
 
 /** The executable this process was started as (the npm bin link, or the checkout's script). */
 function executable(): string {
   const argv1 = process.argv[1];
-  if (argv1 === undefined || !isAbsolute(argv1)) throw new LoopgateError(ErrorCodes.INTERNAL, "cannot tell where the loopgate executable is");
+  if (argv1 === undefined || !isAbsolute(argv1))
+    throw new LoopgateError(ErrorCodes.INTERNAL, "cannot tell where the loopgate executable is");
   return argv1;
 }
 
@@ -73,7 +85,10 @@ function userUnitDir(env: NodeJS.ProcessEnv): string {
 export function planService(o: ServiceOptions): ServicePlan {
   const env = o.env ?? process.env;
   const platform = servicePlatform(env);
-  if (o.system && platform !== "systemd") throw new LoopgateError(ErrorCodes.USAGE, "--system is for systemd (Linux) only", { hint: "on macOS the service runs as a launchd agent of your user" });
+  if (o.system && platform !== "systemd")
+    throw new LoopgateError(ErrorCodes.USAGE, "--system is for systemd (Linux) only", {
+      hint: "on macOS the service runs as a launchd agent of your user",
+    });
   const state = resolve(stateDir(env));
   const spec: ServiceSpec = {
     kind: o.kind,
@@ -95,7 +110,12 @@ export function planService(o: ServiceOptions): ServicePlan {
       name,
       path: join(dir, name),
       text: renderSystemdUnit(spec),
-      commands: activate ? [[...ctl, "daemon-reload"], [...ctl, "enable", "--now", name]] : [],
+      commands: activate
+        ? [
+            [...ctl, "daemon-reload"],
+            [...ctl, "enable", "--now", name],
+          ]
+        : [],
     };
   }
   const label = launchdLabel(o.kind);
@@ -119,11 +139,15 @@ function run(cmd: string[], env: NodeJS.ProcessEnv): { ok: boolean; out: string 
 
 function managerFailed(cmd: string[], out: string, system: boolean): LoopgateError {
   const userBus = !system && cmd[0] === "systemctl";
-  return new LoopgateError(ErrorCodes.REQUEST_FAILED, `\`${cmd.join(" ")}\` failed: ${out.split("\n")[0]?.slice(0, 300) ?? ""}`, {
-    hint: userBus
-      ? "the unit file is written; without a user session bus (e.g. over ssh) run `loginctl enable-linger $USER` and log in again, then `systemctl --user enable --now` it"
-      : "the definition is written; start it with your service manager, or fix the error and run install again",
-  });
+  return new LoopgateError(
+    ErrorCodes.REQUEST_FAILED,
+    `\`${cmd.join(" ")}\` failed: ${out.split("\n")[0]?.slice(0, 300) ?? ""}`,
+    {
+      hint: userBus
+        ? "the unit file is written; without a user session bus (e.g. over ssh) run `loginctl enable-linger $USER` and log in again, then `systemctl --user enable --now` it"
+        : "the definition is written; start it with your service manager, or fix the error and run install again",
+    },
+  );
 }
 
 export interface InstallResult {
@@ -137,7 +161,9 @@ export function installService(o: ServiceOptions): InstallResult {
   const env = o.env ?? process.env;
   const plan = planService(o);
   if (o.system && o.unitDir === undefined && process.getuid?.() !== 0) {
-    throw new LoopgateError(ErrorCodes.USAGE, "a system unit is written to /etc/systemd/system, which needs root", { hint: "run it with sudo, or pass --unit-dir to write it elsewhere" });
+    throw new LoopgateError(ErrorCodes.USAGE, "a system unit is written to /etc/systemd/system, which needs root", {
+      hint: "run it with sudo, or pass --unit-dir to write it elsewhere",
+    });
   }
   mkdirSync(resolve(plan.path, ".."), { recursive: true });
   writeFileSync(plan.path, plan.text, { mode: 0o644 });
@@ -162,7 +188,8 @@ export function uninstallService(o: ServiceOptions): { path: string; removed: bo
     for (const cmd of stop) run(cmd, env);
   }
   rmSync(plan.path, { force: true });
-  if (o.unitDir === undefined && plan.platform === "systemd") run([...(o.system ? ["systemctl"] : ["systemctl", "--user"]), "daemon-reload"], env);
+  if (o.unitDir === undefined && plan.platform === "systemd")
+    run([...(o.system ? ["systemctl"] : ["systemctl", "--user"]), "daemon-reload"], env);
   return { path: plan.path, removed: existed };
 }
 

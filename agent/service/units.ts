@@ -61,7 +61,8 @@ export function checkServiceArgs(args: readonly string[]): void {
     });
   }
   for (const a of args) {
-    if (/[\n\r\0]/.test(a)) throw new LoopgateError(ErrorCodes.USAGE, "service arguments cannot contain line breaks or NUL");
+    if (/[\n\r\0]/.test(a))
+      throw new LoopgateError(ErrorCodes.USAGE, "service arguments cannot contain line breaks or NUL");
   }
 }
 
@@ -140,7 +141,14 @@ export function renderLaunchdPlist(spec: ServiceSpec, logDir: string): string {
     "  <array>",
     ...argv.map((a) => `    <string>${xml(a)}</string>`),
     "  </array>",
-    ...(env.length > 0 ? ["  <key>EnvironmentVariables</key>", "  <dict>", ...env.flatMap(([k, v]) => [`    <key>${xml(k)}</key><string>${xml(v)}</string>`]), "  </dict>"] : []),
+    ...(env.length > 0
+      ? [
+          "  <key>EnvironmentVariables</key>",
+          "  <dict>",
+          ...env.flatMap(([k, v]) => [`    <key>${xml(k)}</key><string>${xml(v)}</string>`]),
+          "  </dict>",
+        ]
+      : []),
     "  <key>RunAtLoad</key><true/>",
     "  <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>",
     "  <key>ThrottleInterval</key><integer>5</integer>",

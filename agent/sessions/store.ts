@@ -6,7 +6,20 @@
  * session are kept in memory (built once at start by reading each file's
  * last line and size), so listing thousands of sessions is cheap.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { canonicalSessionKey, isCanonicalSessionKey } from "./keys.ts";
@@ -20,10 +33,15 @@ const KEY = /^[A-Za-z0-9][A-Za-z0-9:._@+-]{0,199}$/;
  */
 export function checkSessionKey(key: unknown): string {
   if (typeof key !== "string" || !KEY.test(key) || key.includes("..")) {
-    throw new LoopgateError(ErrorCodes.SESSION_INVALID, "invalid session key", { hint: "use 1-200 characters from A-Z a-z 0-9 : . _ @ + -, e.g. main or agent:main:webchat" });
+    throw new LoopgateError(ErrorCodes.SESSION_INVALID, "invalid session key", {
+      hint: "use 1-200 characters from A-Z a-z 0-9 : . _ @ + -, e.g. main or agent:main:webchat",
+    });
   }
   const canonical = canonicalSessionKey(key);
-  if (!KEY.test(canonical)) throw new LoopgateError(ErrorCodes.SESSION_INVALID, "session key too long", { hint: "use at most 189 characters after agent:main:" });
+  if (!KEY.test(canonical))
+    throw new LoopgateError(ErrorCodes.SESSION_INVALID, "session key too long", {
+      hint: "use at most 189 characters after agent:main:",
+    });
   return canonical;
 }
 
@@ -46,7 +64,9 @@ function isOurs(key: string): boolean {
 }
 
 /** What changed in the store, for live session events. */
-export type SessionChange = { type: "append"; key: string; entry: SessionEntry } | { type: "reset" | "remove"; key: string };
+export type SessionChange =
+  | { type: "append"; key: string; entry: SessionEntry }
+  | { type: "reset" | "remove"; key: string };
 
 interface Meta extends SessionSummary {
   nextSeq: number;
@@ -196,7 +216,9 @@ export class SessionStore implements SessionLog {
 
   list(opts: { limit?: number; search?: string } = {}): SessionSummary[] {
     const q = opts.search?.toLowerCase();
-    const all = [...this.#meta.values()].filter((m) => !q || m.key.toLowerCase().includes(q) || (m.lastText ?? "").toLowerCase().includes(q));
+    const all = [...this.#meta.values()].filter(
+      (m) => !q || m.key.toLowerCase().includes(q) || (m.lastText ?? "").toLowerCase().includes(q),
+    );
     all.sort((a, b) => b.updatedAt - a.updatedAt);
     return all.slice(0, opts.limit ?? 100).map(({ nextSeq: _n, ...s }) => s);
   }
@@ -248,9 +270,19 @@ export class SessionStore implements SessionLog {
       const entries = this.#read(key);
       const lastUser = [...entries].reverse().find((e) => e.kind === "user");
       if (!lastUser?.runId) continue;
-      const ended = entries.some((e) => e.runId === lastUser.runId && e.seq > lastUser.seq && ((e.kind === "assistant" && !e.incomplete) || e.kind === "error" || e.kind === "system"));
+      const ended = entries.some(
+        (e) =>
+          e.runId === lastUser.runId &&
+          e.seq > lastUser.seq &&
+          ((e.kind === "assistant" && !e.incomplete) || e.kind === "error" || e.kind === "system"),
+      );
       if (ended) continue;
-      this.append(key, { kind: "system", runId: lastUser.runId, text: "turn incomplete: the gateway stopped during this turn", incomplete: true });
+      this.append(key, {
+        kind: "system",
+        runId: lastUser.runId,
+        text: "turn incomplete: the gateway stopped during this turn",
+        incomplete: true,
+      });
       n++;
     }
     return n;

@@ -41,14 +41,22 @@ function netError(e: NodeJS.ErrnoException, host: string, port: number): Loopgat
       });
     case "ENOTFOUND":
     case "EAI_AGAIN":
-      return new LoopgateError(ErrorCodes.UNREACHABLE, `cannot resolve ${host}`, { hint: "check the host name in the URL" });
+      return new LoopgateError(ErrorCodes.UNREACHABLE, `cannot resolve ${host}`, {
+        hint: "check the host name in the URL",
+      });
     case "ETIMEDOUT":
-      return new LoopgateError(ErrorCodes.TIMEOUT, `connecting to ${host}:${port} timed out`, { hint: "check the network path, or raise --timeout" });
+      return new LoopgateError(ErrorCodes.TIMEOUT, `connecting to ${host}:${port} timed out`, {
+        hint: "check the network path, or raise --timeout",
+      });
     case "ECONNRESET":
     case "EPIPE":
-      return new LoopgateError(ErrorCodes.UNREACHABLE, `${host}:${port} reset the connection`, { hint: "is it a TLS server? for plaintext use ws://" });
+      return new LoopgateError(ErrorCodes.UNREACHABLE, `${host}:${port} reset the connection`, {
+        hint: "is it a TLS server? for plaintext use ws://",
+      });
     default:
-      return new LoopgateError(ErrorCodes.UNREACHABLE, `cannot connect to ${host}:${port}: ${e.code ?? e.message}`, { hint: "check the URL" });
+      return new LoopgateError(ErrorCodes.UNREACHABLE, `cannot connect to ${host}:${port}: ${e.code ?? e.message}`, {
+        hint: "check the URL",
+      });
   }
 }
 
@@ -56,7 +64,11 @@ function netError(e: NodeJS.ErrnoException, host: string, port: number): Loopgat
  * Connects TLS and verifies the server (pin, or CA + host name) before
  * returning the socket. Nothing has been written on it yet.
  */
-export function connectVerifiedTls(host: string, port: number, opts: { pins?: string[]; timeoutMs?: number; ca?: string; alpn?: string[] } = {}): Promise<TLSSocket> {
+export function connectVerifiedTls(
+  host: string,
+  port: number,
+  opts: { pins?: string[]; timeoutMs?: number; ca?: string; alpn?: string[] } = {},
+): Promise<TLSSocket> {
   const pins = (opts.pins ?? []).map(normalizePin);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
@@ -71,11 +83,21 @@ export function connectVerifiedTls(host: string, port: number, opts: { pins?: st
     });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new LoopgateError(ErrorCodes.TIMEOUT, `TLS connection to ${host}:${port} timed out after ${timeoutMs} ms`, { hint: "check the address, or raise --timeout" }));
+      reject(
+        new LoopgateError(ErrorCodes.TIMEOUT, `TLS connection to ${host}:${port} timed out after ${timeoutMs} ms`, {
+          hint: "check the address, or raise --timeout",
+        }),
+      );
     }, timeoutMs);
     socket.once("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(e.code ? netError(e, host, port) : new LoopgateError(ErrorCodes.TLS_FAILED, `TLS handshake with ${host}:${port} failed: ${e.message}`, { hint: "is it a TLS server?" }));
+      reject(
+        e.code
+          ? netError(e, host, port)
+          : new LoopgateError(ErrorCodes.TLS_FAILED, `TLS handshake with ${host}:${port} failed: ${e.message}`, {
+              hint: "is it a TLS server?",
+            }),
+      );
     });
     socket.once("secureConnect", () => {
       clearTimeout(timer);
@@ -90,10 +112,14 @@ export function connectVerifiedTls(host: string, port: number, opts: { pins?: st
         if (!pinMatches(actual, pins)) {
           socket.destroy();
           reject(
-            new LoopgateError(ErrorCodes.PIN_MISMATCH, `TLS pin mismatch for ${host}:${port}: expected ${pins.map(formatPin).join(" or ")}, got ${formatPin(actual)}`, {
-              hint: "nothing was sent. If the certificate was rotated on purpose, verify the new pin out of band and update tlsFingerprint; otherwise someone may be intercepting",
-              details: { expected: pins, actual },
-            }),
+            new LoopgateError(
+              ErrorCodes.PIN_MISMATCH,
+              `TLS pin mismatch for ${host}:${port}: expected ${pins.map(formatPin).join(" or ")}, got ${formatPin(actual)}`,
+              {
+                hint: "nothing was sent. If the certificate was rotated on purpose, verify the new pin out of band and update tlsFingerprint; otherwise someone may be intercepting",
+                details: { expected: pins, actual },
+              },
+            ),
           );
           return;
         }
@@ -103,12 +129,18 @@ export function connectVerifiedTls(host: string, port: number, opts: { pins?: st
       const identityError = socket.authorized ? checkServerIdentity(host, socket.getPeerCertificate()) : undefined;
       if (!socket.authorized || identityError) {
         socket.destroy();
-        const why = identityError ? identityError.message : String(socket.authorizationError ?? "unverified certificate");
+        const why = identityError
+          ? identityError.message
+          : String(socket.authorizationError ?? "unverified certificate");
         reject(
-          new LoopgateError(ErrorCodes.TLS_FAILED, `TLS verification of ${host}:${port} failed (${why}); its certificate pin is ${formatPin(actual)}`, {
-            hint: "if you run this relay, check that pin (loopgate relay fingerprint on the relay) and pass it with --tls-fingerprint or gateway.remote.tlsFingerprint",
-            details: { actual, reason: why },
-          }),
+          new LoopgateError(
+            ErrorCodes.TLS_FAILED,
+            `TLS verification of ${host}:${port} failed (${why}); its certificate pin is ${formatPin(actual)}`,
+            {
+              hint: "if you run this relay, check that pin (loopgate relay fingerprint on the relay) and pass it with --tls-fingerprint or gateway.remote.tlsFingerprint",
+              details: { actual, reason: why },
+            },
+          ),
         );
         return;
       }
@@ -142,12 +174,19 @@ export async function openWebSocket(url: string, opts: OpenOptions = {}): Promis
   const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
   const port = u.port ? Number(u.port) : secure ? 443 : 80;
   if (!secure && opts.pins && opts.pins.length > 0) {
-    throw new LoopgateError(ErrorCodes.PIN_INVALID, "a TLS pin needs a wss:// URL", { hint: "drop the pin for ws:// URLs, or use wss://" });
+    throw new LoopgateError(ErrorCodes.PIN_INVALID, "a TLS pin needs a wss:// URL", {
+      hint: "drop the pin for ws:// URLs, or use wss://",
+    });
   }
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const started = Date.now();
   let socket: TLSSocket | undefined;
-  if (secure) socket = await connectVerifiedTls(host, port, { ...(opts.pins ? { pins: opts.pins } : {}), timeoutMs, ...(opts.ca ? { ca: opts.ca } : {}) });
+  if (secure)
+    socket = await connectVerifiedTls(host, port, {
+      ...(opts.pins ? { pins: opts.pins } : {}),
+      timeoutMs,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    });
   const wsUrl = new URL(url);
   if (wsUrl.protocol === "https:") wsUrl.protocol = "wss:";
   if (wsUrl.protocol === "http:") wsUrl.protocol = "ws:";
@@ -175,16 +214,41 @@ export async function openWebSocket(url: string, opts: OpenOptions = {}): Promis
         const status = res.statusCode ?? 0;
         const text = body ? `: ${body}` : "";
         if (status === 401 || status === 403) {
-          fail(new LoopgateError(ErrorCodes.AUTH_REFUSED, `${host}:${port} refused the connection with HTTP ${status}${text}`, { hint: "check the token (loopgate token create on the host mints one)", details: { status } }));
+          fail(
+            new LoopgateError(
+              ErrorCodes.AUTH_REFUSED,
+              `${host}:${port} refused the connection with HTTP ${status}${text}`,
+              { hint: "check the token (loopgate token create on the host mints one)", details: { status } },
+            ),
+          );
         } else {
-          fail(new LoopgateError(status === 503 || status === 502 || status === 404 ? ErrorCodes.UNREACHABLE : ErrorCodes.REQUEST_FAILED, `${host}:${port} answered the upgrade with HTTP ${status}${text}`, { hint: status === 503 ? "the host is not linked to the relay right now" : "check the URL path", details: { status } }));
+          fail(
+            new LoopgateError(
+              status === 503 || status === 502 || status === 404 ? ErrorCodes.UNREACHABLE : ErrorCodes.REQUEST_FAILED,
+              `${host}:${port} answered the upgrade with HTTP ${status}${text}`,
+              {
+                hint: status === 503 ? "the host is not linked to the relay right now" : "check the URL path",
+                details: { status },
+              },
+            ),
+          );
         }
       });
     });
     ws.once("error", (e: NodeJS.ErrnoException) => {
       if (e.code) fail(netError(e, host, port));
-      else if (/timed out|timeout/i.test(e.message)) fail(new LoopgateError(ErrorCodes.TIMEOUT, `the WebSocket handshake with ${host}:${port} timed out`, { hint: "raise --timeout" }));
-      else fail(new LoopgateError(ErrorCodes.UNREACHABLE, `WebSocket to ${host}:${port} failed: ${e.message}`, { hint: "check the URL" }));
+      else if (/timed out|timeout/i.test(e.message))
+        fail(
+          new LoopgateError(ErrorCodes.TIMEOUT, `the WebSocket handshake with ${host}:${port} timed out`, {
+            hint: "raise --timeout",
+          }),
+        );
+      else
+        fail(
+          new LoopgateError(ErrorCodes.UNREACHABLE, `WebSocket to ${host}:${port} failed: ${e.message}`, {
+            hint: "check the URL",
+          }),
+        );
     });
   });
 }

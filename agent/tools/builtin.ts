@@ -37,7 +37,12 @@ export interface ToolPolicy {
 export const DEFAULT_ALLOW = ["read_file", "list_dir"];
 
 function globToRegExp(p: string): RegExp {
-  return new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  return new RegExp(
+    `^${p
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
 }
 
 export const RUN_COMMAND_OPT_IN = "tools.runCommand.enabled";
@@ -50,10 +55,53 @@ export function isToolAllowed(name: string, policy: Pick<ToolPolicy, "allow" | "
 }
 
 const SCHEMAS: ToolSchema[] = [
-  { type: "function", function: { name: "read_file", description: "Read a text file in the workspace.", parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"], additionalProperties: false } } },
-  { type: "function", function: { name: "list_dir", description: "List a directory in the workspace.", parameters: { type: "object", properties: { path: { type: "string" } }, additionalProperties: false } } },
-  { type: "function", function: { name: "run_command", description: "Run a program (no shell) with the workspace as its working directory. It is not sandboxed.", parameters: { type: "object", properties: { command: { type: "string" }, args: { type: "array", items: { type: "string" } } }, required: ["command"], additionalProperties: false } } },
-  { type: "function", function: { name: "fetch_local_url", description: "HTTP GET a URL on this machine's loopback.", parameters: { type: "object", properties: { url: { type: "string" } }, required: ["url"], additionalProperties: false } } },
+  {
+    type: "function",
+    function: {
+      name: "read_file",
+      description: "Read a text file in the workspace.",
+      parameters: {
+        type: "object",
+        properties: { path: { type: "string" } },
+        required: ["path"],
+        additionalProperties: false,
+      },
+    },
+  },
+  {
+    type: "function",
+    function: {
+      name: "list_dir",
+      description: "List a directory in the workspace.",
+      parameters: { type: "object", properties: { path: { type: "string" } }, additionalProperties: false },
+    },
+  },
+  {
+    type: "function",
+    function: {
+      name: "run_command",
+      description: "Run a program (no shell) with the workspace as its working directory. It is not sandboxed.",
+      parameters: {
+        type: "object",
+        properties: { command: { type: "string" }, args: { type: "array", items: { type: "string" } } },
+        required: ["command"],
+        additionalProperties: false,
+      },
+    },
+  },
+  {
+    type: "function",
+    function: {
+      name: "fetch_local_url",
+      description: "HTTP GET a URL on this machine's loopback.",
+      parameters: {
+        type: "object",
+        properties: { url: { type: "string" } },
+        required: ["url"],
+        additionalProperties: false,
+      },
+    },
+  },
 ];
 
 class ToolRefusal extends Error {}
@@ -78,13 +126,23 @@ export class BuiltinTools implements ToolRunner {
 
   async execute(name: string, argsJson: string, ctx: { signal: AbortSignal; sessionKey: string }): Promise<ToolResult> {
     const t0 = performance.now();
-    const done = (ok: boolean, text: string): ToolResult => ({ ok, ...truncate(text, this.#p.maxOutputBytes), durationMs: Math.round(performance.now() - t0) });
+    const done = (ok: boolean, text: string): ToolResult => ({
+      ok,
+      ...truncate(text, this.#p.maxOutputBytes),
+      durationMs: Math.round(performance.now() - t0),
+    });
     if (!SCHEMAS.some((s) => s.function.name === name)) return done(false, `unknown tool: ${name.slice(0, 64)}`);
     if (!isToolAllowed(name, { ...this.#p, runCommandEnabled: true })) {
-      return done(false, `tool ${name} is not allowed by policy (tools.allow / tools.deny)${name === "run_command" ? `; it also needs ${RUN_COMMAND_OPT_IN}: true` : ""}`);
+      return done(
+        false,
+        `tool ${name} is not allowed by policy (tools.allow / tools.deny)${name === "run_command" ? `; it also needs ${RUN_COMMAND_OPT_IN}: true` : ""}`,
+      );
     }
     if (!isToolAllowed(name, this.#p)) {
-      return done(false, `run_command is disabled: it runs any program with the gateway's rights and is not confined to the workspace; the owner can enable it with ${RUN_COMMAND_OPT_IN}: true (and tools.allow)`);
+      return done(
+        false,
+        `run_command is disabled: it runs any program with the gateway's rights and is not confined to the workspace; the owner can enable it with ${RUN_COMMAND_OPT_IN}: true (and tools.allow)`,
+      );
     }
     let args: Record<string, unknown>;
     try {
@@ -101,7 +159,13 @@ export class BuiltinTools implements ToolRunner {
         case "list_dir": {
           const dir = await this.#inside(args.path ?? ".");
           const items = await readdir(dir, { withFileTypes: true });
-          return done(true, items.map((d) => (d.isDirectory() ? `${d.name}/` : d.name)).sort().join("\n"));
+          return done(
+            true,
+            items
+              .map((d) => (d.isDirectory() ? `${d.name}/` : d.name))
+              .sort()
+              .join("\n"),
+          );
         }
         case "run_command":
           return await this.#run(args, ctx, done);
@@ -109,14 +173,18 @@ export class BuiltinTools implements ToolRunner {
           return await this.#fetch(args, ctx, done);
       }
     } catch (e) {
-      return done(false, e instanceof ToolRefusal ? e.message : `${name} failed: ${e instanceof Error ? e.message : String(e)}`);
+      return done(
+        false,
+        e instanceof ToolRefusal ? e.message : `${name} failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     return done(false, "unreachable");
   }
 
   /** Resolves a path inside the workspace, following symlinks; anything outside is refused. */
   async #inside(p: unknown): Promise<string> {
-    if (typeof p !== "string" || p.length === 0 || p.length > 4096 || p.includes("\0")) throw new ToolRefusal("path must be a non-empty string");
+    if (typeof p !== "string" || p.length === 0 || p.length > 4096 || p.includes("\0"))
+      throw new ToolRefusal("path must be a non-empty string");
     const root = await realpath(this.#p.workspace);
     const target = resolve(root, p);
     let real: string;
@@ -126,19 +194,36 @@ export class BuiltinTools implements ToolRunner {
       throw new ToolRefusal(`no such file or directory in the workspace: ${p.slice(0, 200)}`);
     }
     const rel = relative(root, real);
-    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new ToolRefusal(`path ${p.slice(0, 200)} is outside the workspace`);
+    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+      throw new ToolRefusal(`path ${p.slice(0, 200)} is outside the workspace`);
     return real;
   }
 
-  async #run(args: Record<string, unknown>, ctx: { signal: AbortSignal; sessionKey: string }, done: (ok: boolean, t: string) => ToolResult): Promise<ToolResult> {
+  async #run(
+    args: Record<string, unknown>,
+    ctx: { signal: AbortSignal; sessionKey: string },
+    done: (ok: boolean, t: string) => ToolResult,
+  ): Promise<ToolResult> {
     const command = args.command;
     const argv = args.args ?? [];
-    if (typeof command !== "string" || command === "" || !Array.isArray(argv) || !argv.every((a) => typeof a === "string")) return done(false, "run_command needs {command: string, args?: string[]}");
-    if (this.#p.approve && !(await this.#p.approve({ tool: "run_command", args, sessionKey: ctx.sessionKey }))) return done(false, "run_command was not approved");
+    if (
+      typeof command !== "string" ||
+      command === "" ||
+      !Array.isArray(argv) ||
+      !argv.every((a) => typeof a === "string")
+    )
+      return done(false, "run_command needs {command: string, args?: string[]}");
+    if (this.#p.approve && !(await this.#p.approve({ tool: "run_command", args, sessionKey: ctx.sessionKey })))
+      return done(false, "run_command was not approved");
     const root = await realpath(this.#p.workspace);
     await stat(root);
     return new Promise((resolveRun) => {
-      const child = spawn(command, argv as string[], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, LANG: "C.UTF-8" } });
+      const child = spawn(command, argv as string[], {
+        cwd: root,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, LANG: "C.UTF-8" },
+      });
       let out = "";
       const max = this.#p.maxOutputBytes;
       const take = (d: Buffer) => {
@@ -173,7 +258,11 @@ export class BuiltinTools implements ToolRunner {
     });
   }
 
-  async #fetch(args: Record<string, unknown>, ctx: { signal: AbortSignal }, done: (ok: boolean, t: string) => ToolResult): Promise<ToolResult> {
+  async #fetch(
+    args: Record<string, unknown>,
+    ctx: { signal: AbortSignal },
+    done: (ok: boolean, t: string) => ToolResult,
+  ): Promise<ToolResult> {
     let url: URL;
     try {
       url = new URL(String(args.url));
@@ -181,8 +270,13 @@ export class BuiltinTools implements ToolRunner {
       return done(false, "fetch_local_url needs an absolute http(s) URL");
     }
     const host = url.hostname.replace(/^\[|\]$/g, "");
-    if (!/^https?:$/.test(url.protocol) || !(host === "localhost" || isLoopbackHost(host))) return done(false, `fetch_local_url only reaches this machine's loopback (got ${url.host.slice(0, 100)})`);
-    const res = await request(url, { method: "GET", signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(this.#p.timeoutMs)]), maxRedirections: 0 } as Parameters<typeof request>[1]);
+    if (!/^https?:$/.test(url.protocol) || !(host === "localhost" || isLoopbackHost(host)))
+      return done(false, `fetch_local_url only reaches this machine's loopback (got ${url.host.slice(0, 100)})`);
+    const res = await request(url, {
+      method: "GET",
+      signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(this.#p.timeoutMs)]),
+      maxRedirections: 0,
+    } as Parameters<typeof request>[1]);
     const text = await res.body.text();
     return done(res.statusCode < 400, `HTTP ${res.statusCode}\n${text}`);
   }

@@ -17,7 +17,9 @@ const base = location.pathname.replace(/\/[^/]*$/, "");
 const storageKey = `loopgate.token:${base || "/"}`;
 const sessionKeyStore = `loopgate.session:${base || "/"}`;
 // Through the relay: under /h/HOSTID/, or at the host's own origin https://<52-char label>.<relay>/.
-const viaRelay = /^\/h\/[A-Za-z0-9_-]{43}$/.test(base) || (location.protocol === "https:" && /^[a-z2-7]{52}\./.test(location.hostname));
+const viaRelay =
+  /^\/h\/[A-Za-z0-9_-]{43}$/.test(base) ||
+  (location.protocol === "https:" && /^[a-z2-7]{52}\./.test(location.hostname));
 
 (function takeFragmentToken() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
@@ -69,7 +71,9 @@ function connect() {
       if (!p) return;
       if (f.ok && f.payload && f.payload.status === "accepted") return;
       pending.delete(f.id);
-      f.ok ? p.resolve(f.payload) : p.reject(Object.assign(new Error(f.error?.message || "request failed"), { error: f.error }));
+      f.ok
+        ? p.resolve(f.payload)
+        : p.reject(Object.assign(new Error(f.error?.message || "request failed"), { error: f.error }));
     } else if (f.type === "event") onEvent(f.event, f.payload);
   };
   ws.onclose = (ev) => {
@@ -144,7 +148,11 @@ async function refreshStatus() {
   $("s-clients").textContent = String(s.connections?.ready ?? "?");
   $("s-model").textContent = s.agent?.provider ?? "not configured";
   const r = s.relay;
-  $("s-relay").textContent = !r?.enabled ? "disabled" : r.state ? `${r.state}${r.relay ? ` → ${new URL(r.relay.replace(/^wss:/, "https:")).host}` : ""}` : "enabled";
+  $("s-relay").textContent = !r?.enabled
+    ? "disabled"
+    : r.state
+      ? `${r.state}${r.relay ? ` → ${new URL(r.relay.replace(/^wss:/, "https:")).host}` : ""}`
+      : "enabled";
 }
 
 async function refreshSessions() {
@@ -258,7 +266,11 @@ function messageText(m) {
 
 function toolCallOf(m) {
   const part = (m.content || []).find((c) => c && (c.type === "toolCall" || c.type === "tool_use"));
-  if (part) return { name: part.name ?? m.toolName, args: typeof part.arguments === "string" ? part.arguments : JSON.stringify(part.arguments ?? part.input ?? {}) };
+  if (part)
+    return {
+      name: part.name ?? m.toolName,
+      args: typeof part.arguments === "string" ? part.arguments : JSON.stringify(part.arguments ?? part.input ?? {}),
+    };
   const text = messageText(m);
   const name = m.toolName ?? /^([\w.-]+)\(/.exec(text)?.[1] ?? "tool";
   const args = text.startsWith(`${name}(`) && text.endsWith(")") ? text.slice(name.length + 1, -1) : text;
@@ -287,8 +299,17 @@ async function loadHistory() {
         openCalls.push(li);
       }
     } else if (m.role === "toolResult") {
-      const byId = openCalls.findIndex((li) => m.toolCallId !== undefined && li.dataset.callId === String(m.toolCallId));
-      const i = byId >= 0 ? byId : openCalls.findIndex((li) => li.querySelector(".tool-name").textContent === (m.toolName ?? li.querySelector(".tool-name").textContent));
+      const byId = openCalls.findIndex(
+        (li) => m.toolCallId !== undefined && li.dataset.callId === String(m.toolCallId),
+      );
+      const i =
+        byId >= 0
+          ? byId
+          : openCalls.findIndex(
+              (li) =>
+                li.querySelector(".tool-name").textContent ===
+                (m.toolName ?? li.querySelector(".tool-name").textContent),
+            );
       const li = i >= 0 ? openCalls.splice(i, 1)[0] : addToolBlock(m.toolName ?? "tool", "");
       setToolResult(li, m.ok ?? (m.isError === true ? false : true), messageText(m));
     } else if (m.role === "system" && /abort/i.test(messageText(m))) addMessage("system", "stopped");

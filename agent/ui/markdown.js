@@ -31,7 +31,9 @@ export function safeHref(raw) {
 
 /** Parses Markdown into blocks: {t:"p"|"h"|"pre"|"ul"|"ol"|"quote"|"hr", …}. */
 export function parseMarkdown(text, depth = 0) {
-  const lines = String(text ?? "").replace(/\r\n?/g, "\n").split("\n");
+  const lines = String(text ?? "")
+    .replace(/\r\n?/g, "\n")
+    .split("\n");
   const blocks = [];
   let para = [];
   const flush = () => {
@@ -136,7 +138,10 @@ export function parseInline(text, depth = 0) {
       const close = dead.has(`code${k}`) ? null : at(new RegExp(`(?<!\`)\`{${k}}(?!\`)`, "g"), s, i + k);
       if (close) {
         const body = s.slice(i + k, close.index);
-        out.push({ t: "code", text: body.length > 2 && body.startsWith(" ") && body.endsWith(" ") ? body.slice(1, -1) : body });
+        out.push({
+          t: "code",
+          text: body.length > 2 && body.startsWith(" ") && body.endsWith(" ") ? body.slice(1, -1) : body,
+        });
         i = close.index + k;
       } else {
         dead.add(`code${k}`);
@@ -145,7 +150,8 @@ export function parseInline(text, depth = 0) {
       }
     } else if (c === "[" && (m = at(LINK, s, i))) {
       const href = safeHref(m[2]);
-      if (href) out.push({ t: "a", href, c: parseInline(m[1], depth + 1).filter((n) => typeof n === "string" || n.t !== "a") });
+      if (href)
+        out.push({ t: "a", href, c: parseInline(m[1], depth + 1).filter((n) => typeof n === "string" || n.t !== "a") });
       else addText(m[0]); // not a link we open: shown as written
       i += m[0].length;
     } else if (c === "<" && (m = at(AUTOLINK, s, i))) {

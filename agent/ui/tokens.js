@@ -8,7 +8,13 @@ const $ = (id) => document.getElementById(id);
 const ACCESS_LABEL = { "operator.read": "read", "operator.write": "write", "operator.admin": "admin" };
 
 function fmtDate(ms) {
-  return new Date(ms).toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  return new Date(ms).toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
 }
 
 function cell(text, className) {
@@ -91,7 +97,9 @@ export function createTokenPanel(request) {
   }
 
   function showError(e) {
-    $("token-error").textContent = e?.error?.details?.hint ? `${e.message} (${e.error.details.hint})` : (e?.message ?? String(e));
+    $("token-error").textContent = e?.error?.details?.hint
+      ? `${e.message} (${e.error.details.hint})`
+      : (e?.message ?? String(e));
   }
 
   function showOnce(t) {
@@ -118,7 +126,11 @@ export function createTokenPanel(request) {
     $("token-mint").disabled = true;
     try {
       const name = $("token-name").value.trim();
-      const t = await request("loopgate.tokens.create", { ...(name ? { name } : {}), access: $("token-access").value, ttl: $("token-ttl").value });
+      const t = await request("loopgate.tokens.create", {
+        ...(name ? { name } : {}),
+        access: $("token-access").value,
+        ttl: $("token-ttl").value,
+      });
       $("token-name").value = "";
       showOnce(t);
       await refresh();

@@ -16,9 +16,23 @@ import type { OpenMeta } from "../../shared/link/codec.ts";
 import { FailureLimiter } from "../../shared/rate-limit.ts";
 import type { ClientClaims } from "../../shared/tokens.ts";
 import { authenticateClient, authenticateLink, cookieName, chooseSubprotocol, type HostRecord } from "./auth.ts";
-import { browserCredentialRefusal, cookieFor, hostResponse, hostTarget, serviceWorkerRefusal, type HostTarget } from "./host-origin.ts";
+import {
+  browserCredentialRefusal,
+  cookieFor,
+  hostResponse,
+  hostTarget,
+  serviceWorkerRefusal,
+  type HostTarget,
+} from "./host-origin.ts";
 import type { RelayLimits } from "./limits.ts";
-import { encodedHostIdRefusal, checkRequestShape, forwardedHeaders, checkedOpenMeta, isRefusal, type Refusal } from "./forward-request.ts";
+import {
+  encodedHostIdRefusal,
+  checkRequestShape,
+  forwardedHeaders,
+  checkedOpenMeta,
+  isRefusal,
+  type Refusal,
+} from "./forward-request.ts";
 import type { RelayMetrics, RefusalReason } from "./metrics.ts";
 import { checkMetricsAuth, metricsRefusal, metricsResponse } from "./metrics-endpoint.ts";
 
@@ -89,7 +103,8 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     if (!endpoint) return c.text("not found\n", 404);
     const addr = adapter.clientAddr(c);
     const wait = limiter.retryAfterMs(addr);
-    if (wait > 0) return c.text("too many failed attempts; retry later\n", 429, { "retry-after": String(Math.ceil(wait / 1000)) });
+    if (wait > 0)
+      return c.text("too many failed attempts; retry later\n", 429, { "retry-after": String(Math.ceil(wait / 1000)) });
     const auth = await checkMetricsAuth(c.req.raw, endpoint.token);
     if (auth !== "ok") {
       if (auth === "invalid") {
@@ -103,12 +118,19 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
   });
 
   app.get("/link", async (c) => {
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return refuse(c, 426, "request_shape", "the link is a WebSocket");
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
+      return refuse(c, 426, "request_shape", "the link is a WebSocket");
     const addr = adapter.clientAddr(c);
     const wait = limiter.retryAfterMs(addr);
-    if (wait > 0) return refuse(c, 429, "rate_limited", "too many failed attempts; retry later", Math.ceil(wait / 1000));
+    if (wait > 0)
+      return refuse(c, 429, "rate_limited", "too many failed attempts; retry later", Math.ceil(wait / 1000));
     if (adapter.audiences.length === 0) return refuse(c, 503, "not_configured", NO_AUDIENCE);
-    const auth = await authenticateLink(c.req.raw, adapter.audiences, (id) => adapter.isAllowed(id), adapter.limits.maxTokenBytes);
+    const auth = await authenticateLink(
+      c.req.raw,
+      adapter.audiences,
+      (id) => adapter.isAllowed(id),
+      adapter.limits.maxTokenBytes,
+    );
     if (auth.ok && !(await adapter.claimLinkToken(auth.hostId, auth.jti, auth.exp))) {
       limiter.fail(addr);
       metrics.authFailed("link");
@@ -130,7 +152,8 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const addr = adapter.clientAddr(c);
     const isUpgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
     const wait = limiter.retryAfterMs(addr);
-    if (wait > 0) return refuse(c, 429, "rate_limited", "too many failed attempts; retry later", Math.ceil(wait / 1000));
+    if (wait > 0)
+      return refuse(c, 429, "rate_limited", "too many failed attempts; retry later", Math.ceil(wait / 1000));
     const url = new URL(c.req.url);
     if (!HOST_ID.test(hostId)) {
       // A percent-encoded host id would shift the forwarded path: a clear 400, not a guess at a token.
@@ -147,7 +170,11 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     if (adapter.audiences.length === 0) return refuse(c, 503, "not_configured", NO_AUDIENCE);
     const cookie = cookieFor(target, cookieName(hostId));
     // Audiences are the relay's configured URLs: a host's origin (`<label>.<relay>`) is the same relay.
-    const auth = await authenticateClient(c.req.raw, hostId, record, adapter.audiences, { allowQuery: true, maxTokenBytes: adapter.limits.maxTokenBytes, cookieName: cookie.name });
+    const auth = await authenticateClient(c.req.raw, hostId, record, adapter.audiences, {
+      allowQuery: true,
+      maxTokenBytes: adapter.limits.maxTokenBytes,
+      cookieName: cookie.name,
+    });
     if (!auth.ok) {
       // No token at all guesses nothing: refused, never counted toward a lockout.
       if (!auth.missing) {
@@ -158,7 +185,9 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       return refuse(c, auth.status, auth.why, auth.reason);
     }
     limiter.succeed(addr);
-    const browserRefusal = browserCredentialRefusal(c.req.raw, target, auth.source, adapter.singleHost()) ?? serviceWorkerRefusal(c.req.raw, target);
+    const browserRefusal =
+      browserCredentialRefusal(c.req.raw, target, auth.source, adapter.singleHost()) ??
+      serviceWorkerRefusal(c.req.raw, target);
     if (browserRefusal) return refuse(c, 403, "browser_policy", browserRefusal);
     const claims: ClientClaims = auth.claims;
     const prefix = target.via === "path" ? `/h/${hostId}` : "";
@@ -199,7 +228,8 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       const len = Number(c.req.header("content-length") ?? "0");
       if (len > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request_shape", "request body too large");
       body = new Uint8Array(await c.req.arrayBuffer());
-      if (body.length > adapter.limits.maxHttpBodyBytes) return refuse(c, 413, "request_shape", "request body too large");
+      if (body.length > adapter.limits.maxHttpBodyBytes)
+        return refuse(c, 413, "request_shape", "request body too large");
     }
     return hostResponse(await adapter.forwardHttp(c, hostId, meta, body), target, adapter.singleHost());
   };

@@ -21,7 +21,13 @@ import { generateKeyPair } from "jose/key/generate/keypair";
 import { exportJWK } from "jose/key/export";
 import { decodeJwt } from "jose/jwt/decode";
 import { LoopgateError } from "../../shared/errors.ts";
-import { verifyClientToken, verifyLinkToken, checkHostPublicJwk, type ClientClaims, type TokenFailure } from "../../shared/tokens.ts";
+import {
+  verifyClientToken,
+  verifyLinkToken,
+  checkHostPublicJwk,
+  type ClientClaims,
+  type TokenFailure,
+} from "../../shared/tokens.ts";
 import type { RefusalReason } from "./metrics.ts";
 
 export const SUBPROTOCOL = "loopgate.v1";
@@ -74,14 +80,22 @@ export function isOwnAuthorization(value: string | null, hostId: string): boolea
 }
 
 /** Finds the client token in a request, in order: Authorization (ours only), our header, subprotocol, cookie, query. */
-export function extractClientToken(req: Request, hostId: string, opts: { allowQuery: boolean; cookieName?: string }): ExtractedToken | undefined {
+export function extractClientToken(
+  req: Request,
+  hostId: string,
+  opts: { allowQuery: boolean; cookieName?: string },
+): ExtractedToken | undefined {
   const auth = req.headers.get("authorization");
-  if (isOwnAuthorization(auth, hostId)) return { token: auth!.replace(/^bearer\s+/i, "").trim(), source: "authorization" };
+  if (isOwnAuthorization(auth, hostId))
+    return { token: auth!.replace(/^bearer\s+/i, "").trim(), source: "authorization" };
   const own = req.headers.get(CLIENT_TOKEN_HEADER);
   if (own) return { token: own.trim(), source: "header" };
   const protos = req.headers.get("sec-websocket-protocol");
   if (protos) {
-    const p = protos.split(",").map((s) => s.trim()).find((s) => s.startsWith(BEARER_PROTOCOL_PREFIX));
+    const p = protos
+      .split(",")
+      .map((s) => s.trim())
+      .find((s) => s.startsWith(BEARER_PROTOCOL_PREFIX));
     if (p) return { token: p.slice(BEARER_PROTOCOL_PREFIX.length), source: "subprotocol" };
   }
   const cookie = parseCookies(req.headers.get("cookie")).get(opts.cookieName ?? cookieName(hostId));
@@ -97,18 +111,31 @@ export function extractClientToken(req: Request, hostId: string, opts: { allowQu
 export function chooseSubprotocol(req: Request): string | undefined {
   const protos = req.headers.get("sec-websocket-protocol");
   if (!protos) return undefined;
-  return protos.split(",").map((s) => s.trim()).includes(SUBPROTOCOL) ? SUBPROTOCOL : undefined;
+  return protos
+    .split(",")
+    .map((s) => s.trim())
+    .includes(SUBPROTOCOL)
+    ? SUBPROTOCOL
+    : undefined;
 }
 
 let decoy: Promise<JWK> | undefined;
 /** A key no token verifies against, so unknown hosts cost the same work as known ones. */
 function decoyKey(): Promise<JWK> {
-  decoy ??= generateKeyPair("Ed25519", { extractable: true }).then(({ publicKey }) => exportJWK(publicKey)).then((j) => checkHostPublicJwk(j));
+  decoy ??= generateKeyPair("Ed25519", { extractable: true })
+    .then(({ publicKey }) => exportJWK(publicKey))
+    .then((j) => checkHostPublicJwk(j));
   return decoy;
 }
 
 /** Failures that can only follow a good signature by the host's key: safe to name. Anything else is "invalid", whoever the host. */
-const SIGNED_FAILURES: ReadonlySet<string> = new Set<TokenFailure>(["expired", "not_yet_valid", "wrong_audience", "wrong_purpose", "revoked"]);
+const SIGNED_FAILURES: ReadonlySet<string> = new Set<TokenFailure>([
+  "expired",
+  "not_yet_valid",
+  "wrong_audience",
+  "wrong_purpose",
+  "revoked",
+]);
 
 /** The metrics label of a token failure (the text shown to the client stays as uniform as before). */
 function failureLabel(raw: string): RefusalReason {
@@ -125,37 +152,89 @@ function failureLabel(raw: string): RefusalReason {
 }
 
 /** `missing`: no token was presented at all (nothing guessed, so not a failed login). `why`: the refusal's metrics label. */
-export type ClientAuthResult = { ok: true; claims: ClientClaims; source: TokenSource; token: string } | { ok: false; status: 401 | 403; reason: string; why: RefusalReason; missing?: true };
+export type ClientAuthResult =
+  | { ok: true; claims: ClientClaims; source: TokenSource; token: string }
+  | { ok: false; status: 401 | 403; reason: string; why: RefusalReason; missing?: true };
 
-export async function authenticateClient(req: Request, hostId: string, record: HostRecord | undefined, audiences: readonly string[], opts: { allowQuery: boolean; maxTokenBytes: number; cookieName?: string }): Promise<ClientAuthResult> {
+export async function authenticateClient(
+  req: Request,
+  hostId: string,
+  record: HostRecord | undefined,
+  audiences: readonly string[],
+  opts: { allowQuery: boolean; maxTokenBytes: number; cookieName?: string },
+): Promise<ClientAuthResult> {
   const found = extractClientToken(req, hostId, opts);
-  if (!found) return { ok: false, status: 401, missing: true, why: "token_missing", reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)" };
-  if (found.token.length > opts.maxTokenBytes) return { ok: false, status: 401, why: "token_invalid", reason: `token refused (larger than ${opts.maxTokenBytes} bytes)` };
+  if (!found)
+    return {
+      ok: false,
+      status: 401,
+      missing: true,
+      why: "token_missing",
+      reason: "token required: send Authorization: Bearer <token> (loopgate token create on the host mints one)",
+    };
+  if (found.token.length > opts.maxTokenBytes)
+    return {
+      ok: false,
+      status: 401,
+      why: "token_invalid",
+      reason: `token refused (larger than ${opts.maxTokenBytes} bytes)`,
+    };
   try {
     const key = record?.publicJwk ?? (await decoyKey());
-    const claims = await verifyClientToken(found.token, key, { hostId, audience: [...audiences], ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}) });
+    const claims = await verifyClientToken(found.token, key, {
+      hostId,
+      audience: [...audiences],
+      ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}),
+    });
     if (!record) return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
     return { ok: true, claims, source: found.source, token: found.token };
   } catch (e) {
-    const raw = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
+    const raw =
+      e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
     const reason = record && SIGNED_FAILURES.has(raw) ? raw : "invalid";
     // Revoked and wrong-audience tokens are real tokens that are not welcome here: 403. Everything else: 401.
-    return { ok: false, status: reason === "revoked" || reason === "wrong_audience" ? 403 : 401, why: failureLabel(reason), reason: `token refused (${reason})` };
+    return {
+      ok: false,
+      status: reason === "revoked" || reason === "wrong_audience" ? 403 : 401,
+      why: failureLabel(reason),
+      reason: `token refused (${reason})`,
+    };
   }
 }
 
-export type LinkAuthResult = { ok: true; hostId: string; publicJwk: JWK; jti: string; exp: number } | { ok: false; status: 401 | 403; reason: string; why: RefusalReason };
+export type LinkAuthResult =
+  | { ok: true; hostId: string; publicJwk: JWK; jti: string; exp: number }
+  | { ok: false; status: 401 | 403; reason: string; why: RefusalReason };
 
-export async function authenticateLink(req: Request, audiences: readonly string[], isAllowed: (hostId: string) => boolean, maxTokenBytes: number): Promise<LinkAuthResult> {
+export async function authenticateLink(
+  req: Request,
+  audiences: readonly string[],
+  isAllowed: (hostId: string) => boolean,
+  maxTokenBytes: number,
+): Promise<LinkAuthResult> {
   const auth = req.headers.get("authorization");
-  if (!auth || !/^bearer\s+/i.test(auth)) return { ok: false, status: 401, why: "token_missing", reason: "link token required" };
-  if (auth.length > maxTokenBytes + 16) return { ok: false, status: 401, why: "token_invalid", reason: `link token refused (larger than ${maxTokenBytes} bytes)` };
+  if (!auth || !/^bearer\s+/i.test(auth))
+    return { ok: false, status: 401, why: "token_missing", reason: "link token required" };
+  if (auth.length > maxTokenBytes + 16)
+    return {
+      ok: false,
+      status: 401,
+      why: "token_invalid",
+      reason: `link token refused (larger than ${maxTokenBytes} bytes)`,
+    };
   try {
     const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: [...audiences] });
-    if (!isAllowed(v.hostId)) return { ok: false, status: 403, why: "not_allowed", reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host=${v.hostId})` };
+    if (!isAllowed(v.hostId))
+      return {
+        ok: false,
+        status: 403,
+        why: "not_allowed",
+        reason: `host ${v.hostId} is not on this relay's allow-list (relay serve --allow-host=${v.hostId})`,
+      };
     return { ok: true, hostId: v.hostId, publicJwk: v.publicJwk, jti: v.jti, exp: v.exp };
   } catch (e) {
-    const reason = e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
+    const reason =
+      e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";
     return { ok: false, status: 401, why: failureLabel(reason), reason: `link token refused (${reason})` };
   }
 }

@@ -10,7 +10,14 @@
  * Runtime-agnostic (Node and Workers).
  */
 import { isOwnAuthorization } from "./auth.ts";
-import { MAX_OPEN_HEADER_VALUE_BYTES, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES, OPEN_METHODS, validateOpenMeta, type OpenMeta } from "../../shared/link/codec.ts";
+import {
+  MAX_OPEN_HEADER_VALUE_BYTES,
+  MAX_OPEN_PATH_BYTES,
+  MAX_OPEN_QUERY_BYTES,
+  OPEN_METHODS,
+  validateOpenMeta,
+  type OpenMeta,
+} from "../../shared/link/codec.ts";
 
 export interface Refusal {
   refused: true;
@@ -20,7 +27,17 @@ export interface Refusal {
 }
 
 /** Request headers passed on to the gateway (never the relay's own auth material). */
-export const FORWARD_HEADERS = ["origin", "user-agent", "accept", "accept-language", "content-type", "accept-encoding", "if-none-match", "if-modified-since", "cache-control"] as const;
+export const FORWARD_HEADERS = [
+  "origin",
+  "user-agent",
+  "accept",
+  "accept-language",
+  "content-type",
+  "accept-encoding",
+  "if-none-match",
+  "if-modified-since",
+  "cache-control",
+] as const;
 
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HOST_HEADER = /^[A-Za-z0-9.:[\]-]{1,255}$/;
@@ -39,7 +56,9 @@ export function encodedHostIdRefusal(pathname: string): Refusal | undefined {
   } catch {
     return { refused: true, status: 400, reason: "the host id in the path is not valid percent-encoding" };
   }
-  return /^[A-Za-z0-9_-]{43}$/.test(decoded) ? { refused: true, status: 400, reason: "the host id in the path must not be percent-encoded" } : undefined;
+  return /^[A-Za-z0-9_-]{43}$/.test(decoded)
+    ? { refused: true, status: 400, reason: "the host id in the path must not be percent-encoded" }
+    : undefined;
 }
 
 export function isRefusal(v: object): v is Refusal {
@@ -48,9 +67,17 @@ export function isRefusal(v: object): v is Refusal {
 
 /** Method and size checks, before any token work. */
 export function checkRequestShape(method: string, rest: string, query: string): Refusal | undefined {
-  if (!OPEN_METHODS.includes(method)) return { refused: true, status: 405, reason: `method ${method.slice(0, 16)} is not forwarded`, headers: { allow: OPEN_METHODS.join(", ") } };
-  if (rest.length > MAX_OPEN_PATH_BYTES) return { refused: true, status: 414, reason: `path longer than ${MAX_OPEN_PATH_BYTES} bytes` };
-  if (query.length > MAX_OPEN_QUERY_BYTES) return { refused: true, status: 414, reason: `query longer than ${MAX_OPEN_QUERY_BYTES} bytes` };
+  if (!OPEN_METHODS.includes(method))
+    return {
+      refused: true,
+      status: 405,
+      reason: `method ${method.slice(0, 16)} is not forwarded`,
+      headers: { allow: OPEN_METHODS.join(", ") },
+    };
+  if (rest.length > MAX_OPEN_PATH_BYTES)
+    return { refused: true, status: 414, reason: `path longer than ${MAX_OPEN_PATH_BYTES} bytes` };
+  if (query.length > MAX_OPEN_QUERY_BYTES)
+    return { refused: true, status: 414, reason: `query longer than ${MAX_OPEN_QUERY_BYTES} bytes` };
   return undefined;
 }
 
@@ -60,15 +87,22 @@ export function forwardedHeaders(req: Request, clientAddr: string, hostId: strin
   for (const name of FORWARD_HEADERS) {
     const v = req.headers.get(name);
     if (v === null) continue;
-    if (v.length > MAX_OPEN_HEADER_VALUE_BYTES) return { refused: true, status: 431, reason: `header ${name} longer than ${MAX_OPEN_HEADER_VALUE_BYTES} bytes` };
+    if (v.length > MAX_OPEN_HEADER_VALUE_BYTES)
+      return { refused: true, status: 431, reason: `header ${name} longer than ${MAX_OPEN_HEADER_VALUE_BYTES} bytes` };
     if (!HEADER_VALUE.test(v)) return { refused: true, status: 400, reason: `header ${name} has control characters` };
     h[name] = v;
   }
   // An Authorization that is not a loopgate token is the upstream's own (e.g. a UI's bearer secret).
   const authz = req.headers.get("authorization");
   if (authz !== null && !isOwnAuthorization(authz, hostId)) {
-    if (authz.length > MAX_OPEN_HEADER_VALUE_BYTES) return { refused: true, status: 431, reason: `header authorization longer than ${MAX_OPEN_HEADER_VALUE_BYTES} bytes` };
-    if (!HEADER_VALUE.test(authz)) return { refused: true, status: 400, reason: "header authorization has control characters" };
+    if (authz.length > MAX_OPEN_HEADER_VALUE_BYTES)
+      return {
+        refused: true,
+        status: 431,
+        reason: `header authorization longer than ${MAX_OPEN_HEADER_VALUE_BYTES} bytes`,
+      };
+    if (!HEADER_VALUE.test(authz))
+      return { refused: true, status: 400, reason: "header authorization has control characters" };
     h["authorization"] = authz;
   }
   h["x-forwarded-for"] = clientAddr;
@@ -84,6 +118,10 @@ export function checkedOpenMeta(meta: OpenMeta): OpenMeta | Refusal {
   try {
     return validateOpenMeta(meta as unknown as Record<string, unknown>);
   } catch (e) {
-    return { refused: true, status: 400, reason: `request not forwardable: ${(e instanceof Error ? e.message : String(e)).replace(/^link frame: /, "")}` };
+    return {
+      refused: true,
+      status: 400,
+      reason: `request not forwardable: ${(e instanceof Error ? e.message : String(e)).replace(/^link frame: /, "")}`,
+    };
   }
 }

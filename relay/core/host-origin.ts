@@ -71,7 +71,9 @@ export function originUrlFor(req: Request, hostId: string): string | undefined {
 }
 
 export function cookieFor(target: HostTarget, legacyName: string): { name: string; path: string } {
-  return target.via === "origin" ? { name: HOST_ORIGIN_COOKIE, path: "/" } : { name: legacyName, path: `/h/${target.hostId}` };
+  return target.via === "origin"
+    ? { name: HOST_ORIGIN_COOKIE, path: "/" }
+    : { name: legacyName, path: `/h/${target.hostId}` };
 }
 
 /**
@@ -82,7 +84,12 @@ export function cookieFor(target: HostTarget, legacyName: string): { name: strin
  * sibling host origins are same-site, so SameSite alone would let
  * `evil.<relay>` open `wss://victim.<relay>/` with the victim's cookie.
  */
-export function browserCredentialRefusal(req: Request, target: HostTarget, source: TokenSource, singleHost: boolean): string | undefined {
+export function browserCredentialRefusal(
+  req: Request,
+  target: HostTarget,
+  source: TokenSource,
+  singleHost: boolean,
+): string | undefined {
   if (source !== "cookie" && source !== "query") return undefined;
   if (target.via === "path" && !singleHost) {
     const at = originUrlFor(req, target.hostId);
@@ -90,24 +97,38 @@ export function browserCredentialRefusal(req: Request, target: HostTarget, sourc
   }
   if (source !== "cookie") return undefined;
   const origin = req.headers.get("origin");
-  if (origin !== null && origin.toLowerCase() !== requestOrigin(req)) return "cross-origin request refused: the cookie is for this host's own pages";
+  if (origin !== null && origin.toLowerCase() !== requestOrigin(req))
+    return "cross-origin request refused: the cookie is for this host's own pages";
   const site = req.headers.get("sec-fetch-site");
   if (site === "cross-site" || site === "same-site") {
     const mode = req.headers.get("sec-fetch-mode");
     const dest = req.headers.get("sec-fetch-dest");
-    if (!(req.method === "GET" && mode === "navigate" && dest === "document")) return "cross-origin request refused: the cookie is for this host's own pages";
+    if (!(req.method === "GET" && mode === "navigate" && dest === "document"))
+      return "cross-origin request refused: the cookie is for this host's own pages";
   }
   return undefined;
 }
 
 /** A service worker can only be registered on a host's own origin (whose scope cannot reach another host). */
 export function serviceWorkerRefusal(req: Request, target: HostTarget): string | undefined {
-  if (target.via === "path" && req.headers.get("service-worker") !== null) return "service workers are served only on a host's own origin";
+  if (target.via === "path" && req.headers.get("service-worker") !== null)
+    return "service workers are served only on a host's own origin";
   return undefined;
 }
 
 /** Response headers a host may never set through the relay: they reach beyond its origin or its response. */
-const DROPPED = new Set(["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie", "set-cookie2", "service-worker-allowed", "clear-site-data", "alt-svc", "strict-transport-security"]);
+const DROPPED = new Set([
+  "connection",
+  "transfer-encoding",
+  "keep-alive",
+  "content-length",
+  "set-cookie",
+  "set-cookie2",
+  "service-worker-allowed",
+  "clear-site-data",
+  "alt-svc",
+  "strict-transport-security",
+]);
 
 /** Headers the relay sets on every host response, whatever the host sent. */
 const ENFORCED: Record<string, string> = {

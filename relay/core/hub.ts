@@ -110,18 +110,27 @@ export class HostHub implements HostRecord {
   /** This host as a metrics sample. */
   sample(): HostSample {
     const s = this.stats();
-    return { hostId: this.hostId, linked: s.linked, streams: s.streams, bytesFromHost: s.bytesIn, bytesToHost: s.bytesOut };
+    return {
+      hostId: this.hostId,
+      linked: s.linked,
+      streams: s.streams,
+      bytesFromHost: s.bytesIn,
+      bytesToHost: s.bytesOut,
+    };
   }
 
   #overCap(tokenId: string | undefined, addr: string): string | undefined {
-    if (tokenId !== undefined && (this.#held.get(`t:${tokenId}`) ?? 0) >= this.#caps.perToken) return `too many streams for this token (${this.#caps.perToken})`;
-    if ((this.#held.get(`a:${addr}`) ?? 0) >= this.#caps.perAddr) return `too many streams from this address (${this.#caps.perAddr})`;
+    if (tokenId !== undefined && (this.#held.get(`t:${tokenId}`) ?? 0) >= this.#caps.perToken)
+      return `too many streams for this token (${this.#caps.perToken})`;
+    if ((this.#held.get(`a:${addr}`) ?? 0) >= this.#caps.perAddr)
+      return `too many streams from this address (${this.#caps.perAddr})`;
     return undefined;
   }
 
   #track(stream: LinkStream, tokenId: string | undefined, addr: string): void {
     this.#owners.set(stream, { tokenId, addr });
-    for (const k of [tokenId !== undefined ? `t:${tokenId}` : undefined, `a:${addr}`]) if (k) this.#held.set(k, (this.#held.get(k) ?? 0) + 1);
+    for (const k of [tokenId !== undefined ? `t:${tokenId}` : undefined, `a:${addr}`])
+      if (k) this.#held.set(k, (this.#held.get(k) ?? 0) + 1);
   }
 
   #untrack(stream: LinkStream): void {
@@ -196,11 +205,22 @@ export class HostHub implements HostRecord {
     const mux: LinkMux = new LinkMux({
       role: "relay",
       send: (f) => sock.send(f),
-      limits: { maxStreams: this.#limits.maxStreamsPerHost, maxMessageBytes: this.#limits.maxMessageBytes, ...this.#opts.linkLimits },
+      limits: {
+        maxStreams: this.#limits.maxStreamsPerHost,
+        maxMessageBytes: this.#limits.maxMessageBytes,
+        ...this.#opts.linkLimits,
+      },
       onControl: (m) => this.#onControl(m),
       onFatal: (err) => {
         this.#log.warn("link protocol error; closing the link", { hostId: this.hostId, err: err.message });
-        if (this.#link?.mux === mux) this.#dropLink("protocol_error", RelayClose.RESTART, "host link failed; reconnect", 1002, "link protocol error");
+        if (this.#link?.mux === mux)
+          this.#dropLink(
+            "protocol_error",
+            RelayClose.RESTART,
+            "host link failed; reconnect",
+            1002,
+            "link protocol error",
+          );
         else sock.close(1002, "link protocol error");
       },
     });
@@ -298,7 +318,12 @@ export class HostHub implements HostRecord {
   }
 
   /** After an eviction: a client socket that survived gets its stream back. */
-  restoreClient(sock: ClientSocket, streamId: number, tokenId: string | undefined, clientAddr = "unknown"): ClientHandle | undefined {
+  restoreClient(
+    sock: ClientSocket,
+    streamId: number,
+    tokenId: string | undefined,
+    clientAddr = "unknown",
+  ): ClientHandle | undefined {
     const link = this.#link;
     if (!link) {
       sock.close(RelayClose.HOST_OFFLINE, "host link lost; reconnect");

@@ -24,14 +24,24 @@ const NO_STORE = { "cache-control": "no-store", "x-content-type-options": "nosni
 
 /** The refusal for a scrape without the right token: a status and one line, never a metric. */
 export function metricsRefusal(auth: Exclude<MetricsAuth, "ok">): Response {
-  return new Response(auth === "missing" ? "metrics token required (Authorization: Bearer <token>)\n" : "metrics token refused\n", {
-    status: 401,
-    headers: { ...NO_STORE, "content-type": "text/plain; charset=utf-8", "www-authenticate": 'Bearer realm="loopgate-relay-metrics"' },
-  });
+  return new Response(
+    auth === "missing" ? "metrics token required (Authorization: Bearer <token>)\n" : "metrics token refused\n",
+    {
+      status: 401,
+      headers: {
+        ...NO_STORE,
+        "content-type": "text/plain; charset=utf-8",
+        "www-authenticate": 'Bearer realm="loopgate-relay-metrics"',
+      },
+    },
+  );
 }
 
 export function metricsResponse(text: string, method: string): Response {
-  return new Response(method === "HEAD" ? null : text, { status: 200, headers: { ...NO_STORE, "content-type": OPENMETRICS_CONTENT_TYPE } });
+  return new Response(method === "HEAD" ? null : text, {
+    status: 200,
+    headers: { ...NO_STORE, "content-type": OPENMETRICS_CONTENT_TYPE },
+  });
 }
 
 /** Metrics tokens shorter than this are refused: a scrape token is a password, not a switch. */

@@ -41,7 +41,16 @@ export const STREAM_KINDS = ["ws", "http"] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
 
 /** Upper bounds (bytes) of the per-stream buffer peak histogram. */
-export const BUFFER_PEAK_BOUNDS: readonly number[] = [1024, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024, 64 * 1024 * 1024];
+export const BUFFER_PEAK_BOUNDS: readonly number[] = [
+  1024,
+  16 * 1024,
+  64 * 1024,
+  256 * 1024,
+  1024 * 1024,
+  4 * 1024 * 1024,
+  16 * 1024 * 1024,
+  64 * 1024 * 1024,
+];
 
 /** One host as the hubs see it when scraped. */
 export interface HostSample {
@@ -126,7 +135,11 @@ export class RelayMetrics {
   }
 }
 
-function addInto<K extends string>(into: Record<K, number>, from: Partial<Record<K, number>>, keys: readonly K[]): void {
+function addInto<K extends string>(
+  into: Record<K, number>,
+  from: Partial<Record<K, number>>,
+  keys: readonly K[],
+): void {
   for (const k of keys) into[k] += Number(from[k] ?? 0) || 0;
 }
 
@@ -149,7 +162,8 @@ export function mergeSnapshots(parts: readonly MetricsSnapshot[], hostsAllowed: 
   return out;
 }
 
-const byLabel = <K extends string>(label: string, values: Record<K, number>, keys: readonly K[]): Sample[] => keys.map((k) => ({ labels: { [label]: k }, value: values[k] }));
+const byLabel = <K extends string>(label: string, values: Record<K, number>, keys: readonly K[]): Sample[] =>
+  keys.map((k) => ({ labels: { [label]: k }, value: values[k] }));
 
 export function metricFamilies(s: MetricsSnapshot, opts: { perHost: boolean }): MetricFamily[] {
   let linked = 0;
@@ -163,10 +177,30 @@ export function metricFamilies(s: MetricsSnapshot, opts: { perHost: boolean }): 
     toHosts += h.bytesToHost;
   }
   const families: MetricFamily[] = [
-    { type: "gauge", name: "loopgate_relay_hosts_allowed", help: "Host ids on the relay's allow-list.", samples: [{ value: s.hostsAllowed }] },
-    { type: "gauge", name: "loopgate_relay_hosts_linked", help: "Hosts whose link is connected now.", samples: [{ value: linked }] },
-    { type: "gauge", name: "loopgate_relay_client_streams", help: "Client streams (WebSocket and HTTP) open now, all hosts.", samples: [{ value: streams }] },
-    { type: "counter", name: "loopgate_relay_client_streams_opened", help: "Client streams opened over a link, by kind.", samples: byLabel("kind", s.streamsOpened, STREAM_KINDS) },
+    {
+      type: "gauge",
+      name: "loopgate_relay_hosts_allowed",
+      help: "Host ids on the relay's allow-list.",
+      samples: [{ value: s.hostsAllowed }],
+    },
+    {
+      type: "gauge",
+      name: "loopgate_relay_hosts_linked",
+      help: "Hosts whose link is connected now.",
+      samples: [{ value: linked }],
+    },
+    {
+      type: "gauge",
+      name: "loopgate_relay_client_streams",
+      help: "Client streams (WebSocket and HTTP) open now, all hosts.",
+      samples: [{ value: streams }],
+    },
+    {
+      type: "counter",
+      name: "loopgate_relay_client_streams_opened",
+      help: "Client streams opened over a link, by kind.",
+      samples: byLabel("kind", s.streamsOpened, STREAM_KINDS),
+    },
     {
       type: "counter",
       name: "loopgate_relay_link_bytes",
@@ -177,11 +211,36 @@ export function metricFamilies(s: MetricsSnapshot, opts: { perHost: boolean }): 
         { labels: { direction: "to_hosts" }, value: toHosts },
       ],
     },
-    { type: "counter", name: "loopgate_relay_refusals", help: "Requests and streams the relay refused, by reason.", samples: byLabel("reason", s.refusals, REFUSAL_REASONS) },
-    { type: "counter", name: "loopgate_relay_auth_failures", help: "Credentials presented and refused (a missing credential is not a failure), by kind.", samples: byLabel("kind", s.authFailures, AUTH_KINDS) },
-    { type: "counter", name: "loopgate_relay_link_connects", help: "Host links accepted.", samples: [{ value: s.linkConnects }] },
-    { type: "counter", name: "loopgate_relay_link_reconnects", help: "Host links accepted for a host this relay had seen linked before.", samples: [{ value: s.linkReconnects }] },
-    { type: "counter", name: "loopgate_relay_link_drops", help: "Host links that ended, by reason.", samples: byLabel("reason", s.linkDrops, LINK_DROP_REASONS) },
+    {
+      type: "counter",
+      name: "loopgate_relay_refusals",
+      help: "Requests and streams the relay refused, by reason.",
+      samples: byLabel("reason", s.refusals, REFUSAL_REASONS),
+    },
+    {
+      type: "counter",
+      name: "loopgate_relay_auth_failures",
+      help: "Credentials presented and refused (a missing credential is not a failure), by kind.",
+      samples: byLabel("kind", s.authFailures, AUTH_KINDS),
+    },
+    {
+      type: "counter",
+      name: "loopgate_relay_link_connects",
+      help: "Host links accepted.",
+      samples: [{ value: s.linkConnects }],
+    },
+    {
+      type: "counter",
+      name: "loopgate_relay_link_reconnects",
+      help: "Host links accepted for a host this relay had seen linked before.",
+      samples: [{ value: s.linkReconnects }],
+    },
+    {
+      type: "counter",
+      name: "loopgate_relay_link_drops",
+      help: "Host links that ended, by reason.",
+      samples: byLabel("reason", s.linkDrops, LINK_DROP_REASONS),
+    },
     {
       type: "histogram",
       name: "loopgate_relay_stream_buffer_peak_bytes",
@@ -193,8 +252,18 @@ export function metricFamilies(s: MetricsSnapshot, opts: { perHost: boolean }): 
   if (opts.perHost) {
     const hosts = [...s.hosts].sort((a, b) => a.hostId.localeCompare(b.hostId));
     families.push(
-      { type: "gauge", name: "loopgate_relay_host_linked", help: "1 when this host's link is connected (per host: operator opt-in).", samples: hosts.map((h) => ({ labels: { host: h.hostId }, value: h.linked ? 1 : 0 })) },
-      { type: "gauge", name: "loopgate_relay_host_client_streams", help: "Client streams open now on this host.", samples: hosts.map((h) => ({ labels: { host: h.hostId }, value: h.streams })) },
+      {
+        type: "gauge",
+        name: "loopgate_relay_host_linked",
+        help: "1 when this host's link is connected (per host: operator opt-in).",
+        samples: hosts.map((h) => ({ labels: { host: h.hostId }, value: h.linked ? 1 : 0 })),
+      },
+      {
+        type: "gauge",
+        name: "loopgate_relay_host_client_streams",
+        help: "Client streams open now on this host.",
+        samples: hosts.map((h) => ({ labels: { host: h.hostId }, value: h.streams })),
+      },
       {
         type: "counter",
         name: "loopgate_relay_host_link_bytes",

@@ -35,7 +35,10 @@ function isIp(s: string): boolean {
 /** Loads a user-provided certificate and key, with errors that say what is wrong. */
 export function loadCertFiles(certPath: string, keyPath: string): RelayCert {
   const read = (p: string, what: string) => {
-    if (!existsSync(p)) throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${what} file not found: ${p}`, { hint: `check --${what === "certificate" ? "cert" : "key"}` });
+    if (!existsSync(p))
+      throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${what} file not found: ${p}`, {
+        hint: `check --${what === "certificate" ? "cert" : "key"}`,
+      });
     return readFileSync(p, "utf8");
   };
   const certPem = read(certPath, "certificate");
@@ -44,16 +47,24 @@ export function loadCertFiles(certPath: string, keyPath: string): RelayCert {
   try {
     cert = new X509Certificate(certPem);
   } catch {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${certPath} is not a PEM certificate`, { hint: "pass the certificate (-----BEGIN CERTIFICATE-----) as --cert" });
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${certPath} is not a PEM certificate`, {
+      hint: "pass the certificate (-----BEGIN CERTIFICATE-----) as --cert",
+    });
   }
   let key;
   try {
     key = createPrivateKey(keyPem);
   } catch {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${keyPath} is not a readable PEM private key`, { hint: "pass an unencrypted PEM private key as --key" });
+    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `${keyPath} is not a readable PEM private key`, {
+      hint: "pass an unencrypted PEM private key as --key",
+    });
   }
   if (!cert.checkPrivateKey(key)) {
-    throw new LoopgateError(ErrorCodes.CONFIG_INVALID, `the key ${keyPath} does not belong to the certificate ${certPath}`, { hint: "pass the matching key" });
+    throw new LoopgateError(
+      ErrorCodes.CONFIG_INVALID,
+      `the key ${keyPath} does not belong to the certificate ${certPath}`,
+      { hint: "pass the matching key" },
+    );
   }
   return { certPem, keyPem, pin: normalizePin(cert.fingerprint256), generated: false, certPath };
 }
@@ -82,7 +93,10 @@ export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: str
       { name: "basicConstraints", cA: false },
       { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
       { name: "extKeyUsage", serverAuth: true },
-      { name: "subjectAltName", altNames: [...new Set(names)].map((n) => (isIp(n) ? { type: 7, ip: n } : { type: 2, value: n })) },
+      {
+        name: "subjectAltName",
+        altNames: [...new Set(names)].map((n) => (isIp(n) ? { type: 7, ip: n } : { type: 2, value: n })),
+      },
     ],
   });
   writeSecretFile(keyPath, pems.private);

@@ -91,10 +91,16 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     track(ws);
     let hub = hubs.get(hostId);
     if (!hub) {
-      hub = new HostHub(hostId, publicJwk, limits, opts.log, { metrics, ...(opts.linkLimits ? { linkLimits: opts.linkLimits } : {}) });
+      hub = new HostHub(hostId, publicJwk, limits, opts.log, {
+        metrics,
+        ...(opts.linkLimits ? { linkLimits: opts.linkLimits } : {}),
+      });
       hubs.set(hostId, hub);
     }
-    const handle = hub.attachLink({ send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) }, publicJwk);
+    const handle = hub.attachLink(
+      { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
+      publicJwk,
+    );
     ws.on("message", (data, isBinary) => {
       if (!isBinary) {
         if (String(data) === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
@@ -110,7 +116,8 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     const open = meta!;
     meta = undefined;
     track(ws);
-    if (protocol !== undefined && ws.protocol !== protocol) opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
+    if (protocol !== undefined && ws.protocol !== protocol)
+      opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
     const sock: ClientSocket = {
       send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
       close: (code, reason) => {
@@ -154,7 +161,12 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
         bytesOut += s.bytesOut;
         if (s.linked) linked++;
       }
-      return { hosts: { allowed: allow.size, linked }, streams, bytes: { fromHosts: bytesIn, toHosts: bytesOut }, sockets: sockets.size };
+      return {
+        hosts: { allowed: allow.size, linked },
+        streams,
+        bytes: { fromHosts: bytesIn, toHosts: bytesOut },
+        sockets: sockets.size,
+      };
     },
     metrics,
     ...(processMetrics && opts.metrics?.token
@@ -162,8 +174,14 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
           metricsEndpoint: {
             token: opts.metrics.token,
             render: () => {
-              const snapshot = metrics.snapshot({ hostsAllowed: allow.size, hosts: [...hubs.values()].map((h) => h.sample()) });
-              return renderOpenMetrics([...metricFamilies(snapshot, { perHost: Boolean(opts.metrics?.perHost) }), ...processMetrics.families()]);
+              const snapshot = metrics.snapshot({
+                hostsAllowed: allow.size,
+                hosts: [...hubs.values()].map((h) => h.sample()),
+              });
+              return renderOpenMetrics([
+                ...metricFamilies(snapshot, { perHost: Boolean(opts.metrics?.perHost) }),
+                ...processMetrics.families(),
+              ]);
             },
           },
         }
@@ -183,7 +201,8 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       const reply = await hub.forwardHttp(meta, body);
       const headers = new Headers();
       for (const [k, v] of Object.entries(reply.headers)) {
-        if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k)) headers.set(k, v);
+        if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k))
+          headers.set(k, v);
       }
       return new Response(c.req.method === "HEAD" ? null : reply.body, { status: reply.status, headers });
     },
@@ -200,7 +219,13 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     fetch: app.fetch,
     createServer: createHttpsServer,
     // Header and request timeouts are checked every 2 s (Node's default, 30 s, lets a slow upgrade linger).
-    serverOptions: { cert: opts.certPem, key: opts.keyPem, headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 },
+    serverOptions: {
+      cert: opts.certPem,
+      key: opts.keyPem,
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      connectionsCheckingInterval: 2_000,
+    },
   }) as Server;
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

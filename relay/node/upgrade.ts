@@ -33,7 +33,15 @@ export function acceptUpgrade(c: Context, onOpen: (ws: WebSocket) => void): Resp
   return new Response(null, { status: 204 });
 }
 
-const HOP_BY_HOP = new Set(["connection", "content-length", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "content-length",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+]);
 const MAX_REFUSAL_TEXT = 1024;
 const ignore = () => {};
 
@@ -69,11 +77,20 @@ async function refuse(socket: Duplex, status: number, res?: Response): Promise<v
   if (socket.destroyed) return;
   const body = Buffer.from(text);
   lines.push(`Content-Length: ${body.length}`);
-  socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${lines.join("\r\n")}\r\n\r\n`), body]));
+  socket.end(
+    Buffer.concat([
+      Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${lines.join("\r\n")}\r\n\r\n`),
+      body,
+    ]),
+  );
 }
 
 /** Routes every upgrade request on `server` through `fetch`, completing the accepted ones with `wss`. */
-export function handleUpgrades(server: Server, fetch: (req: Request, env: NodeEnv) => Response | Promise<Response>, wss: WebSocketServer): void {
+export function handleUpgrades(
+  server: Server,
+  fetch: (req: Request, env: NodeEnv) => Response | Promise<Response>,
+  wss: WebSocketServer,
+): void {
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", ignore);
     void (async () => {

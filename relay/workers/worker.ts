@@ -33,7 +33,13 @@ import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 import { RelayMetrics, mergeSnapshots, metricFamilies, type MetricsSnapshot } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
-import { checkMetricsAuth, metricsRefusal, metricsResponse, normalizeMetricsToken, MIN_METRICS_TOKEN_CHARS } from "../core/metrics-endpoint.ts";
+import {
+  checkMetricsAuth,
+  metricsRefusal,
+  metricsResponse,
+  normalizeMetricsToken,
+  MIN_METRICS_TOKEN_CHARS,
+} from "../core/metrics-endpoint.ts";
 
 export interface Env {
   HOSTS: DurableObjectNamespace<HostRelay>;
@@ -61,7 +67,9 @@ export interface Env {
 
 const DECOY = "decoy";
 
-type Attachment = { role: "link"; hostId: string; nextStreamId: number } | { role: "client"; streamId: number; tokenId?: string; addr?: string };
+type Attachment =
+  | { role: "link"; hostId: string; nextStreamId: number }
+  | { role: "client"; streamId: number; tokenId?: string; addr?: string };
 
 /** The configured audiences, each as an origin (https://host[:port]); unparsable entries are dropped. */
 export function configuredAudiences(env: Env): string[] {
@@ -96,7 +104,10 @@ function limitsFrom(env: Env): RelayLimits {
     ...(Number.isInteger(perAddr) && perAddr > 0 ? { maxStreamsPerClientAddr: perAddr } : {}),
     // Workers refuses received WebSocket messages over 1 MiB by default; say so with our own 1009 first.
     maxMessageBytes: Number.isFinite(maxMessage) && maxMessage > 0 ? maxMessage : 1024 * 1024,
-    heartbeat: { ...DEFAULT_RELAY_LIMITS.heartbeat, ...(Number.isFinite(timeoutS) && timeoutS > 0 ? { timeoutMs: timeoutS * 1000 } : {}) },
+    heartbeat: {
+      ...DEFAULT_RELAY_LIMITS.heartbeat,
+      ...(Number.isFinite(timeoutS) && timeoutS > 0 ? { timeoutMs: timeoutS * 1000 } : {}),
+    },
   };
 }
 
@@ -122,9 +133,16 @@ export default {
     const url = new URL(req.url);
     const allowed = allowedHosts(env);
     if (url.pathname === "/healthz" && !hostIdFromHostHeader(req.headers.get("host"))) {
-      return Response.json({ ok: true, runtime: "workers", hosts: { allowed: allowed.size } }, { headers: { "cache-control": "no-store" } });
+      return Response.json(
+        { ok: true, runtime: "workers", hosts: { allowed: allowed.size } },
+        { headers: { "cache-control": "no-store" } },
+      );
     }
-    if (url.pathname === "/metrics" && !hostIdFromHostHeader(req.headers.get("host")) && (req.method === "GET" || req.method === "HEAD")) {
+    if (
+      url.pathname === "/metrics" &&
+      !hostIdFromHostHeader(req.headers.get("host")) &&
+      (req.method === "GET" || req.method === "HEAD")
+    ) {
       return serveMetrics(req, env, allowed);
     }
     const key = routeKey(req, url, allowed);
@@ -139,7 +157,11 @@ async function serveMetrics(req: Request, env: Env, allowed: Set<string>): Promi
   const token = normalizeMetricsToken(env.METRICS_TOKEN);
   if (!token) return new Response("not found\n", { status: 404 });
   // Never serve behind a guessable token: the operator sees why instead of a quiet 404.
-  if (token.length < MIN_METRICS_TOKEN_CHARS) return new Response(`METRICS_TOKEN is shorter than ${MIN_METRICS_TOKEN_CHARS} characters: /metrics is off\n`, { status: 503, headers: { "cache-control": "no-store" } });
+  if (token.length < MIN_METRICS_TOKEN_CHARS)
+    return new Response(`METRICS_TOKEN is shorter than ${MIN_METRICS_TOKEN_CHARS} characters: /metrics is off\n`, {
+      status: 503,
+      headers: { "cache-control": "no-store" },
+    });
   const decoy = env.HOSTS.get(env.HOSTS.idFromName(DECOY));
   const auth = await checkMetricsAuth(req, token);
   if (auth !== "ok") {
@@ -158,10 +180,18 @@ async function serveMetrics(req: Request, env: Env, allowed: Set<string>): Promi
       }
     }),
   );
-  const merged = mergeSnapshots(parts.filter((p): p is MetricsSnapshot => p !== undefined), allowed.size);
+  const merged = mergeSnapshots(
+    parts.filter((p): p is MetricsSnapshot => p !== undefined),
+    allowed.size,
+  );
   const text = renderOpenMetrics([
     ...metricFamilies(merged, { perHost: env.METRICS_PER_HOST === "1" }),
-    { type: "gauge", name: "loopgate_relay_objects_unreachable", help: "Durable Objects that did not answer this scrape (their counters are missing from it).", samples: [{ value: unreachable }] },
+    {
+      type: "gauge",
+      name: "loopgate_relay_objects_unreachable",
+      help: "Durable Objects that did not answer this scrape (their counters are missing from it).",
+      samples: [{ value: unreachable }],
+    },
   ]);
   return metricsResponse(text, req.method);
 }
@@ -179,8 +209,10 @@ export class HostRelay extends DurableObject<Env> {
   readonly #clients = new Map<WebSocket, ClientHandle>();
   readonly #metrics = new RelayMetrics();
   readonly #log = {
-    info: (msg: string, f?: Record<string, unknown>) => console.log(JSON.stringify({ ts: new Date().toISOString(), level: "info", msg, ...f })),
-    warn: (msg: string, f?: Record<string, unknown>) => console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", msg, ...f })),
+    info: (msg: string, f?: Record<string, unknown>) =>
+      console.log(JSON.stringify({ ts: new Date().toISOString(), level: "info", msg, ...f })),
+    warn: (msg: string, f?: Record<string, unknown>) =>
+      console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", msg, ...f })),
   };
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -300,10 +332,19 @@ export class HostRelay extends DurableObject<Env> {
         const handle = hub.attachClient(this.#clientSocket(server), meta);
         if (handle) {
           this.#clients.set(server, handle);
-          server.serializeAttachment({ role: "client", streamId: handle.streamId, ...(meta.tokenId ? { tokenId: meta.tokenId } : {}), addr: meta.clientAddr.slice(0, 64) } satisfies Attachment);
+          server.serializeAttachment({
+            role: "client",
+            streamId: handle.streamId,
+            ...(meta.tokenId ? { tokenId: meta.tokenId } : {}),
+            addr: meta.clientAddr.slice(0, 64),
+          } satisfies Attachment);
           this.#saveLinkAttachment();
         }
-        return new Response(null, { status: 101, webSocket: client, ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}) });
+        return new Response(null, {
+          status: 101,
+          webSocket: client,
+          ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}),
+        });
       },
       forwardHttp: async (c, _hostId, meta, body) => {
         const hub = this.#hub;
@@ -312,9 +353,13 @@ export class HostRelay extends DurableObject<Env> {
         const reply = await hub.forwardHttp(meta, body);
         const headers = new Headers();
         for (const [k, v] of Object.entries(reply.headers)) {
-          if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k)) headers.set(k, v);
+          if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k))
+            headers.set(k, v);
         }
-        return new Response(c.req.method === "HEAD" ? null : reply.body, passThroughInit({ status: reply.status, headers }));
+        return new Response(
+          c.req.method === "HEAD" ? null : reply.body,
+          passThroughInit({ status: reply.status, headers }),
+        );
       },
     };
   }
@@ -338,7 +383,8 @@ export class HostRelay extends DurableObject<Env> {
   #saveLinkAttachment(): void {
     const ws = this.#linkWs;
     const hub = this.#hub;
-    if (ws && hub) ws.serializeAttachment({ role: "link", hostId: hub.hostId, nextStreamId: hub.nextStreamId } satisfies Attachment);
+    if (ws && hub)
+      ws.serializeAttachment({ role: "link", hostId: hub.hostId, nextStreamId: hub.nextStreamId } satisfies Attachment);
   }
 
   override async fetch(req: Request): Promise<Response> {

@@ -24,7 +24,10 @@ export type BindMode = (typeof BIND_MODES)[number];
 export const AUTH_MODES = ["token", "password", "none", "trusted-proxy"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
-const PinsSchema = Type.Union([Type.String({ maxLength: 4096 }), Type.Array(Type.String({ maxLength: 200 }), { maxItems: 16 })]);
+const PinsSchema = Type.Union([
+  Type.String({ maxLength: 4096 }),
+  Type.Array(Type.String({ maxLength: 200 }), { maxItems: 16 }),
+]);
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Strict = { additionalProperties: false } as const;
 
@@ -57,8 +60,12 @@ export const GatewayConfigSchema = Type.Object(
             Type.Object(
               {
                 userHeader: Type.String({ minLength: 1, maxLength: 200 }),
-                requiredHeaders: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 32 })),
-                allowUsers: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 320 }), { maxItems: 1000 })),
+                requiredHeaders: Type.Optional(
+                  Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 32 }),
+                ),
+                allowUsers: Type.Optional(
+                  Type.Array(Type.String({ minLength: 1, maxLength: 320 }), { maxItems: 1000 }),
+                ),
                 /** Addresses of the proxy; headers from any other peer are ignored (default: gateway.trustedProxies). */
                 proxies: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 })),
               },
@@ -184,7 +191,10 @@ export type LoopgateConfig = Static<typeof ConfigSchema>;
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
 
 function keyPath(instancePath: string, extra?: string): string {
-  const parts = instancePath.split("/").filter((p) => p !== "").map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const parts = instancePath
+    .split("/")
+    .filter((p) => p !== "")
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
   if (extra !== undefined) parts.push(extra);
   return parts.length === 0 ? "(root)" : parts.join(".");
 }
@@ -196,7 +206,12 @@ function keyPath(instancePath: string, extra?: string): string {
 export function describeSchemaErrors(schema: TSchema, value: unknown): string[] {
   const out = new Map<string, string>();
   for (const e of Value.Errors(schema, value)) {
-    const err = e as unknown as { keyword: string; instancePath: string; params: Record<string, unknown>; message: string };
+    const err = e as unknown as {
+      keyword: string;
+      instancePath: string;
+      params: Record<string, unknown>;
+      message: string;
+    };
     if (err.keyword === "additionalProperties") {
       const extras = (err.params.additionalProperties as string[] | undefined) ?? [];
       for (const k of extras) out.set(keyPath(err.instancePath, k), `unknown key \`${keyPath(err.instancePath, k)}\``);
@@ -210,7 +225,10 @@ export function describeSchemaErrors(schema: TSchema, value: unknown): string[] 
     } else if (err.keyword === "anyOf" || err.keyword === "const") {
       out.set(key, `\`${key}\` has the wrong type or value (${describeValue(lookup(value, err.instancePath))})`);
     } else if (err.keyword === "type") {
-      out.set(key, `\`${key}\` must be ${String(err.params.type)} (got ${describeValue(lookup(value, err.instancePath))})`);
+      out.set(
+        key,
+        `\`${key}\` must be ${String(err.params.type)} (got ${describeValue(lookup(value, err.instancePath))})`,
+      );
     } else {
       out.set(key, `\`${key}\` ${err.message}`);
     }

@@ -142,7 +142,12 @@ export function encodeData(streamId: number, data: Uint8Array, binary: boolean, 
 
 /** Close codes that may not travel on the wire (1005, 1006, 1015) become 1011 (1006: abnormal → 1011). */
 export function wireCloseCode(code: number): number {
-  if (code === 1000 || (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)) return code;
+  if (
+    code === 1000 ||
+    (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
+  )
+    return code;
   return code === 1005 ? 1000 : 1011;
 }
 
@@ -212,7 +217,8 @@ function stringMap(v: unknown, what: string, maxEntries = 100, maxValue = 8192):
   if (entries.length > maxEntries) fail(`${what} has more than ${maxEntries} entries`);
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, val] of entries) {
-    if (!isStr(k, 256) || !TOKEN.test(k) || !isStr(val, maxValue) || !HEADER_VALUE.test(val)) fail(`${what} has an invalid entry`);
+    if (!isStr(k, 256) || !TOKEN.test(k) || !isStr(val, maxValue) || !HEADER_VALUE.test(val))
+      fail(`${what} has an invalid entry`);
     out[k.toLowerCase()] = val;
   }
   return { ...out };
@@ -229,14 +235,27 @@ export function validateOpenMeta(v: Record<string, unknown>): OpenMeta {
   if (v.path.length > MAX_OPEN_PATH_BYTES) fail(`OPEN path longer than ${MAX_OPEN_PATH_BYTES} bytes`);
   if (!URL_PART.test(v.path)) fail("OPEN path has characters a URL path may not");
   if (v.query !== undefined && typeof v.query !== "string") fail("OPEN query must be a string");
-  if (typeof v.query === "string" && v.query.length > MAX_OPEN_QUERY_BYTES) fail(`OPEN query longer than ${MAX_OPEN_QUERY_BYTES} bytes`);
+  if (typeof v.query === "string" && v.query.length > MAX_OPEN_QUERY_BYTES)
+    fail(`OPEN query longer than ${MAX_OPEN_QUERY_BYTES} bytes`);
   if (typeof v.query === "string" && !URL_PART.test(v.query)) fail("OPEN query has characters a URL query may not");
-  if (v.method !== undefined && (typeof v.method !== "string" || !OPEN_METHODS.includes(v.method))) fail("OPEN method is not allowed");
+  if (v.method !== undefined && (typeof v.method !== "string" || !OPEN_METHODS.includes(v.method)))
+    fail("OPEN method is not allowed");
   if (v.kind === "ws" && v.method !== undefined && v.method !== "GET") fail("OPEN method of a WebSocket must be GET");
   if (!isStr(v.clientAddr, 128)) fail("OPEN clientAddr must be a string");
-  if (v.protocols !== undefined && (!Array.isArray(v.protocols) || v.protocols.length > 16 || !v.protocols.every((p) => isStr(p, 256) && TOKEN.test(p)) || new Set(v.protocols).size !== v.protocols.length)) fail("OPEN protocols invalid");
+  if (
+    v.protocols !== undefined &&
+    (!Array.isArray(v.protocols) ||
+      v.protocols.length > 16 ||
+      !v.protocols.every((p) => isStr(p, 256) && TOKEN.test(p)) ||
+      new Set(v.protocols).size !== v.protocols.length)
+  )
+    fail("OPEN protocols invalid");
   if (v.tokenId !== undefined && !isStr(v.tokenId, 256)) fail("OPEN tokenId invalid");
-  if (v.scopes !== undefined && (!Array.isArray(v.scopes) || v.scopes.length > 64 || !v.scopes.every((p) => isStr(p, 128)))) fail("OPEN scopes invalid");
+  if (
+    v.scopes !== undefined &&
+    (!Array.isArray(v.scopes) || v.scopes.length > 64 || !v.scopes.every((p) => isStr(p, 128)))
+  )
+    fail("OPEN scopes invalid");
   return {
     kind: v.kind,
     path: v.path,
@@ -252,7 +271,11 @@ export function validateOpenMeta(v: Record<string, unknown>): OpenMeta {
 
 function validateAccept(v: Record<string, unknown>): AcceptInfo {
   if (v.protocol !== undefined && !isStr(v.protocol, 256)) fail("ACCEPT protocol invalid");
-  if (v.status !== undefined && (typeof v.status !== "number" || !Number.isInteger(v.status) || v.status < 100 || v.status > 599)) fail("ACCEPT status invalid");
+  if (
+    v.status !== undefined &&
+    (typeof v.status !== "number" || !Number.isInteger(v.status) || v.status < 100 || v.status > 599)
+  )
+    fail("ACCEPT status invalid");
   return {
     ...(v.protocol !== undefined ? { protocol: v.protocol as string } : {}),
     ...(v.status !== undefined ? { status: v.status as number } : {}),
@@ -263,7 +286,8 @@ function validateAccept(v: Record<string, unknown>): AcceptInfo {
 /** Decodes and validates one frame. Throws LoopgateError(LINK_PROTOCOL) on anything malformed. */
 export function decodeFrame(bytes: Uint8Array): LinkFrame {
   if (bytes.length < HEADER_BYTES) fail(`truncated: ${bytes.length} bytes`);
-  if (bytes.length > MAX_FRAME_BYTES && bytes[0] !== FrameType.CONTROL && bytes[0] !== FrameType.OPEN) fail(`frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+  if (bytes.length > MAX_FRAME_BYTES && bytes[0] !== FrameType.CONTROL && bytes[0] !== FrameType.OPEN)
+    fail(`frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = view.getUint8(0);
   const streamId = view.getUint32(1);
@@ -291,7 +315,13 @@ export function decodeFrame(bytes: Uint8Array): LinkFrame {
       if (payload.length < 1) fail("DATA without flags");
       const flags = payload[0] as number;
       if (flags & ~3) fail(`DATA has unknown flags ${flags}`);
-      return { type, streamId, binary: (flags & DataFlags.BINARY) !== 0, fin: (flags & DataFlags.FIN) !== 0, data: payload.subarray(1) };
+      return {
+        type,
+        streamId,
+        binary: (flags & DataFlags.BINARY) !== 0,
+        fin: (flags & DataFlags.FIN) !== 0,
+        data: payload.subarray(1),
+      };
     }
     case FrameType.CLOSE: {
       needStream();

@@ -5,7 +5,17 @@
  * passes bytes in (`receive`) and gives a `send` function.
  */
 import { LoopgateError, ErrorCodes } from "../errors.ts";
-import { decodeFrame, encodeOpen, encodePing, encodeControl, encodeClose, FrameType, BadOpenError, BAD_OPEN_CLOSE_CODE, type OpenMeta } from "./codec.ts";
+import {
+  decodeFrame,
+  encodeOpen,
+  encodePing,
+  encodeControl,
+  encodeClose,
+  FrameType,
+  BadOpenError,
+  BAD_OPEN_CLOSE_CODE,
+  type OpenMeta,
+} from "./codec.ts";
 import { LinkStream, type StreamLimits } from "./stream.ts";
 
 export interface LinkLimits extends StreamLimits {
@@ -91,7 +101,11 @@ export class LinkMux {
   openStream(meta: OpenMeta): LinkStream {
     if (this.role !== "relay") throw new Error("only the relay opens streams");
     if (this.#streams.size >= this.limits.maxStreams) {
-      throw new LoopgateError(ErrorCodes.LIMIT_EXCEEDED, `this host already has ${this.limits.maxStreams} open streams`, { hint: "close idle clients or raise the limit" });
+      throw new LoopgateError(
+        ErrorCodes.LIMIT_EXCEEDED,
+        `this host already has ${this.limits.maxStreams} open streams`,
+        { hint: "close idle clients or raise the limit" },
+      );
     }
     let id = this.#nextId;
     while (this.#streams.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
@@ -156,7 +170,10 @@ export class LinkMux {
     }
     switch (f.type) {
       case FrameType.OPEN: {
-        if (this.role !== "host") return this.#opts.onFatal?.(new LoopgateError(ErrorCodes.LINK_PROTOCOL, "link frame: OPEN sent to the relay"));
+        if (this.role !== "host")
+          return this.#opts.onFatal?.(
+            new LoopgateError(ErrorCodes.LINK_PROTOCOL, "link frame: OPEN sent to the relay"),
+          );
         this.#forgetReused(f.streamId);
         if (this.#streams.size >= this.limits.maxStreams) {
           this.#send(encodeClose(f.streamId, 1013, "too many streams on this host"));
@@ -169,8 +186,17 @@ export class LinkMux {
         } catch (e) {
           // Whatever the handler could not start (a request the local stack refuses) fails that stream alone.
           // A typed refusal says why (1008); anything else is the host's own failure (1011).
-          const err = e instanceof LoopgateError ? e : new LoopgateError(ErrorCodes.INTERNAL, e instanceof Error ? e.message : String(e));
-          if (s.open) s.abort(e instanceof LoopgateError ? BAD_OPEN_CLOSE_CODE : 1011, e instanceof LoopgateError ? `request refused by the host: ${err.message}` : "the host could not open this stream");
+          const err =
+            e instanceof LoopgateError
+              ? e
+              : new LoopgateError(ErrorCodes.INTERNAL, e instanceof Error ? e.message : String(e));
+          if (s.open)
+            s.abort(
+              e instanceof LoopgateError ? BAD_OPEN_CLOSE_CODE : 1011,
+              e instanceof LoopgateError
+                ? `request refused by the host: ${err.message}`
+                : "the host could not open this stream",
+            );
           this.#opts.onRefusedOpen?.(f.streamId, err);
         }
         return;
@@ -209,12 +235,21 @@ export class LinkMux {
     const old = this.#streams.get(streamId);
     if (!old) return;
     old.handleClose(1011, "the relay reused this stream id");
-    this.#opts.onRefusedOpen?.(streamId, new LoopgateError(ErrorCodes.LINK_PROTOCOL, `stream ${streamId} opened again; the old one was ended`));
+    this.#opts.onRefusedOpen?.(
+      streamId,
+      new LoopgateError(ErrorCodes.LINK_PROTOCOL, `stream ${streamId} opened again; the old one was ended`),
+    );
   }
 
   /** Host side: refuses one OPEN with a CLOSE on its stream id (1008 and a short reason); the link goes on. */
   refuseOpen(streamId: number, err: LoopgateError): void {
-    this.#send(encodeClose(streamId, BAD_OPEN_CLOSE_CODE, `request refused by the host: ${err.message.replace(/^link frame: /, "")}`));
+    this.#send(
+      encodeClose(
+        streamId,
+        BAD_OPEN_CLOSE_CODE,
+        `request refused by the host: ${err.message.replace(/^link frame: /, "")}`,
+      ),
+    );
     this.#opts.onRefusedOpen?.(streamId, err);
   }
 

@@ -234,13 +234,18 @@ export class LinkStream {
     this.#unreleased++;
     this.#unreleasedBytes += whole.length;
     let released = false;
-    this.onMessage(payload, isBinary, () => {
-      if (released) return;
-      released = true;
-      this.#unreleased--;
-      this.#unreleasedBytes -= whole.length;
-      this.#maybeGrant();
-    }, whole.length);
+    this.onMessage(
+      payload,
+      isBinary,
+      () => {
+        if (released) return;
+        released = true;
+        this.#unreleased--;
+        this.#unreleasedBytes -= whole.length;
+        this.#maybeGrant();
+      },
+      whole.length,
+    );
   }
 
   /**

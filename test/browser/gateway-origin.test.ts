@@ -14,10 +14,12 @@ import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
 import { type Browser, type Page } from "playwright-core";
 import { startGateway, type GatewayProc } from "../helpers/proc.ts";
 
-
 const skip = chromiumSkip("browser origin tests");
 
-type Outcome = { state: "ok"; scopes: string[] } | { state: "refused"; error: unknown } | { state: "failed"; code: number };
+type Outcome =
+  | { state: "ok"; scopes: string[] }
+  | { state: "refused"; error: unknown }
+  | { state: "failed"; code: number };
 
 /** A page that speaks protocol v4 with no credential and records what happened in window.__result. */
 function probePage(wsUrl: string): string {
@@ -39,8 +41,17 @@ ws.onclose = (e) => { if (window.__result === undefined) window.__result = { sta
 }
 
 async function outcome(page: Page): Promise<{ ws: Outcome; health: number }> {
-  await page.waitForFunction(() => (window as unknown as { __result?: unknown; __health?: unknown }).__result !== undefined && (window as unknown as { __health?: unknown }).__health !== undefined, undefined, { timeout: 15_000 });
-  return page.evaluate(() => ({ ws: (window as unknown as { __result: Outcome }).__result, health: (window as unknown as { __health: number }).__health }));
+  await page.waitForFunction(
+    () =>
+      (window as unknown as { __result?: unknown; __health?: unknown }).__result !== undefined &&
+      (window as unknown as { __health?: unknown }).__health !== undefined,
+    undefined,
+    { timeout: 15_000 },
+  );
+  return page.evaluate(() => ({
+    ws: (window as unknown as { __result: Outcome }).__result,
+    health: (window as unknown as { __health: number }).__health,
+  }));
 }
 
 describe("gateway Origin and Host rules in chromium", { skip }, () => {
@@ -87,7 +98,13 @@ describe("gateway Origin and Host rules in chromium", { skip }, () => {
     try {
       const evil = `http://evil.example:${gw.port}`;
       // The attacker's server answers the first load; everything after goes to 127.0.0.1 (the rebind).
-      await page.route(`${evil}/`, (route) => route.fulfill({ status: 200, contentType: "text/html; charset=utf-8", body: probePage(`ws://evil.example:${gw.port}/`) }));
+      await page.route(`${evil}/`, (route) =>
+        route.fulfill({
+          status: 200,
+          contentType: "text/html; charset=utf-8",
+          body: probePage(`ws://evil.example:${gw.port}/`),
+        }),
+      );
       await page.goto(`${evil}/`);
       const r = await outcome(page);
       assert.equal(r.ws.state, "failed", `the rebinding page must not get a session: ${JSON.stringify(r.ws)}`);
@@ -101,7 +118,13 @@ describe("gateway Origin and Host rules in chromium", { skip }, () => {
   test("a page elsewhere (evil.example on another port) cannot open the gateway's WebSocket", async () => {
     const page = await browser.newPage();
     try {
-      await page.route(`http://evil.example:${pagesPort}/`, (route) => route.fulfill({ status: 200, contentType: "text/html; charset=utf-8", body: probePage(`ws://127.0.0.1:${gw.port}/`) }));
+      await page.route(`http://evil.example:${pagesPort}/`, (route) =>
+        route.fulfill({
+          status: 200,
+          contentType: "text/html; charset=utf-8",
+          body: probePage(`ws://127.0.0.1:${gw.port}/`),
+        }),
+      );
       await page.goto(`http://evil.example:${pagesPort}/`);
       const r = await outcome(page);
       assert.equal(r.ws.state, "failed", JSON.stringify(r.ws));

@@ -18,7 +18,6 @@ import { startRelay, makeHost, startLinkedGateway, type RelayProc } from "../hel
 import { connectedClient } from "../helpers/ws-client.ts";
 import { jsQR } from "../helpers/qr.ts";
 
-
 const skip = chromiumSkip("browser UI admin tests");
 
 const TOKEN = "ui-admin-test-token-0123456789";
@@ -29,7 +28,11 @@ async function chat(page: Page, text: string): Promise<void> {
   await page.press("#input", "Enter");
 }
 
-async function openUi(browser: Browser, url: string, opts: { ignoreHTTPSErrors?: boolean } = {}): Promise<{ page: Page; errors: string[]; close: () => Promise<void> }> {
+async function openUi(
+  browser: Browser,
+  url: string,
+  opts: { ignoreHTTPSErrors?: boolean } = {},
+): Promise<{ page: Page; errors: string[]; close: () => Promise<void> }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...opts });
   const page = await context.newPage();
   const errors: string[] = [];
@@ -81,7 +84,10 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
   describe("chat", () => {
     let gw: GatewayProc;
     before(async () => {
-      gw = await startGateway({ args: ["--token", TOKEN], config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } } });
+      gw = await startGateway({
+        args: ["--token", TOKEN],
+        config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } },
+      });
     });
     after(async () => {
       await gw?.kill();
@@ -103,12 +109,19 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
         "See [the docs](https://example.com/docs).",
         "",
         "<script>window.__pwned = 'script'</script>",
-        '<img src=x onerror="window.__pwned = \'img\'">',
+        "<img src=x onerror=\"window.__pwned = 'img'\">",
         "[click me](javascript:window.__pwned='link')",
         "[data](data:text/html,<script>alert(1)</script>)",
       ].join("\n");
       await chat(page, `say ${reply}`);
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.includes("click me") && !li.classList.contains("streaming")), null, { timeout: 15_000 });
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll("#messages li.assistant")].some(
+            (li) => li.textContent!.includes("click me") && !li.classList.contains("streaming"),
+          ),
+        null,
+        { timeout: 15_000 },
+      );
       const li = page.locator("#messages li.assistant").last();
       assert.equal(await li.locator(".md strong").first().textContent(), "bold");
       assert.equal(await li.locator(".md em").first().textContent(), "italic");
@@ -116,14 +129,36 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       assert.equal(await li.locator(".md pre code").textContent(), "const x = '<b>not bold</b>';");
       assert.equal(await li.locator(".md pre code").getAttribute("class"), "language-js");
       assert.deepEqual(await li.locator(".md ul li").allTextContents(), ["first", "second"]);
-      const links = await li.locator("a").evaluateAll((as) => as.map((a) => ({ href: a.getAttribute("href"), rel: a.getAttribute("rel"), target: a.getAttribute("target"), text: a.textContent })));
-      assert.deepEqual(links, [{ href: "https://example.com/docs", rel: "noopener noreferrer nofollow", target: "_blank", text: "the docs" }]);
+      const links = await li
+        .locator("a")
+        .evaluateAll((as) =>
+          as.map((a) => ({
+            href: a.getAttribute("href"),
+            rel: a.getAttribute("rel"),
+            target: a.getAttribute("target"),
+            text: a.textContent,
+          })),
+        );
+      assert.deepEqual(links, [
+        { href: "https://example.com/docs", rel: "noopener noreferrer nofollow", target: "_blank", text: "the docs" },
+      ]);
       // The hostile parts are visible as text and nothing of them is live.
       const text = (await li.textContent())!;
-      assert.ok(text.includes("<script>window.__pwned = 'script'</script>") && text.includes("<img src=x") && text.includes("[click me](javascript:"));
-      assert.equal(await page.locator("#messages script, #messages img, #messages iframe, #messages [onerror]").count(), 0);
+      assert.ok(
+        text.includes("<script>window.__pwned = 'script'</script>") &&
+          text.includes("<img src=x") &&
+          text.includes("[click me](javascript:"),
+      );
+      assert.equal(
+        await page.locator("#messages script, #messages img, #messages iframe, #messages [onerror]").count(),
+        0,
+      );
       await li.getByText("[click me](javascript:", { exact: false }).click();
-      assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: string }).__pwned), undefined, "no hostile code ran");
+      assert.equal(
+        await page.evaluate(() => (window as unknown as { __pwned?: string }).__pwned),
+        undefined,
+        "no hostile code ran",
+      );
       // After a reload the same reply comes from history, rendered the same way.
       await page.reload();
       await page.waitForSelector('#conn[data-state="connected"]');
@@ -148,7 +183,9 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       await chat(page, 'use tool read_file {"path":"notes.txt"}');
       const block = page.locator("#messages li.tool").last();
       await block.locator(".tool-state", { hasText: "failed" }).waitFor({ timeout: 15_000 });
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.startsWith("tool said:")));
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.startsWith("tool said:")),
+      );
       const check = async () => {
         assert.equal(await block.locator(".tool-name").textContent(), "read_file");
         assert.equal(await block.locator("details").getAttribute("open"), null, "collapsed at first");
@@ -182,14 +219,20 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       await page.waitForSelector("#messages li.system", { timeout: 10_000 });
       assert.equal(await page.textContent("#messages li.system"), "stopped");
       assert.equal(await page.locator("#messages li.streaming").count(), 0);
-      assert.ok(await page.locator("#messages li.assistant.incomplete").isVisible(), "the cut-off reply is marked incomplete");
+      assert.ok(
+        await page.locator("#messages li.assistant.incomplete").isVisible(),
+        "the cut-off reply is marked incomplete",
+      );
       assert.ok(await page.isHidden("#abort"));
       assert.ok(await page.isEnabled("#send"));
       // The gateway agrees: the turn is over and history says so.
       await page.reload();
       await page.waitForSelector('#conn[data-state="connected"]');
       await page.waitForSelector("#messages li.system");
-      assert.deepEqual(await page.locator("#messages li").evaluateAll((ls) => ls.map((l) => `${l.className}:${l.textContent}`)), ["user:stall", "assistant incomplete:partial", "system:stopped"]);
+      assert.deepEqual(
+        await page.locator("#messages li").evaluateAll((ls) => ls.map((l) => `${l.className}:${l.textContent}`)),
+        ["user:stall", "assistant incomplete:partial", "system:stopped"],
+      );
       assert.ok(await page.isEnabled("#send"));
       if (SHOTS) {
         // One picture of it all: Markdown, a tool call (opened), a stopped turn.
@@ -198,9 +241,18 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
         await page.waitForFunction(() => document.getElementById("chat-session")!.textContent === "demo");
         writeFileSync(join(gw.stateDir, "workspace", "todo.md"), "- mint a token for the phone\n- try the relay\n");
         await chat(page, 'use tool read_file {"path":"todo.md"}');
-        await page.waitForFunction(() => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.startsWith("tool said:")));
-        await chat(page, "say Two things on your list. For the **phone**, mint a token:\n\n```sh\nnpx loopgate token create --name phone --ttl 30d\n```\n\n- scan its QR code in *Client tokens*\n- or paste the printed config\n\nMore in [the README](https://example.com/loopgate#readme).");
-        await page.waitForFunction(() => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.includes("More in")));
+        await page.waitForFunction(() =>
+          [...document.querySelectorAll("#messages li.assistant")].some((li) =>
+            li.textContent!.startsWith("tool said:"),
+          ),
+        );
+        await chat(
+          page,
+          "say Two things on your list. For the **phone**, mint a token:\n\n```sh\nnpx loopgate token create --name phone --ttl 30d\n```\n\n- scan its QR code in *Client tokens*\n- or paste the printed config\n\nMore in [the README](https://example.com/loopgate#readme).",
+        );
+        await page.waitForFunction(() =>
+          [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent!.includes("More in")),
+        );
         await page.locator("#messages li.tool summary").last().click();
         mkdirSync(SHOTS, { recursive: true });
         await page.evaluate(() => window.scrollTo(0, 0));
@@ -219,7 +271,9 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       const host = await makeHost();
       hostId = host.hostId;
       relay = await startRelay("node", { allowHosts: [host.hostId] });
-      gw = await startLinkedGateway(host, relay, ["--token", TOKEN], { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } });
+      gw = await startLinkedGateway(host, relay, ["--token", TOKEN], {
+        agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } },
+      });
     });
     after(async () => {
       await gw?.kill();
@@ -242,11 +296,26 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       assert.ok(m, `the link opens the UI through the relay (${link.replace(/token=.*/, "token=…")})`);
       const token = m[1]!;
       assert.equal(await decodeQr(page), link, "the QR code decodes to the shown link");
-      const config = JSON.parse((await page.textContent("#token-config"))!) as { gateway: { remote: { url: string; token: string } } };
-      assert.deepEqual([config.gateway.remote.url, config.gateway.remote.token], [`wss://127.0.0.1:${relay.port}/h/${hostId}`, token]);
+      const config = JSON.parse((await page.textContent("#token-config"))!) as {
+        gateway: { remote: { url: string; token: string } };
+      };
+      assert.deepEqual(
+        [config.gateway.remote.url, config.gateway.remote.token],
+        [`wss://127.0.0.1:${relay.port}/h/${hostId}`, token],
+      );
       const row = page.locator("#tokens tr[data-state]", { hasText: "phone" });
-      assert.deepEqual((await row.locator("td").allTextContents()).filter((_, i) => i !== 1 && i !== 3), ["phone", "read", "active", "Revoke"]);
-      if (SHOTS) await page.locator("#tokens-card").screenshot({ path: join(SHOTS, "ui-tokens.png"), mask: [page.locator("#token-link")], maskColor: "#98a2b3" });
+      assert.deepEqual(
+        (await row.locator("td").allTextContents()).filter((_, i) => i !== 1 && i !== 3),
+        ["phone", "read", "active", "Revoke"],
+      );
+      if (SHOTS)
+        await page
+          .locator("#tokens-card")
+          .screenshot({
+            path: join(SHOTS, "ui-tokens.png"),
+            mask: [page.locator("#token-link")],
+            maskColor: "#98a2b3",
+          });
       // Shown once: after "Done" (or a reload) the token is nowhere on the page.
       await page.click("#token-done");
       assert.ok(await page.isHidden("#token-once"));
@@ -266,10 +335,18 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
 
       // The methods refuse the read-only token (here straight to the gateway, as over ssh -L).
       // It asks for everything, as the Control UI does, and is granted what the token carries.
-      const ro = await connectedClient(`ws://127.0.0.1:${gw.port}/`, { token }, { scopes: ["operator.admin", "operator.read", "operator.write"] });
+      const ro = await connectedClient(
+        `ws://127.0.0.1:${gw.port}/`,
+        { token },
+        { scopes: ["operator.admin", "operator.read", "operator.write"] },
+      );
       const hello = ro.frames.find((f) => f.type === "res" && f.ok) as { payload: { auth: { scopes: string[] } } };
       assert.deepEqual(hello.payload.auth.scopes, ["operator.read"]);
-      for (const [method, params] of [["loopgate.tokens.list", {}], ["loopgate.tokens.create", { access: "read-write" }], ["loopgate.tokens.revoke", { id: "abcdef" }]] as const) {
+      for (const [method, params] of [
+        ["loopgate.tokens.list", {}],
+        ["loopgate.tokens.create", { access: "read-write" }],
+        ["loopgate.tokens.revoke", { id: "abcdef" }],
+      ] as const) {
         const res = await ro.request(method, params);
         assert.equal(res.ok, false, `${method} refuses a read-only token`);
         assert.match(JSON.stringify(res.error), /operator\.admin/);
@@ -283,9 +360,12 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       assert.equal(await page.locator("#tokens tr[data-state='revoked'] td.state").textContent(), "revoked");
       assert.equal(await page.locator("#tokens tr[data-state='revoked'] button").count(), 0);
       assert.equal((await ro.closed).code, 4401);
-      await phone.page.waitForFunction(() => document.getElementById("conn")!.dataset.state !== "connected", null, { timeout: 15_000 });
+      await phone.page.waitForFunction(() => document.getElementById("conn")!.dataset.state !== "connected", null, {
+        timeout: 15_000,
+      });
       assert.deepEqual(admin.errors, []);
-      for (const l of [...relay.logs(), ...gw.stderr, ...gw.stdout]) assert.ok(!l.includes(token), "the token never appears in logs");
+      for (const l of [...relay.logs(), ...gw.stderr, ...gw.stdout])
+        assert.ok(!l.includes(token), "the token never appears in logs");
       await phone.close();
       await admin.close();
     });

@@ -15,7 +15,6 @@ import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { startRelay, makeHost, startLinkedGateway, mintToken, type RelayProc } from "../helpers/relay.ts";
 
-
 const skip = chromiumSkip("browser tests");
 
 const TOKEN = "browser-test-token-0123456789";
@@ -26,7 +25,14 @@ async function chat(page: Page, text: string): Promise<void> {
 }
 
 async function lastAssistant(page: Page, want: string): Promise<void> {
-  await page.waitForFunction((w) => [...document.querySelectorAll("#messages li.assistant")].some((li) => li.textContent === w && !li.classList.contains("streaming")), want, { timeout: 15_000 });
+  await page.waitForFunction(
+    (w) =>
+      [...document.querySelectorAll("#messages li.assistant")].some(
+        (li) => li.textContent === w && !li.classList.contains("streaming"),
+      ),
+    want,
+    { timeout: 15_000 },
+  );
 }
 
 describe("Control UI in chromium", { skip }, () => {
@@ -44,7 +50,10 @@ describe("Control UI in chromium", { skip }, () => {
   describe("locally", () => {
     let gw: GatewayProc;
     before(async () => {
-      gw = await startGateway({ args: ["--token", TOKEN], config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } } });
+      gw = await startGateway({
+        args: ["--token", TOKEN],
+        config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } },
+      });
     });
     after(async () => {
       await gw?.kill();
@@ -54,7 +63,10 @@ describe("Control UI in chromium", { skip }, () => {
       const page = await browser.newPage();
       const res = await page.goto(`http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
       const h = res!.headers();
-      assert.match(h["content-security-policy"] ?? "", /default-src 'none'.*script-src 'self'.*connect-src 'self'.*frame-ancestors 'none'/);
+      assert.match(
+        h["content-security-policy"] ?? "",
+        /default-src 'none'.*script-src 'self'.*connect-src 'self'.*frame-ancestors 'none'/,
+      );
       assert.equal(h["x-frame-options"], "DENY");
       await page.waitForSelector('#conn[data-state="connected"]');
       assert.ok(!page.url().includes(TOKEN), "the token left the address bar");
@@ -74,7 +86,9 @@ describe("Control UI in chromium", { skip }, () => {
       await lastAssistant(page, "Hello, world");
       await page.reload();
       await page.waitForSelector('#conn[data-state="connected"]');
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li.user")].some((li) => li.textContent === "hello from the browser"));
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll("#messages li.user")].some((li) => li.textContent === "hello from the browser"),
+      );
       await lastAssistant(page, "Hello, world");
       assert.deepEqual(errors, [], "no console errors (CSP violations included)");
       if (process.env.LOOPGATE_SCREENSHOTS === "1") {
@@ -91,7 +105,9 @@ describe("Control UI in chromium", { skip }, () => {
 
     test("a page on another loopback port may open the WebSocket (as with OpenClaw) but gets no session without the token", async () => {
       // Pages from other sites are refused by Origin and Host: test/browser/gateway-origin.test.ts.
-      const other: Server = createServer((_q, r) => r.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>elsewhere</title>"));
+      const other: Server = createServer((_q, r) =>
+        r.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>elsewhere</title>"),
+      );
       await new Promise<void>((r) => other.listen(0, "127.0.0.1", () => r()));
       const port = (other.address() as { port: number }).port;
       const page = await browser.newPage();
@@ -102,9 +118,29 @@ describe("Control UI in chromium", { skip }, () => {
             new Promise<string>((resolve) => {
               const ws = new WebSocket(url);
               ws.onmessage = (e) => {
-                const f = JSON.parse(String(e.data)) as { type: string; event?: string; id?: string; ok?: boolean; error?: { details?: { code?: string } } };
+                const f = JSON.parse(String(e.data)) as {
+                  type: string;
+                  event?: string;
+                  id?: string;
+                  ok?: boolean;
+                  error?: { details?: { code?: string } };
+                };
                 if (f.event === "connect.challenge") {
-                  ws.send(JSON.stringify({ type: "req", id: "c", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "test", version: "0", platform: "web", mode: "test" }, role: "operator", scopes: ["operator.admin"], auth: {} } }));
+                  ws.send(
+                    JSON.stringify({
+                      type: "req",
+                      id: "c",
+                      method: "connect",
+                      params: {
+                        minProtocol: 4,
+                        maxProtocol: 4,
+                        client: { id: "test", version: "0", platform: "web", mode: "test" },
+                        role: "operator",
+                        scopes: ["operator.admin"],
+                        auth: {},
+                      },
+                    }),
+                  );
                 } else if (f.id === "c") resolve(f.ok ? "session" : `refused ${f.error?.details?.code ?? ""}`);
               };
               ws.onerror = () => resolve("upgrade refused");
@@ -129,7 +165,9 @@ describe("Control UI in chromium", { skip }, () => {
       const host = await makeHost();
       hostId = host.hostId;
       relay = await startRelay("node", { allowHosts: [host.hostId] });
-      gw = await startLinkedGateway(host, relay, [], { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } });
+      gw = await startLinkedGateway(host, relay, [], {
+        agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } },
+      });
       clientToken = (await mintToken(host, relay, ["--name", "phone"])).token;
     });
     after(async () => {
@@ -144,14 +182,20 @@ describe("Control UI in chromium", { skip }, () => {
       const errors: string[] = [];
       page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
       await page.goto(`https://127.0.0.1:${relay.port}/h/${hostId}/?token=${clientToken}`);
-      assert.equal(page.url(), `https://127.0.0.1:${relay.port}/h/${hostId}/`, "the token is gone from the address bar");
+      assert.equal(
+        page.url(),
+        `https://127.0.0.1:${relay.port}/h/${hostId}/`,
+        "the token is gone from the address bar",
+      );
       await page.waitForSelector('#conn[data-state="connected"]', { timeout: 15_000 });
       assert.equal(await page.textContent("#conn"), "connected via relay");
       await chat(page, "hi via the relay");
       await lastAssistant(page, "Hello, world");
       await page.reload();
       await page.waitForSelector('#conn[data-state="connected"]');
-      await page.waitForFunction(() => [...document.querySelectorAll("#messages li.user")].some((li) => li.textContent === "hi via the relay"));
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll("#messages li.user")].some((li) => li.textContent === "hi via the relay"),
+      );
       assert.deepEqual(errors, []);
       for (const l of relay.logs()) assert.ok(!l.includes(clientToken), "the token never appears in relay logs");
       const cookies = await context.cookies();

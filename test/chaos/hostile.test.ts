@@ -15,7 +15,17 @@ import { importJWK, SignJWT, generateKeyPair, base64url, type JWK, type CryptoKe
 import { openWebSocket, connectVerifiedTls } from "../../agent/tls/pinned-connect.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 import { cli } from "../helpers/proc.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoUpstream, RELAY_KINDS, skipUnlessRunnable, type RelayProc, type Host } from "../helpers/relay.ts";
+import {
+  startRelay,
+  makeHost,
+  startLinkProc,
+  mintToken,
+  startEchoUpstream,
+  RELAY_KINDS,
+  skipUnlessRunnable,
+  type RelayProc,
+  type Host,
+} from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";
 
 async function hostKey(host: Host): Promise<CryptoKey> {
@@ -27,7 +37,11 @@ function statusOf(e: unknown): number | undefined {
   return (e as { details?: { status?: number } }).details?.status;
 }
 
-async function upgradeStatus(relay: RelayProc, hostId: string, headers: Record<string, string>): Promise<number | "open"> {
+async function upgradeStatus(
+  relay: RelayProc,
+  hostId: string,
+  headers: Record<string, string>,
+): Promise<number | "open"> {
   try {
     const ws = await openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers, timeoutMs: 10_000 });
     ws.close();
@@ -38,7 +52,11 @@ async function upgradeStatus(relay: RelayProc, hostId: string, headers: Record<s
 }
 
 async function echoOnce(relay: RelayProc, hostId: string, token: string): Promise<string> {
-  const ws = await openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 });
+  const ws = await openWebSocket(`${relay.url}/h/${hostId}`, {
+    pins: [relay.pin],
+    headers: { authorization: `Bearer ${token}` },
+    timeoutMs: 10_000,
+  });
   const got = await new Promise<string>((resolve) => {
     ws.once("message", (d) => resolve(String(d)));
     ws.send("ok?");
@@ -81,13 +99,16 @@ for (const kind of RELAY_KINDS) {
       const aud = relayAudience(relay.url);
       const now = Math.floor(Date.now() / 1000);
       const base = { purpose: "client", scope: "operator.read", iss: host.hostId, aud, iat: now, exp: now + 600 };
-      const sign = (claims: Record<string, unknown>, k: CryptoKey = key) => new SignJWT({ ...base, ...claims }).setProtectedHeader({ alg: "EdDSA" }).sign(k);
+      const sign = (claims: Record<string, unknown>, k: CryptoKey = key) =>
+        new SignJWT({ ...base, ...claims }).setProtectedHeader({ alg: "EdDSA" }).sign(k);
       const stranger = (await generateKeyPair("Ed25519", { extractable: true })).privateKey;
       const b64 = (o: unknown) => base64url.encode(JSON.stringify(o));
       const publicJwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
       delete publicJwk.d;
       // Algorithm confusion: HS256 with the host's public key as the HMAC secret.
-      const hs = await new SignJWT({ ...base, jti: "hs" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
+      const hs = await new SignJWT({ ...base, jti: "hs" })
+        .setProtectedHeader({ alg: "HS256" })
+        .sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
       const revoked = await mintToken(host, relay, ["--name", "revoked"]);
       secrets.push(revoked.token);
       assert.equal((await cli(["token", "revoke", revoked.id], { env: host.env })).code, 0);
@@ -114,7 +135,12 @@ for (const kind of RELAY_KINDS) {
         assert.ok(typeof got === "number" && want.includes(got), `${name}: got ${got}, wanted ${want.join("/")}`);
       }
       // The same tokens as a subprotocol and as ?token= are refused the same way.
-      assert.equal(await upgradeStatus(relay, host.hostId, { "sec-websocket-protocol": `loopgate.v1, bearer.${await sign({ exp: now - 600, jti: "exp2" })}` }), 401);
+      assert.equal(
+        await upgradeStatus(relay, host.hostId, {
+          "sec-websocket-protocol": `loopgate.v1, bearer.${await sign({ exp: now - 600, jti: "exp2" })}`,
+        }),
+        401,
+      );
       assert.equal(echo.opens.length, reachedBefore, "no refused client reached the host");
       assert.equal(await echoOnce(relay, host.hostId, token), "ok?", "good tokens still work");
     });
@@ -123,13 +149,28 @@ for (const kind of RELAY_KINDS) {
       const bogusHost = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
       const b64 = (o: unknown) => base64url.encode(JSON.stringify(o));
       const now = Math.floor(Date.now() / 1000);
-      const body = { purpose: "client", iss: host.hostId, aud: relayAudience(relay.url), exp: now + 600, jti: "oracle" };
+      const body = {
+        purpose: "client",
+        iss: host.hostId,
+        aud: relayAudience(relay.url),
+        exp: now + 600,
+        jti: "oracle",
+      };
       const stranger = (await generateKeyPair("Ed25519", { extractable: true })).privateKey as CryptoKey;
-      const bad = ["garbage", `${b64({ alg: "none" })}.${b64(body)}.`, `${b64({ alg: "HS256" })}.${b64(body)}.${b64("x")}`, await new SignJWT({ ...body, iss: other.hostId }).setProtectedHeader({ alg: "EdDSA" }).sign(stranger)];
+      const bad = [
+        "garbage",
+        `${b64({ alg: "none" })}.${b64(body)}.`,
+        `${b64({ alg: "HS256" })}.${b64(body)}.${b64("x")}`,
+        await new SignJWT({ ...body, iss: other.hostId }).setProtectedHeader({ alg: "EdDSA" }).sign(stranger),
+      ];
       for (const tok of bad) {
         const answer = async (id: string) => {
           try {
-            const ws = await openWebSocket(`${relay.url}/h/${id}`, { pins: [relay.pin], headers: { authorization: `Bearer ${tok}` }, timeoutMs: 10_000 });
+            const ws = await openWebSocket(`${relay.url}/h/${id}`, {
+              pins: [relay.pin],
+              headers: { authorization: `Bearer ${tok}` },
+              timeoutMs: 10_000,
+            });
             ws.close();
             return "open";
           } catch (e) {
@@ -159,7 +200,10 @@ for (const kind of RELAY_KINDS) {
       }
       const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
       const [k, u] = [median(known), median(unknown)];
-      assert.ok(Math.abs(k - u) < Math.max(5, 0.5 * Math.max(k, u)), `median refusal: known host ${k.toFixed(1)} ms, unknown host ${u.toFixed(1)} ms`);
+      assert.ok(
+        Math.abs(k - u) < Math.max(5, 0.5 * Math.max(k, u)),
+        `median refusal: known host ${k.toFixed(1)} ms, unknown host ${u.toFixed(1)} ms`,
+      );
     });
 
     test("garbage on a link closes that link with 1002 and the relay keeps serving other hosts", async () => {
@@ -170,7 +214,11 @@ for (const kind of RELAY_KINDS) {
       const pub = { ...idFile };
       delete pub.d;
       const lt = await signLinkToken(priv, pub, other.hostId, relayAudience(relay.url));
-      const ws = await openWebSocket(`${relay.url}/link`, { pins: [relay.pin], headers: { authorization: `Bearer ${lt}` }, timeoutMs: 10_000 });
+      const ws = await openWebSocket(`${relay.url}/link`, {
+        pins: [relay.pin],
+        headers: { authorization: `Bearer ${lt}` },
+        timeoutMs: 10_000,
+      });
       const closed = new Promise<number>((r) => ws.once("close", (c) => r(c)));
       ws.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 1, 2]));
       assert.equal(await closed, 1002);
@@ -178,21 +226,29 @@ for (const kind of RELAY_KINDS) {
       // The real link of that host was replaced by the garbage one; it relinks by itself.
       const deadline = Date.now() + 15_000;
       let back = false;
-      while (!back && Date.now() < deadline) back = await echoOnce(relay, other.hostId, otherToken).then((m) => m === "ok?", () => false);
+      while (!back && Date.now() < deadline)
+        back = await echoOnce(relay, other.hostId, otherToken).then(
+          (m) => m === "ok?",
+          () => false,
+        );
       assert.ok(back, "the host whose link was hijacked by garbage relinked");
     });
 
     // Under wrangler dev a Node proxy sits in front of workerd and owns the sockets: this one is about our relay's own server.
-    test("thousands of half-open connections and a slow upgrade do not stop the relay", { skip: kind === "workers" ? "the local workerd dev proxy, not the relay, owns raw sockets" : false }, async (t) => {
+    test("thousands of half-open connections and a slow upgrade do not stop the relay", {
+      skip: kind === "workers" ? "the local workerd dev proxy, not the relay, owns raw sockets" : false,
+    }, async (t) => {
       const N = Number(process.env.LOOPGATE_CHAOS_HALF_OPEN ?? 2000);
       const socks: Socket[] = [];
       await Promise.all(
-        Array.from({ length: N }, () =>
-          new Promise<void>((resolve) => {
-            const s = tcpConnect(relay.port, "127.0.0.1", () => resolve());
-            s.on("error", () => resolve());
-            socks.push(s);
-          }),
+        Array.from(
+          { length: N },
+          () =>
+            new Promise<void>((resolve) => {
+              const s = tcpConnect(relay.port, "127.0.0.1", () => resolve());
+              s.on("error", () => resolve());
+              socks.push(s);
+            }),
         ),
       );
       // A slow upgrade: TLS done, headers dribbled one byte at a time.
@@ -213,7 +269,10 @@ for (const kind of RELAY_KINDS) {
       assert.equal(health.ok, true);
       assert.equal(await echoOnce(relay, host.hostId, token), "ok?");
       // The slow upgrade is cut off by the header timeout (10 s), not held forever.
-      const cut = await Promise.race([slowClosed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+      const cut = await Promise.race([
+        slowClosed.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
+      ]);
       assert.ok(cut, "a slowloris upgrade was closed by the relay");
     });
 
@@ -221,7 +280,8 @@ for (const kind of RELAY_KINDS) {
       // Last but one: it locks 127.0.0.1 out for a minute. (A bad token in the relay's own header counts;
       // an Authorization that is not a loopgate token belongs to the upstream and never does.)
       let got429 = false;
-      for (let i = 0; i < 30 && !got429; i++) got429 = (await upgradeStatus(relay, other.hostId, { "x-loopgate-client-token": "nope" })) === 429;
+      for (let i = 0; i < 30 && !got429; i++)
+        got429 = (await upgradeStatus(relay, other.hostId, { "x-loopgate-client-token": "nope" })) === 429;
       assert.ok(got429, "30 failures in a row end in 429");
     });
 
@@ -248,5 +308,3 @@ async function fetchHealth(relay: RelayProc): Promise<{ ok: boolean }> {
     sock.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
   });
 }
-
-

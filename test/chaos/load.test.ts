@@ -18,7 +18,18 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
-import { startRelay, makeHost, startLinkProc, mintToken, startEchoProcess, RELAY_KINDS, skipUnlessRunnable, relayStatePid, type RelayProc, type Host } from "../helpers/relay.ts";
+import {
+  startRelay,
+  makeHost,
+  startLinkProc,
+  mintToken,
+  startEchoProcess,
+  RELAY_KINDS,
+  skipUnlessRunnable,
+  relayStatePid,
+  type RelayProc,
+  type Host,
+} from "../helpers/relay.ts";
 import { join } from "node:path";
 import { runProcess, rssKiB, ROOT, type Proc } from "../helpers/proc.ts";
 
@@ -26,7 +37,11 @@ const LOAD_SECONDS = Number(process.env.LOOPGATE_CHAOS_LOAD_SECONDS ?? 12);
 const LOAD_CLIENTS = Number(process.env.LOOPGATE_CHAOS_LOAD_CLIENTS ?? 200);
 
 function open(relay: RelayProc, hostId: string, token: string): Promise<WebSocket> {
-  return openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers: { authorization: `Bearer ${token}` }, timeoutMs: 15_000 });
+  return openWebSocket(`${relay.url}/h/${hostId}`, {
+    pins: [relay.pin],
+    headers: { authorization: `Bearer ${token}` },
+    timeoutMs: 15_000,
+  });
 }
 
 async function roundTrips(ws: WebSocket, n: number): Promise<number[]> {
@@ -44,84 +59,108 @@ async function roundTrips(ws: WebSocket, n: number): Promise<number[]> {
 
 const p99 = (a: number[]) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * 0.99))]!;
 
-for (const kind of RELAY_KINDS) describe(`isolation and load at the ${kind} relay`, skipUnlessRunnable(kind, "the load run"), () => {
-  let relay: RelayProc;
-  let hostA: Host;
-  let hostB: Host;
-  let links: Proc[] = [];
-  let echoA: Awaited<ReturnType<typeof startEchoProcess>>;
-  let echoB: Awaited<ReturnType<typeof startEchoProcess>>;
-  let tokenA: string;
-  let tokenB: string;
-  before(async () => {
-    hostA = await makeHost();
-    hostB = await makeHost();
-    // Each host has its own upstream process, as real hosts do: the relay is
-    // the only thing they share (an in-process upstream would make this test
-    // process echo host A's flood while it times host B).
-    echoA = await startEchoProcess();
-    echoB = await startEchoProcess();
-    relay = await startRelay(kind, { allowHosts: [hostA.hostId, hostB.hostId] });
-    links = [await startLinkProc(hostA, relay, echoA.port), await startLinkProc(hostB, relay, echoB.port)];
-    tokenA = (await mintToken(hostA, relay)).token;
-    tokenB = (await mintToken(hostB, relay)).token;
-  });
-  after(async () => {
-    for (const l of links) await l.kill();
-    await relay?.kill();
-    await echoA?.kill();
-    await echoB?.kill();
-  });
+for (const kind of RELAY_KINDS)
+  describe(`isolation and load at the ${kind} relay`, skipUnlessRunnable(kind, "the load run"), () => {
+    let relay: RelayProc;
+    let hostA: Host;
+    let hostB: Host;
+    let links: Proc[] = [];
+    let echoA: Awaited<ReturnType<typeof startEchoProcess>>;
+    let echoB: Awaited<ReturnType<typeof startEchoProcess>>;
+    let tokenA: string;
+    let tokenB: string;
+    before(async () => {
+      hostA = await makeHost();
+      hostB = await makeHost();
+      // Each host has its own upstream process, as real hosts do: the relay is
+      // the only thing they share (an in-process upstream would make this test
+      // process echo host A's flood while it times host B).
+      echoA = await startEchoProcess();
+      echoB = await startEchoProcess();
+      relay = await startRelay(kind, { allowHosts: [hostA.hostId, hostB.hostId] });
+      links = [await startLinkProc(hostA, relay, echoA.port), await startLinkProc(hostB, relay, echoB.port)];
+      tokenA = (await mintToken(hostA, relay)).token;
+      tokenB = (await mintToken(hostB, relay)).token;
+    });
+    after(async () => {
+      for (const l of links) await l.kill();
+      await relay?.kill();
+      await echoA?.kill();
+      await echoB?.kill();
+    });
 
-  test("host A flooding its link does not slow host B's clients beyond the bound", async () => {
-    const b = await open(relay, hostB.hostId, tokenB);
-    await roundTrips(b, 20); // warm up
-    const base = p99(await roundTrips(b, 200));
-    const flood = runProcess(process.execPath, [join(ROOT, "test", "helpers", "flood-client.ts"), `${relay.url}/h/${hostA.hostId}`, relay.pin, tokenA, "8", String(512 * 1024), kind === "workers" ? String(1024 * 1024) : "0"]);
-    await flood.waitForLine((l) => l === "ready");
-    await new Promise((r) => setTimeout(r, 500));
-    const rts: number[] = [];
-    const until = Date.now() + 3000;
-    while (Date.now() < until || rts.length < 200) rts.push(...(await roundTrips(b, 20)));
-    const loaded = p99(rts);
-    const mib = Number(/mib (\d+)/.exec(flood.stdout.filter((l) => l.startsWith("mib")).pop() ?? "mib 0")![1]);
-    await flood.kill("SIGKILL");
-    b.close();
-    const bound = Math.max(250, base * 4 + 25);
-    console.log(`# ${kind}: host B p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms while host A echoed ${mib} MiB`);
-    assert.deepEqual(flood.stdout.filter((l) => l.startsWith("closed")), [], "the flood's streams stayed open");
-    assert.ok(mib >= 8, "host A really was flooding");
-    assert.ok(loaded <= bound, `host B p99 ${loaded.toFixed(1)} ms exceeds the ${bound.toFixed(1)} ms bound`);
-  });
+    test("host A flooding its link does not slow host B's clients beyond the bound", async () => {
+      const b = await open(relay, hostB.hostId, tokenB);
+      await roundTrips(b, 20); // warm up
+      const base = p99(await roundTrips(b, 200));
+      const flood = runProcess(process.execPath, [
+        join(ROOT, "test", "helpers", "flood-client.ts"),
+        `${relay.url}/h/${hostA.hostId}`,
+        relay.pin,
+        tokenA,
+        "8",
+        String(512 * 1024),
+        kind === "workers" ? String(1024 * 1024) : "0",
+      ]);
+      await flood.waitForLine((l) => l === "ready");
+      await new Promise((r) => setTimeout(r, 500));
+      const rts: number[] = [];
+      const until = Date.now() + 3000;
+      while (Date.now() < until || rts.length < 200) rts.push(...(await roundTrips(b, 20)));
+      const loaded = p99(rts);
+      const mib = Number(/mib (\d+)/.exec(flood.stdout.filter((l) => l.startsWith("mib")).pop() ?? "mib 0")![1]);
+      await flood.kill("SIGKILL");
+      b.close();
+      const bound = Math.max(250, base * 4 + 25);
+      console.log(
+        `# ${kind}: host B p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms while host A echoed ${mib} MiB`,
+      );
+      assert.deepEqual(
+        flood.stdout.filter((l) => l.startsWith("closed")),
+        [],
+        "the flood's streams stayed open",
+      );
+      assert.ok(mib >= 8, "host A really was flooding");
+      assert.ok(loaded <= bound, `host B p99 ${loaded.toFixed(1)} ms exceeds the ${bound.toFixed(1)} ms bound`);
+    });
 
-  test(`${LOAD_CLIENTS} clients with steady traffic for ${LOAD_SECONDS} s: nothing lost, relay memory flat`, async () => {
-    const clients = await Promise.all(Array.from({ length: LOAD_CLIENTS }, (_, i) => open(relay, i % 2 ? hostA.hostId : hostB.hostId, i % 2 ? tokenA : tokenB)));
-    let sent = 0;
-    let received = 0;
-    for (const c of clients) c.on("message", () => received++);
-    const samples: number[] = [];
-    const timers = clients.map((c, i) =>
-      setInterval(() => {
-        if (c.readyState === c.OPEN) {
-          c.send(i % 10 === 0 ? Buffer.alloc(16 * 1024, i) : `m ${i} ${sent}`);
-          sent++;
-        }
-      }, 50),
-    );
-    const pid = relayStatePid(relay);
-    const sampler = setInterval(() => samples.push(rssKiB(pid) * 1024), 500);
-    await new Promise((r) => setTimeout(r, LOAD_SECONDS * 1000));
-    timers.forEach(clearInterval);
-    clearInterval(sampler);
-    const deadline = Date.now() + 5000;
-    while (received < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const c of clients) c.close();
-    assert.equal(received, sent, `every message came back (${received}/${sent})`);
-    const third = Math.max(1, Math.floor(samples.length / 3));
-    const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-    const first = avg(samples.slice(0, third));
-    const last = avg(samples.slice(-third));
-    console.log(`# ${kind}: ${sent} messages; relay RSS ${(first / 1048576).toFixed(1)} MiB → ${(last / 1048576).toFixed(1)} MiB`);
-    assert.ok(last <= first * 1.25 + 16 * 1048576, `relay memory grew from ${(first / 1048576).toFixed(1)} to ${(last / 1048576).toFixed(1)} MiB`);
+    test(`${LOAD_CLIENTS} clients with steady traffic for ${LOAD_SECONDS} s: nothing lost, relay memory flat`, async () => {
+      const clients = await Promise.all(
+        Array.from({ length: LOAD_CLIENTS }, (_, i) =>
+          open(relay, i % 2 ? hostA.hostId : hostB.hostId, i % 2 ? tokenA : tokenB),
+        ),
+      );
+      let sent = 0;
+      let received = 0;
+      for (const c of clients) c.on("message", () => received++);
+      const samples: number[] = [];
+      const timers = clients.map((c, i) =>
+        setInterval(() => {
+          if (c.readyState === c.OPEN) {
+            c.send(i % 10 === 0 ? Buffer.alloc(16 * 1024, i) : `m ${i} ${sent}`);
+            sent++;
+          }
+        }, 50),
+      );
+      const pid = relayStatePid(relay);
+      const sampler = setInterval(() => samples.push(rssKiB(pid) * 1024), 500);
+      await new Promise((r) => setTimeout(r, LOAD_SECONDS * 1000));
+      timers.forEach(clearInterval);
+      clearInterval(sampler);
+      const deadline = Date.now() + 5000;
+      while (received < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const c of clients) c.close();
+      assert.equal(received, sent, `every message came back (${received}/${sent})`);
+      const third = Math.max(1, Math.floor(samples.length / 3));
+      const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+      const first = avg(samples.slice(0, third));
+      const last = avg(samples.slice(-third));
+      console.log(
+        `# ${kind}: ${sent} messages; relay RSS ${(first / 1048576).toFixed(1)} MiB → ${(last / 1048576).toFixed(1)} MiB`,
+      );
+      assert.ok(
+        last <= first * 1.25 + 16 * 1048576,
+        `relay memory grew from ${(first / 1048576).toFixed(1)} to ${(last / 1048576).toFixed(1)} MiB`,
+      );
+    });
   });
-});

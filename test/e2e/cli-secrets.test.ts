@@ -61,11 +61,20 @@ describe("CLI: secrets from files and the environment", () => {
       const c = await connectedClient(`ws://127.0.0.1:${gw.port}`, { token: TOKEN });
       c.close();
       // Clients take it from a file too; with --url that counts as an explicit credential.
-      const r = await cli(["status", "--deep", "--json", "--url", `ws://127.0.0.1:${gw.port}`, "--token-file", secretFile(TOKEN)], { env: gw.env });
+      const r = await cli(
+        ["status", "--deep", "--json", "--url", `ws://127.0.0.1:${gw.port}`, "--token-file", secretFile(TOKEN)],
+        { env: gw.env },
+      );
       assert.equal(r.code, 0, r.stderr);
-      assert.equal((JSON.parse(r.stdout) as { deep: { credential: { token: { source: string } } } }).deep.credential.token.source, "--token-file");
+      assert.equal(
+        (JSON.parse(r.stdout) as { deep: { credential: { token: { source: string } } } }).deep.credential.token.source,
+        "--token-file",
+      );
       assert.ok(!r.stdout.includes(TOKEN));
-      const stdin = runCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token-file", "-"], { env: gw.env, input: TOKEN + "\n" });
+      const stdin = runCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token-file", "-"], {
+        env: gw.env,
+        input: TOKEN + "\n",
+      });
       assert.equal(await stdin.exited, 0, stdin.stderr.join("\n"));
     } finally {
       await gw.kill();
@@ -94,7 +103,9 @@ describe("CLI: secrets from files and the environment", () => {
     const missing = await cli(["gateway", "run", "--port", "0", "--token-file", join(dir, "nope")], { env });
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /--token-file: cannot read .*ENOENT/);
-    const both = await cli(["gateway", "run", "--port", "0", "--token", TOKEN, "--token-file", secretFile(TOKEN)], { env });
+    const both = await cli(["gateway", "run", "--port", "0", "--token", TOKEN, "--token-file", secretFile(TOKEN)], {
+      env,
+    });
     assert.equal(both.code, 2);
     assert.match(both.stderr, /alternatives/);
     assert.ok(!both.stderr.includes(TOKEN));
@@ -104,7 +115,10 @@ describe("CLI: secrets from files and the environment", () => {
   });
 
   test("a token file others can read works but warns", async () => {
-    const r = await cli(["health", "--url", "ws://127.0.0.1:1", "--token-file", secretFile(TOKEN, 0o644), "--timeout", "2000"], { env: { LOOPGATE_CONFIG: "" } });
+    const r = await cli(
+      ["health", "--url", "ws://127.0.0.1:1", "--token-file", secretFile(TOKEN, 0o644), "--timeout", "2000"],
+      { env: { LOOPGATE_CONFIG: "" } },
+    );
     assert.match(r.stderr, /readable by other users; chmod 600/);
     assert.ok(!r.stderr.includes(TOKEN));
   });

@@ -72,7 +72,10 @@ describe("CLI against a local gateway", () => {
     assert.equal(unknown.code, 10);
     const badParams = await cli(["gateway", "call", "health", "--params", "{nope"], { env });
     assert.equal(badParams.code, 2);
-    const pinOnWs = await cli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", token, "--tls-fingerprint", "ab".repeat(32)], { env });
+    const pinOnWs = await cli(
+      ["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", token, "--tls-fingerprint", "ab".repeat(32)],
+      { env },
+    );
     assert.equal(pinOnWs.code, 2);
     assert.match(pinOnWs.stderr, /PIN_INVALID: a TLS fingerprint pin needs a wss:\/\/ URL/);
     const badTimeout = await cli(["health", "--timeout", "soon"], { env });
@@ -80,7 +83,16 @@ describe("CLI against a local gateway", () => {
   });
 
   test("--help works on every command", async () => {
-    for (const args of [["--help"], ["health", "--help"], ["status", "--help"], ["gateway", "--help"], ["gateway", "run", "--help"], ["gateway", "call", "--help"], ["gateway", "status", "--help"], ["gateway", "health", "--help"]]) {
+    for (const args of [
+      ["--help"],
+      ["health", "--help"],
+      ["status", "--help"],
+      ["gateway", "--help"],
+      ["gateway", "run", "--help"],
+      ["gateway", "call", "--help"],
+      ["gateway", "status", "--help"],
+      ["gateway", "health", "--help"],
+    ]) {
       const r = await cli(args, { env });
       assert.equal(r.code, 0, args.join(" "));
       assert.match(r.stdout, /Usage: loopgate/);
@@ -104,7 +116,13 @@ describe("CLI over wss:// with TLS pinning (local TLS terminator)", () => {
 
   test("the right pin passes, in every accepted format", async () => {
     const pin = term.cert.pin;
-    for (const form of [pin, pin.toUpperCase(), formatPin(pin), formatPin(pin).replace("sha256:", ""), `sha256:${pin}`]) {
+    for (const form of [
+      pin,
+      pin.toUpperCase(),
+      formatPin(pin),
+      formatPin(pin).replace("sha256:", ""),
+      `sha256:${pin}`,
+    ]) {
       const r = await cli(["health", "--url", url(), "--token", TOKEN, "--tls-fingerprint", form], { env: gw.env });
       assert.equal(r.code, 0, `${form}: ${r.stderr}`);
     }
@@ -137,8 +155,22 @@ describe("CLI over wss:// with TLS pinning (local TLS terminator)", () => {
     assert.equal(r.code, 0, r.stderr);
     const dir = tempDir();
     const cfg = join(dir, "client.json5");
-    writeFileSync(cfg, JSON.stringify({ gateway: { mode: "remote", remote: { url: url(), token: TOKEN, tlsFingerprint: ["2".repeat(64), formatPin(term.cert.pin)] } } }));
-    const env = { HOME: dir, LOOPGATE_STATE_DIR: dir, LOOPGATE_CONFIG: cfg, OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "" };
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        gateway: {
+          mode: "remote",
+          remote: { url: url(), token: TOKEN, tlsFingerprint: ["2".repeat(64), formatPin(term.cert.pin)] },
+        },
+      }),
+    );
+    const env = {
+      HOME: dir,
+      LOOPGATE_STATE_DIR: dir,
+      LOOPGATE_CONFIG: cfg,
+      OPENCLAW_GATEWAY_TOKEN: "",
+      OPENCLAW_GATEWAY_URL: "",
+    };
     const viaConfig = await cli(["status", "--deep", "--json"], { env });
     assert.equal(viaConfig.code, 0, viaConfig.stderr);
     const deep = JSON.parse(viaConfig.stdout).deep;
@@ -160,8 +192,20 @@ describe("CLI through a real ssh -L tunnel (the seed's universal fallback)", () 
     try {
       const dir = tempDir();
       const cfg = join(dir, "client.json5");
-      writeFileSync(cfg, JSON.stringify({ gateway: { mode: "remote", remote: { url: `ws://127.0.0.1:${tunnel.localPort}`, token: TOKEN } } }));
-      const env = { HOME: dir, LOOPGATE_STATE_DIR: dir, LOOPGATE_CONFIG: cfg, OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", OPENCLAW_GATEWAY_PORT: "" };
+      writeFileSync(
+        cfg,
+        JSON.stringify({
+          gateway: { mode: "remote", remote: { url: `ws://127.0.0.1:${tunnel.localPort}`, token: TOKEN } },
+        }),
+      );
+      const env = {
+        HOME: dir,
+        LOOPGATE_STATE_DIR: dir,
+        LOOPGATE_CONFIG: cfg,
+        OPENCLAW_GATEWAY_TOKEN: "",
+        OPENCLAW_GATEWAY_URL: "",
+        OPENCLAW_GATEWAY_PORT: "",
+      };
       const r = await cli(["health", "--json"], { env });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).url, `ws://127.0.0.1:${tunnel.localPort}`);

@@ -56,7 +56,10 @@ describe("gateway: Host and Origin on an auth none loopback gateway", () => {
   });
 
   test("a DNS-rebinding WebSocket upgrade (Host and Origin evil.example:PORT) gets no session", async () => {
-    await assert.rejects(wsConnect(gw.port, { Host: `evil.example:${gw.port}`, Origin: `http://evil.example:${gw.port}` }), /HTTP 421/);
+    await assert.rejects(
+      wsConnect(gw.port, { Host: `evil.example:${gw.port}`, Origin: `http://evil.example:${gw.port}` }),
+      /HTTP 421/,
+    );
   });
 
   test("an Origin that only matches a loopback Host is refused (403), and logged with the origin and key", async () => {

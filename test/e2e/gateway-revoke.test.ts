@@ -10,7 +10,10 @@ import { TestClient, connectedClient } from "../helpers/ws-client.ts";
 const GATEWAY_TOKEN = "revoke-test-gateway-token-0123";
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms).unref())]);
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms).unref()),
+  ]);
 }
 
 describe("gateway: token revocation reaches direct connections", () => {

@@ -35,7 +35,11 @@ describe("gateway: protocol v4 over a real process", () => {
     assert.equal(res.ok, true, JSON.stringify(res.error));
     assert.equal(res.payload.type, "hello-ok");
     assert.equal(res.payload.protocol, 4);
-    assert.deepEqual(validateHelloOk(res.payload), [], "hello-ok must validate against @openclaw/gateway-protocol's HelloOk");
+    assert.deepEqual(
+      validateHelloOk(res.payload),
+      [],
+      "hello-ok must validate against @openclaw/gateway-protocol's HelloOk",
+    );
     assert.ok(res.payload.features.methods.includes("health"));
     assert.ok(res.payload.features.methods.includes("status"));
     assert.equal(res.payload.policy.maxPayload > 65536, true);
@@ -168,10 +172,14 @@ describe("gateway: protocol v4 over a real process", () => {
 describe("gateway: start-up rules", () => {
   test("a LAN bind without auth refuses to start", async () => {
     const dir = tempDir();
-    const r = await cli(["gateway", "run", "--port", "0", "--bind", "lan", "--auth", "none"], { env: { LOOPGATE_STATE_DIR: dir, HOME: dir, OPENCLAW_GATEWAY_TOKEN: "" } });
+    const r = await cli(["gateway", "run", "--port", "0", "--bind", "lan", "--auth", "none"], {
+      env: { LOOPGATE_STATE_DIR: dir, HOME: dir, OPENCLAW_GATEWAY_TOKEN: "" },
+    });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /BIND_REFUSED/);
-    const r2 = await cli(["gateway", "run", "--port", "0", "--bind", "lan"], { env: { LOOPGATE_STATE_DIR: dir, HOME: dir, OPENCLAW_GATEWAY_TOKEN: "" } });
+    const r2 = await cli(["gateway", "run", "--port", "0", "--bind", "lan"], {
+      env: { LOOPGATE_STATE_DIR: dir, HOME: dir, OPENCLAW_GATEWAY_TOKEN: "" },
+    });
     assert.notEqual(r2.code, 0);
     assert.match(r2.stderr, /BIND_REFUSED: bind lan exposes the gateway beyond loopback/);
   });
@@ -196,8 +204,13 @@ describe("gateway: start-up rules", () => {
     }).then(async () => {
       const cfg = join(dir, "c.json5");
       const { writeFileSync } = await import("node:fs");
-      writeFileSync(cfg, JSON.stringify({ gateway: { auth: { token: { source: "env", id: "LOOPGATE_TEST_MISSING_VAR" } } } }));
-      return cli(["gateway", "run", "--port", "0", "--config", cfg], { env: { LOOPGATE_STATE_DIR: dir, HOME: dir, OPENCLAW_GATEWAY_TOKEN: "" } });
+      writeFileSync(
+        cfg,
+        JSON.stringify({ gateway: { auth: { token: { source: "env", id: "LOOPGATE_TEST_MISSING_VAR" } } } }),
+      );
+      return cli(["gateway", "run", "--port", "0", "--config", cfg], {
+        env: { LOOPGATE_STATE_DIR: dir, HOME: dir, OPENCLAW_GATEWAY_TOKEN: "" },
+      });
     });
     assert.equal(r.code, 3);
     assert.match(r.stderr, /SECRET_UNRESOLVED: gateway\.auth\.token .*LOOPGATE_TEST_MISSING_VAR/);
@@ -236,7 +249,10 @@ describe("gateway: start-up rules", () => {
   });
 
   test("wrong tokens from the owner's own loopback CLI never lock it out (exemptLoopback default)", async () => {
-    const gw = await startGateway({ args: ["--token", TOKEN], config: { gateway: { auth: { rateLimit: { maxFailures: 3, windowMs: 60000, lockoutMs: 60000 } } } } });
+    const gw = await startGateway({
+      args: ["--token", TOKEN],
+      config: { gateway: { auth: { rateLimit: { maxFailures: 3, windowMs: 60000, lockoutMs: 60000 } } } },
+    });
     try {
       const url = `ws://127.0.0.1:${gw.port}`;
       const failOnce = async (headers: Record<string, string>) => {
@@ -253,7 +269,11 @@ describe("gateway: start-up rules", () => {
       const fwd = { "X-Forwarded-For": "203.0.113.9" };
       for (let i = 0; i < 3; i++) assert.equal(await failOnce(fwd), "AUTH_TOKEN_MISMATCH");
       assert.equal(await failOnce(fwd), "AUTH_RATE_LIMITED");
-      assert.equal(await failOnce({ "X-Forwarded-For": "203.0.113.10" }), "AUTH_TOKEN_MISMATCH", "another real address is not affected");
+      assert.equal(
+        await failOnce({ "X-Forwarded-For": "203.0.113.10" }),
+        "AUTH_TOKEN_MISMATCH",
+        "another real address is not affected",
+      );
       // …and a web page on loopback (a browser Origin) per page origin, so it cannot brute-force the token.
       const page = { Origin: "http://127.0.0.1:5173" };
       for (let i = 0; i < 3; i++) assert.equal(await failOnce(page), "AUTH_TOKEN_MISMATCH");
@@ -266,7 +286,12 @@ describe("gateway: start-up rules", () => {
   });
 
   test("repeated auth failures from one peer are rate limited (exemptLoopback false)", async () => {
-    const gw = await startGateway({ args: ["--token", TOKEN], config: { gateway: { auth: { rateLimit: { maxFailures: 3, windowMs: 60000, lockoutMs: 60000, exemptLoopback: false } } } } });
+    const gw = await startGateway({
+      args: ["--token", TOKEN],
+      config: {
+        gateway: { auth: { rateLimit: { maxFailures: 3, windowMs: 60000, lockoutMs: 60000, exemptLoopback: false } } },
+      },
+    });
     try {
       const url = `ws://127.0.0.1:${gw.port}`;
       for (let i = 0; i < 3; i++) {

@@ -9,7 +9,16 @@ import assert from "node:assert/strict";
 import { request } from "node:https";
 import type { LookupFunction } from "node:net";
 import WebSocket from "ws";
-import { RELAY_KINDS, skipUnlessRunnable, makeHost, startLinkProc, mintToken, startEchoUpstream, type RelayProc, type Host } from "../helpers/relay.ts";
+import {
+  RELAY_KINDS,
+  skipUnlessRunnable,
+  makeHost,
+  startLinkProc,
+  mintToken,
+  startEchoUpstream,
+  type RelayProc,
+  type Host,
+} from "../helpers/relay.ts";
 import { startNamedRelay } from "../helpers/named-relay.ts";
 import { startHttpUpstream, type HttpUpstream } from "../helpers/http-upstream.ts";
 import type { Proc } from "../helpers/proc.ts";
@@ -17,7 +26,8 @@ import { hostLabel } from "../../shared/host-label.ts";
 
 /** Every name resolves to 127.0.0.1 (the relay), as `*.localhost` does in browsers. */
 const toLoopback: LookupFunction = (_host, opts, cb) => {
-  if ((opts as { all?: boolean }).all) (cb as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
+  if ((opts as { all?: boolean }).all)
+    (cb as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
   else cb(null, "127.0.0.1", 4);
 };
 
@@ -27,16 +37,25 @@ interface Reply {
   body: Buffer;
 }
 
-function req(url: string, opts: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Reply> {
+function req(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     // An explicit length: Node's client frames no body at all for DELETE and OPTIONS by default.
     const headers = { ...opts.headers, ...(opts.body ? { "content-length": String(opts.body.length) } : {}) };
-    const r = request(url, { method: opts.method ?? "GET", headers, lookup: toLoopback, rejectUnauthorized: false, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on("error", reject);
-    });
+    const r = request(
+      url,
+      { method: opts.method ?? "GET", headers, lookup: toLoopback, rejectUnauthorized: false, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on("error", reject);
+      },
+    );
     r.on("error", (e) => reject(Object.assign(e, { url, method: opts.method })));
     r.setTimeout(20_000, () => r.destroy(new Error("timeout")));
     r.end(opts.body);
@@ -122,14 +141,25 @@ for (const kind of RELAY_KINDS) {
       assert.equal(await wsStatus(`${originA.replace("https:", "wss:")}/`, { cookie, origin: originA }), "open");
       // A page of host B (same site, other origin) cannot use host A's cookie, nor can any other page.
       assert.equal(await wsStatus(`${originA.replace("https:", "wss:")}/`, { cookie, origin: originB }), 403);
-      assert.equal(await wsStatus(`${originA.replace("https:", "wss:")}/`, { cookie, origin: `https://localhost:${relay.port}` }), 403);
+      assert.equal(
+        await wsStatus(`${originA.replace("https:", "wss:")}/`, { cookie, origin: `https://localhost:${relay.port}` }),
+        403,
+      );
       assert.equal(await wsStatus(`${originA.replace("https:", "wss:")}/`, { cookie, origin: "null" }), 403);
       // Cross-origin subresource requests with the cookie are refused; a plain navigation is not.
-      const sub = await req(`${originA}/echo`, { method: "POST", headers: { cookie, origin: originB, "content-type": "text/plain" }, body: Buffer.from("x") });
+      const sub = await req(`${originA}/echo`, {
+        method: "POST",
+        headers: { cookie, origin: originB, "content-type": "text/plain" },
+        body: Buffer.from("x"),
+      });
       assert.equal(sub.status, 403);
-      const fetchSameSite = await req(`${originA}/`, { headers: { cookie, "sec-fetch-site": "same-site", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty" } });
+      const fetchSameSite = await req(`${originA}/`, {
+        headers: { cookie, "sec-fetch-site": "same-site", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty" },
+      });
       assert.equal(fetchSameSite.status, 403);
-      const nav = await req(`${originA}/`, { headers: { cookie, "sec-fetch-site": "same-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document" } });
+      const nav = await req(`${originA}/`, {
+        headers: { cookie, "sec-fetch-site": "same-site", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document" },
+      });
       assert.equal(nav.status, 200);
     });
 
@@ -137,21 +167,39 @@ for (const kind of RELAY_KINDS) {
       const base = `https://localhost:${relay.port}`;
       const viaQuery = await req(`${base}/h/${a.hostId}/?token=${tokenA}`);
       assert.equal(viaQuery.status, 403);
-      assert.match(viaQuery.body.toString(), new RegExp(`open https://${hostLabel(a.hostId)}\\.localhost:${relay.port}/`));
-      assert.equal((await req(`${base}/h/${a.hostId}/`, { headers: { cookie: `__Host-loopgate=${tokenA}` } })).status, 401);
-      assert.equal(await wsStatus(`wss://localhost:${relay.port}/h/${a.hostId}`, { cookie: `lg_${a.hostId.slice(0, 16)}=${tokenA}` }), 403);
+      assert.match(
+        viaQuery.body.toString(),
+        new RegExp(`open https://${hostLabel(a.hostId)}\\.localhost:${relay.port}/`),
+      );
+      assert.equal(
+        (await req(`${base}/h/${a.hostId}/`, { headers: { cookie: `__Host-loopgate=${tokenA}` } })).status,
+        401,
+      );
+      assert.equal(
+        await wsStatus(`wss://localhost:${relay.port}/h/${a.hostId}`, {
+          cookie: `lg_${a.hostId.slice(0, 16)}=${tokenA}`,
+        }),
+        403,
+      );
       // CLIs keep working: header tokens on the path form.
-      assert.equal(await wsStatus(`wss://localhost:${relay.port}/h/${b.hostId}`, { authorization: `Bearer ${tokenB}` }), "open");
+      assert.equal(
+        await wsStatus(`wss://localhost:${relay.port}/h/${b.hostId}`, { authorization: `Bearer ${tokenB}` }),
+        "open",
+      );
       const api = await req(`${base}/h/${a.hostId}/api`, { headers: { authorization: `Bearer ${tokenA}` } });
       assert.equal(api.status, 200);
       assert.equal(api.headers["content-security-policy"], "sandbox");
       // Service workers only at a host's own origin.
-      const sw = await req(`${base}/h/${a.hostId}/sw.js`, { headers: { authorization: `Bearer ${tokenA}`, "service-worker": "script" } });
+      const sw = await req(`${base}/h/${a.hostId}/sw.js`, {
+        headers: { authorization: `Bearer ${tokenA}`, "service-worker": "script" },
+      });
       assert.equal(sw.status, 403);
     });
 
     test("headers that reach beyond a host's origin are dropped; isolation headers are set", async () => {
-      const r = await req(`${originA}/headers`, { headers: { authorization: `Bearer ${tokenA}`, "service-worker": "script" } });
+      const r = await req(`${originA}/headers`, {
+        headers: { authorization: `Bearer ${tokenA}`, "service-worker": "script" },
+      });
       assert.equal(r.status, 200);
       assert.equal(r.headers["service-worker-allowed"], undefined);
       assert.equal(r.headers["set-cookie"], undefined);
@@ -165,12 +213,19 @@ for (const kind of RELAY_KINDS) {
 
     test("an Authorization that is not a relay token goes to the upstream and never locks anyone out", async () => {
       const gatewaySecret = "Bearer the-upstream-gateway-secret";
-      const r = await req(`${originA}/echo`, { method: "POST", headers: { authorization: gatewaySecret, "x-loopgate-client-token": tokenA }, body: Buffer.from("hi") });
+      const r = await req(`${originA}/echo`, {
+        method: "POST",
+        headers: { authorization: gatewaySecret, "x-loopgate-client-token": tokenA },
+        body: Buffer.from("hi"),
+      });
       assert.equal(r.status, 200, r.body.toString());
       assert.equal(JSON.parse(r.body.toString()).authorization, gatewaySecret);
       // Without a relay token: refused, but not a failed login (25 > the 20-a-minute limit).
-      for (let i = 0; i < 25; i++) assert.equal((await req(`${originA}/x`, { headers: { authorization: gatewaySecret } })).status, 401);
-      const still = await req(`${originA}/x`, { headers: { authorization: gatewaySecret, "x-loopgate-client-token": tokenA } });
+      for (let i = 0; i < 25; i++)
+        assert.equal((await req(`${originA}/x`, { headers: { authorization: gatewaySecret } })).status, 401);
+      const still = await req(`${originA}/x`, {
+        headers: { authorization: gatewaySecret, "x-loopgate-client-token": tokenA },
+      });
       assert.equal(still.status, 200, "no lockout");
     });
 
@@ -198,7 +253,11 @@ for (const kind of RELAY_KINDS) {
       const payload = Buffer.alloc(256 * 1024, 7);
       for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
         const body = payload;
-        const r = await req(`${originA}/echo`, { method, headers: { "x-loopgate-client-token": tokenA, "content-type": "application/octet-stream" }, body });
+        const r = await req(`${originA}/echo`, {
+          method,
+          headers: { "x-loopgate-client-token": tokenA, "content-type": "application/octet-stream" },
+          body,
+        });
         assert.equal(r.status, 200, `${method}: ${r.body.toString()}`);
         const got = JSON.parse(r.body.toString());
         assert.equal(got.method, method);
@@ -207,7 +266,11 @@ for (const kind of RELAY_KINDS) {
       const head = await req(`${originA}/br`, { method: "HEAD", headers: auth });
       assert.equal(head.status, 200);
       assert.equal(head.body.length, 0);
-      const opts = await req(`${originA}/echo`, { method: "OPTIONS", headers: { "x-loopgate-client-token": tokenA }, body: Buffer.from("o") });
+      const opts = await req(`${originA}/echo`, {
+        method: "OPTIONS",
+        headers: { "x-loopgate-client-token": tokenA },
+        body: Buffer.from("o"),
+      });
       assert.equal(opts.status, 200);
       assert.equal(JSON.parse(opts.body.toString()).bytes, 1);
     });
@@ -219,7 +282,9 @@ test("loopgate dashboard with a relayed client config prints the host's own orig
   const { clientEnv } = await import("../helpers/relay.ts");
   const hostId = "dJWAckBcFuaZsEEjc16TLvIt8kXTo8V_Fnz8sj-PDSs";
   const config = (url: string) => ({ gateway: { mode: "remote", remote: { url, token: "tok" } } });
-  const byName = await cli(["dashboard", "--json"], { env: clientEnv(config(`wss://relay.example.com:8443/h/${hostId}`)) });
+  const byName = await cli(["dashboard", "--json"], {
+    env: clientEnv(config(`wss://relay.example.com:8443/h/${hostId}`)),
+  });
   assert.equal(byName.code, 0, byName.stderr);
   assert.equal(JSON.parse(byName.stdout).url, `https://${hostLabel(hostId)}.relay.example.com:8443/?token=tok`);
   const byIp = await cli(["dashboard", "--json"], { env: clientEnv(config(`wss://10.0.0.7:8443/h/${hostId}`)) });

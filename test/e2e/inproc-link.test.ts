@@ -8,7 +8,15 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { writeFileSync } from "node:fs";
-import { startRelay, makeHost, startLinkedGateway, mintToken, waitForLog, type RelayProc, type Host } from "../helpers/relay.ts";
+import {
+  startRelay,
+  makeHost,
+  startLinkedGateway,
+  mintToken,
+  waitForLog,
+  type RelayProc,
+  type Host,
+} from "../helpers/relay.ts";
 import { TestClient, connectedClient } from "../helpers/ws-client.ts";
 import { startGateway, type GatewayProc } from "../helpers/proc.ts";
 
@@ -31,10 +39,15 @@ function acceptedConnections(port: number): number {
 
 function relayed(relay: RelayProc, host: Host, token: string): TestClient {
   // The relay's self-signed certificate: pinning is tested elsewhere; here only the path matters.
-  return new TestClient(`${relay.url}/h/${host.hostId}`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` } });
+  return new TestClient(`${relay.url}/h/${host.hostId}`, {
+    rejectUnauthorized: false,
+    headers: { authorization: `Bearer ${token}` },
+  });
 }
 
-describe("the gateway's in-process link", { skip: existsSync("/proc/net/tcp") ? false : "needs /proc/net/tcp to count sockets" }, () => {
+describe("the gateway's in-process link", {
+  skip: existsSync("/proc/net/tcp") ? false : "needs /proc/net/tcp to count sockets",
+}, () => {
   let relay: RelayProc;
   let host: Host;
   let gw: GatewayProc;
@@ -60,7 +73,10 @@ describe("the gateway's in-process link", { skip: existsSync("/proc/net/tcp") ? 
         await c.opened();
         await c.waitFor((f) => f.event === "connect.challenge");
         // Asks for everything; a relayed client may only have what its token grants.
-        const hello = await c.connect({ token: readOnly }, { scopes: ["operator.admin", "operator.write", "operator.read"] });
+        const hello = await c.connect(
+          { token: readOnly },
+          { scopes: ["operator.admin", "operator.write", "operator.read"] },
+        );
         assert.equal(hello.ok, true, JSON.stringify(hello.error));
         assert.deepEqual(hello.payload.auth.scopes, ["operator.read"]);
       }
@@ -98,8 +114,16 @@ describe("the gateway's in-process link", { skip: existsSync("/proc/net/tcp") ? 
   });
 
   test("a relayed WebSocket to another path than / is refused before any frame, as an upgrade there is", async () => {
-    const c = new TestClient(`${relay.url}/h/${host.hostId}/elsewhere`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${readOnly}` } });
-    const closed = await Promise.race([c.closed, new Promise<{ code: number; reason: string }>((r) => setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref())]);
+    const c = new TestClient(`${relay.url}/h/${host.hostId}/elsewhere`, {
+      rejectUnauthorized: false,
+      headers: { authorization: `Bearer ${readOnly}` },
+    });
+    const closed = await Promise.race([
+      c.closed,
+      new Promise<{ code: number; reason: string }>((r) =>
+        setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref(),
+      ),
+    ]);
     assert.equal(closed.code, 1008, `closed ${closed.code} ${closed.reason}`);
     assert.equal(c.frames.length, 0, "no challenge");
   });
@@ -109,7 +133,12 @@ describe("the gateway's in-process link", { skip: existsSync("/proc/net/tcp") ? 
     await c.opened();
     await c.waitFor((f) => f.event === "connect.challenge");
     c.sendRaw("x".repeat(70 * 1024));
-    const closed = await Promise.race([c.closed, new Promise<{ code: number; reason: string }>((r) => setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref())]);
+    const closed = await Promise.race([
+      c.closed,
+      new Promise<{ code: number; reason: string }>((r) =>
+        setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref(),
+      ),
+    ]);
     assert.equal(closed.code, 1009);
   });
 });
@@ -118,7 +147,9 @@ describe("the gateway's in-process link at its connection cap", () => {
   test("a relayed client over gateway.limits.maxConnections is closed with 1013; the others keep working", async () => {
     const host = await makeHost();
     const relay = await startRelay("node", { allowHosts: [host.hostId] });
-    const config = { gateway: { limits: { maxConnections: 3 }, relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } };
+    const config = {
+      gateway: { limits: { maxConnections: 3 }, relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } },
+    };
     writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify(config));
     const gw = await startGateway({ env: host.env, config });
     const clients: TestClient[] = [];
@@ -133,12 +164,21 @@ describe("the gateway's in-process link at its connection cap", () => {
       }
       const over = relayed(relay, host, token);
       clients.push(over);
-      const closed = await Promise.race([over.closed, new Promise<{ code: number; reason: string }>((r) => setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref())]);
+      const closed = await Promise.race([
+        over.closed,
+        new Promise<{ code: number; reason: string }>((r) =>
+          setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref(),
+        ),
+      ]);
       assert.equal(closed.code, 1013, `closed ${closed.code} ${closed.reason}`);
       assert.match(closed.reason, /too many connections/);
       assert.equal(over.frames.length, 0, "it never saw the gateway's challenge");
       const first = clients[0]!;
-      assert.equal((await first.connect({ token }, { scopes: ["operator.read"] })).ok, true, "the ones inside still work");
+      assert.equal(
+        (await first.connect({ token }, { scopes: ["operator.read"] })).ok,
+        true,
+        "the ones inside still work",
+      );
     } finally {
       for (const c of clients) c.close();
       await gw.kill();

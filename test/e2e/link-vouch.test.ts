@@ -65,8 +65,21 @@ describe("the link vouches only for clients whose token the host key verifies", 
       });
     });
     // A relay URL without TLS is only possible in-process (loopgate link refuses it): this is the fake relay.
-    const vouch = new Voucher({ header: VOUCH, hostId: host.hostId, hostKey: host.publicJwk, relayUrl, isRevoked: (id) => revoked.has(id) });
-    connector = new LinkConnector({ relayUrl, pins: [], upstream: `ws://127.0.0.1:${echo.port}`, identity: host, log: createLogger({ json: true, write: () => {} }), vouch });
+    const vouch = new Voucher({
+      header: VOUCH,
+      hostId: host.hostId,
+      hostKey: host.publicJwk,
+      relayUrl,
+      isRevoked: (id) => revoked.has(id),
+    });
+    connector = new LinkConnector({
+      relayUrl,
+      pins: [],
+      upstream: `ws://127.0.0.1:${echo.port}`,
+      identity: host,
+      log: createLogger({ json: true, write: () => {} }),
+      vouch,
+    });
     connector.start();
     await until(() => (connector.state === "linked" ? true : undefined));
   });
@@ -76,7 +89,9 @@ describe("the link vouches only for clients whose token the host key verifies", 
     await echo?.close();
   });
 
-  const openWs = async (headers: Record<string, string>): Promise<{ stream: LinkStream; got: string[]; closed: () => number | undefined }> => {
+  const openWs = async (
+    headers: Record<string, string>,
+  ): Promise<{ stream: LinkStream; got: string[]; closed: () => number | undefined }> => {
     const stream = (await mux).openStream({ kind: "ws", path: "/", headers, clientAddr: "203.0.113.9" });
     const got: string[] = [];
     let code: number | undefined;
@@ -87,7 +102,8 @@ describe("the link vouches only for clients whose token the host key verifies", 
     stream.onClose = (c) => (code = c);
     return { stream, got, closed: () => code };
   };
-  const mint = async (key = host, audience = relayAudience(relayUrl)) => mintClientToken(key.privateKey, key.hostId, { audience, ttlSec: 600, scopes: ["operator.read"] });
+  const mint = async (key = host, audience = relayAudience(relayUrl)) =>
+    mintClientToken(key.privateKey, key.hostId, { audience, ttlSec: 600, scopes: ["operator.read"] });
 
   test("a verified token: the upstream sees its id in the vouch header, never the relay's copy; early messages arrive in order", async () => {
     const { token, id } = await mint();
@@ -117,7 +133,11 @@ describe("the link vouches only for clients whose token the host key verifies", 
   test("another host's, another relay's or a revoked token: CLOSE 1008 and the upstream sees nothing", async () => {
     const revokedToken = await mint();
     revoked.add(revokedToken.id);
-    const tokens = [(await mint(await freshIdentity())).token, (await mint(host, "https://other-relay.example.com")).token, revokedToken.token];
+    const tokens = [
+      (await mint(await freshIdentity())).token,
+      (await mint(host, "https://other-relay.example.com")).token,
+      revokedToken.token,
+    ];
     const before = echo.opens.length;
     for (const token of tokens) {
       const { closed } = await openWs({ "x-loopgate-client-token": token, [VOUCH]: "admin@example.com" });
@@ -128,7 +148,13 @@ describe("the link vouches only for clients whose token the host key verifies", 
   });
 
   test("a plain HTTP request (no token, nothing reads a body) is answered and the link stays up", async () => {
-    const stream = (await mux).openStream({ kind: "http", method: "GET", path: "/", headers: { [VOUCH]: "admin@example.com" }, clientAddr: "203.0.113.9" });
+    const stream = (await mux).openStream({
+      kind: "http",
+      method: "GET",
+      path: "/",
+      headers: { [VOUCH]: "admin@example.com" },
+      clientAddr: "203.0.113.9",
+    });
     let status: number | undefined;
     let closed: number | undefined;
     stream.onAccept = (info) => (status = info.status);

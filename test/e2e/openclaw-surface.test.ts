@@ -17,8 +17,27 @@ const TOKEN = "surface-test-token-0123456789";
 /** Methods the Control UI (on connect and in chat), the TUI and the CLI call, with the params they send. */
 const CLIENT_CALLS: [string, Record<string, unknown>][] = [
   ["sessions.subscribe", {}],
-  ["sessions.list", { includeGlobal: true, includeUnknown: true, configuredAgentsOnly: true, limit: 200, includeDerivedTitles: true, includeLastMessage: true }],
-  ["sessions.list", { includeGlobal: false, includeUnknown: false, configuredAgentsOnly: true, limit: 10000, spawnedBy: "agent:main:main" }],
+  [
+    "sessions.list",
+    {
+      includeGlobal: true,
+      includeUnknown: true,
+      configuredAgentsOnly: true,
+      limit: 200,
+      includeDerivedTitles: true,
+      includeLastMessage: true,
+    },
+  ],
+  [
+    "sessions.list",
+    {
+      includeGlobal: false,
+      includeUnknown: false,
+      configuredAgentsOnly: true,
+      limit: 10000,
+      spawnedBy: "agent:main:main",
+    },
+  ],
   ["config.get", {}],
   ["update.status", {}],
   ["agents.list", {}],
@@ -36,7 +55,19 @@ const CLIENT_CALLS: [string, Record<string, unknown>][] = [
   ["chat.startup", { sessionKey: "agent:main:main", limit: 80, maxBytes: 262144 }],
   ["sessions.messages.subscribe", { key: "agent:main:main", includeApprovals: true }],
   ["progressCard.get", { sessionKey: "agent:main:main" }],
-  ["cron.list", { agentId: "main", includeDisabled: true, compact: true, limit: 50, offset: 0, enabled: "all", sortBy: "nextRunAtMs", sortDir: "asc" }],
+  [
+    "cron.list",
+    {
+      agentId: "main",
+      includeDisabled: true,
+      compact: true,
+      limit: 50,
+      offset: 0,
+      enabled: "all",
+      sortBy: "nextRunAtMs",
+      sortDir: "asc",
+    },
+  ],
   ["cron.status", {}],
   ["chat.metadata", { agentId: "main", sessionKey: "agent:main:main" }],
   ["chat.history", { sessionKey: "agent:main:main" }],
@@ -79,7 +110,12 @@ const RESULT_SCHEMA: Record<string, string> = {
 };
 
 /** Event payload definitions in the published schema. */
-const EVENT_SCHEMA: Record<string, string> = { chat: "ChatEvent", agent: "AgentEvent", tick: "TickEvent", shutdown: "ShutdownEvent" };
+const EVENT_SCHEMA: Record<string, string> = {
+  chat: "ChatEvent",
+  agent: "AgentEvent",
+  tick: "TickEvent",
+  shutdown: "ShutdownEvent",
+};
 
 /** Errors of one response payload: its own definition, and the rows and entries it carries. */
 function payloadErrors(method: string, p: any): string[] {
@@ -87,14 +123,17 @@ function payloadErrors(method: string, p: any): string[] {
   const name = RESULT_SCHEMA[method];
   if (name) errs.push(...schemaErrors(method, name, p));
   if (method === "agents.list") for (const a of p.agents ?? []) errs.push(...schemaErrors(method, "AgentSummary", a));
-  if (method === "models.list" || method === "chat.metadata") for (const m of p.models ?? []) errs.push(...schemaErrors(method, "ModelChoice", m));
+  if (method === "models.list" || method === "chat.metadata")
+    for (const m of p.models ?? []) errs.push(...schemaErrors(method, "ModelChoice", m));
   if (method === "sessions.list") for (const s of p.sessions ?? []) errs.push(...schemaErrors(method, "SessionRow", s));
   if (method === "sessions.describe" && p.session !== null) errs.push(...schemaErrors(method, "SessionRow", p.session));
-  if (method === "chat.history" || method === "chat.startup") errs.push(...schemaErrors(method, "SessionRow", p.sessionInfo));
+  if (method === "chat.history" || method === "chat.startup")
+    errs.push(...schemaErrors(method, "SessionRow", p.sessionInfo));
   if (method === "system-presence") for (const e of p) errs.push(...schemaErrors(method, "PresenceEntry", e));
   if (method === "cron.list") for (const j of p.jobs) errs.push(...schemaErrors(method, "CronJob", j));
   if (method === "sessions.list" || method === "chat.history" || method === "chat.startup") {
-    if (typeof p.defaults?.modelSelectionTarget !== "string") errs.push(`${method}: defaults.modelSelectionTarget missing (the Control UI reads it)`);
+    if (typeof p.defaults?.modelSelectionTarget !== "string")
+      errs.push(`${method}: defaults.modelSelectionTarget missing (the Control UI reads it)`);
   }
   return errs;
 }
@@ -103,13 +142,18 @@ function eventErrors(f: Frame): string[] {
   const errs = schemaErrors(`event ${f.event}`, "EventFrame", f);
   const name = EVENT_SCHEMA[f.event!];
   if (name) errs.push(...schemaErrors(`event ${f.event}`, name, f.payload));
-  if (f.event === "presence") for (const e of f.payload.presence) errs.push(...schemaErrors("event presence", "PresenceEntry", e));
-  if ((f.event === "sessions.changed" || f.event === "session.message") && f.payload.session) errs.push(...schemaErrors(`event ${f.event}`, "SessionRow", f.payload.session));
+  if (f.event === "presence")
+    for (const e of f.payload.presence) errs.push(...schemaErrors("event presence", "PresenceEntry", e));
+  if ((f.event === "sessions.changed" || f.event === "session.message") && f.payload.session)
+    errs.push(...schemaErrors(`event ${f.event}`, "SessionRow", f.payload.session));
   return errs;
 }
 
 async function finished(c: TestClient, runId: string): Promise<Frame> {
-  return c.waitFor((f) => f.event === "chat" && f.payload?.runId === runId && ["final", "error", "aborted"].includes(f.payload?.state), 20_000);
+  return c.waitFor(
+    (f) => f.event === "chat" && f.payload?.runId === runId && ["final", "error", "aborted"].includes(f.payload?.state),
+    20_000,
+  );
 }
 
 describe("the protocol surface OpenClaw's clients use", () => {
@@ -123,10 +167,19 @@ describe("the protocol surface OpenClaw's clients use", () => {
     model = await startFakeModel();
     gw = await startGateway({
       args: ["--token", TOKEN],
-      config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1", apiKey: { source: "env", id: "SURFACE_KEY" } } } },
+      config: {
+        agent: { provider: { baseUrl: model.baseUrl, model: "fake-1", apiKey: { source: "env", id: "SURFACE_KEY" } } },
+      },
       env: { SURFACE_KEY: "sk-surface-secret-key-123456" },
     });
-    c = await connectedClient(url(), { token: TOKEN }, { client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "linux", mode: "webchat" }, caps: ["model-catalog-snapshot"] });
+    c = await connectedClient(
+      url(),
+      { token: TOKEN },
+      {
+        client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "linux", mode: "webchat" },
+        caps: ["model-catalog-snapshot"],
+      },
+    );
     hello = c.frames.find((f) => f.type === "res")!;
   });
   after(async () => {
@@ -148,9 +201,24 @@ describe("the protocol surface OpenClaw's clients use", () => {
       mainSessionKey: "agent:main:main",
       scope: "per-sender",
     });
-    assert.equal(hello.payload.snapshot.authMode, "token", "the Control UI keeps the token across a reload only when the snapshot says token");
+    assert.equal(
+      hello.payload.snapshot.authMode,
+      "token",
+      "the Control UI keeps the token across a reload only when the snapshot says token",
+    );
     const events = hello.payload.features.events as string[];
-    for (const e of ["chat", "agent", "sessions.changed", "session.message", "presence", "health", "chat.send_timing", "models.snapshot", "tick"]) assert.ok(events.includes(e), `features.events lists ${e}`);
+    for (const e of [
+      "chat",
+      "agent",
+      "sessions.changed",
+      "session.message",
+      "presence",
+      "health",
+      "chat.send_timing",
+      "models.snapshot",
+      "tick",
+    ])
+      assert.ok(events.includes(e), `features.events lists ${e}`);
   });
 
   test("every method the clients call is known, answers ok, and validates against the published schemas", async () => {
@@ -182,7 +250,8 @@ describe("the protocol surface OpenClaw's clients use", () => {
         if (doc !== "operator.read") continue;
         const params = CLIENT_CALLS.find(([n]) => n === m)?.[1] ?? {};
         const r = await ro.request(m, params);
-        if (!r.ok && /scope/i.test(JSON.stringify(r.error))) mismatched.push(`${m} refused operator.read: ${r.error!.message}`);
+        if (!r.ok && /scope/i.test(JSON.stringify(r.error)))
+          mismatched.push(`${m} refused operator.read: ${r.error!.message}`);
       }
       assert.deepEqual(mismatched, []);
       const admin = await ro.request("update.status", {});
@@ -198,34 +267,61 @@ describe("the protocol surface OpenClaw's clients use", () => {
     // A client that names the session by its short alias gets its events under that name.
     const short = await connectedClient(url(), { token: TOKEN });
     await short.request("chat.history", { sessionKey: "main" });
-    const res = await c.request("chat.send", { sessionKey: "agent:main:main", message: "hi there", idempotencyKey: "surface-run-1" });
+    const res = await c.request("chat.send", {
+      sessionKey: "agent:main:main",
+      message: "hi there",
+      idempotencyKey: "surface-run-1",
+    });
     assert.equal(res.ok, true, JSON.stringify(res.error));
     assert.equal(res.payload.runId, "surface-run-1");
     const fin = await finished(c, "surface-run-1");
     assert.equal(fin.payload.state, "final");
     assert.equal(fin.payload.sessionKey, "agent:main:main");
-    assert.equal((await finished(short, "surface-run-1")).payload.sessionKey, "main", "events echo the alias the client used");
+    assert.equal(
+      (await finished(short, "surface-run-1")).payload.sessionKey,
+      "main",
+      "events echo the alias the client used",
+    );
     short.close();
-    await c.waitFor((f) => f.event === "chat.send_timing" && f.payload.phase === "first-assistant-event" && f.payload.runId === "surface-run-1");
+    await c.waitFor(
+      (f) =>
+        f.event === "chat.send_timing" &&
+        f.payload.phase === "first-assistant-event" &&
+        f.payload.runId === "surface-run-1",
+    );
     const msg = await c.waitFor((f) => f.event === "session.message" && f.payload.message?.role === "assistant");
     assert.equal(msg.payload.sessionKey, "agent:main:main");
     assert.equal(msg.payload.message.content[0].text, "Hello, world");
     const user = c.frames.find((f) => f.event === "session.message" && f.payload.message?.role === "user")!;
-    assert.equal(user.payload.message.__openclaw.idempotencyKey, "surface-run-1", "clients match their optimistic message by idempotency key");
-    await c.waitFor((f) => f.event === "sessions.changed" && f.payload.reason === "run-end" && f.payload.session?.status === "done");
+    assert.equal(
+      user.payload.message.__openclaw.idempotencyKey,
+      "surface-run-1",
+      "clients match their optimistic message by idempotency key",
+    );
+    await c.waitFor(
+      (f) => f.event === "sessions.changed" && f.payload.reason === "run-end" && f.payload.session?.status === "done",
+    );
     const h = await c.request("chat.history", { sessionKey: "main" });
     assert.equal(h.payload.sessionKey, "agent:main:main", "main is an alias of agent:main:main");
-    assert.deepEqual(h.payload.messages.map((m: { role: string }) => m.role), ["user", "assistant"]);
+    assert.deepEqual(
+      h.payload.messages.map((m: { role: string }) => m.role),
+      ["user", "assistant"],
+    );
     // With a session on disk, its rows validate too.
     const errs: string[] = [];
-    for (const [m, params] of CLIENT_CALLS.filter(([n]) => ["sessions.list", "sessions.describe", "chat.startup", "chat.history"].includes(n))) {
+    for (const [m, params] of CLIENT_CALLS.filter(([n]) =>
+      ["sessions.list", "sessions.describe", "chat.startup", "chat.history"].includes(n),
+    )) {
       const r = await c.request(m, params);
       assert.equal(r.ok, true, `${m}: ${JSON.stringify(r.error)}`);
       errs.push(...payloadErrors(m, r.payload));
     }
     assert.deepEqual(errs, []);
     const list = await c.request("sessions.list", { limit: 10 });
-    assert.deepEqual(list.payload.sessions.map((s: { key: string }) => s.key), ["agent:main:main"]);
+    assert.deepEqual(
+      list.payload.sessions.map((s: { key: string }) => s.key),
+      ["agent:main:main"],
+    );
     assert.equal((await c.request("sessions.describe", { key: "main" })).payload.session.key, "agent:main:main");
   });
 
@@ -233,9 +329,15 @@ describe("the protocol surface OpenClaw's clients use", () => {
     await c.waitFor((f) => f.event === "health");
     const snap = await c.waitFor((f) => f.event === "models.snapshot");
     assert.deepEqual(schemaErrors("models.snapshot", "ModelsListResult", snap.payload.catalog), []);
-    const other = await connectedClient(url(), { token: TOKEN }, { client: { id: "cli", version: "2026.9.6", platform: "linux", mode: "cli" } });
+    const other = await connectedClient(
+      url(),
+      { token: TOKEN },
+      { client: { id: "cli", version: "2026.9.6", platform: "linux", mode: "cli" } },
+    );
     try {
-      const p = await c.waitFor((f) => f.event === "presence" && f.payload.presence.some((e: { text?: string }) => e.text?.startsWith("cli ")));
+      const p = await c.waitFor(
+        (f) => f.event === "presence" && f.payload.presence.some((e: { text?: string }) => e.text?.startsWith("cli ")),
+      );
       assert.ok(p.payload.presence.length >= 3, "the gateway and both clients");
     } finally {
       other.close();
@@ -246,9 +348,16 @@ describe("the protocol surface OpenClaw's clients use", () => {
     const cfg = await c.request("config.get", {});
     const text = JSON.stringify(cfg.payload);
     assert.ok(!text.includes("sk-surface-secret-key"), "no secret value");
-    assert.deepEqual(cfg.payload.config.agent.provider.apiKey, { source: "env", id: "SURFACE_KEY" }, "a secret reference names where the key lives and stays");
+    assert.deepEqual(
+      cfg.payload.config.agent.provider.apiKey,
+      { source: "env", id: "SURFACE_KEY" },
+      "a secret reference names where the key lives and stays",
+    );
     const logs = await c.request("logs.tail", { limit: 50 });
-    assert.ok(logs.payload.lines.some((l: string) => l.includes("gateway listening")), "the gateway's startup line is in the tail");
+    assert.ok(
+      logs.payload.lines.some((l: string) => l.includes("gateway listening")),
+      "the gateway's startup line is in the tail",
+    );
     const after = await c.request("logs.tail", { cursor: logs.payload.cursor });
     assert.ok(after.payload.cursor >= logs.payload.cursor);
     assert.ok(!JSON.stringify(logs.payload).includes(TOKEN), "no token in the log tail");
@@ -256,7 +365,20 @@ describe("the protocol surface OpenClaw's clients use", () => {
 
   test("every event the gateway sent validates against the published schemas", async () => {
     const events = c.frames.filter((f) => f.type === "event");
-    for (const e of ["chat", "agent", "session.message", "sessions.changed", "presence", "health", "chat.send_timing", "models.snapshot"]) assert.ok(events.some((f) => f.event === e), `saw a ${e} event`);
+    for (const e of [
+      "chat",
+      "agent",
+      "session.message",
+      "sessions.changed",
+      "presence",
+      "health",
+      "chat.send_timing",
+      "models.snapshot",
+    ])
+      assert.ok(
+        events.some((f) => f.event === e),
+        `saw a ${e} event`,
+      );
     assert.deepEqual(events.flatMap(eventErrors), []);
   });
 

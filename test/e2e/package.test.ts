@@ -13,7 +13,11 @@ import { join } from "node:path";
 import { ROOT, runProcess, tempDir } from "../helpers/proc.ts";
 
 function npm(args: string[], cwd: string): string {
-  return execFileSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, encoding: "utf8", timeout: 240_000 });
+  return execFileSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd,
+    encoding: "utf8",
+    timeout: 240_000,
+  });
 }
 
 /** A Node older than 22.18 on PATH (this machine's system Node), if there is one. */
@@ -33,7 +37,10 @@ describe("the packed package, installed with npm install -g", () => {
   let files: string[];
   before(async () => {
     const out = tempDir("loopgate-pack-");
-    const packed = JSON.parse(npm(["pack", "--json", "--pack-destination", out], ROOT)) as { filename: string; files: { path: string }[] }[];
+    const packed = JSON.parse(npm(["pack", "--json", "--pack-destination", out], ROOT)) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     files = packed[0]!.files.map((f) => f.path);
     const prefix = tempDir("loopgate-prefix-");
     // Production dependencies only; the npm cache that `npm ci` filled serves them.
@@ -46,18 +53,31 @@ describe("the packed package, installed with npm install -g", () => {
   test("ships JavaScript only, no TypeScript source, tests, keys or certificates", () => {
     assert.ok(files.includes("dist/agent/cli/main.js"));
     assert.ok(files.includes("dist/agent/ui/index.html"), "the Control UI's files ship beside the gateway code");
-    const bad = files.filter((f) => /\.(ts|pem|key)$/.test(f) || f.startsWith("test/") || f.startsWith("node_modules/"));
+    const bad = files.filter(
+      (f) => /\.(ts|pem|key)$/.test(f) || f.startsWith("test/") || f.startsWith("node_modules/"),
+    );
     assert.deepEqual(bad, []);
     assert.ok(!existsSync(join(ROOT, "dist")), "postpack removed the build from the checkout");
   });
 
   test("gateway run and health from the installed package on the pinned Node", async () => {
     const home = tempDir("loopgate-pkg-home-");
-    const env = { HOME: home, LOOPGATE_STATE_DIR: home, LOOPGATE_CONFIG: "", OPENCLAW_GATEWAY_TOKEN: "pkg-test-token", OPENCLAW_GATEWAY_PORT: "", OPENCLAW_GATEWAY_URL: "" };
+    const env = {
+      HOME: home,
+      LOOPGATE_STATE_DIR: home,
+      LOOPGATE_CONFIG: "",
+      OPENCLAW_GATEWAY_TOKEN: "pkg-test-token",
+      OPENCLAW_GATEWAY_PORT: "",
+      OPENCLAW_GATEWAY_URL: "",
+    };
     const gw = runProcess(process.execPath, [bin, "gateway", "run", "--port", "0", "--json"], { env, cwd: home });
     try {
       const ready = JSON.parse(await gw.waitForLine((l) => l.includes('"ready"'), 30_000)) as { port: number };
-      const h = spawnSync(process.execPath, [bin, "health", "--url", `ws://127.0.0.1:${ready.port}`, "--token", "pkg-test-token", "--json"], { env, cwd: home, encoding: "utf8", timeout: 30_000 });
+      const h = spawnSync(
+        process.execPath,
+        [bin, "health", "--url", `ws://127.0.0.1:${ready.port}`, "--token", "pkg-test-token", "--json"],
+        { env, cwd: home, encoding: "utf8", timeout: 30_000 },
+      );
       assert.equal(h.status, 0, h.stderr);
       assert.equal(JSON.parse(h.stdout).ok, true);
     } finally {
@@ -67,9 +87,15 @@ describe("the packed package, installed with npm install -g", () => {
 
   test("relay serve from the installed package prints its pin", async () => {
     const home = tempDir("loopgate-pkg-relay-");
-    const relay = runProcess(process.execPath, [bin, "relay", "serve", "--port", "0", "--json"], { env: { HOME: home, LOOPGATE_STATE_DIR: home, LOOPGATE_CONFIG: "" }, cwd: home });
+    const relay = runProcess(process.execPath, [bin, "relay", "serve", "--port", "0", "--json"], {
+      env: { HOME: home, LOOPGATE_STATE_DIR: home, LOOPGATE_CONFIG: "" },
+      cwd: home,
+    });
     try {
-      const ready = JSON.parse(await relay.waitForLine((l) => l.includes('"ready"'), 30_000)) as { pin: string; port: number };
+      const ready = JSON.parse(await relay.waitForLine((l) => l.includes('"ready"'), 30_000)) as {
+        pin: string;
+        port: number;
+      };
       assert.match(ready.pin, /^sha256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
       assert.ok(ready.port > 0);
     } finally {
@@ -77,7 +103,9 @@ describe("the packed package, installed with npm install -g", () => {
     }
   });
 
-  test("an unsupported Node gets a sentence naming the Node it needs", { skip: oldNode() ? false : "no Node older than 22.18 on PATH to try" }, () => {
+  test("an unsupported Node gets a sentence naming the Node it needs", {
+    skip: oldNode() ? false : "no Node older than 22.18 on PATH to try",
+  }, () => {
     const r = spawnSync(oldNode()!, [bin, "--help"], { encoding: "utf8", timeout: 30_000 });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /loopgate needs Node 22\.18 or newer .*this is Node v\d+/);
@@ -87,7 +115,9 @@ describe("the packed package, installed with npm install -g", () => {
 
   test("the checkout's executable still runs from source (no dist/ needed)", () => {
     assert.ok(!readdirSync(ROOT).includes("dist"));
-    const r = spawnSync(process.execPath, [join(ROOT, "agent", "bin", "loopgate.mjs"), "--version"], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(ROOT, "agent", "bin", "loopgate.mjs"), "--version"], {
+      encoding: "utf8",
+    });
     assert.equal(r.status, 0, r.stderr);
   });
 });

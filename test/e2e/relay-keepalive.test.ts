@@ -29,7 +29,11 @@ describe("Node relay keepalive", () => {
 
   /** A client that never answers pings by itself (the pin is checked elsewhere; this is 127.0.0.1 only). */
   function noPongClient(): Promise<WebSocket> {
-    const ws = new WebSocket(`${relay.url}/h/${host.hostId}`, { rejectUnauthorized: false, autoPong: false, headers: { authorization: `Bearer ${token}` } });
+    const ws = new WebSocket(`${relay.url}/h/${host.hostId}`, {
+      rejectUnauthorized: false,
+      autoPong: false,
+      headers: { authorization: `Bearer ${token}` },
+    });
     return new Promise((resolve, reject) => {
       ws.once("open", () => resolve(ws));
       ws.once("error", reject);

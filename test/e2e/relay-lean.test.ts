@@ -29,14 +29,24 @@ function moduleRecorder(out: string): string {
 async function modulesOf(args: string[], env: Record<string, string> = {}): Promise<string[]> {
   const dir = tempDir("loopgate-lean-");
   const out = join(dir, "modules.txt");
-  const p = runCli(["relay", "serve", "--port", "0", "--json", ...args], { env: { LOOPGATE_STATE_DIR: dir, HOME: dir, LOOPGATE_CONFIG: "", NODE_OPTIONS: `--import ${pathToFileURL(moduleRecorder(out)).href}`, ...env } });
+  const p = runCli(["relay", "serve", "--port", "0", "--json", ...args], {
+    env: {
+      LOOPGATE_STATE_DIR: dir,
+      HOME: dir,
+      LOOPGATE_CONFIG: "",
+      NODE_OPTIONS: `--import ${pathToFileURL(moduleRecorder(out)).href}`,
+      ...env,
+    },
+  });
   await p.waitForLine((l) => l.includes('"ready"'), 20_000);
   // Stopped the moment it says ready, it still shuts down cleanly (signals are handled before the announcement).
   assert.equal(await p.kill("SIGTERM"), 0, p.stderr.join("\n"));
   assert.ok(existsSync(out), "the recorder wrote the module list");
   const root = pathToFileURL(ROOT).href;
   // Our own files relative to the checkout; packages keep their URL (node_modules may be a link elsewhere).
-  return readFileSync(out, "utf8").split("\n").map((u) => (u.startsWith(root) && !u.includes("/node_modules/") ? u.slice(root.length) : u));
+  return readFileSync(out, "utf8")
+    .split("\n")
+    .map((u) => (u.startsWith(root) && !u.includes("/node_modules/") ? u.slice(root.length) : u));
 }
 
 test("relay serve loads the relay alone: no commander, no gateway, no config schema without a config file", async () => {
@@ -46,7 +56,10 @@ test("relay serve loads the relay alone: no commander, no gateway, no config sch
   for (const m of mods) {
     assert.ok(!m.includes("node_modules/commander/"), `loaded ${m}`);
     assert.ok(!m.includes("node_modules/typebox/"), `loaded ${m}`);
-    assert.ok(!m.startsWith("agent/gateway/") && !m.startsWith("agent/link/") && m !== "agent/cli/main.ts", `loaded ${m}`);
+    assert.ok(
+      !m.startsWith("agent/gateway/") && !m.startsWith("agent/link/") && m !== "agent/cli/main.ts",
+      `loaded ${m}`,
+    );
   }
   // With a config file, it is validated at the boundary (and the schema is loaded for that).
   const dir = tempDir("loopgate-lean-cfg-");
@@ -57,9 +70,34 @@ test("relay serve loads the relay alone: no commander, no gateway, no config sch
 });
 
 test("relay serve's options parse from the shared table", () => {
-  const { flags, config } = parseRelayServeArgs(["--port", "0", "--allow-host", "a,b", "--allow-host", "c", "--metrics-per-host", "--metrics-token-file", "f", "--config", "x.json5", "--max-streams-per-addr=5"]);
-  assert.deepEqual(flags, { port: "0", allowHost: ["a,b", "c"], metricsPerHost: true, metricsTokenFile: "f", maxStreamsPerAddr: "5" });
+  const { flags, config } = parseRelayServeArgs([
+    "--port",
+    "0",
+    "--allow-host",
+    "a,b",
+    "--allow-host",
+    "c",
+    "--metrics-per-host",
+    "--metrics-token-file",
+    "f",
+    "--config",
+    "x.json5",
+    "--max-streams-per-addr=5",
+  ]);
+  assert.deepEqual(flags, {
+    port: "0",
+    allowHost: ["a,b", "c"],
+    metricsPerHost: true,
+    metricsTokenFile: "f",
+    maxStreamsPerAddr: "5",
+  });
   assert.equal(config, "x.json5");
-  assert.throws(() => parseRelayServeArgs(["--bogus"]), (e: unknown) => e instanceof LoopgateError && e.code === "USAGE");
-  assert.throws(() => parseRelayServeArgs(["stray"]), (e: unknown) => e instanceof LoopgateError && e.code === "USAGE");
+  assert.throws(
+    () => parseRelayServeArgs(["--bogus"]),
+    (e: unknown) => e instanceof LoopgateError && e.code === "USAGE",
+  );
+  assert.throws(
+    () => parseRelayServeArgs(["stray"]),
+    (e: unknown) => e instanceof LoopgateError && e.code === "USAGE",
+  );
 });

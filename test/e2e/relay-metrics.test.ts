@@ -12,19 +12,38 @@ import { request } from "node:https";
 import { join } from "node:path";
 import type WebSocket from "ws";
 import { tempDir, type Proc } from "../helpers/proc.ts";
-import { RELAY_KINDS, skipUnlessRunnable, startEchoRig, startLinkProc, startRelay, type RelayProc, type Host, type EchoUpstream, type RelayKind } from "../helpers/relay.ts";
+import {
+  RELAY_KINDS,
+  skipUnlessRunnable,
+  startEchoRig,
+  startLinkProc,
+  startRelay,
+  type RelayProc,
+  type Host,
+  type EchoUpstream,
+  type RelayKind,
+} from "../helpers/relay.ts";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
 
 const METRICS_TOKEN = "0f3c9a7e5b1d4c2a8e6f0b9d7c5a3e1f";
 
 /** A python3 with the official OpenMetrics parser, or why there is none. */
 function findParser(): { python: string } | { missing: string } {
-  const candidates = [process.env.LOOPGATE_PYTHON, "python3", "/usr/bin/python3"].filter((c): c is string => Boolean(c));
+  const candidates = [process.env.LOOPGATE_PYTHON, "python3", "/usr/bin/python3"].filter((c): c is string =>
+    Boolean(c),
+  );
   for (const python of candidates) {
-    const r = spawnSync(python, ["-c", "from prometheus_client.openmetrics.parser import text_string_to_metric_families"], { stdio: "ignore", timeout: 10_000 });
+    const r = spawnSync(
+      python,
+      ["-c", "from prometheus_client.openmetrics.parser import text_string_to_metric_families"],
+      { stdio: "ignore", timeout: 10_000 },
+    );
     if (r.status === 0) return { python };
   }
-  return { missing: "no python3 with prometheus_client (Debian: apt-get install python3-prometheus-client; or set LOOPGATE_PYTHON)" };
+  return {
+    missing:
+      "no python3 with prometheus_client (Debian: apt-get install python3-prometheus-client; or set LOOPGATE_PYTHON)",
+  };
 }
 
 const PARSER = findParser();
@@ -58,24 +77,49 @@ function parseOpenMetrics(text: string): ParsedSample[] {
 
 /** One value: the sample with this name and exactly these labels. */
 function value(samples: ParsedSample[], name: string, labels: Record<string, string> = {}): number {
-  const s = samples.find((x) => x.name === name && JSON.stringify(Object.entries(x.labels).sort()) === JSON.stringify(Object.entries(labels).sort()));
+  const s = samples.find(
+    (x) =>
+      x.name === name &&
+      JSON.stringify(Object.entries(x.labels).sort()) === JSON.stringify(Object.entries(labels).sort()),
+  );
   assert.ok(s, `no sample ${name}${JSON.stringify(labels)}`);
   return s.value;
 }
 
 function certPem(relay: RelayProc): string {
-  return readFileSync(relay.kind === "node" ? join(relay.stateDir, "relay", "relay-cert.pem") : join(relay.stateDir, "relay-cert.pem"), "utf8");
+  return readFileSync(
+    relay.kind === "node" ? join(relay.stateDir, "relay", "relay-cert.pem") : join(relay.stateDir, "relay-cert.pem"),
+    "utf8",
+  );
 }
 
 /** GET over TLS that trusts only the relay's own certificate (the pin, as `ca`). */
-function get(relay: RelayProc, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string }> {
+function get(
+  relay: RelayProc,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: relay.port, path, method: "GET", headers, ca: certPem(relay), servername: "localhost", timeout: 15_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body }));
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: relay.port,
+        path,
+        method: "GET",
+        headers,
+        ca: certPem(relay),
+        servername: "localhost",
+        timeout: 15_000,
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body }),
+        );
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("timed out")));
     req.on("error", reject);
     req.end();
@@ -91,7 +135,12 @@ async function scrape(relay: RelayProc): Promise<{ text: string; samples: Parsed
 }
 
 /** Scrapes until `pred` holds (the relay counts a closed stream once the close has travelled), bounded. */
-async function scrapeUntil(relay: RelayProc, pred: (s: ParsedSample[]) => boolean, what: string, timeoutMs = 15_000): Promise<ParsedSample[]> {
+async function scrapeUntil(
+  relay: RelayProc,
+  pred: (s: ParsedSample[]) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<ParsedSample[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { samples } = await scrape(relay);
@@ -102,7 +151,11 @@ async function scrapeUntil(relay: RelayProc, pred: (s: ParsedSample[]) => boolea
 }
 
 function wsTo(relay: RelayProc, hostId: string, token: string | undefined): Promise<WebSocket> {
-  return openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers: token ? { authorization: `Bearer ${token}` } : {}, timeoutMs: 10_000 });
+  return openWebSocket(`${relay.url}/h/${hostId}`, {
+    pins: [relay.pin],
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    timeoutMs: 10_000,
+  });
 }
 
 async function refusedStatus(relay: RelayProc, hostId: string, token: string | undefined): Promise<number> {
@@ -141,7 +194,12 @@ for (const kind of RELAY_KINDS) {
     });
 
     test("without the metrics token, /metrics gives nothing away", async () => {
-      const attempts: Record<string, string>[] = [{}, { authorization: "Bearer wrong-token-wrong-token" }, { authorization: `Basic ${btoa(`x:${METRICS_TOKEN}`)}` }, { "x-loopgate-client-token": METRICS_TOKEN }];
+      const attempts: Record<string, string>[] = [
+        {},
+        { authorization: "Bearer wrong-token-wrong-token" },
+        { authorization: `Basic ${btoa(`x:${METRICS_TOKEN}`)}` },
+        { "x-loopgate-client-token": METRICS_TOKEN },
+      ];
       for (const headers of attempts) {
         const r = await get(relay, "/metrics", headers);
         assert.equal(r.status, 401, JSON.stringify(headers));
@@ -154,7 +212,9 @@ for (const kind of RELAY_KINDS) {
     });
 
     test("the page parses as OpenMetrics, and its counters move as the traffic says", async () => {
-      const s0 = (await scrapeUntil(relay, (s) => value(s, "loopgate_relay_hosts_linked") === 1, "the host to be linked")).slice();
+      const s0 = (
+        await scrapeUntil(relay, (s) => value(s, "loopgate_relay_hosts_linked") === 1, "the host to be linked")
+      ).slice();
       assert.equal(value(s0, "loopgate_relay_hosts_allowed"), 1);
       assert.ok(value(s0, "loopgate_relay_link_connects_total") >= 1);
 
@@ -182,8 +242,17 @@ for (const kind of RELAY_KINDS) {
       const http = await get(relay, `/h/${host.hostId}/anything`, { authorization: `Bearer ${token}` });
       assert.equal(http.status, 426);
 
-      const s1 = await scrapeUntil(relay, (s) => value(s, "loopgate_relay_client_streams") === 0 && value(s, "loopgate_relay_stream_buffer_peak_bytes_count") - value(s0, "loopgate_relay_stream_buffer_peak_bytes_count") >= 2, "both streams to end");
-      const d = (name: string, labels: Record<string, string> = {}) => value(s1, name, labels) - value(s0, name, labels);
+      const s1 = await scrapeUntil(
+        relay,
+        (s) =>
+          value(s, "loopgate_relay_client_streams") === 0 &&
+          value(s, "loopgate_relay_stream_buffer_peak_bytes_count") -
+            value(s0, "loopgate_relay_stream_buffer_peak_bytes_count") >=
+            2,
+        "both streams to end",
+      );
+      const d = (name: string, labels: Record<string, string> = {}) =>
+        value(s1, name, labels) - value(s0, name, labels);
       assert.equal(d("loopgate_relay_client_streams_opened_total", { kind: "ws" }), 1);
       assert.equal(d("loopgate_relay_client_streams_opened_total", { kind: "http" }), 1);
       assert.equal(d("loopgate_relay_refusals_total", { reason: "token_missing" }), 1);
@@ -193,9 +262,18 @@ for (const kind of RELAY_KINDS) {
       assert.equal(d("loopgate_relay_auth_failures_total", { kind: "metrics" }), 1);
       assert.equal(d("loopgate_relay_stream_buffer_peak_bytes_count"), 2);
       // 200 KiB each way, plus framing.
-      assert.ok(d("loopgate_relay_link_bytes_total", { direction: "to_hosts" }) >= 20 * payload.length, "bytes to the host");
-      assert.ok(d("loopgate_relay_link_bytes_total", { direction: "from_hosts" }) >= 20 * payload.length, "bytes from the host");
-      assert.ok(d("loopgate_relay_stream_buffer_peak_bytes_sum") >= payload.length, "the WebSocket stream held at least one message");
+      assert.ok(
+        d("loopgate_relay_link_bytes_total", { direction: "to_hosts" }) >= 20 * payload.length,
+        "bytes to the host",
+      );
+      assert.ok(
+        d("loopgate_relay_link_bytes_total", { direction: "from_hosts" }) >= 20 * payload.length,
+        "bytes from the host",
+      );
+      assert.ok(
+        d("loopgate_relay_stream_buffer_peak_bytes_sum") >= payload.length,
+        "the WebSocket stream held at least one message",
+      );
       // No host id and no secret in any label unless the operator opts in.
       assert.ok(!open.text.includes(host.hostId) && !open.text.includes(token) && !open.text.includes(METRICS_TOKEN));
       if (kind === "node") {
@@ -211,8 +289,13 @@ for (const kind of RELAY_KINDS) {
       // While the host is offline a client is refused as such.
       assert.equal(await refusedStatus(relay, host.hostId, token), 503);
       link = await startLinkProc(host, relay, echo.port);
-      const s1 = await scrapeUntil(relay, (s) => value(s, "loopgate_relay_hosts_linked") === 1, "the link to come back");
-      const d = (name: string, labels: Record<string, string> = {}) => value(s1, name, labels) - value(s0.samples, name, labels);
+      const s1 = await scrapeUntil(
+        relay,
+        (s) => value(s, "loopgate_relay_hosts_linked") === 1,
+        "the link to come back",
+      );
+      const d = (name: string, labels: Record<string, string> = {}) =>
+        value(s1, name, labels) - value(s0.samples, name, labels);
       assert.equal(d("loopgate_relay_link_connects_total"), 1);
       assert.equal(d("loopgate_relay_link_reconnects_total"), 1);
       assert.equal(d("loopgate_relay_link_drops_total", { reason: "closed" }), 1);
@@ -232,14 +315,25 @@ for (const kind of RELAY_KINDS) {
       }
     });
 
-    test("host ids appear in labels only when the operator opts in", { skip: kind === "node" ? false : "the opt-in is the same renderer; its Workers switch is a var" }, async () => {
-      const other = await startRelay("node", { allowHosts: [host.hostId], args: [...relayArgs("node"), "--metrics-per-host"] });
+    test("host ids appear in labels only when the operator opts in", {
+      skip: kind === "node" ? false : "the opt-in is the same renderer; its Workers switch is a var",
+    }, async () => {
+      const other = await startRelay("node", {
+        allowHosts: [host.hostId],
+        args: [...relayArgs("node"), "--metrics-per-host"],
+      });
       const otherLink = await startLinkProc(host, other, echo.port);
       try {
-        const samples = await scrapeUntil(other, (s) => value(s, "loopgate_relay_hosts_linked") === 1, "the host to link");
+        const samples = await scrapeUntil(
+          other,
+          (s) => value(s, "loopgate_relay_hosts_linked") === 1,
+          "the host to link",
+        );
         assert.equal(value(samples, "loopgate_relay_host_linked", { host: host.hostId }), 1);
         assert.equal(value(samples, "loopgate_relay_host_client_streams", { host: host.hostId }), 0);
-        assert.ok(value(samples, "loopgate_relay_host_link_bytes_total", { host: host.hostId, direction: "from_host" }) > 0);
+        assert.ok(
+          value(samples, "loopgate_relay_host_link_bytes_total", { host: host.hostId, direction: "from_host" }) > 0,
+        );
       } finally {
         await otherLink.kill();
         await other.kill();

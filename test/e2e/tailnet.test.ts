@@ -35,7 +35,11 @@ exit 2
 
 const TOKEN = "tailnet-test-token-0123456789";
 
-async function connectWith(port: number, headers: Record<string, string>, auth: { token?: string } = {}): Promise<{ ok: boolean; error?: string; frames: TestClient["frames"] }> {
+async function connectWith(
+  port: number,
+  headers: Record<string, string>,
+  auth: { token?: string } = {},
+): Promise<{ ok: boolean; error?: string; frames: TestClient["frames"] }> {
   const c = new TestClient(`ws://127.0.0.1:${port}/`, { headers });
   await c.opened();
   await c.waitFor((f) => f.event === "connect.challenge");
@@ -44,7 +48,13 @@ async function connectWith(port: number, headers: Record<string, string>, auth: 
   return { ok: res.ok === true, ...(res.error ? { error: res.error.message } : {}), frames: c.frames };
 }
 
-const serve = (login: string, addr: string) => ({ "tailscale-user-login": login, "tailscale-user-name": "Alice", "x-forwarded-for": addr, "x-forwarded-proto": "https", "x-forwarded-host": "gw.tailnet.ts.net" });
+const serve = (login: string, addr: string) => ({
+  "tailscale-user-login": login,
+  "tailscale-user-name": "Alice",
+  "x-forwarded-for": addr,
+  "x-forwarded-proto": "https",
+  "x-forwarded-host": "gw.tailnet.ts.net",
+});
 
 describe("tailnet bind", () => {
   test("picks the address on a tailscale* interface, prefers IPv4, ignores other interfaces", async () => {
@@ -56,8 +66,13 @@ describe("tailnet bind", () => {
       ],
     } as unknown as NodeJS.Dict<import("node:os").NetworkInterfaceInfo[]>;
     assert.equal(await findTailnetAddress({ interfaces: ifs, tailscaleBin: "/nonexistent" }), "100.101.102.103");
-    const v6only = { tailscale0: [{ address: "fd7a:115c:a1e0::1234", family: "IPv6", internal: false }] } as unknown as NodeJS.Dict<import("node:os").NetworkInterfaceInfo[]>;
-    assert.equal(await findTailnetAddress({ interfaces: v6only, tailscaleBin: "/nonexistent" }), "fd7a:115c:a1e0::1234");
+    const v6only = {
+      tailscale0: [{ address: "fd7a:115c:a1e0::1234", family: "IPv6", internal: false }],
+    } as unknown as NodeJS.Dict<import("node:os").NetworkInterfaceInfo[]>;
+    assert.equal(
+      await findTailnetAddress({ interfaces: v6only, tailscaleBin: "/nonexistent" }),
+      "fd7a:115c:a1e0::1234",
+    );
   });
 
   test("falls back to `tailscale ip`, and finds nothing when neither has a tailnet address", async () => {
@@ -69,13 +84,17 @@ describe("tailnet bind", () => {
 
   test("gateway run --bind tailnet refuses to start without a tailnet address, and never falls back", async () => {
     const dir = fakeTailscale("");
-    const r = await cli(["gateway", "run", "--bind", "tailnet", "--port", "0", "--token", TOKEN], { env: { PATH: `${dir}:${process.env.PATH}`, LOOPGATE_STATE_DIR: tempDir(), LOOPGATE_CONFIG: "" } });
+    const r = await cli(["gateway", "run", "--bind", "tailnet", "--port", "0", "--token", TOKEN], {
+      env: { PATH: `${dir}:${process.env.PATH}`, LOOPGATE_STATE_DIR: tempDir(), LOOPGATE_CONFIG: "" },
+    });
     assert.equal(r.code, 11, r.stderr);
     assert.match(r.stderr, /BIND_FAILED: bind tailnet: no Tailscale address/);
   });
 
   test("bind tailnet without token or password auth refuses to start", async () => {
-    const r = await cli(["gateway", "run", "--bind", "tailnet", "--port", "0", "--auth", "none"], { env: { LOOPGATE_STATE_DIR: tempDir(), LOOPGATE_CONFIG: "" } });
+    const r = await cli(["gateway", "run", "--bind", "tailnet", "--port", "0", "--auth", "none"], {
+      env: { LOOPGATE_STATE_DIR: tempDir(), LOOPGATE_CONFIG: "" },
+    });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /BIND_REFUSED/);
   });
@@ -88,7 +107,11 @@ describe("gateway.auth.allowTailscale: Tailscale Serve identity", () => {
     const dir = fakeTailscale("");
     const env = { PATH: `${dir}:${process.env.PATH}` };
     gw = await startGateway({ args: ["--token", TOKEN], config: { gateway: { auth: { allowTailscale: true } } }, env });
-    off = await startGateway({ args: ["--token", TOKEN], config: { gateway: { auth: { allowTailscale: false } } }, env });
+    off = await startGateway({
+      args: ["--token", TOKEN],
+      config: { gateway: { auth: { allowTailscale: false } } },
+      env,
+    });
   });
   after(async () => {
     await gw?.kill();
@@ -128,7 +151,9 @@ describe("gateway.auth.allowTailscale: Tailscale Serve identity", () => {
   });
 
   test("status --deep shows the auth mode in use", async () => {
-    const r = await cli(["status", "--deep", "--json", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], { env: { LOOPGATE_CONFIG: "" } });
+    const r = await cli(["status", "--deep", "--json", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], {
+      env: { LOOPGATE_CONFIG: "" },
+    });
     assert.equal(r.code, 0, r.stderr);
     const { status } = JSON.parse(r.stdout);
     assert.equal(status.auth.allowTailscale, true);
@@ -138,20 +163,42 @@ describe("gateway.auth.allowTailscale: Tailscale Serve identity", () => {
     const whois = async () => "alice@example.com";
     const h = serve("alice@example.com", "100.64.0.7");
     assert.equal(await tailscaleIdentity("192.168.1.5", h, whois), undefined);
-    assert.deepEqual(await tailscaleIdentity("::ffff:127.0.0.1", h, whois), { user: "alice@example.com", via: "tailscale" });
+    assert.deepEqual(await tailscaleIdentity("::ffff:127.0.0.1", h, whois), {
+      user: "alice@example.com",
+      via: "tailscale",
+    });
   });
 });
 
 describe("trusted-proxy auth mode", () => {
-  const cfg = (proxies: string[]) => ({ gateway: { auth: { mode: "trusted-proxy", trustedProxy: { userHeader: "X-Auth-User", requiredHeaders: ["X-Auth-Proxy"], allowUsers: ["alice"], proxies } } } });
+  const cfg = (proxies: string[]) => ({
+    gateway: {
+      auth: {
+        mode: "trusted-proxy",
+        trustedProxy: { userHeader: "X-Auth-User", requiredHeaders: ["X-Auth-Proxy"], allowUsers: ["alice"], proxies },
+      },
+    },
+  });
 
   test("identity headers from the configured proxy address authenticate allowed users only", async () => {
     const gw = await startGateway({ config: cfg(["127.0.0.1"]) });
     try {
-      assert.equal((await connectWith(gw.port, { "x-auth-user": "alice", "x-auth-proxy": "1", "x-forwarded-for": "203.0.113.9" })).ok, true);
-      assert.equal((await connectWith(gw.port, { "x-auth-user": "bob", "x-auth-proxy": "1" })).ok, false, "a user not allowed");
+      assert.equal(
+        (await connectWith(gw.port, { "x-auth-user": "alice", "x-auth-proxy": "1", "x-forwarded-for": "203.0.113.9" }))
+          .ok,
+        true,
+      );
+      assert.equal(
+        (await connectWith(gw.port, { "x-auth-user": "bob", "x-auth-proxy": "1" })).ok,
+        false,
+        "a user not allowed",
+      );
       assert.equal((await connectWith(gw.port, { "x-auth-user": "alice" })).ok, false, "a required header missing");
-      assert.equal((await connectWith(gw.port, { "x-auth-user": "alice", "x-auth-proxy": "1", "x-loopgate-relay": "1" })).ok, false, "through the relay");
+      assert.equal(
+        (await connectWith(gw.port, { "x-auth-user": "alice", "x-auth-proxy": "1", "x-loopgate-relay": "1" })).ok,
+        false,
+        "through the relay",
+      );
       assert.equal((await connectWith(gw.port, {})).ok, false, "no identity at all");
     } finally {
       await gw.kill();
@@ -165,13 +212,22 @@ describe("trusted-proxy auth mode", () => {
     } finally {
       await gw.kill();
     }
-    assert.equal(trustedProxyIdentity("10.9.8.7", { "x-auth-user": "alice", "x-auth-proxy": "1" }, { userHeader: "x-auth-user", requiredHeaders: ["x-auth-proxy"], allowUsers: ["alice"], proxies: ["10.9.8.7"] })?.user, "alice");
+    assert.equal(
+      trustedProxyIdentity(
+        "10.9.8.7",
+        { "x-auth-user": "alice", "x-auth-proxy": "1" },
+        { userHeader: "x-auth-user", requiredHeaders: ["x-auth-proxy"], allowUsers: ["alice"], proxies: ["10.9.8.7"] },
+      )?.user,
+      "alice",
+    );
   });
 
   test("trusted-proxy without its settings is a config error that says what to add", async () => {
     const dir = tempDir();
     writeFileSync(join(dir, "c.json5"), JSON.stringify({ gateway: { auth: { mode: "trusted-proxy" } } }));
-    const bad = await cli(["gateway", "run", "--port", "0"], { env: { LOOPGATE_STATE_DIR: dir, LOOPGATE_CONFIG: join(dir, "c.json5") } });
+    const bad = await cli(["gateway", "run", "--port", "0"], {
+      env: { LOOPGATE_STATE_DIR: dir, LOOPGATE_CONFIG: join(dir, "c.json5") },
+    });
     assert.equal(bad.code, 3);
     assert.match(bad.stderr, /needs gateway\.auth\.trustedProxy/);
   });

@@ -11,7 +11,13 @@ import { decodeTerminal } from "../helpers/qr.ts";
 test("token create --qr prints a QR code of the browser sign-in link carrying the token; without --qr there is none", async () => {
   const dir = mkdtempSync(join(tmpdir(), "loopgate-token-qr-"));
   try {
-    const env = { LOOPGATE_STATE_DIR: dir, HOME: dir, LOOPGATE_CONFIG: join(dir, "config.json5"), OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "" };
+    const env = {
+      LOOPGATE_STATE_DIR: dir,
+      HOME: dir,
+      LOOPGATE_CONFIG: join(dir, "config.json5"),
+      OPENCLAW_GATEWAY_TOKEN: "",
+      OPENCLAW_GATEWAY_URL: "",
+    };
     writeFileSync(env.LOOPGATE_CONFIG, JSON.stringify({ gateway: { relay: { url: "wss://relay.example.com:8443" } } }));
     const hostId = JSON.parse((await cli(["host", "id", "--json"], { env })).stdout).hostId as string;
 
@@ -20,7 +26,11 @@ test("token create --qr prints a QR code of the browser sign-in link carrying th
     const token = /"token": "([^"]+)"/.exec(r.stdout)?.[1];
     assert.ok(token, "the config carries the token");
     const qr = r.stdout.slice(r.stdout.indexOf("clear the screen after):\n") + "clear the screen after):\n".length);
-    assert.equal(decodeTerminal(qr), `https://${hostLabel(hostId)!}.relay.example.com:8443/?token=${token}`, "the browser link at the host's own origin");
+    assert.equal(
+      decodeTerminal(qr),
+      `https://${hostLabel(hostId)!}.relay.example.com:8443/?token=${token}`,
+      "the browser link at the host's own origin",
+    );
 
     const plain = await cli(["token", "create", "--name", "laptop"], { env });
     assert.equal(plain.code, 0, plain.stderr);

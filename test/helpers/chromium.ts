@@ -30,5 +30,8 @@ export function chromiumSkip(suite: string): string | false {
 
 /** Headless chromium as the suites run it, with any extra flags (host resolver rules, …). */
 export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", ...extraArgs] });
+  return chromium.launch({
+    executablePath: CHROMIUM!,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", ...extraArgs],
+  });
 }

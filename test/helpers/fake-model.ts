@@ -12,7 +12,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 
 export interface FakeModel {
   baseUrl: string;
-  requests: { messages: { role: string; content: string | null }[]; tools?: { function: { name: string } }[]; authorization?: string }[];
+  requests: {
+    messages: { role: string; content: string | null }[];
+    tools?: { function: { name: string } }[];
+    authorization?: string;
+  }[];
   failNext(n: number, status: number, retryAfter?: string): void;
   close(): Promise<void>;
 }
@@ -33,7 +37,11 @@ export async function startFakeModel(): Promise<FakeModel> {
         return;
       }
       const parsed = JSON.parse(body) as FakeModel["requests"][number];
-      requests.push({ messages: parsed.messages, ...(parsed.tools ? { tools: parsed.tools } : {}), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+      requests.push({
+        messages: parsed.messages,
+        ...(parsed.tools ? { tools: parsed.tools } : {}),
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      });
       if (failures.n > 0) {
         failures.n--;
         res.writeHead(failures.status, failures.retryAfter ? { "retry-after": failures.retryAfter } : {}).end("busy");
@@ -43,7 +51,8 @@ export async function startFakeModel(): Promise<FakeModel> {
       const msgs = parsed.messages;
       const last = msgs[msgs.length - 1]!;
       const lastUser = [...msgs].reverse().find((m) => m.role === "user")?.content ?? "";
-      const chunk = (delta: Record<string, unknown>, finish: string | null = null) => sse(res, { choices: [{ index: 0, delta, finish_reason: finish }] });
+      const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+        sse(res, { choices: [{ index: 0, delta, finish_reason: finish }] });
       if (last.role === "tool") {
         chunk({ content: `tool said: ${String(last.content).slice(0, 200)}` });
         chunk({}, "stop");
@@ -54,7 +63,11 @@ export async function startFakeModel(): Promise<FakeModel> {
       if (m) {
         // Arguments arrive in two pieces, as real servers send them.
         const args = m[2]!;
-        chunk({ tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: m[1], arguments: args.slice(0, 3) } }] });
+        chunk({
+          tool_calls: [
+            { index: 0, id: "call_1", type: "function", function: { name: m[1], arguments: args.slice(0, 3) } },
+          ],
+        });
         chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(3) } }] });
         chunk({}, "tool_calls");
         res.end("data: [DONE]\n\n");

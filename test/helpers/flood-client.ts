@@ -13,7 +13,11 @@ const [url, pin, token, streams, size, inFlight] = process.argv.slice(2);
 const blob = Buffer.alloc(Number(size), 1);
 const maxInFlight = Number(inFlight ?? 0) || Infinity;
 let received = 0;
-const sockets = await Promise.all(Array.from({ length: Number(streams) }, () => openWebSocket(url!, { pins: [pin!], headers: { authorization: `Bearer ${token}` }, timeoutMs: 15_000 })));
+const sockets = await Promise.all(
+  Array.from({ length: Number(streams) }, () =>
+    openWebSocket(url!, { pins: [pin!], headers: { authorization: `Bearer ${token}` }, timeoutMs: 15_000 }),
+  ),
+);
 for (const ws of sockets) {
   let sent = 0;
   let echoed = 0;

@@ -28,7 +28,9 @@ export interface HttpUpstream {
   close(): Promise<void>;
 }
 
-export async function startHttpUpstream(opts: { pages?: Record<string, { type: string; body: string; headers?: Record<string, string> }> } = {}): Promise<HttpUpstream> {
+export async function startHttpUpstream(
+  opts: { pages?: Record<string, { type: string; body: string; headers?: Record<string, string> }> } = {},
+): Promise<HttpUpstream> {
   const seen: SeenRequest[] = [];
   const wsOpens: SeenRequest[] = [];
   const text = "<!doctype html><title>compressed</title>" + "loopgate relays bytes as they were sent. ".repeat(2000);
@@ -48,7 +50,13 @@ export async function startHttpUpstream(opts: { pages?: Record<string, { type: s
       }
       switch (path) {
         case "/br":
-          res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-encoding": "br", vary: "accept-encoding" }).end(brotli);
+          res
+            .writeHead(200, {
+              "content-type": "text/html; charset=utf-8",
+              "content-encoding": "br",
+              vary: "accept-encoding",
+            })
+            .end(brotli);
           return;
         case "/gz":
           res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-encoding": "gzip" }).end(gzip);
@@ -70,20 +78,29 @@ export async function startHttpUpstream(opts: { pages?: Record<string, { type: s
         }
         case "/echo": {
           const body = Buffer.concat(chunks);
-          res.writeHead(200, { "content-type": "application/json" }).end(
-            JSON.stringify({ method: req.method, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), authorization: req.headers.authorization ?? null }),
-          );
+          res
+            .writeHead(200, { "content-type": "application/json" })
+            .end(
+              JSON.stringify({
+                method: req.method,
+                bytes: body.length,
+                sha256: createHash("sha256").update(body).digest("hex"),
+                authorization: req.headers.authorization ?? null,
+              }),
+            );
           return;
         }
         case "/headers":
-          res.writeHead(200, {
-            "content-type": "text/plain",
-            "service-worker-allowed": "/",
-            "set-cookie": "planted=1; Domain=localhost; Path=/",
-            "clear-site-data": '"cookies", "storage"',
-            "cross-origin-opener-policy": "unsafe-none",
-            "x-upstream": "kept",
-          }).end("headers");
+          res
+            .writeHead(200, {
+              "content-type": "text/plain",
+              "service-worker-allowed": "/",
+              "set-cookie": "planted=1; Domain=localhost; Path=/",
+              "clear-site-data": '"cookies", "storage"',
+              "cross-origin-opener-policy": "unsafe-none",
+              "x-upstream": "kept",
+            })
+            .end("headers");
           return;
         default:
           res.writeHead(200, { "content-type": "text/plain" }).end(`upstream ${req.method} ${path}`);

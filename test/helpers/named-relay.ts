@@ -7,11 +7,18 @@
 import { startRelay, type RelayKind, type RelayProc } from "./relay.ts";
 import { freePort } from "./sshd.ts";
 
-export async function startNamedRelay(kind: RelayKind, allowHosts: string[], opts: { name?: string; listen?: string } = {}): Promise<{ relay: RelayProc; byName: { url: string; pin: string } }> {
+export async function startNamedRelay(
+  kind: RelayKind,
+  allowHosts: string[],
+  opts: { name?: string; listen?: string } = {},
+): Promise<{ relay: RelayProc; byName: { url: string; pin: string } }> {
   const name = opts.name ?? "localhost";
   const port = await freePort();
   const publicUrl = `wss://${name}:${port}`;
-  const args = kind === "node" ? ["--public-url", publicUrl, ...(opts.listen ? ["--host", opts.listen] : [])] : ["--var", `RELAY_AUDIENCES:https://${name}:${port}`];
+  const args =
+    kind === "node"
+      ? ["--public-url", publicUrl, ...(opts.listen ? ["--host", opts.listen] : [])]
+      : ["--var", `RELAY_AUDIENCES:https://${name}:${port}`];
   const relay = await startRelay(kind, { allowHosts, port, args });
   return { relay, byName: { url: publicUrl, pin: relay.pin } };
 }

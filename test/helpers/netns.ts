@@ -21,14 +21,22 @@ export const NETNS_ADDR: string | undefined = process.env.LOOPGATE_NETNS_ADDR;
 
 /** Undefined when such a namespace can be made here and given an address, else why not. */
 export function namespaceUnavailable(addr: string): string | undefined {
-  const r = spawnSync("unshare", [...UNSHARE, "sh", "-c", `ip link set lo up && ip addr add ${addr}/32 dev lo`], { encoding: "utf8", timeout: 10_000 });
+  const r = spawnSync("unshare", [...UNSHARE, "sh", "-c", `ip link set lo up && ip addr add ${addr}/32 dev lo`], {
+    encoding: "utf8",
+    timeout: 10_000,
+  });
   if (r.error) return `cannot run unshare (${r.error.message}); install util-linux`;
-  if (r.status !== 0) return `cannot create a network and mount namespace with an address of its own (unshare -rnm --pid, ip addr add: ${(r.stderr || `exit ${r.status}`).trim().split("\n")[0]}); allow unprivileged user namespaces and install iproute2`;
+  if (r.status !== 0)
+    return `cannot create a network and mount namespace with an address of its own (unshare -rnm --pid, ip addr add: ${(r.stderr || `exit ${r.status}`).trim().split("\n")[0]}); allow unprivileged user namespaces and install iproute2`;
   return undefined;
 }
 
 /** Runs `file` (a test file) with node's test runner inside a new namespace where `names` resolve to `addr`; TAP on stdout. */
-export function runInNamespace(file: string, addr: string, o: { names: string[]; testTimeoutMs: number; timeoutMs: number }): SpawnSyncReturns<string> {
+export function runInNamespace(
+  file: string,
+  addr: string,
+  o: { names: string[]; testTimeoutMs: number; timeoutMs: number },
+): SpawnSyncReturns<string> {
   const hosts = join(tempDir("loopgate-netns-"), "hosts");
   writeFileSync(hosts, `127.0.0.1 localhost\n${o.names.map((n) => `${addr} ${n}\n`).join("")}`);
   const script = `mount --bind "$2" /etc/hosts && ip link set lo up && ip addr add ${addr}/32 dev lo && exec "$0" --test --test-reporter=tap --test-timeout=${o.testTimeoutMs} "$1"`;

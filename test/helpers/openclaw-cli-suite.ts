@@ -11,7 +11,6 @@ import { openclawUnavailable, openclaw, lastJson } from "./openclaw.ts";
 import { ROUTES, startRig, frameSchemaErrors, type InteropRig, type Route } from "./openclaw-rig.ts";
 import { connectedClient } from "./ws-client.ts";
 
-
 interface Case {
   args: string[];
   /** Why the case runs on the local route only (when it makes no gateway call, the relay adds nothing to it). */
@@ -26,13 +25,19 @@ const CASES: Case[] = [
   { args: ["health", "--json"], check: (out) => assert.equal(lastJson(out).ok, true) },
   // In openclaw 2026.9.6 these two read the local state dir and config only: they call no gateway method.
   { args: ["sessions", "list"], localOnly: "reads only local state, no gateway call" },
-  { args: ["agents", "list"], localOnly: "reads only local config, no gateway call", check: (out) => assert.match(out, /\bmain\b/) },
+  {
+    args: ["agents", "list"],
+    localOnly: "reads only local config, no gateway call",
+    check: (out) => assert.match(out, /\bmain\b/),
+  },
   { args: ["models", "list", "--json"], check: (out) => assert.match(out, /fake-1/) },
   { args: ["logs", "--limit", "5"] },
   {
     args: ["gateway", "probe", "--json"],
     check: (out) => {
-      const remote = (lastJson(out) as { targets: { id: string; connect: { ok: boolean; rpcOk: boolean; error?: string | null } }[] }).targets.find((t) => t.id === "configRemote");
+      const remote = (
+        lastJson(out) as { targets: { id: string; connect: { ok: boolean; rpcOk: boolean; error?: string | null } }[] }
+      ).targets.find((t) => t.id === "configRemote");
       assert.ok(remote?.connect.ok, "the configured gateway is reachable");
       assert.equal(remote.connect.rpcOk, true, `read probe: ${remote.connect.error ?? ""}`);
     },
@@ -74,13 +79,18 @@ export function cliSuite(route: Route): void {
     test("openclaw gateway call health with a wrong gateway token fails, and says why", async () => {
       const args = route === "local" ? ["--url", rig.url, "--token", "wrong"] : [];
       const wrongHome = route === "local" ? home : rig.home({}, { token: "wrong" });
-      const r = await openclaw(["gateway", "call", "health", ...args, "--json"], { home: wrongHome, timeoutMs: 60_000 });
+      const r = await openclaw(["gateway", "call", "health", ...args, "--json"], {
+        home: wrongHome,
+        timeoutMs: 60_000,
+      });
       assert.notEqual(r.code, 0);
       assert.match(r.stdout + r.stderr, /token mismatch|unauthorized/i);
     });
 
     for (const c of CASES) {
-      test(`openclaw ${c.args.join(" ")}`, { skip: route !== "local" && c.localOnly ? c.localOnly : false }, async () => {
+      test(`openclaw ${c.args.join(" ")}`, {
+        skip: route !== "local" && c.localOnly ? c.localOnly : false,
+      }, async () => {
         const since = rig.tap.frames.length;
         const r = await openclaw(c.args, { home, timeoutMs: 90_000 });
         const failures = rig.tap.failures(since).map((f) => `${f.method}: ${f.code} ${f.message}`);
@@ -95,7 +105,11 @@ export function cliSuite(route: Route): void {
             const p = f.frame.payload;
             return `${req?.frame.method ?? "?"} → ${p !== null && typeof p === "object" && !Array.isArray(p) ? `{${Object.keys(p).join(", ")}}` : Array.isArray(p) ? `[${p.length} items]` : String(p)}`;
           });
-        assert.equal(r.code, 0, `exit ${r.code}\n${(r.stderr + r.stdout).slice(-2500)}\n--- what the gateway answered:\n${answers.join("\n")}`);
+        assert.equal(
+          r.code,
+          0,
+          `exit ${r.code}\n${(r.stderr + r.stdout).slice(-2500)}\n--- what the gateway answered:\n${answers.join("\n")}`,
+        );
         c.check?.(r.stdout, rig);
       });
     }

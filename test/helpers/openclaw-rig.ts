@@ -58,15 +58,30 @@ function dumpFrames(route: Route, tap: FrameTap): void {
   const dir = process.env.LOOPGATE_INTEROP_FRAMES;
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${route}-${process.pid}-${++dumps}.json`), JSON.stringify(tap.frames.map((f) => ({ ...f, frame: scrub(f.frame) })), null, 1));
+  writeFileSync(
+    join(dir, `${route}-${process.pid}-${++dumps}.json`),
+    JSON.stringify(
+      tap.frames.map((f) => ({ ...f, frame: scrub(f.frame) })),
+      null,
+      1,
+    ),
+  );
 }
 
 /** A copy with every credential-named field and token-shaped string masked; session keys and text stay readable. */
 export function scrub(value: unknown): unknown {
-  if (typeof value === "string") return value.replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, "[redacted-jwt]").replaceAll(RIG_TOKEN, "[redacted]");
+  if (typeof value === "string")
+    return value.replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, "[redacted-jwt]").replaceAll(RIG_TOKEN, "[redacted]");
   if (Array.isArray(value)) return value.map(scrub);
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, /token|password|secret|signature|apikey/i.test(k) && v !== null && typeof v !== "object" ? "[redacted]" : scrub(v)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        /token|password|secret|signature|apikey/i.test(k) && v !== null && typeof v !== "object"
+          ? "[redacted]"
+          : scrub(v),
+      ]),
+    );
   }
   return value;
 }
@@ -104,7 +119,9 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
       relay = { proc, hostId: host.hostId, pin: proc.pin, clientToken: minted.token, link };
       url = `${proc.url}/h/${host.hostId}`;
     }
-    const remote = relay ? { url, token: RIG_TOKEN, tlsFingerprint: relay.pin, edgeAuth: { Authorization: `Bearer ${relay.clientToken}` } } : { url, token: RIG_TOKEN };
+    const remote = relay
+      ? { url, token: RIG_TOKEN, tlsFingerprint: relay.pin, edgeAuth: { Authorization: `Bearer ${relay.clientToken}` } }
+      : { url, token: RIG_TOKEN };
     return {
       route,
       model,
@@ -116,7 +133,10 @@ export async function startRig(route: Route, opts: RigOptions = {}): Promise<Int
       home(extra = {}, remoteOverride = {}) {
         const home = tempDir("loopgate-ochome-");
         mkdirSync(join(home, ".openclaw"), { recursive: true });
-        writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify({ gateway: { mode: "remote", remote: { ...remote, ...remoteOverride } }, ...extra }));
+        writeFileSync(
+          join(home, ".openclaw", "openclaw.json"),
+          JSON.stringify({ gateway: { mode: "remote", remote: { ...remote, ...remoteOverride } }, ...extra }),
+        );
         return home;
       },
       gatewayLog: () => gw.stderr.join("\n"),
@@ -154,8 +174,10 @@ export function frameSchemaErrors(rig: InteropRig): string[] {
     }
     for (const e of validateDefinition(def, f.frame)) errs.push(`${where}: ${e}`);
     const payload = f.frame.payload as { type?: string } | undefined;
-    if (f.frame.type === "res" && payload?.type === "hello-ok") for (const e of validateDefinition("HelloOk", payload)) errs.push(`${where} hello-ok: ${e}`);
-    if (f.frame.event === "chat") for (const e of validateDefinition("ChatEvent", payload)) errs.push(`${where} chat: ${e}`);
+    if (f.frame.type === "res" && payload?.type === "hello-ok")
+      for (const e of validateDefinition("HelloOk", payload)) errs.push(`${where} hello-ok: ${e}`);
+    if (f.frame.event === "chat")
+      for (const e of validateDefinition("ChatEvent", payload)) errs.push(`${where} chat: ${e}`);
   }
   return [...new Set(errs)].slice(0, 40);
 }

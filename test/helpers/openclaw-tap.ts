@@ -13,7 +13,16 @@ export interface TappedFrame {
   conn: number;
   dir: "in" | "out";
   at: number;
-  frame: { type?: string; id?: string; method?: string; ok?: boolean; event?: string; params?: unknown; payload?: unknown; error?: { code?: string; message?: string } };
+  frame: {
+    type?: string;
+    id?: string;
+    method?: string;
+    ok?: boolean;
+    event?: string;
+    params?: unknown;
+    payload?: unknown;
+    error?: { code?: string; message?: string };
+  };
 }
 
 export interface FailedCall {
@@ -36,7 +45,17 @@ export interface FrameTap {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set(["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-accept", "host", "content-length", "transfer-encoding"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "upgrade",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "sec-websocket-accept",
+  "host",
+  "content-length",
+  "transfer-encoding",
+]);
 
 function passHeaders(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
@@ -60,24 +79,48 @@ export async function startFrameTap(upstreamPort: number): Promise<FrameTap> {
   const frames: TappedFrame[] = [];
   let nextConn = 0;
   const server = createServer((req, res) => {
-    const up = httpRequest({ host: "127.0.0.1", port: upstreamPort, method: req.method, path: req.url, headers: { ...passHeaders(req), host: req.headers.host ?? `127.0.0.1:${upstreamPort}` } }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: upstreamPort,
+        method: req.method,
+        path: req.url,
+        headers: { ...passHeaders(req), host: req.headers.host ?? `127.0.0.1:${upstreamPort}` },
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on("error", () => res.writeHead(502).end());
     req.pipe(up);
   });
   // The tap answers with the subprotocol the gateway chose.
   const chosen = new WeakMap<IncomingMessage, string>();
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false, handleProtocols: (_offered, req) => chosen.get(req) ?? false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 64 * 1024 * 1024,
+    perMessageDeflate: false,
+    handleProtocols: (_offered, req) => chosen.get(req) ?? false,
+  });
   server.on("upgrade", (req, socket, head) => {
-    const protocols = req.headers["sec-websocket-protocol"]?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+    const protocols =
+      req.headers["sec-websocket-protocol"]
+        ?.split(",")
+        .map((s) => s.trim())
+        .filter(Boolean) ?? [];
     const headers = passHeaders(req);
     delete headers["sec-websocket-protocol"];
     // The gateway checks Origin against its Host: the tap keeps the client's Host.
-    const up = new WebSocket(`ws://127.0.0.1:${upstreamPort}${req.url ?? "/"}`, protocols, { headers: { ...headers, host: req.headers.host ?? "" }, maxPayload: 64 * 1024 * 1024, perMessageDeflate: false });
+    const up = new WebSocket(`ws://127.0.0.1:${upstreamPort}${req.url ?? "/"}`, protocols, {
+      headers: { ...headers, host: req.headers.host ?? "" },
+      maxPayload: 64 * 1024 * 1024,
+      perMessageDeflate: false,
+    });
     up.once("unexpected-response", (_q, res) => {
-      socket.end(`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? "Bad Gateway"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? "Bad Gateway"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      );
     });
     up.once("error", () => socket.destroy());
     const conn = ++nextConn;
@@ -116,13 +159,26 @@ export async function startFrameTap(upstreamPort: number): Promise<FrameTap> {
     port,
     url: `ws://127.0.0.1:${port}`,
     frames,
-    methods: (since = 0) => frames.slice(since).filter((f) => f.dir === "in" && f.frame.type === "req").map((f) => f.frame.method ?? "?"),
+    methods: (since = 0) =>
+      frames
+        .slice(since)
+        .filter((f) => f.dir === "in" && f.frame.type === "req")
+        .map((f) => f.frame.method ?? "?"),
     failures: (since = 0) =>
       frames
         .slice(since)
         .filter((f) => f.dir === "out" && f.frame.type === "res" && f.frame.ok === false)
-        .map((f) => ({ conn: f.conn, method: methodOf(f.conn, f.frame.id), code: f.frame.error?.code ?? "?", message: f.frame.error?.message ?? "" })),
-    events: (since = 0) => frames.slice(since).filter((f) => f.dir === "out" && f.frame.type === "event").map((f) => f.frame.event ?? "?"),
+        .map((f) => ({
+          conn: f.conn,
+          method: methodOf(f.conn, f.frame.id),
+          code: f.frame.error?.code ?? "?",
+          message: f.frame.error?.message ?? "",
+        })),
+    events: (since = 0) =>
+      frames
+        .slice(since)
+        .filter((f) => f.dir === "out" && f.frame.type === "event")
+        .map((f) => f.frame.event ?? "?"),
     close: () =>
       new Promise<void>((r) => {
         for (const c of wss.clients) c.terminate();

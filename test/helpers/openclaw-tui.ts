@@ -22,7 +22,13 @@ export function tmuxUnavailable(): string | undefined {
 
 function tmux(socket: string, args: string[], env?: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("tmux", ["-L", socket, "-f", "/dev/null", ...args], { encoding: "utf8", timeout: 10_000, ...(env ? { env } : {}) }, (err, stdout, stderr) => (err ? reject(new Error(`tmux ${args[0]} failed: ${stderr || err.message}`)) : resolve(stdout)));
+    execFile(
+      "tmux",
+      ["-L", socket, "-f", "/dev/null", ...args],
+      { encoding: "utf8", timeout: 10_000, ...(env ? { env } : {}) },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`tmux ${args[0]} failed: ${stderr || err.message}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -38,14 +44,39 @@ export interface Tui {
   close(): Promise<void>;
 }
 
-export async function startTui(args: string[], opts: { home: string; width?: number; height?: number; env?: Record<string, string> }): Promise<Tui> {
+export async function startTui(
+  args: string[],
+  opts: { home: string; width?: number; height?: number; env?: Record<string, string> },
+): Promise<Tui> {
   const entry = ensureOpenclaw();
   // Random as well as per process: runs in PID namespaces of their own share pids (and /tmp, where tmux keeps its sockets).
   const socket = `loopgate-tui-${process.pid}-${randomBytes(4).toString("hex")}-${++seq}`;
-  const env: Record<string, string> = { ...openclawEnv(opts.home), TERM: "xterm-256color", LANG: "C.UTF-8", ...opts.env };
+  const env: Record<string, string> = {
+    ...openclawEnv(opts.home),
+    TERM: "xterm-256color",
+    LANG: "C.UTF-8",
+    ...opts.env,
+  };
   delete env.NO_COLOR;
   // tmux runs the argv directly (no shell), so nothing here needs quoting.
-  await tmux(socket, ["new-session", "-d", "-s", "tui", "-x", String(opts.width ?? 120), "-y", String(opts.height ?? 40), process.execPath, entry, "tui", ...args], env);
+  await tmux(
+    socket,
+    [
+      "new-session",
+      "-d",
+      "-s",
+      "tui",
+      "-x",
+      String(opts.width ?? 120),
+      "-y",
+      String(opts.height ?? 40),
+      process.execPath,
+      entry,
+      "tui",
+      ...args,
+    ],
+    env,
+  );
   // The tmux server is a daemon, not our child: if this process ends before close(), take it down too.
   const killOnExit = () => {
     try {
@@ -56,7 +87,8 @@ export async function startTui(args: string[], opts: { home: string; width?: num
   };
   process.once("exit", killOnExit);
   await tmux(socket, ["set-option", "-t", "tui", "remain-on-exit", "on"]).catch(() => undefined);
-  const screen = () => tmux(socket, ["capture-pane", "-p", "-t", "tui"]).catch((e: Error) => `(no screen: ${e.message})`);
+  const screen = () =>
+    tmux(socket, ["capture-pane", "-p", "-t", "tui"]).catch((e: Error) => `(no screen: ${e.message})`);
   return {
     screen,
     async waitFor(what, timeoutMs = 20_000) {
@@ -64,8 +96,15 @@ export async function startTui(args: string[], opts: { home: string; width?: num
       let last = "";
       for (;;) {
         last = await screen();
-        if (typeof what === "string" ? last.includes(what) : typeof what === "function" ? what(last) : what.test(last)) return last;
-        if (Date.now() > deadline) throw new Error(`the TUI never showed ${typeof what === "function" ? "what the test waited for" : String(what)} within ${timeoutMs} ms; screen:\n${last.split("\n").filter((l) => l.trim() !== "").join("\n")}`);
+        if (typeof what === "string" ? last.includes(what) : typeof what === "function" ? what(last) : what.test(last))
+          return last;
+        if (Date.now() > deadline)
+          throw new Error(
+            `the TUI never showed ${typeof what === "function" ? "what the test waited for" : String(what)} within ${timeoutMs} ms; screen:\n${last
+              .split("\n")
+              .filter((l) => l.trim() !== "")
+              .join("\n")}`,
+          );
         await new Promise((r) => setTimeout(r, 200));
       }
     },

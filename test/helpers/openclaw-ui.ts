@@ -28,7 +28,6 @@ const TYPES: Record<string, string> = {
   ".wasm": "application/wasm",
 };
 
-
 export interface StaticUi {
   origin: string;
   port: number;
@@ -46,7 +45,11 @@ export async function serveControlUi(): Promise<StaticUi> {
       const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
       let file = normalize(join(root, path));
       if (!file.startsWith(root)) return void res.writeHead(403).end();
-      const isFile = (f: string) => stat(f).then((s) => s.isFile(), () => false);
+      const isFile = (f: string) =>
+        stat(f).then(
+          (s) => s.isFile(),
+          () => false,
+        );
       let ok = await isFile(file);
       // index.html loads "./assets/…": under a client-side route like /chat/main that asks for /chat/assets/….
       for (let parts = path.split("/").filter(Boolean); !ok && extname(path) !== "" && parts.length > 1; ) {
@@ -63,7 +66,12 @@ export async function serveControlUi(): Promise<StaticUi> {
         return void res.writeHead(404).end();
       }
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" }).end(body);
+      res
+        .writeHead(200, {
+          "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+          "cache-control": "no-store",
+        })
+        .end(body);
     })().catch(() => res.writeHead(500).end());
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -82,7 +90,9 @@ export async function serveControlUi(): Promise<StaticUi> {
 
 /** Tokens in URLs (the relay token rides in the gateway URL) never reach a test's output. */
 function mask(text: string): string {
-  return text.replace(/([?&#]token=)[^&#\s'"]+/g, "$1[redacted]").replace(/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, "[redacted-jwt]");
+  return text
+    .replace(/([?&#]token=)[^&#\s'"]+/g, "$1[redacted]")
+    .replace(/\beyJ[\w-]+\.[\w-]+\.[\w-]+/g, "[redacted-jwt]");
 }
 
 export interface UiSession {
@@ -99,8 +109,19 @@ export interface UiSession {
  * Opens the UI at `path` with the gateway URL and token in the address, and
  * accepts its one-time "Switch to a different Gateway?" prompt if it shows.
  */
-export async function openControlUi(browser: Browser, ui: StaticUi, gatewayUrl: string, token: string, opts: { path?: string; viewport?: { width: number; height: number }; colorScheme?: "light" | "dark" } = {}): Promise<UiSession> {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: opts.viewport ?? { width: 1280, height: 800 }, colorScheme: opts.colorScheme ?? "light", serviceWorkers: "block" });
+export async function openControlUi(
+  browser: Browser,
+  ui: StaticUi,
+  gatewayUrl: string,
+  token: string,
+  opts: { path?: string; viewport?: { width: number; height: number }; colorScheme?: "light" | "dark" } = {},
+): Promise<UiSession> {
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: opts.viewport ?? { width: 1280, height: 800 },
+    colorScheme: opts.colorScheme ?? "light",
+    serviceWorkers: "block",
+  });
   const page = await context.newPage();
   const errors: string[] = [];
   const failedRequests: string[] = [];
@@ -112,7 +133,9 @@ export async function openControlUi(browser: Browser, ui: StaticUi, gatewayUrl: 
   page.on("response", (r) => {
     if (r.status() >= 400) failedRequests.push(mask(`${r.url()} HTTP ${r.status()}`));
   });
-  await page.goto(`${ui.origin}${opts.path ?? "/"}?gatewayUrl=${encodeURIComponent(gatewayUrl)}#token=${encodeURIComponent(token)}`);
+  await page.goto(
+    `${ui.origin}${opts.path ?? "/"}?gatewayUrl=${encodeURIComponent(gatewayUrl)}#token=${encodeURIComponent(token)}`,
+  );
   await acceptGatewaySwitch(page);
   return { context, page, errors, failedRequests, close: () => context.close() };
 }
@@ -125,7 +148,10 @@ export async function acceptGatewaySwitch(page: Page, timeoutMs = 5000): Promise
   } catch {
     return false;
   }
-  await page.locator(".gateway-switch__actions").getByRole("button", { name: /^Switch to / }).click();
+  await page
+    .locator(".gateway-switch__actions")
+    .getByRole("button", { name: /^Switch to / })
+    .click();
   return true;
 }
 
@@ -141,7 +167,9 @@ export async function acceptGatewaySwitch(page: Page, timeoutMs = 5000): Promise
 export function gatewayCausedErrors(s: UiSession, ui: StaticUi): string[] {
   const uiHost = new URL(ui.origin).host;
   const avatar = /\/api\/users\/[^/]+\/avatar/;
-  const fromErrors = s.errors.filter((e) => !e.includes(uiHost) && !e.startsWith("Failed to load resource") && !avatar.test(e));
+  const fromErrors = s.errors.filter(
+    (e) => !e.includes(uiHost) && !e.startsWith("Failed to load resource") && !avatar.test(e),
+  );
   const fromRequests = s.failedRequests.filter((r) => !r.includes(uiHost) && !avatar.test(r));
   return [...fromErrors, ...fromRequests];
 }

@@ -25,7 +25,9 @@ export function openclawDir(): string {
  * the interop suites against loopgate's gateway always run.
  */
 export function interopEnabled(): string | undefined {
-  return process.env.LOOPGATE_INTEROP === "1" ? undefined : "cases that start a real OpenClaw gateway are opt-in: set LOOPGATE_INTEROP=1";
+  return process.env.LOOPGATE_INTEROP === "1"
+    ? undefined
+    : "cases that start a real OpenClaw gateway are opt-in: set LOOPGATE_INTEROP=1";
 }
 
 /**
@@ -68,8 +70,13 @@ export function ensureOpenclaw(): string {
   mkdirSync(staging, { recursive: true });
   writeFileSync(join(staging, "package.json"), JSON.stringify({ name: "openclaw-interop", private: true }));
   try {
-    execFileSync("npm", ["install", `openclaw@${OPENCLAW_VERSION}`, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: staging, stdio: ["ignore", "inherit", "inherit"], timeout: INSTALL_TIMEOUT_MS, killSignal: "SIGKILL" });
-    if (!existsSync(join(staging, "node_modules", "openclaw", "openclaw.mjs"))) throw new Error("npm install finished without openclaw.mjs");
+    execFileSync(
+      "npm",
+      ["install", `openclaw@${OPENCLAW_VERSION}`, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+      { cwd: staging, stdio: ["ignore", "inherit", "inherit"], timeout: INSTALL_TIMEOUT_MS, killSignal: "SIGKILL" },
+    );
+    if (!existsSync(join(staging, "node_modules", "openclaw", "openclaw.mjs")))
+      throw new Error("npm install finished without openclaw.mjs");
     if (!existsSync(entry)) {
       rmSync(dir, { recursive: true, force: true });
       renameSync(staging, dir);
@@ -89,11 +96,20 @@ export function ensureOpenclaw(): string {
  * call starts noticeably faster the second time).
  */
 export function openclawEnv(home: string): Record<string, string> {
-  return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1", NODE_COMPILE_CACHE: join(openclawDir(), ".compile-cache") };
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    OPENCLAW_STATE_DIR: join(home, ".openclaw"),
+    NO_COLOR: "1",
+    NODE_COMPILE_CACHE: join(openclawDir(), ".compile-cache"),
+  };
 }
 
 /** Runs the openclaw CLI to completion. */
-export function openclaw(args: string[], opts: { home?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function openclaw(
+  args: string[],
+  opts: { home?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const entry = ensureOpenclaw();
   const home = opts.home ?? tempDir("loopgate-ochome-");
   return new Promise((resolve) => {
@@ -145,17 +161,34 @@ export async function approvePendingDevices(direct: readonly string[]): Promise<
 }
 
 /** Starts a real OpenClaw gateway on 127.0.0.1 with a private HOME; resolves once it answers. No token: auth comes from `config` alone (e.g. trusted-proxy mode, which refuses a shared token). */
-export async function startOpenclawGateway(port: number, token: string | undefined, config?: unknown): Promise<{ stop(): Promise<void>; log: () => string }> {
+export async function startOpenclawGateway(
+  port: number,
+  token: string | undefined,
+  config?: unknown,
+): Promise<{ stop(): Promise<void>; log: () => string }> {
   const entry = ensureOpenclaw();
   const home = tempDir("loopgate-ocgw-");
   if (config !== undefined) {
     mkdirSync(join(home, ".openclaw"), { recursive: true });
     writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify(config));
   }
-  const child = spawn(process.execPath, [entry, "gateway", "--port", String(port), ...(token !== undefined ? ["--token", token] : []), "--bind", "loopback", "--allow-unconfigured"], {
-    env: { PATH: process.env.PATH ?? "", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      "gateway",
+      "--port",
+      String(port),
+      ...(token !== undefined ? ["--token", token] : []),
+      "--bind",
+      "loopback",
+      "--allow-unconfigured",
+    ],
+    {
+      env: { PATH: process.env.PATH ?? "", HOME: home, OPENCLAW_STATE_DIR: join(home, ".openclaw"), NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let log = "";
   child.stdout.on("data", (d) => (log += String(d)));
   child.stderr.on("data", (d) => (log += String(d)));
@@ -168,7 +201,8 @@ export async function startOpenclawGateway(port: number, token: string | undefin
       s.once("error", () => resolve(false));
     });
     if (up) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`openclaw gateway did not start: ${log.slice(-2000)}`);
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`openclaw gateway did not start: ${log.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
   return {

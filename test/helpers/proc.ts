@@ -34,7 +34,10 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; input?: string } = {}): Proc {
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string; input?: string } = {},
+): Proc {
   return runProcess(process.execPath, [CLI, ...args], opts);
 }
 
@@ -43,10 +46,19 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
  * process group and kill() signals the whole group (tools that spawn helpers,
  * like wrangler → workerd, leave nothing behind).
  */
-export function runProcess(cmd: string, args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; input?: string; group?: boolean } = {}): Proc {
+export function runProcess(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string; input?: string; group?: boolean } = {},
+): Proc {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...opts.env })) if (v !== undefined) env[k] = v;
-  const child = spawn(cmd, args, { env, cwd: opts.cwd ?? ROOT, stdio: ["pipe", "pipe", "pipe"], detached: opts.group ?? false });
+  const child = spawn(cmd, args, {
+    env,
+    cwd: opts.cwd ?? ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: opts.group ?? false,
+  });
   if (opts.group) {
     const killGroup = () => {
       try {
@@ -83,7 +95,9 @@ export function runProcess(cmd: string, args: string[], opts: { env?: Record<str
   };
   child.stdout?.on("data", feed("stdout", stdout));
   child.stderr?.on("data", feed("stderr", stderr));
-  const exited = new Promise<number | string>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   return {
     child,
     stdout,
@@ -93,13 +107,25 @@ export function runProcess(cmd: string, args: string[], opts: { env?: Record<str
       const existing = (stream === "stdout" ? stdout : stderr).find(pred);
       if (existing !== undefined) return Promise.resolve(existing);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out waiting for a line on ${stream}; stdout:\n${stdout.join("\n")}\nstderr:\n${stderr.join("\n")}`)), timeoutMs);
+        const t = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `timed out waiting for a line on ${stream}; stdout:\n${stdout.join("\n")}\nstderr:\n${stderr.join("\n")}`,
+              ),
+            ),
+          timeoutMs,
+        );
         const w = { pred, stream, resolve: (l: string) => (clearTimeout(t), resolve(l)) };
         waiters.push(w);
         void exited.then((code) => {
           if (waiters.includes(w)) {
             clearTimeout(t);
-            reject(new Error(`process exited (${code}) before the line appeared; stdout:\n${stdout.join("\n")}\nstderr:\n${stderr.join("\n")}`));
+            reject(
+              new Error(
+                `process exited (${code}) before the line appeared; stdout:\n${stdout.join("\n")}\nstderr:\n${stderr.join("\n")}`,
+              ),
+            );
           }
         });
       });
@@ -150,7 +176,10 @@ function groupAlive(pgid: number): boolean {
 }
 
 /** Runs the CLI to completion and returns its output. */
-export async function cli(args: string[], opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<{ code: number | string; stdout: string; stderr: string }> {
+export async function cli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
   const p = runCli(args, opts);
   const timer = setTimeout(() => p.child.kill("SIGKILL"), opts.timeoutMs ?? 20_000);
   const code = await p.exited;
@@ -168,12 +197,23 @@ export interface GatewayProc extends Proc {
 }
 
 /** Starts `loopgate gateway run --port 0 --json` with its own state dir and config. */
-export async function startGateway(opts: { args?: string[]; config?: unknown; env?: Record<string, string> } = {}): Promise<GatewayProc> {
+export async function startGateway(
+  opts: { args?: string[]; config?: unknown; env?: Record<string, string> } = {},
+): Promise<GatewayProc> {
   const stateDir = tempDir();
   mkdirSync(stateDir, { recursive: true });
   const configPath = join(stateDir, "config.json5");
   writeFileSync(configPath, JSON.stringify(opts.config ?? {}));
-  const env = { LOOPGATE_STATE_DIR: stateDir, LOOPGATE_CONFIG: configPath, HOME: stateDir, OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_PASSWORD: "", OPENCLAW_GATEWAY_PORT: "", OPENCLAW_GATEWAY_URL: "", ...opts.env };
+  const env = {
+    LOOPGATE_STATE_DIR: stateDir,
+    LOOPGATE_CONFIG: configPath,
+    HOME: stateDir,
+    OPENCLAW_GATEWAY_TOKEN: "",
+    OPENCLAW_GATEWAY_PASSWORD: "",
+    OPENCLAW_GATEWAY_PORT: "",
+    OPENCLAW_GATEWAY_URL: "",
+    ...opts.env,
+  };
   const p = runCli(["gateway", "run", "--port", "0", "--json", ...(opts.args ?? [])], { env });
   const line = await p.waitForLine((l) => l.startsWith("{") && l.includes('"ready"'));
   const ready = JSON.parse(line) as Record<string, unknown> & { port: number };

@@ -2,7 +2,11 @@
 import { createRequire } from "node:module";
 
 // jsqr is CommonJS; its types describe an ES default export.
-export const jsQR = createRequire(import.meta.url)("jsqr") as (data: Uint8ClampedArray, width: number, height: number) => { data: string } | null;
+export const jsQR = createRequire(import.meta.url)("jsqr") as (
+  data: Uint8ClampedArray,
+  width: number,
+  height: number,
+) => { data: string } | null;
 
 /** Turns half-block text back into pixels (light = full block, as printed for dark terminals). */
 export function decodeTerminal(text: string): string | undefined {

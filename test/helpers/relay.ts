@@ -38,10 +38,28 @@ export function startRelay(kind: RelayKind, opts: RelayStartOptions): Promise<Re
 export async function startRelayProc(opts: RelayStartOptions): Promise<RelayProc> {
   const stateDir = opts.stateDir ?? tempDir("loopgate-relay-");
   const env = { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir, LOOPGATE_CONFIG: "" };
-  const p = runCli(["relay", "serve", "--port", String(opts.port ?? 0), "--json", ...opts.allowHosts.map((h) => `--allow-host=${h}`), ...(opts.args ?? [])], { env });
+  const p = runCli(
+    [
+      "relay",
+      "serve",
+      "--port",
+      String(opts.port ?? 0),
+      "--json",
+      ...opts.allowHosts.map((h) => `--allow-host=${h}`),
+      ...(opts.args ?? []),
+    ],
+    { env },
+  );
   const line = await p.waitForLine((l) => l.includes('"ready"'));
   const ready = JSON.parse(line) as { port: number; pin: string; url: string };
-  return Object.assign(p, { kind: "node" as const, port: ready.port, pin: ready.pin, url: ready.url, stateDir, logs: () => p.stderr });
+  return Object.assign(p, {
+    kind: "node" as const,
+    port: ready.port,
+    pin: ready.pin,
+    url: ready.url,
+    stateDir,
+    logs: () => p.stderr,
+  });
 }
 
 /** The process that holds the relay's state: the Node relay itself, or the workerd that wrangler started. */
@@ -66,7 +84,8 @@ export function workersUnavailable(): string | undefined {
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
   if (!existsSync(bin)) return "wrangler is not installed (npm install brings it)";
   const workerd = join(ROOT, "node_modules", "@cloudflare", "workerd-linux-64", "bin", "workerd");
-  if (process.platform === "linux" && process.arch === "x64" && !existsSync(workerd)) return "workerd's binary is missing (its install script did not run; see allowScripts)";
+  if (process.platform === "linux" && process.arch === "x64" && !existsSync(workerd))
+    return "workerd's binary is missing (its install script did not run; see allowScripts)";
   return undefined;
 }
 
@@ -102,17 +121,46 @@ async function startWorkersRelayOn(opts: RelayStartOptions): Promise<RelayProc> 
   // Token audiences come from configuration only: the port is chosen first so RELAY_AUDIENCES can name it.
   const port = opts.port ?? (await freePort());
   const args = [
-    "dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0",
-    "--local-protocol", "https", "--https-key-path", join(stateDir, "relay-key.pem"), "--https-cert-path", join(stateDir, "relay-cert.pem"),
-    "--persist-to", join(stateDir, "wrangler-state"), "--show-interactive-dev-session=false", "--log-level", "log",
-    "--var", `ALLOWED_HOSTS:${opts.allowHosts.join(",")}`, "--var", "LOOPGATE_TEST:1", "--var", "LINK_TIMEOUT_SECONDS:20",
-    "--var", `RELAY_AUDIENCES:https://127.0.0.1:${port}`,
+    "dev",
+    "--local",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    "0",
+    "--local-protocol",
+    "https",
+    "--https-key-path",
+    join(stateDir, "relay-key.pem"),
+    "--https-cert-path",
+    join(stateDir, "relay-cert.pem"),
+    "--persist-to",
+    join(stateDir, "wrangler-state"),
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    "log",
+    "--var",
+    `ALLOWED_HOSTS:${opts.allowHosts.join(",")}`,
+    "--var",
+    "LOOPGATE_TEST:1",
+    "--var",
+    "LINK_TIMEOUT_SECONDS:20",
+    "--var",
+    `RELAY_AUDIENCES:https://127.0.0.1:${port}`,
     ...(opts.args ?? []),
   ];
   const env = { ...workersEnv(stateDir) };
   const p = runProcess(bin, args, { env, cwd: ROOT, group: true });
   await p.waitForLine((l) => /Ready on https:\/\/127\.0\.0\.1:\d+/.test(l), 60_000);
-  return Object.assign(p, { kind: "workers" as const, port, pin: cert.pin, url: `wss://127.0.0.1:${port}`, stateDir, logs: () => [...p.stdout, ...p.stderr] });
+  return Object.assign(p, {
+    kind: "workers" as const,
+    port,
+    pin: cert.pin,
+    url: `wss://127.0.0.1:${port}`,
+    stateDir,
+    logs: () => [...p.stdout, ...p.stderr],
+  });
 }
 
 /** wrangler with nothing that reaches beyond this machine: no metrics, no cf.json fetch, state in the test dir. */
@@ -139,7 +187,14 @@ export interface Host {
 /** A host identity in its own state dir. */
 export async function makeHost(): Promise<Host> {
   const stateDir = tempDir("loopgate-host-");
-  const env = { LOOPGATE_STATE_DIR: stateDir, HOME: stateDir, LOOPGATE_CONFIG: join(stateDir, "config.json5"), OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", OPENCLAW_GATEWAY_PORT: "" };
+  const env = {
+    LOOPGATE_STATE_DIR: stateDir,
+    HOME: stateDir,
+    LOOPGATE_CONFIG: join(stateDir, "config.json5"),
+    OPENCLAW_GATEWAY_TOKEN: "",
+    OPENCLAW_GATEWAY_URL: "",
+    OPENCLAW_GATEWAY_PORT: "",
+  };
   writeFileSync(env.LOOPGATE_CONFIG, "{}");
   const r = await cli(["host", "id", "--json"], { env });
   if (r.code !== 0) throw new Error(`host id failed: ${r.stderr}`);
@@ -147,7 +202,12 @@ export async function makeHost(): Promise<Host> {
 }
 
 /** Runs our gateway for `host` with the in-process link to `relay`. */
-export async function startLinkedGateway(host: Host, relay: { url: string; pin: string }, extraArgs: string[] = [], extraConfig: Record<string, unknown> = {}): Promise<GatewayProc> {
+export async function startLinkedGateway(
+  host: Host,
+  relay: { url: string; pin: string },
+  extraArgs: string[] = [],
+  extraConfig: Record<string, unknown> = {},
+): Promise<GatewayProc> {
   const config = { ...extraConfig, gateway: { relay: { enabled: true, url: relay.url, tlsFingerprint: relay.pin } } };
   writeFileSync(host.env.LOOPGATE_CONFIG!, JSON.stringify(config));
   const gw = await startGateway({ args: extraArgs, env: host.env, config });
@@ -160,8 +220,26 @@ export async function waitForLog(p: Proc, re: RegExp, timeoutMs = 15_000): Promi
 }
 
 /** `loopgate link` alone in front of an upstream. */
-export async function startLinkProc(host: Host, relay: { url: string; pin: string }, upstreamPort: number, extraArgs: string[] = []): Promise<Proc> {
-  const p = runCli(["link", "--relay", relay.url, "--relay-fingerprint", relay.pin, "--upstream", `ws://127.0.0.1:${upstreamPort}`, "--json", ...extraArgs], { env: host.env });
+export async function startLinkProc(
+  host: Host,
+  relay: { url: string; pin: string },
+  upstreamPort: number,
+  extraArgs: string[] = [],
+): Promise<Proc> {
+  const p = runCli(
+    [
+      "link",
+      "--relay",
+      relay.url,
+      "--relay-fingerprint",
+      relay.pin,
+      "--upstream",
+      `ws://127.0.0.1:${upstreamPort}`,
+      "--json",
+      ...extraArgs,
+    ],
+    { env: host.env },
+  );
   await waitForLog(p, /relay link linked/);
   return p;
 }
@@ -173,8 +251,14 @@ export interface MintedToken {
   clientConfig: unknown;
 }
 
-export async function mintToken(host: Host, relay: { url: string; pin: string }, args: string[] = []): Promise<MintedToken> {
-  const r = await cli(["token", "create", "--relay", relay.url, "--relay-fingerprint", relay.pin, "--json", ...args], { env: host.env });
+export async function mintToken(
+  host: Host,
+  relay: { url: string; pin: string },
+  args: string[] = [],
+): Promise<MintedToken> {
+  const r = await cli(["token", "create", "--relay", relay.url, "--relay-fingerprint", relay.pin, "--json", ...args], {
+    env: host.env,
+  });
   if (r.code !== 0) throw new Error(`token create failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as MintedToken;
 }
@@ -184,7 +268,14 @@ export function clientEnv(clientConfig: unknown): Record<string, string> {
   const dir = tempDir("loopgate-client-");
   const cfg = join(dir, "config.json5");
   writeFileSync(cfg, JSON.stringify(clientConfig));
-  return { HOME: dir, LOOPGATE_STATE_DIR: dir, LOOPGATE_CONFIG: cfg, OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", OPENCLAW_GATEWAY_PORT: "" };
+  return {
+    HOME: dir,
+    LOOPGATE_STATE_DIR: dir,
+    LOOPGATE_CONFIG: cfg,
+    OPENCLAW_GATEWAY_TOKEN: "",
+    OPENCLAW_GATEWAY_URL: "",
+    OPENCLAW_GATEWAY_PORT: "",
+  };
 }
 
 /**
@@ -194,7 +285,10 @@ export function clientEnv(clientConfig: unknown): Record<string, string> {
 export type EchoUpstream = Awaited<ReturnType<typeof startEchoUpstream>>;
 
 /** The usual rig: a host, an echo upstream, a relay of `kind`, `loopgate link` between them, and a client token. */
-export async function startEchoRig(kind: RelayKind, relayArgs: string[] = []): Promise<{ host: Host; echo: EchoUpstream; relay: RelayProc; link: Proc; token: string }> {
+export async function startEchoRig(
+  kind: RelayKind,
+  relayArgs: string[] = [],
+): Promise<{ host: Host; echo: EchoUpstream; relay: RelayProc; link: Proc; token: string }> {
   const host = await makeHost();
   const echo = await startEchoUpstream();
   const relay = await startRelay(kind, { allowHosts: [host.hostId], args: relayArgs });
@@ -210,7 +304,11 @@ export async function startEchoProcess(): Promise<{ port: number; kill(): Promis
   return { port: Number(line.slice(5)), kill: () => p.kill("SIGKILL") };
 }
 
-export async function startEchoUpstream(): Promise<{ port: number; opens: { headers: Record<string, string | string[] | undefined> }[]; close(): Promise<void> }> {
+export async function startEchoUpstream(): Promise<{
+  port: number;
+  opens: { headers: Record<string, string | string[] | undefined> }[];
+  close(): Promise<void>;
+}> {
   const opens: { headers: Record<string, string | string[] | undefined> }[] = [];
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 64 * 1024 * 1024 });
   wss.on("connection", (ws, req) => {

@@ -10,7 +10,11 @@ export function validateDefinition(name: string, value: unknown): string[] {
   const def = schema.definitions[name];
   if (!def) throw new Error(`no definition ${name}`);
   const s = { ...(def as object), definitions: schema.definitions } as never;
-  return Value.Check(s, value) ? [] : [...Value.Errors(s, value)].map((e) => `${(e as { instancePath: string }).instancePath} ${(e as { message: string }).message}`);
+  return Value.Check(s, value)
+    ? []
+    : [...Value.Errors(s, value)].map(
+        (e) => `${(e as { instancePath: string }).instancePath} ${(e as { message: string }).message}`,
+      );
 }
 
 export const validateHelloOk = (v: unknown): string[] => validateDefinition("HelloOk", v);

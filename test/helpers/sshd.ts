@@ -14,7 +14,8 @@ import { tempDir } from "./proc.ts";
 const SSHD = "/usr/sbin/sshd";
 
 export function sshAvailable(): string | undefined {
-  if (!existsSync(SSHD)) return "sshd not found: install Debian's openssh-server (apt-get install openssh-server); .ci/run does";
+  if (!existsSync(SSHD))
+    return "sshd not found: install Debian's openssh-server (apt-get install openssh-server); .ci/run does";
   try {
     execFileSync("ssh", ["-V"], { stdio: "ignore" });
   } catch {
@@ -105,14 +106,22 @@ export async function startSshTunnel(targetPort: number): Promise<SshTunnel> {
     "ssh",
     [
       "-N",
-      "-L", `127.0.0.1:${localPort}:127.0.0.1:${targetPort}`,
-      "-i", userKey,
-      "-p", String(sshdPort),
-      "-o", "StrictHostKeyChecking=no",
-      "-o", "UserKnownHostsFile=/dev/null",
-      "-o", "BatchMode=yes",
-      "-o", "ExitOnForwardFailure=yes",
-      "-o", "LogLevel=ERROR",
+      "-L",
+      `127.0.0.1:${localPort}:127.0.0.1:${targetPort}`,
+      "-i",
+      userKey,
+      "-p",
+      String(sshdPort),
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ExitOnForwardFailure=yes",
+      "-o",
+      "LogLevel=ERROR",
       `${userInfo().username}@127.0.0.1`,
     ],
     { stdio: ["ignore", "ignore", "pipe"] },

@@ -23,12 +23,15 @@ export class TestClient {
     this.ws.on("message", (data) => {
       const f = JSON.parse(String(data)) as Frame;
       this.frames.push(f);
-      for (const w of [...this.#waiters]) if (w.pred(f)) {
-        this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        w.resolve(f);
-      }
+      for (const w of [...this.#waiters])
+        if (w.pred(f)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(f);
+        }
     });
-    this.closed = new Promise((resolve) => this.ws.on("close", (code, reason) => resolve({ code, reason: String(reason) })));
+    this.closed = new Promise((resolve) =>
+      this.ws.on("close", (code, reason) => resolve({ code, reason: String(reason) })),
+    );
     this.ws.on("error", () => {});
   }
 
@@ -45,7 +48,10 @@ export class TestClient {
     const found = this.frames.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("timed out waiting for a frame; got " + JSON.stringify(this.frames).slice(0, 2000))), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error("timed out waiting for a frame; got " + JSON.stringify(this.frames).slice(0, 2000))),
+        timeoutMs,
+      );
       this.#waiters.push({ pred, resolve: (f) => (clearTimeout(t), resolve(f)) });
     });
   }
@@ -77,7 +83,11 @@ export class TestClient {
   }
 }
 
-export async function connectedClient(url: string, auth: { token?: string; password?: string }, extra: Record<string, unknown> = {}): Promise<TestClient> {
+export async function connectedClient(
+  url: string,
+  auth: { token?: string; password?: string },
+  extra: Record<string, unknown> = {},
+): Promise<TestClient> {
   const c = new TestClient(url);
   await c.opened();
   await c.waitFor((f) => f.event === "connect.challenge");

@@ -15,7 +15,13 @@ import { join } from "node:path";
 import { type Browser } from "playwright-core";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
 import { openclawUnavailable } from "../helpers/openclaw.ts";
-import { serveControlUi, openControlUi, gatewayCausedErrors, type StaticUi, type UiSession } from "../helpers/openclaw-ui.ts";
+import {
+  serveControlUi,
+  openControlUi,
+  gatewayCausedErrors,
+  type StaticUi,
+  type UiSession,
+} from "../helpers/openclaw-ui.ts";
 import { ROUTES, startRig, describeFailures, frameSchemaErrors, type InteropRig } from "../helpers/openclaw-rig.ts";
 import { connectedClient } from "../helpers/ws-client.ts";
 import { ROOT } from "../helpers/proc.ts";
@@ -50,11 +56,20 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         assert.ok(s && connected, "the UI never connected (see the first failure)");
         return s.page;
       };
-      const chatEvents = (state: string) => rig.tap.frames.filter((f) => f.dir === "out" && f.frame.event === "chat" && (f.frame.payload as { state?: string } | undefined)?.state === state);
+      const chatEvents = (state: string) =>
+        rig.tap.frames.filter(
+          (f) =>
+            f.dir === "out" &&
+            f.frame.event === "chat" &&
+            (f.frame.payload as { state?: string } | undefined)?.state === state,
+        );
       before(async () => {
         // Through the relay the page's origin is a loopback port of the user's own machine, which means
         // nothing to the host: the gateway admits it because the user listed it, as anyone hosting the UI would.
-        rig = await startRig(route, route === "relay" ? { gateway: { gateway: { controlUi: { allowedOrigins: [ui.origin] } } } } : {});
+        rig = await startRig(
+          route,
+          route === "relay" ? { gateway: { gateway: { controlUi: { allowedOrigins: [ui.origin] } } } } : {},
+        );
       });
       after(async () => {
         await s?.close();
@@ -64,8 +79,12 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
       test("connects and renders the chat pane with its composer", async () => {
         s = await openControlUi(browser, ui, gatewayUrlFor(rig), rig.token);
         await s.page.waitForSelector(COMPOSER, { timeout: 30_000 }).catch((e: Error) => {
-          const refused = s!.errors.some((x) => x.includes("Unexpected response code: 403")) ? "\n(the gateway refused the upgrade with 403: the page's Origin was not accepted)" : "";
-          throw new Error(`${e.message}${refused}\n--- page errors:\n${s!.errors.slice(0, 10).join("\n")}\n--- gateway failures:\n${describeFailures(rig)}`);
+          const refused = s!.errors.some((x) => x.includes("Unexpected response code: 403"))
+            ? "\n(the gateway refused the upgrade with 403: the page's Origin was not accepted)"
+            : "";
+          throw new Error(
+            `${e.message}${refused}\n--- page errors:\n${s!.errors.slice(0, 10).join("\n")}\n--- gateway failures:\n${describeFailures(rig)}`,
+          );
         });
         connected = true;
       });
@@ -74,13 +93,24 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         const p = page();
         const c = await connectedClient(`ws://127.0.0.1:${rig.gw.port}`, { token: rig.token });
         try {
-          const res = await c.request("chat.send", { sessionKey: "agent:main:side", message: "a side conversation", idempotencyKey: `side-${route}` });
+          const res = await c.request("chat.send", {
+            sessionKey: "agent:main:side",
+            message: "a side conversation",
+            idempotencyKey: `side-${route}`,
+          });
           assert.equal(res.ok, true, JSON.stringify(res.error));
           await c.waitFor((f) => f.event === "chat" && f.payload?.state === "final", 20_000);
         } finally {
           c.close();
         }
-        await p.waitForFunction(() => [...document.querySelectorAll(".sidebar-recent-sessions a, .sidebar-recent-sessions button")].some((el) => /side/i.test(`${el.textContent ?? ""} ${el.getAttribute("href") ?? ""}`)), undefined, { timeout: 15_000 });
+        await p.waitForFunction(
+          () =>
+            [...document.querySelectorAll(".sidebar-recent-sessions a, .sidebar-recent-sessions button")].some((el) =>
+              /side/i.test(`${el.textContent ?? ""} ${el.getAttribute("href") ?? ""}`),
+            ),
+          undefined,
+          { timeout: 15_000 },
+        );
       });
 
       test("sends a message and shows the streamed reply", async () => {
@@ -104,7 +134,10 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
           const dir = join(ROOT, "docs", "screenshots");
           mkdirSync(dir, { recursive: true });
           await p.screenshot({ path: join(dir, "openclaw-ui-desktop.png") });
-          const phone = await openControlUi(browser, ui, gatewayUrlFor(rig), rig.token, { viewport: { width: 390, height: 844 }, colorScheme: "dark" });
+          const phone = await openControlUi(browser, ui, gatewayUrlFor(rig), rig.token, {
+            viewport: { width: 390, height: 844 },
+            colorScheme: "dark",
+          });
           try {
             await phone.page.waitForSelector(bubble("assistant", "Hello, world"), { timeout: 30_000 });
             await phone.page.screenshot({ path: join(dir, "openclaw-ui-phone-dark.png") });
@@ -118,12 +151,20 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         const p = page();
         await p.fill(COMPOSER, "stall");
         await p.press(COMPOSER, "Enter");
-        await p.waitForFunction(() => document.querySelector("main")?.textContent?.includes("partial") ?? false, undefined, { timeout: 20_000 });
+        await p.waitForFunction(
+          () => document.querySelector("main")?.textContent?.includes("partial") ?? false,
+          undefined,
+          { timeout: 20_000 },
+        );
         await p.click(".chat-send-btn--stop", { timeout: 10_000 });
         await p.waitForSelector(".chat-send-btn--stop", { state: "detached", timeout: 15_000 });
-        const abort = rig.tap.frames.find((f) => f.dir === "in" && (f.frame.method === "chat.abort" || f.frame.method === "sessions.abort"));
+        const abort = rig.tap.frames.find(
+          (f) => f.dir === "in" && (f.frame.method === "chat.abort" || f.frame.method === "sessions.abort"),
+        );
         assert.ok(abort, "the UI called chat.abort or sessions.abort");
-        const res = rig.tap.frames.find((f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn);
+        const res = rig.tap.frames.find(
+          (f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn,
+        );
         assert.equal(res?.frame.ok, true, JSON.stringify(res?.frame.error));
         assert.ok(chatEvents("aborted").length >= 1, "the run ended as aborted");
       });
@@ -132,7 +173,11 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         assert.ok(s, "the UI was opened");
         assert.deepEqual(gatewayCausedErrors(s, ui), [], "console errors and failed requests");
         const unknown = rig.tap.failures().filter((f) => /unknown method/i.test(f.message));
-        assert.deepEqual(unknown.map((f) => f.method), [], "unknown methods");
+        assert.deepEqual(
+          unknown.map((f) => f.method),
+          [],
+          "unknown methods",
+        );
         assert.equal(describeFailures(rig), "", "failed requests");
       });
 

@@ -10,4 +10,7 @@ rmSync(installFailureMarker(), { force: true });
 const started = Date.now();
 const why = openclawUnavailable();
 if (why) console.warn(`interop: ${why}`);
-else console.log(`interop: openclaw@${OPENCLAW_VERSION} ready in its cache (${openclawDir()}) after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+else
+  console.log(
+    `interop: openclaw@${OPENCLAW_VERSION} ready in its cache (${openclawDir()}) after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );

@@ -24,17 +24,27 @@ import type { RelayProc, Host } from "../helpers/relay.ts";
 const NETNS_ADDR_OUTER = "10.99.0.3";
 const RELAY_NAME = "relay.test";
 
-const chromiumMissing = CHROMIUM ? undefined : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
+const chromiumMissing = CHROMIUM
+  ? undefined
+  : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
 const tmuxMissing = tmuxUnavailable();
 const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(NETNS_ADDR_OUTER));
 if (skip) console.warn(`\n*** SKIPPING OpenClaw behind the relay: ${skip} ***\n`);
-for (const why of [chromiumMissing, tmuxMissing]) if (why && !NETNS_ADDR) console.warn(`\n*** SKIPPING part of OpenClaw behind the relay: ${why} ***\n`);
+for (const why of [chromiumMissing, tmuxMissing])
+  if (why && !NETNS_ADDR) console.warn(`\n*** SKIPPING part of OpenClaw behind the relay: ${why} ***\n`);
 
 describe("openclaw behind the relay: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false, timeout: 480_000 }, () => {
+  test("runs in a network namespace of its own", {
+    skip: NETNS_ADDR ? "already inside the namespace" : false,
+    timeout: 480_000,
+  }, () => {
     // The relay is reached by name, as in real use: the namespace's hosts file names it; chromium maps the
     // hosts' origins, *.relay.test, itself.
-    const r = runInNamespace(new URL(import.meta.url).pathname, NETNS_ADDR_OUTER, { names: [RELAY_NAME], testTimeoutMs: 200_000, timeoutMs: 450_000 });
+    const r = runInNamespace(new URL(import.meta.url).pathname, NETNS_ADDR_OUTER, {
+      names: [RELAY_NAME],
+      testTimeoutMs: 200_000,
+      timeoutMs: 450_000,
+    });
     // The printed config, the CLI, and (where chromium and tmux are here) the Control UI and the TUI.
     const expected = 2 + (chromiumMissing ? 0 : 1) + (tmuxMissing ? 0 : 1);
     assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
@@ -43,7 +53,9 @@ describe("openclaw behind the relay: namespace", { skip }, () => {
   });
 });
 
-describe("openclaw behind the relay: the printed config, as is", { skip: skip ?? (NETNS_ADDR ? false : "runs only inside its network namespace (see above)") }, () => {
+describe("openclaw behind the relay: the printed config, as is", {
+  skip: skip ?? (NETNS_ADDR ? false : "runs only inside its network namespace (see above)"),
+}, () => {
   const GW_TOKEN = "openclaw-gateway-token-behind-relay-42";
   let stop: (() => Promise<void>) | undefined;
   let gwLog: (() => string) | undefined;
@@ -53,7 +65,15 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
   let gwPort = 0;
   let relayUrl = "";
   let model: FakeModel | undefined;
-  let printed: { for: string; pin: string; url: string; browserUrl: string; origin: string; openclawConfig: { gateway: { remote: Record<string, unknown> } }; openclawHostConfig: Record<string, unknown> };
+  let printed: {
+    for: string;
+    pin: string;
+    url: string;
+    browserUrl: string;
+    origin: string;
+    openclawConfig: { gateway: { remote: Record<string, unknown> } };
+    openclawHostConfig: Record<string, unknown>;
+  };
   before(async () => {
     const { freePort } = await import("../helpers/sshd.ts");
     const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
@@ -68,7 +88,9 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     relayUrl = byName.url;
     link = await startLinkProc(host, byName, port);
     // No --relay, --relay-fingerprint or --for: the link's record says where and what.
-    const r = await cli(["token", "create", "--name", "openclaw-laptop", "--json"], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN } });
+    const r = await cli(["token", "create", "--name", "openclaw-laptop", "--json"], {
+      env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN },
+    });
     assert.equal(r.code, 0, r.stderr);
     printed = JSON.parse(r.stdout);
     // The OpenClaw gateway: the printed host-side settings, plus a fake OpenAI-compatible model for its agent.
@@ -84,7 +106,17 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
             baseUrl: model.baseUrl,
             apiKey: "sk-fake",
             api: "openai-completions",
-            models: [{ id: "fake-1", name: "Fake", reasoning: false, input: ["text"], cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 32000, maxTokens: 1024 }],
+            models: [
+              {
+                id: "fake-1",
+                name: "Fake",
+                reasoning: false,
+                input: ["text"],
+                cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+                contextWindow: 32000,
+                maxTokens: 1024,
+              },
+            ],
           },
         },
       },
@@ -108,7 +140,9 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     assert.equal(remote.token, GW_TOKEN);
     assert.equal(remote.url, `${relayUrl}/h/${host.hostId}`);
     assert.deepEqual(Object.keys(remote.edgeAuth as object), ["x-loopgate-client-token"]);
-    const hostSide = printed.openclawHostConfig as { gateway: { trustedProxies: string[]; controlUi: { allowedOrigins: string[] } } };
+    const hostSide = printed.openclawHostConfig as {
+      gateway: { trustedProxies: string[]; controlUi: { allowedOrigins: string[] } };
+    };
     assert.deepEqual(hostSide.gateway.trustedProxies, ["127.0.0.1", "::1"]);
     assert.deepEqual(hostSide.gateway.controlUi.allowedOrigins, [printed.origin]);
     assert.match(printed.origin, new RegExp(`^https://[a-z2-7]{52}\\.${RELAY_NAME.replace(".", "\\.")}:\\d+$`));
@@ -123,8 +157,12 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     assert.equal(lastJson(r.stdout).ok, true);
   });
 
-  test("OpenClaw's own Control UI loads at browserUrl through the relay with no failed request, pairs and chats", { skip: chromiumMissing }, async () => {
-    const browser = await launchChromium([`--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`]);
+  test("OpenClaw's own Control UI loads at browserUrl through the relay with no failed request, pairs and chats", {
+    skip: chromiumMissing,
+  }, async () => {
+    const browser = await launchChromium([
+      `--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`,
+    ]);
     try {
       // The relay's certificate is self-signed: accepted for this test profile only (see README on browsers and pins).
       const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -140,11 +178,16 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
       await page.waitForLoadState("networkidle", { timeout: 30_000 });
       await page.waitForTimeout(2000);
       assert.deepEqual(failed, [], "no failed request");
-      assert.ok(sockets.some((u) => u.startsWith(printed.origin.replace("https:", "wss:"))), `the UI's WebSocket goes to its own origin: ${sockets.join(" ")}`);
+      assert.ok(
+        sockets.some((u) => u.startsWith(printed.origin.replace("https:", "wss:"))),
+        `the UI's WebSocket goes to its own origin: ${sockets.join(" ")}`,
+      );
       // Gateway auth passed through the relay; OpenClaw now asks for the one-time device pairing.
       await page.waitForSelector("text=has not seen it before", { timeout: 20_000 });
       assert.equal(await approvePending(), 1, "one pairing request: the browser's");
-      await page.waitForFunction(() => !document.body.innerText.includes("has not seen it before"), undefined, { timeout: 30_000 });
+      await page.waitForFunction(() => !document.body.innerText.includes("has not seen it before"), undefined, {
+        timeout: 30_000,
+      });
       assert.deepEqual(failed, [], "still no failed request");
       // Paired and connected: chat through the relay, the reply streamed from the host's (fake) model.
       const composer = page.getByRole("textbox", { name: "Chat composer" });
@@ -152,15 +195,21 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
       await composer.fill("hello through the relay");
       await composer.press("Enter");
       // An agent turn of the real gateway takes a while on a busy machine; a miss says what the page and the gateway saw.
-      await page.waitForFunction(() => document.body.innerText.includes("Hello, world"), undefined, { timeout: 90_000 }).catch(async (e: Error) => {
-        const text = await page.evaluate(() => document.body.innerText).catch(() => "(no page text)");
-        throw new Error(`${e.message}\nmodel requests: ${model!.requests.length}\n--- page:\n${text.slice(-1500)}\n--- gateway log:\n${gwLog!().slice(-2000)}`);
-      });
+      await page
+        .waitForFunction(() => document.body.innerText.includes("Hello, world"), undefined, { timeout: 90_000 })
+        .catch(async (e: Error) => {
+          const text = await page.evaluate(() => document.body.innerText).catch(() => "(no page text)");
+          throw new Error(
+            `${e.message}\nmodel requests: ${model!.requests.length}\n--- page:\n${text.slice(-1500)}\n--- gateway log:\n${gwLog!().slice(-2000)}`,
+          );
+        });
       // While chatting the UI asks for pictures the gateway does not have (the owner's avatar, a workspace icon):
       // a failure counts against the relay unless the same request straight to the gateway fails the same way.
       const direct404 = async (url: string) => {
         const u = new URL(url);
-        const r = await fetch(`http://127.0.0.1:${gwPort}${u.pathname}${u.search}`, { headers: { authorization: `Bearer ${GW_TOKEN}` } });
+        const r = await fetch(`http://127.0.0.1:${gwPort}${u.pathname}${u.search}`, {
+          headers: { authorization: `Bearer ${GW_TOKEN}` },
+        });
         await r.body?.cancel();
         return r.status === 404;
       };
@@ -175,7 +224,9 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
     }
   });
 
-  test("openclaw tui with that config written as is (edgeAuth, pin) pairs and chats through the relay", { skip: tmuxMissing }, async (t) => {
+  test("openclaw tui with that config written as is (edgeAuth, pin) pairs and chats through the relay", {
+    skip: tmuxMissing,
+  }, async (t) => {
     const home = tempDir("loopgate-octui-");
     mkdirSync(join(home, ".openclaw"), { recursive: true });
     writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify(printed.openclawConfig));
@@ -191,13 +242,21 @@ describe("openclaw behind the relay: the printed config, as is", { skip: skip ??
         t.diagnostic("the TUI was paired by the owner on the host");
       }
       const screen = await tui.screen();
-      assert.ok(!screen.includes(printed.openclawConfig.gateway.remote.token as string), "no gateway token on the TUI's screen");
+      assert.ok(
+        !screen.includes(printed.openclawConfig.gateway.remote.token as string),
+        "no gateway token on the TUI's screen",
+      );
       await tui.submit("hello from the tui through the relay");
       // The session may already show an earlier reply (history): first the message reaches the host's model, then its reply shows.
-      const sent = () => model!.requests.some((r) => /hello from the tui through the relay/.test(JSON.stringify(r.messages)));
-      for (const deadline = Date.now() + 60_000; !sent() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+      const sent = () =>
+        model!.requests.some((r) => /hello from the tui through the relay/.test(JSON.stringify(r.messages)));
+      for (const deadline = Date.now() + 60_000; !sent() && Date.now() < deadline; )
+        await new Promise((r) => setTimeout(r, 200));
       assert.ok(sent(), "the host's model got the TUI's message");
-      await tui.waitFor((s) => s.includes("hello from the tui through the relay") && s.includes("Hello, world") && idle(s), 45_000);
+      await tui.waitFor(
+        (s) => s.includes("hello from the tui through the relay") && s.includes("Hello, world") && idle(s),
+        45_000,
+      );
     } finally {
       await tui.close();
     }

@@ -26,23 +26,44 @@ const VOUCH = "x-loopgate-user";
 const OWNER_PASSWORD = "owner-local-password-for-approvals-7";
 
 const tmuxMissing = tmuxUnavailable();
-const chromiumMissing = CHROMIUM ? undefined : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
+const chromiumMissing = CHROMIUM
+  ? undefined
+  : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
 const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(ADDR));
 if (skip) console.warn(`\n*** SKIPPING one token through the relay to OpenClaw (trusted-proxy): ${skip} ***\n`);
-else if (!NETNS_ADDR) for (const why of [tmuxMissing, chromiumMissing]) if (why) console.warn(`\n*** SKIPPING part of one token through the relay: ${why} ***\n`);
+else if (!NETNS_ADDR)
+  for (const why of [tmuxMissing, chromiumMissing])
+    if (why) console.warn(`\n*** SKIPPING part of one token through the relay: ${why} ***\n`);
 
 describe("openclaw trusted-proxy behind the link: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false, timeout: 480_000 }, () => {
-    const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, { names: [RELAY_NAME], testTimeoutMs: 150_000, timeoutMs: 450_000 });
+  test("runs in a network namespace of its own", {
+    skip: NETNS_ADDR ? "already inside the namespace" : false,
+    timeout: 480_000,
+  }, () => {
+    const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, {
+      names: [RELAY_NAME],
+      testTimeoutMs: 150_000,
+      timeoutMs: 450_000,
+    });
     assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, new RegExp(`# pass ${5 + (tmuxMissing ? 0 : 1) + (chromiumMissing ? 0 : 1)}\\b`), r.stdout);
     assert.match(r.stdout, /# fail 0/);
   });
 });
 
-type Printed = { id: string; for: string; browserUrl: string; origin: string; vouchHeader?: string; openclawConfig: { gateway: { remote: Record<string, unknown> } }; openclawHostConfig: { gateway: Record<string, unknown> } };
+type Printed = {
+  id: string;
+  for: string;
+  browserUrl: string;
+  origin: string;
+  vouchHeader?: string;
+  openclawConfig: { gateway: { remote: Record<string, unknown> } };
+  openclawHostConfig: { gateway: Record<string, unknown> };
+};
 
-describe("openclaw trusted-proxy behind the link: one relay token serves both hops", { skip: skip ?? (NETNS_ADDR ? false : "runs only inside its network namespace (see above)") }, () => {
+describe("openclaw trusted-proxy behind the link: one relay token serves both hops", {
+  skip: skip ?? (NETNS_ADDR ? false : "runs only inside its network namespace (see above)"),
+}, () => {
   let stop: (() => Promise<void>) | undefined;
   let gwLog: () => string = () => "";
   let relay: RelayProc | undefined;
@@ -65,7 +86,9 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     link = await startLinkProc(host, byName, port, ["--vouch-header", VOUCH]);
     // No OpenClaw gateway token anywhere: the link's record says it vouches, so token create needs none.
     const mint = async (name: string, extra: string[] = []): Promise<Printed> => {
-      const r = await cli(["token", "create", "--name", name, "--json", ...extra], { env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: "" } });
+      const r = await cli(["token", "create", "--name", name, "--json", ...extra], {
+        env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: "" },
+      });
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as Printed;
     };
@@ -74,15 +97,34 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     reader = await mint("reader", ["--scopes", "operator.read"]);
     // The printed host-side settings as is, plus what the owner adds: a password for their own local CLI
     // (trusted-proxy mode has no shared token) and, here, one allowed user, to tell identities apart.
-    const hostSide = structuredClone(laptop.openclawHostConfig) as { gateway: { auth: { password?: string; trustedProxy: Record<string, unknown> } } };
+    const hostSide = structuredClone(laptop.openclawHostConfig) as {
+      gateway: { auth: { password?: string; trustedProxy: Record<string, unknown> } };
+    };
     hostSide.gateway.auth.password = OWNER_PASSWORD;
     hostSide.gateway.auth.trustedProxy.allowUsers = [laptop.id, reader.id];
     // Device-less clients (the CLI) get only what OpenClaw grants their identity; grant both tokens writing,
     // so that only the token's own scopes (the link's x-openclaw-scopes cap) can keep the reader from it.
-    (hostSide.gateway.auth as Record<string, unknown>).identityScopes = { [laptop.id]: ["operator.read", "operator.write"], [reader.id]: ["operator.read", "operator.write"] };
+    (hostSide.gateway.auth as Record<string, unknown>).identityScopes = {
+      [laptop.id]: ["operator.read", "operator.write"],
+      [reader.id]: ["operator.read", "operator.write"],
+    };
     model = await startFakeModel();
-    const fake = { id: "fake-1", name: "Fake", reasoning: false, input: ["text"], cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 32000, maxTokens: 1024 };
-    const agentModel = { agents: { defaults: { model: { primary: "fake/fake-1" } } }, models: { mode: "merge", providers: { fake: { baseUrl: model.baseUrl, apiKey: "sk-fake", api: "openai-completions", models: [fake] } } } };
+    const fake = {
+      id: "fake-1",
+      name: "Fake",
+      reasoning: false,
+      input: ["text"],
+      cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+      contextWindow: 32000,
+      maxTokens: 1024,
+    };
+    const agentModel = {
+      agents: { defaults: { model: { primary: "fake/fake-1" } } },
+      models: {
+        mode: "merge",
+        providers: { fake: { baseUrl: model.baseUrl, apiKey: "sk-fake", api: "openai-completions", models: [fake] } },
+      },
+    };
     ({ stop, log: gwLog } = await startOpenclawGateway(port, undefined, { ...hostSide, ...agentModel }));
   });
   after(async () => {
@@ -100,7 +142,9 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
   };
   /** The owner approves every pending pairing on the host, straight to the gateway with the local password. */
   const approvePending = () => approvePendingDevices(["--url", `ws://127.0.0.1:${port}`, "--password", OWNER_PASSWORD]);
-  const withEdge = (p: Printed, edgeAuth: Record<string, string>) => ({ gateway: { ...p.openclawConfig.gateway, remote: { ...p.openclawConfig.gateway.remote, edgeAuth } } });
+  const withEdge = (p: Printed, edgeAuth: Record<string, string>) => ({
+    gateway: { ...p.openclawConfig.gateway, remote: { ...p.openclawConfig.gateway.remote, edgeAuth } },
+  });
 
   test("token create prints trusted-proxy settings for the host and no OpenClaw gateway token for the client", () => {
     assert.equal(laptop.for, "openclaw");
@@ -112,12 +156,18 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     assert.deepEqual(Object.keys(remote.edgeAuth as object), ["x-loopgate-client-token"]);
     // Without this the OpenClaw CLI refuses to dial at all ("requires credentials before opening a websocket").
     assert.equal((laptop.openclawConfig.gateway as { auth?: { mode?: string } }).auth?.mode, "trusted-proxy");
-    assert.deepEqual(laptop.openclawHostConfig.gateway.auth, { mode: "trusted-proxy", trustedProxy: { userHeader: VOUCH, requiredHeaders: ["x-loopgate-relay"], allowLoopback: true } });
+    assert.deepEqual(laptop.openclawHostConfig.gateway.auth, {
+      mode: "trusted-proxy",
+      trustedProxy: { userHeader: VOUCH, requiredHeaders: ["x-loopgate-relay"], allowLoopback: true },
+    });
     assert.deepEqual(laptop.openclawHostConfig.gateway.trustedProxies, ["127.0.0.1", "::1"]);
   });
 
   test("the openclaw CLI with only its relay token (the printed config, as is) gets gateway call health", async () => {
-    const r = await openclaw(["gateway", "call", "health", "--json"], { home: clientHome(laptop.openclawConfig), timeoutMs: 90_000 });
+    const r = await openclaw(["gateway", "call", "health", "--json"], {
+      home: clientHome(laptop.openclawConfig),
+      timeoutMs: 90_000,
+    });
     assert.equal(r.code, 0, r.stderr + r.stdout + "\n--- gateway log:\n" + gwLog().slice(-3000));
     assert.equal(lastJson(r.stdout).ok, true);
     // OpenClaw took the identity the link vouched for: the token's id, verified with the host key.
@@ -125,7 +175,18 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
   });
 
   test("the token's scopes hold at OpenClaw: a read-only relay token cannot write even where OpenClaw would let its identity", async () => {
-    const call = async (p: Printed) => openclaw(["gateway", "call", "sessions.send", "--params", JSON.stringify({ key: "agent:main:scope-probe", message: "probe" }), "--json"], { home: clientHome(p.openclawConfig), timeoutMs: 90_000 });
+    const call = async (p: Printed) =>
+      openclaw(
+        [
+          "gateway",
+          "call",
+          "sessions.send",
+          "--params",
+          JSON.stringify({ key: "agent:main:scope-probe", message: "probe" }),
+          "--json",
+        ],
+        { home: clientHome(p.openclawConfig), timeoutMs: 90_000 },
+      );
     const ro = await call(reader);
     assert.notEqual(ro.code, 0, ro.stdout);
     assert.match(ro.stdout + ro.stderr, /operator\.write/, "refused for want of operator.write");
@@ -137,25 +198,45 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
 
   test("a client that forges the header gets nothing: the link's value is the verified token's, not the client's", async () => {
     // A valid relay token of a user OpenClaw does not allow, claiming to be the allowed one.
-    const forged = withEdge(other, { "x-loopgate-client-token": (other.openclawConfig.gateway.remote.edgeAuth as Record<string, string>)["x-loopgate-client-token"]!, [VOUCH]: laptop.id });
+    const forged = withEdge(other, {
+      "x-loopgate-client-token": (other.openclawConfig.gateway.remote.edgeAuth as Record<string, string>)[
+        "x-loopgate-client-token"
+      ]!,
+      [VOUCH]: laptop.id,
+    });
     const before = gwLog().length;
     const r = await openclaw(["gateway", "call", "health", "--json"], { home: clientHome(forged), timeoutMs: 90_000 });
     assert.notEqual(r.code, 0, r.stdout);
     const seen = gwLog().slice(before);
-    assert.doesNotMatch(seen, new RegExp(`authenticated user connected[^\n]*user=${laptop.id}`), "OpenClaw never took the forged identity");
+    assert.doesNotMatch(
+      seen,
+      new RegExp(`authenticated user connected[^\n]*user=${laptop.id}`),
+      "OpenClaw never took the forged identity",
+    );
     // OpenClaw saw the other token's id (not on its allowUsers), not the forged one.
     assert.match(seen, /trusted_proxy_user_not_allowed/, `OpenClaw refused the connection:\n${seen}`);
   });
 
   test("the header alone, with no relay token, never reaches the gateway", async () => {
     const before = gwLog().length;
-    const r = await openclaw(["gateway", "call", "health", "--json"], { home: clientHome(withEdge(laptop, { [VOUCH]: laptop.id })), timeoutMs: 90_000 });
+    const r = await openclaw(["gateway", "call", "health", "--json"], {
+      home: clientHome(withEdge(laptop, { [VOUCH]: laptop.id })),
+      timeoutMs: 90_000,
+    });
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(r.stderr + r.stdout, /401|unauthori[sz]ed|token/i);
-    assert.equal(gwLog().slice(before).match(/trusted.proxy|\bhealth\b/gi), null, "OpenClaw saw nothing of it");
+    assert.equal(
+      gwLog()
+        .slice(before)
+        .match(/trusted.proxy|\bhealth\b/gi),
+      null,
+      "OpenClaw saw nothing of it",
+    );
   });
 
-  test("openclaw tui with only its relay token chats through the relay (pairing, if OpenClaw asks, by the owner's password)", { skip: tmuxMissing }, async (t) => {
+  test("openclaw tui with only its relay token chats through the relay (pairing, if OpenClaw asks, by the owner's password)", {
+    skip: tmuxMissing,
+  }, async (t) => {
     const idle = (s: string) => /connected \| idle/.test(s);
     const home = clientHome(laptop.openclawConfig);
     const tui = await startTui([], { home });
@@ -170,7 +251,8 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
       await tui.submit("hello with one token");
       // The session may already show an earlier reply (history): first the message reaches the host's model, then its reply shows.
       const sent = () => model!.requests.some((r) => /hello with one token/.test(JSON.stringify(r.messages)));
-      for (const deadline = Date.now() + 60_000; !sent() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+      for (const deadline = Date.now() + 60_000; !sent() && Date.now() < deadline; )
+        await new Promise((r) => setTimeout(r, 200));
       assert.ok(sent(), "the host's model got the TUI's message");
       await tui.waitFor((s) => s.includes("hello with one token") && s.includes("Hello, world") && idle(s), 60_000);
     } finally {
@@ -178,8 +260,12 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     }
   });
 
-  test("OpenClaw's Control UI at the printed browser link, no OpenClaw secret: passes gateway auth, pairs once and chats", { skip: chromiumMissing }, async (t) => {
-    const browser = await launchChromium([`--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`]);
+  test("OpenClaw's Control UI at the printed browser link, no OpenClaw secret: passes gateway auth, pairs once and chats", {
+    skip: chromiumMissing,
+  }, async (t) => {
+    const browser = await launchChromium([
+      `--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`,
+    ]);
     try {
       const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
       const page = await ctx.newPage();
@@ -190,9 +276,15 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
       await page.goto(laptop.browserUrl);
       assert.equal(new URL(page.url()).search, "", "the relay token left the address bar");
       await page.waitForSelector("text=has not seen it before", { timeout: 30_000 });
-      assert.match(await page.evaluate(() => document.body.innerText), /passed Gateway auth/, "the vouched identity passed OpenClaw's gateway auth");
+      assert.match(
+        await page.evaluate(() => document.body.innerText),
+        /passed Gateway auth/,
+        "the vouched identity passed OpenClaw's gateway auth",
+      );
       assert.equal(await approvePending(), 1, "one pairing request: the browser's");
-      await page.waitForFunction(() => !document.body.innerText.includes("has not seen it before"), undefined, { timeout: 30_000 });
+      await page.waitForFunction(() => !document.body.innerText.includes("has not seen it before"), undefined, {
+        timeout: 30_000,
+      });
       const composer = page.getByRole("textbox", { name: "Chat composer" });
       await composer.waitFor({ timeout: 30_000 });
       // The main session may already show the TUI's exchange: wait for a reply more than before.
@@ -201,16 +293,25 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
       await composer.fill("hello from the browser with one token");
       await composer.press("Enter");
       // The message reached the host's model through the relay and the vouching link (history may still be loading on the page).
-      const sent = () => model!.requests.some((r) => /hello from the browser with one token/.test(JSON.stringify(r.messages)));
-      for (const deadline = Date.now() + 90_000; !sent() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+      const sent = () =>
+        model!.requests.some((r) => /hello from the browser with one token/.test(JSON.stringify(r.messages)));
+      for (const deadline = Date.now() + 90_000; !sent() && Date.now() < deadline; )
+        await new Promise((r) => setTimeout(r, 200));
       assert.ok(sent(), `the host's model never got the message; gateway log:\n${gwLog().slice(-2000)}`);
-      await page.waitForFunction((n) => document.body.innerText.split("Hello, world").length - 1 > n, before, { timeout: 90_000 }).catch(async (e: Error) => {
-        throw new Error(`${e.message}\n--- page:\n${(await page.evaluate(() => document.body.innerText)).slice(-1500)}\n--- gateway log:\n${gwLog().slice(-2000)}`);
-      });
+      await page
+        .waitForFunction((n) => document.body.innerText.split("Hello, world").length - 1 > n, before, {
+          timeout: 90_000,
+        })
+        .catch(async (e: Error) => {
+          throw new Error(
+            `${e.message}\n--- page:\n${(await page.evaluate(() => document.body.innerText)).slice(-1500)}\n--- gateway log:\n${gwLog().slice(-2000)}`,
+          );
+        });
       // The link vouches for WebSockets only (the relay forwards no token on plain HTTP), so OpenClaw's
       // authenticated HTTP routes answer 401 through it: its UI config, avatars, workspace icons (see README).
       // Anything else failing is a failure of this path.
-      const unvouchedHttp = /^(?:401 |(?:GET|HEAD) )https:\/\/[^/]+\/(?:control-ui-config\.json|api\/users\/[^/]+\/avatar|__openclaw__\/workspace-icon\/)\S*(?: net::ERR_ABORTED)?$/;
+      const unvouchedHttp =
+        /^(?:401 |(?:GET|HEAD) )https:\/\/[^/]+\/(?:control-ui-config\.json|api\/users\/[^/]+\/avatar|__openclaw__\/workspace-icon\/)\S*(?: net::ERR_ABORTED)?$/;
       const other = failed.filter((f) => !unvouchedHttp.test(f));
       t.diagnostic(`OpenClaw HTTP routes refused for want of a vouch: ${failed.length - other.length}`);
       assert.deepEqual(other, [], "no other request failed");

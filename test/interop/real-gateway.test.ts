@@ -31,7 +31,10 @@ describe("interop: loopgate's CLI against the real openclaw gateway", { skip }, 
     const dir = tempDir();
     const env = { HOME: dir, LOOPGATE_STATE_DIR: dir, LOOPGATE_CONFIG: "", OPENCLAW_GATEWAY_TOKEN: "" };
     const url = `ws://127.0.0.1:${port}`;
-    const h = await cli(["health", "--url", url, "--token", TOKEN, "--timeout", "30000", "--json"], { env, timeoutMs: 40_000 });
+    const h = await cli(["health", "--url", url, "--token", TOKEN, "--timeout", "30000", "--json"], {
+      env,
+      timeoutMs: 40_000,
+    });
     assert.equal(h.code, 0, h.stderr);
     const s = await cli(["status", "--deep", "--url", url, "--token", TOKEN, "--json"], { env });
     assert.equal(s.code, 0, s.stderr);
@@ -56,12 +59,16 @@ describe("interop: loopgate's CLI against the real openclaw gateway", { skip }, 
  */
 const NETNS_ADDR = process.env.LOOPGATE_NETNS_ADDR;
 
-describe("interop: `loopgate link` in front of the real openclaw gateway, from a private network namespace", { skip }, () => {
+describe("interop: `loopgate link` in front of the real openclaw gateway, from a private network namespace", {
+  skip,
+}, () => {
   test("runs in a namespace of its own", { skip: NETNS_ADDR ? "already inside the namespace" : false }, async (t) => {
     const { spawnSync } = await import("node:child_process");
     const probe = spawnSync("unshare", ["-rn", "true"]);
     if (probe.status !== 0) {
-      t.skip(`cannot create a network namespace (unshare -rn failed: ${String(probe.stderr).trim()}); install util-linux or allow user namespaces`);
+      t.skip(
+        `cannot create a network namespace (unshare -rn failed: ${String(probe.stderr).trim()}); install util-linux or allow user namespaces`,
+      );
       return;
     }
     const addr = "10.99.0.2";
@@ -78,7 +85,9 @@ describe("interop: `loopgate link` in front of the real openclaw gateway, from a
   });
 });
 
-describe("interop: `loopgate link` and the relay in front of the real openclaw gateway", { skip: skip ?? (NETNS_ADDR ? false : "runs only inside its network namespace (see above)") }, () => {
+describe("interop: `loopgate link` and the relay in front of the real openclaw gateway", {
+  skip: skip ?? (NETNS_ADDR ? false : "runs only inside its network namespace (see above)"),
+}, () => {
   const GW_TOKEN = "real-gateway-token-behind-relay-0123";
   let stop: (() => Promise<void>) | undefined;
   let log: (() => string) | undefined;
@@ -121,7 +130,12 @@ describe("interop: `loopgate link` and the relay in front of the real openclaw g
       JSON.stringify({
         gateway: {
           mode: "remote",
-          remote: { url, token: GW_TOKEN, tlsFingerprint: relayPin, edgeAuth: { Authorization: `Bearer ${minted.token}` } },
+          remote: {
+            url,
+            token: GW_TOKEN,
+            tlsFingerprint: relayPin,
+            edgeAuth: { Authorization: `Bearer ${minted.token}` },
+          },
         },
       }),
     );
@@ -129,7 +143,10 @@ describe("interop: `loopgate link` and the relay in front of the real openclaw g
     assert.equal(r.code, 0, r.stderr + r.stdout + "\n--- gateway log:\n" + log!().slice(-3000));
     assert.equal(lastJson(r.stdout).ok, true);
     // Without the relay token the relay refuses before anything reaches the gateway.
-    writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify({ gateway: { mode: "remote", remote: { url, token: GW_TOKEN, tlsFingerprint: relayPin } } }));
+    writeFileSync(
+      join(home, ".openclaw", "openclaw.json"),
+      JSON.stringify({ gateway: { mode: "remote", remote: { url, token: GW_TOKEN, tlsFingerprint: relayPin } } }),
+    );
     const before = log!().length;
     const bad = await openclaw(["gateway", "call", "health", "--json"], { home, timeoutMs: 60_000 });
     assert.notEqual(bad.code, 0);

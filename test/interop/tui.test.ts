@@ -33,7 +33,13 @@ for (const route of ROUTES) {
       const args = route === "local" ? ["--url", rig.url, "--token", rig.token] : [];
       return startTui(args, { home });
     };
-    const chatEvents = (state: string) => rig.tap.frames.filter((f) => f.dir === "out" && f.frame.event === "chat" && (f.frame.payload as { state?: string } | undefined)?.state === state);
+    const chatEvents = (state: string) =>
+      rig.tap.frames.filter(
+        (f) =>
+          f.dir === "out" &&
+          f.frame.event === "chat" &&
+          (f.frame.payload as { state?: string } | undefined)?.state === state,
+      );
 
     before(async () => {
       rig = await startRig(route);
@@ -70,7 +76,9 @@ for (const route of ROUTES) {
       await tui.waitFor(/aborted/, 15_000);
       const abort = rig.tap.frames.find((f) => f.dir === "in" && f.frame.method === "chat.abort");
       assert.ok(abort, "the TUI called chat.abort or sessions.abort");
-      const res = rig.tap.frames.find((f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn);
+      const res = rig.tap.frames.find(
+        (f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn,
+      );
       assert.equal(res?.frame.ok, true, JSON.stringify(res?.frame.error));
       assert.ok(chatEvents("aborted").length >= 1, "the run ended as aborted");
     });
@@ -83,7 +91,10 @@ for (const route of ROUTES) {
       await tui.submit("over on the side");
       await tui.waitFor((s) => s.includes("over on the side") && s.includes("Hello, world") && idle(s), 30_000);
       await tui.submit("/session main");
-      await tui.waitFor((s) => /session agent:main:main/.test(s) && s.includes("hello from the tui") && !s.includes("over on the side"), 15_000);
+      await tui.waitFor(
+        (s) => /session agent:main:main/.test(s) && s.includes("hello from the tui") && !s.includes("over on the side"),
+        15_000,
+      );
     });
 
     test("a fresh TUI loads the history of the main session", async () => {

@@ -6,10 +6,13 @@ import { LoopgateError } from "../../shared/errors.ts";
 import { tempDir } from "../helpers/proc.ts";
 
 test("JSON5 config with comments, trailing commas and unquoted keys parses", () => {
-  const c = parseConfigText(`{
+  const c = parseConfigText(
+    `{
     // the gateway
     gateway: { port: 19000, bind: "loopback", auth: { mode: "token", token: { source: "env", id: "MY_TOKEN" }, }, },
-  }`, "test");
+  }`,
+    "test",
+  );
   assert.equal(c.gateway?.port, 19000);
 });
 
@@ -17,15 +20,30 @@ test("unknown keys and wrong types name the key", () => {
   assert.throws(() => parseConfigText("{ gateway: { prot: 1 } }", "cfg"), /unknown key `gateway\.prot`/);
   assert.throws(() => parseConfigText("{ gatway: {} }", "cfg"), /unknown key `gatway`/);
   assert.throws(() => parseConfigText("{ gateway: { port: '1' } }", "cfg"), /`gateway\.port` must be integer/);
-  assert.throws(() => parseConfigText("{ gateway: { bind: 'everywhere' } }", "cfg"), /`gateway\.bind` must be one of "loopback", "lan", "tailnet", "custom", "auto"/);
-  assert.throws(() => parseConfigText("{ gateway: { auth: { token: { source: 'vault', id: 'x' } } } }", "cfg"), /gateway\.auth\.token/);
-  assert.throws(() => parseConfigText("{ gateway: { remote: { tlsFingerprint: 5 } } }", "cfg"), /gateway\.remote\.tlsFingerprint/);
+  assert.throws(
+    () => parseConfigText("{ gateway: { bind: 'everywhere' } }", "cfg"),
+    /`gateway\.bind` must be one of "loopback", "lan", "tailnet", "custom", "auto"/,
+  );
+  assert.throws(
+    () => parseConfigText("{ gateway: { auth: { token: { source: 'vault', id: 'x' } } } }", "cfg"),
+    /gateway\.auth\.token/,
+  );
+  assert.throws(
+    () => parseConfigText("{ gateway: { remote: { tlsFingerprint: 5 } } }", "cfg"),
+    /gateway\.remote\.tlsFingerprint/,
+  );
   assert.throws(() => parseConfigText("[1,2]", "cfg"), /must be an object/);
   assert.throws(() => parseConfigText("{ gateway: ", "cfg"), /not valid JSON5/);
 });
 
 const base = (flags = {}, config = {}, env: NodeJS.ProcessEnv = {}) =>
-  resolveGatewaySettings({ flags, config, env: { LOOPGATE_STATE_DIR: tempDir(), ...env }, resolveSecret: () => undefined, allowGenerate: false });
+  resolveGatewaySettings({
+    flags,
+    config,
+    env: { LOOPGATE_STATE_DIR: tempDir(), ...env },
+    resolveSecret: () => undefined,
+    allowGenerate: false,
+  });
 
 test("port precedence: --port > OPENCLAW_GATEWAY_PORT > gateway.port > 18789", () => {
   assert.equal(base().port, 18789);
@@ -38,8 +56,14 @@ test("port precedence: --port > OPENCLAW_GATEWAY_PORT > gateway.port > 18789", (
 
 test("bind safety: nothing beyond loopback without token or password", () => {
   for (const bind of ["lan", "tailnet"]) {
-    assert.throws(() => base({ bind }), (e: unknown) => e instanceof LoopgateError && e.code === "BIND_REFUSED");
-    assert.throws(() => base({ bind, auth: "none" }), (e: unknown) => e instanceof LoopgateError && e.code === "BIND_REFUSED");
+    assert.throws(
+      () => base({ bind }),
+      (e: unknown) => e instanceof LoopgateError && e.code === "BIND_REFUSED",
+    );
+    assert.throws(
+      () => base({ bind, auth: "none" }),
+      (e: unknown) => e instanceof LoopgateError && e.code === "BIND_REFUSED",
+    );
     assert.equal(base({ bind, token: "t" }).auth.mode, "token");
     assert.equal(base({ bind, auth: "password", password: "p" }).auth.mode, "password");
   }
@@ -59,5 +83,9 @@ test("auth modes: none on loopback only, password needs a password, inferred pas
 });
 
 test("an unresolved gateway.auth.token reference fails closed", () => {
-  assert.throws(() => base({}, { gateway: { auth: { token: { source: "env", id: "NOPE" } } } }), (e: unknown) => e instanceof LoopgateError && e.code === "SECRET_UNRESOLVED" && /gateway\.auth\.token/.test(e.message));
+  assert.throws(
+    () => base({}, { gateway: { auth: { token: { source: "env", id: "NOPE" } } } }),
+    (e: unknown) =>
+      e instanceof LoopgateError && e.code === "SECRET_UNRESOLVED" && /gateway\.auth\.token/.test(e.message),
+  );
 });

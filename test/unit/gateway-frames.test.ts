@@ -12,29 +12,47 @@ const RUNS = Number(process.env.LOOPGATE_FUZZ_RUNS ?? 2000);
 
 test("fuzz: arbitrary strings never throw; refusals are INVALID_REQUEST with a bounded message", () => {
   fc.assert(
-    fc.property(fc.oneof(fc.string({ maxLength: 400 }), fc.json({ maxDepth: 6 }), fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v))), (text) => {
-      const r = parseClientFrame(text);
-      if (!r.ok) {
-        assert.equal(r.error.code, "INVALID_REQUEST");
-        assert.ok(r.error.message.length <= 600);
-      }
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 400 }),
+        fc.json({ maxDepth: 6 }),
+        fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
+      ),
+      (text) => {
+        const r = parseClientFrame(text);
+        if (!r.ok) {
+          assert.equal(r.error.code, "INVALID_REQUEST");
+          assert.ok(r.error.message.length <= 600);
+        }
+      },
+    ),
     { numRuns: RUNS },
   );
 });
 
 test("fuzz: req-shaped objects with wrong types are refused and keep a bounded id", () => {
   fc.assert(
-    fc.property(fc.record({ type: fc.oneof(fc.constant("req"), fc.string()), id: fc.oneof(fc.string({ maxLength: 300 }), fc.integer(), fc.constant(null)), method: fc.anything(), params: fc.anything() }, { requiredKeys: [] }), (obj) => {
-      let text: string;
-      try {
-        text = JSON.stringify(obj);
-      } catch {
-        return;
-      }
-      const r = parseClientFrame(text);
-      if (!r.ok && r.id !== undefined) assert.ok(r.id.length <= 128);
-    }),
+    fc.property(
+      fc.record(
+        {
+          type: fc.oneof(fc.constant("req"), fc.string()),
+          id: fc.oneof(fc.string({ maxLength: 300 }), fc.integer(), fc.constant(null)),
+          method: fc.anything(),
+          params: fc.anything(),
+        },
+        { requiredKeys: [] },
+      ),
+      (obj) => {
+        let text: string;
+        try {
+          text = JSON.stringify(obj);
+        } catch {
+          return;
+        }
+        const r = parseClientFrame(text);
+        if (!r.ok && r.id !== undefined) assert.ok(r.id.length <= 128);
+      },
+    ),
     { numRuns: RUNS },
   );
 });
@@ -64,7 +82,12 @@ test("fuzz: connect params of any shape are accepted only when well-formed", () 
 });
 
 test("connect from a newer OpenClaw client: modelCatalog (not in the published 2026.9.1 schema) is accepted when small, refused otherwise", () => {
-  const base = { minProtocol: 4, maxProtocol: 4, client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "linux", mode: "webchat" }, caps: ["model-catalog-snapshot"] };
+  const base = {
+    minProtocol: 4,
+    maxProtocol: 4,
+    client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "linux", mode: "webchat" },
+    caps: ["model-catalog-snapshot"],
+  };
   assert.equal(checkConnectParams({ ...base, modelCatalog: { agentId: "main" } }).ok, true);
   const bad = checkConnectParams({ ...base, modelCatalog: "all" });
   assert.equal(bad.ok, false);

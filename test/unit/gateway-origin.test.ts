@@ -4,11 +4,27 @@ import assert from "node:assert/strict";
 import { OriginPolicy, parseHostHeader } from "../../agent/gateway/origin.ts";
 
 const PORT = 18789;
-const loopback = new OriginPolicy({ port: PORT, boundAddresses: ["127.0.0.1", "::1"], allowedHosts: [], allowedOrigins: [], allowTailscale: false });
+const loopback = new OriginPolicy({
+  port: PORT,
+  boundAddresses: ["127.0.0.1", "::1"],
+  allowedHosts: [],
+  allowedOrigins: [],
+  allowTailscale: false,
+});
 
 describe("gateway Host check", () => {
   test("loopback names and literals pass, on any port (ssh -L changes the port)", () => {
-    for (const h of ["127.0.0.1:18789", "127.0.0.1", "localhost:9999", "LOCALHOST:18789", "localhost.:18789", "[::1]:18789", "[::1]", "127.0.0.2:18789", "[::ffff:127.0.0.1]:1"]) {
+    for (const h of [
+      "127.0.0.1:18789",
+      "127.0.0.1",
+      "localhost:9999",
+      "LOCALHOST:18789",
+      "localhost.:18789",
+      "[::1]:18789",
+      "[::1]",
+      "127.0.0.2:18789",
+      "[::ffff:127.0.0.1]:1",
+    ]) {
       assert.equal(loopback.checkHost(h), undefined, h);
     }
   });
@@ -21,16 +37,49 @@ describe("gateway Host check", () => {
   });
 
   test("*.localhost, other IPs, bare IPv6 and junk are refused", () => {
-    for (const h of ["app.localhost:18789", "192.168.1.10:18789", "::1", "", undefined, "a b", "[::1", "[::1]x", "127.0.0.1:99999999", "evil.example:80@127.0.0.1"]) {
+    for (const h of [
+      "app.localhost:18789",
+      "192.168.1.10:18789",
+      "::1",
+      "",
+      undefined,
+      "a b",
+      "[::1",
+      "[::1]x",
+      "127.0.0.1:99999999",
+      "evil.example:80@127.0.0.1",
+    ]) {
       assert.notEqual(loopback.checkHost(h), undefined, String(h));
     }
   });
 
   test("configured names and bound addresses pass; ts.net only with allowTailscale", () => {
-    const p = new OriginPolicy({ port: PORT, boundAddresses: ["0.0.0.0"], allowedHosts: ["gw.example.com"], allowedOrigins: [], allowTailscale: true, interfaceAddresses: () => ["127.0.0.1", "192.168.1.10", "fe80::1"] });
-    for (const h of ["gw.example.com", "GW.example.com:443", "192.168.1.10:18789", "[fe80::1]:18789", "box.tail1234.ts.net", "127.0.0.1:18789"]) assert.equal(p.checkHost(h), undefined, h);
-    for (const h of ["192.168.1.11:18789", "other.example.com", "ts.net"]) assert.notEqual(p.checkHost(h), undefined, h);
-    const noTs = new OriginPolicy({ port: PORT, boundAddresses: ["100.100.1.2"], allowedHosts: [], allowedOrigins: [], allowTailscale: false });
+    const p = new OriginPolicy({
+      port: PORT,
+      boundAddresses: ["0.0.0.0"],
+      allowedHosts: ["gw.example.com"],
+      allowedOrigins: [],
+      allowTailscale: true,
+      interfaceAddresses: () => ["127.0.0.1", "192.168.1.10", "fe80::1"],
+    });
+    for (const h of [
+      "gw.example.com",
+      "GW.example.com:443",
+      "192.168.1.10:18789",
+      "[fe80::1]:18789",
+      "box.tail1234.ts.net",
+      "127.0.0.1:18789",
+    ])
+      assert.equal(p.checkHost(h), undefined, h);
+    for (const h of ["192.168.1.11:18789", "other.example.com", "ts.net"])
+      assert.notEqual(p.checkHost(h), undefined, h);
+    const noTs = new OriginPolicy({
+      port: PORT,
+      boundAddresses: ["100.100.1.2"],
+      allowedHosts: [],
+      allowedOrigins: [],
+      allowTailscale: false,
+    });
     assert.notEqual(noTs.checkHost("box.tail1234.ts.net"), undefined);
     assert.equal(noTs.checkHost("100.100.1.2:18789"), undefined);
     assert.notEqual(noTs.checkHost("100.100.1.3:18789"), undefined);
@@ -76,21 +125,47 @@ describe("gateway Origin check", () => {
   });
 
   test("opaque, malformed and non-http origins are refused", () => {
-    for (const o of ["null", "", "file://", "chrome-extension://abcdefghijklmnopabcdefghijklmnop", "http://a/b", "http://user@127.0.0.1:1"]) {
+    for (const o of [
+      "null",
+      "",
+      "file://",
+      "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+      "http://a/b",
+      "http://user@127.0.0.1:1",
+    ]) {
       assert.notEqual(loopback.checkOrigin(o, { host, local: true }), undefined, o);
     }
   });
 
   test("configured origins and the relay origin of a relayed stream pass", () => {
-    const p = new OriginPolicy({ port: PORT, boundAddresses: ["127.0.0.1"], allowedHosts: [], allowedOrigins: ["https://ui.example.com/", "https://relay.example"], allowTailscale: false });
+    const p = new OriginPolicy({
+      port: PORT,
+      boundAddresses: ["127.0.0.1"],
+      allowedHosts: [],
+      allowedOrigins: ["https://ui.example.com/", "https://relay.example"],
+      allowTailscale: false,
+    });
     assert.equal(p.checkOrigin("https://ui.example.com", { host, local: false }), undefined);
     assert.equal(p.checkOrigin("https://relay.example", { host, local: false }), undefined);
-    assert.equal(p.checkOrigin("https://r2.example:8443", { host, local: false, relayHost: "r2.example:8443" }), undefined);
-    assert.notEqual(p.checkOrigin("http://r2.example:8443", { host, local: false, relayHost: "r2.example:8443" }), undefined, "relay origins are https");
+    assert.equal(
+      p.checkOrigin("https://r2.example:8443", { host, local: false, relayHost: "r2.example:8443" }),
+      undefined,
+    );
+    assert.notEqual(
+      p.checkOrigin("http://r2.example:8443", { host, local: false, relayHost: "r2.example:8443" }),
+      undefined,
+      "relay origins are https",
+    );
   });
 
   test("a configured name's own origin passes (Control UI opened by that name)", () => {
-    const p = new OriginPolicy({ port: PORT, boundAddresses: ["127.0.0.1"], allowedHosts: ["gw.example.com"], allowedOrigins: [], allowTailscale: true });
+    const p = new OriginPolicy({
+      port: PORT,
+      boundAddresses: ["127.0.0.1"],
+      allowedHosts: ["gw.example.com"],
+      allowedOrigins: [],
+      allowTailscale: true,
+    });
     assert.equal(p.checkOrigin("https://gw.example.com", { host: "gw.example.com", local: false }), undefined);
     assert.equal(p.checkOrigin("https://box.tail1.ts.net", { host: "box.tail1.ts.net", local: false }), undefined);
     assert.notEqual(p.checkOrigin("https://evil.example", { host: "gw.example.com", local: false }), undefined);

@@ -6,11 +6,23 @@ import { brotliCompressSync } from "node:zlib";
 import { LinkStream, type StreamLimits } from "../../shared/link/stream.ts";
 import { forwardHttpStream } from "../../agent/link/http-forward.ts";
 
-const LIMITS: StreamLimits = { initialWindow: 64 * 1024, maxMessageBytes: 1 << 20, maxQueuedBytes: 1 << 20, highWaterBytes: 32 * 1024, chunkBytes: 16 * 1024 };
+const LIMITS: StreamLimits = {
+  initialWindow: 64 * 1024,
+  maxMessageBytes: 1 << 20,
+  maxQueuedBytes: 1 << 20,
+  highWaterBytes: 32 * 1024,
+  chunkBytes: 16 * 1024,
+};
 
 function stream(path: string): { s: LinkStream; frames: Uint8Array[] } {
   const frames: Uint8Array[] = [];
-  const s = new LinkStream(1, { sendFrame: (f) => frames.push(f), remove: () => {} }, LIMITS, { kind: "http", path, method: "GET", headers: {}, clientAddr: "203.0.113.9" });
+  const s = new LinkStream(1, { sendFrame: (f) => frames.push(f), remove: () => {} }, LIMITS, {
+    kind: "http",
+    path,
+    method: "GET",
+    headers: {},
+    clientAddr: "203.0.113.9",
+  });
   return { s, frames };
 }
 
@@ -35,9 +47,15 @@ test("a response stalled on credit ends when its stream closes, and the upstream
     // No credit is ever granted: the forwarder soon waits for a drain that will not come.
     await new Promise((r) => setTimeout(r, 300));
     s.handleClose(1001, "client went away");
-    const outcome = await Promise.race([done.then(() => "ended"), new Promise((r) => setTimeout(() => r("still waiting"), 3000))]);
+    const outcome = await Promise.race([
+      done.then(() => "ended"),
+      new Promise((r) => setTimeout(() => r("still waiting"), 3000)),
+    ]);
     assert.equal(outcome, "ended");
-    await Promise.race([closed, new Promise((_r, rej) => setTimeout(() => rej(new Error("upstream request still open")), 3000))]);
+    await Promise.race([
+      closed,
+      new Promise((_r, rej) => setTimeout(() => rej(new Error("upstream request still open")), 3000)),
+    ]);
   } finally {
     server.closeAllConnections();
     server.close();
@@ -46,7 +64,9 @@ test("a response stalled on credit ends when its stream closes, and the upstream
 
 test("a compressed body is forwarded as sent, with its content-encoding", async () => {
   const body = brotliCompressSync(Buffer.from("x".repeat(10_000)));
-  const server = createServer((_q, res) => res.writeHead(200, { "content-encoding": "br", "content-type": "text/plain" }).end(body));
+  const server = createServer((_q, res) =>
+    res.writeHead(200, { "content-encoding": "br", "content-type": "text/plain" }).end(body),
+  );
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
   try {
@@ -63,7 +83,11 @@ test("a compressed body is forwarded as sent, with its content-encoding", async 
       sent.push(typeof d === "string" ? new TextEncoder().encode(d) : d);
       return send(d);
     };
-    await forwardHttpStream(s, { url: new URL(`http://127.0.0.1:${port}/`), method: "GET", headers: { "accept-encoding": "br" } });
+    await forwardHttpStream(s, {
+      url: new URL(`http://127.0.0.1:${port}/`),
+      method: "GET",
+      headers: { "accept-encoding": "br" },
+    });
     assert.equal(headers["content-encoding"], "br");
     assert.ok(Buffer.concat(sent).equals(body));
   } finally {

@@ -9,7 +9,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { validateHeaderValue, validateHeaderName } from "node:http";
 import fc from "fast-check";
-import { decodeFrame, encodeOpen, encodePing, encodeClose, encodeData, FrameType, MAX_OPEN_PATH_BYTES, MAX_OPEN_QUERY_BYTES } from "../../shared/link/codec.ts";
+import {
+  decodeFrame,
+  encodeOpen,
+  encodePing,
+  encodeClose,
+  encodeData,
+  FrameType,
+  MAX_OPEN_PATH_BYTES,
+  MAX_OPEN_QUERY_BYTES,
+} from "../../shared/link/codec.ts";
 import { LinkMux } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { LoopgateError } from "../../shared/errors.ts";
@@ -77,7 +86,10 @@ test("a bad OPEN closes its own stream with 1008; the link and the next stream g
     ["huge header value", { ...GOOD, headers: { "user-agent": "x".repeat(5000) } }],
     ["control character in a header", { ...GOOD, headers: { origin: "https://a\u0001" } }],
     ["non-Latin-1 header", { ...GOOD, headers: { origin: "https://ä€" } }],
-    ["too many headers", { ...GOOD, headers: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h${i}`, "v"])) }],
+    [
+      "too many headers",
+      { ...GOOD, headers: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h${i}`, "v"])) },
+    ],
     ["bad subprotocol", { ...GOOD, protocols: ["a b"] }],
     ["duplicate subprotocols", { ...GOOD, protocols: ["a", "a"] }],
   ];
@@ -85,7 +97,10 @@ test("a bad OPEN closes its own stream with 1008; the link and the next stream g
   for (const [name, meta] of bad) {
     h.mux.receive(rawOpen(id, meta));
     const last = h.closes().at(-1);
-    assert.ok(last && last.type === FrameType.CLOSE && last.streamId === id && last.code === 1008, `${name}: stream ${id} refused with 1008`);
+    assert.ok(
+      last && last.type === FrameType.CLOSE && last.streamId === id && last.code === 1008,
+      `${name}: stream ${id} refused with 1008`,
+    );
     assert.match(last.type === FrameType.CLOSE ? last.reason : "", /^request refused by the host/, name);
     id++;
   }
@@ -107,7 +122,11 @@ test("an OPEN for an id still open ends the old stream locally and opens the new
   const framesBefore = h.sent.length;
   h.mux.receive(encodeOpen(9, { ...GOOD, path: "/again" } as never));
   assert.equal(oldEnd, 1011, "the old stream ended locally");
-  assert.equal(h.sent.slice(framesBefore).filter((f) => decodeFrame(f).type === FrameType.CLOSE).length, 0, "no CLOSE that would hit the new stream");
+  assert.equal(
+    h.sent.slice(framesBefore).filter((f) => decodeFrame(f).type === FrameType.CLOSE).length,
+    0,
+    "no CLOSE that would hit the new stream",
+  );
   assert.equal(h.opened.length, 2);
   assert.equal(h.mux.get(9)?.meta?.path, "/again");
   // A bad OPEN on an id still open: the old one ends, the new one is refused, the link stays.
@@ -132,7 +151,14 @@ test("a request body wait settles when the relay closes the stream without a bod
 test("an OPEN the local stack cannot start fails that stream with 1011, not the link", () => {
   const sent: Uint8Array[] = [];
   let fatal = false;
-  const mux = new LinkMux({ role: "host", send: (f) => sent.push(f), onFatal: () => (fatal = true), onOpen: () => { throw new TypeError("boom"); } });
+  const mux = new LinkMux({
+    role: "host",
+    send: (f) => sent.push(f),
+    onFatal: () => (fatal = true),
+    onOpen: () => {
+      throw new TypeError("boom");
+    },
+  });
   mux.receive(encodeOpen(5, GOOD as never));
   const close = decodeFrame(sent.at(-1)!);
   assert.ok(close.type === FrameType.CLOSE && close.streamId === 5 && close.code === 1011);
@@ -141,8 +167,21 @@ test("an OPEN the local stack cannot start fails that stream with 1011, not the 
 });
 
 test("the connector marks every relayed stream itself, whatever the relay sent", () => {
-  const forged = { ...GOOD, headers: { "x-loopgate-relay": "0", "x-forwarded-for": "127.0.0.1", forwarded: "for=127.0.0.1", "x-real-ip": "127.0.0.1", "tailscale-user-login": "owner@example.com" } };
-  for (const meta of [forged, { ...GOOD, headers: {} }, { ...GOOD, kind: "http" as const, method: "POST", headers: {} }]) {
+  const forged = {
+    ...GOOD,
+    headers: {
+      "x-loopgate-relay": "0",
+      "x-forwarded-for": "127.0.0.1",
+      forwarded: "for=127.0.0.1",
+      "x-real-ip": "127.0.0.1",
+      "tailscale-user-login": "owner@example.com",
+    },
+  };
+  for (const meta of [
+    forged,
+    { ...GOOD, headers: {} },
+    { ...GOOD, kind: "http" as const, method: "POST", headers: {} },
+  ]) {
     const r = upstreamRequest(meta as never, UPSTREAM);
     assert.equal(r.headers["x-loopgate-relay"], "1");
     assert.equal(r.headers["x-forwarded-for"], "192.0.2.1", "the forwarded address is the OPEN's client address");
@@ -154,17 +193,25 @@ test("the connector marks every relayed stream itself, whatever the relay sent",
   // A client address that is no address is forwarded as "unknown", never dropped.
   assert.equal(upstreamRequest({ ...GOOD, clientAddr: "" } as never, UPSTREAM).headers["x-forwarded-for"], "unknown");
   // Credentials never ride a relayed WebSocket's upgrade; a path cannot leave the gateway.
-  assert.equal(upstreamRequest({ ...GOOD, headers: { authorization: "Bearer x", cookie: "a=b" } } as never, UPSTREAM).headers.authorization, undefined);
+  assert.equal(
+    upstreamRequest({ ...GOOD, headers: { authorization: "Bearer x", cookie: "a=b" } } as never, UPSTREAM).headers
+      .authorization,
+    undefined,
+  );
   assert.equal(upstreamRequest({ ...GOOD, path: "//evil.example/x" } as never, UPSTREAM).url.host, "127.0.0.1:18789");
 });
 
 test("the connector refuses a relayed client token that names another relay", () => {
-  const jwt = (aud: unknown) => `${Buffer.from('{"alg":"EdDSA"}').toString("base64url")}.${Buffer.from(JSON.stringify({ aud })).toString("base64url")}.sig`;
+  const jwt = (aud: unknown) =>
+    `${Buffer.from('{"alg":"EdDSA"}').toString("base64url")}.${Buffer.from(JSON.stringify({ aud })).toString("base64url")}.sig`;
   const meta = (tok: string) => ({ ...GOOD, headers: { "x-loopgate-client-token": tok } }) as never;
   const A = "https://relay-a.test:8443";
   assert.equal(upstreamRequest(meta(jwt(A)), UPSTREAM, A).headers["x-loopgate-client-token"], jwt(A));
   assert.equal(upstreamRequest(meta(jwt([A, "x"])), UPSTREAM, A).headers["x-loopgate-client-token"], jwt([A, "x"]));
-  assert.throws(() => upstreamRequest(meta(jwt("https://relay-b.test:8443")), UPSTREAM, A), (e: unknown) => e instanceof LoopgateError && /another relay/.test(e.message));
+  assert.throws(
+    () => upstreamRequest(meta(jwt("https://relay-b.test:8443")), UPSTREAM, A),
+    (e: unknown) => e instanceof LoopgateError && /another relay/.test(e.message),
+  );
   assert.throws(() => upstreamRequest(meta("garbage"), UPSTREAM, A), LoopgateError);
 });
 
@@ -175,11 +222,51 @@ test("fuzz: OPEN frames with any path, query, method and header sizes never take
     fc.nat({ max: 6000 }).map((n) => "/" + "p".repeat(n)),
     fc.constantFrom("/", "//evil.example/", "/%2e%2e/", "/a?b", "/a#b", "/\u0000", "/\u00e9", "Q/x", ""),
   );
-  const queryArb = fc.option(fc.oneof(fc.string({ maxLength: 64 }), fc.nat({ max: 10_000 }).map((n) => "q=" + "x".repeat(n))), { nil: undefined });
-  const methodArb = fc.option(fc.oneof(fc.constantFrom("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "M-SEARCH", "TRACE", "CONNECT", "get", ""), fc.string({ maxLength: 20 })), { nil: undefined });
+  const queryArb = fc.option(
+    fc.oneof(
+      fc.string({ maxLength: 64 }),
+      fc.nat({ max: 10_000 }).map((n) => "q=" + "x".repeat(n)),
+    ),
+    { nil: undefined },
+  );
+  const methodArb = fc.option(
+    fc.oneof(
+      fc.constantFrom(
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+        "M-SEARCH",
+        "TRACE",
+        "CONNECT",
+        "get",
+        "",
+      ),
+      fc.string({ maxLength: 20 }),
+    ),
+    { nil: undefined },
+  );
   const headersArb = fc.dictionary(
-    fc.oneof(fc.constantFrom("origin", "user-agent", "x-forwarded-for", "x-loopgate-relay", "cookie", "x-loopgate-client-token", "__proto__"), fc.string({ maxLength: 20 })),
-    fc.oneof(fc.string({ maxLength: 40 }), fc.nat({ max: 6000 }).map((n) => "v".repeat(n)), fc.constantFrom("a\r\nb: c", "\u0001", "\u20ac", "")),
+    fc.oneof(
+      fc.constantFrom(
+        "origin",
+        "user-agent",
+        "x-forwarded-for",
+        "x-loopgate-relay",
+        "cookie",
+        "x-loopgate-client-token",
+        "__proto__",
+      ),
+      fc.string({ maxLength: 20 }),
+    ),
+    fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.nat({ max: 6000 }).map((n) => "v".repeat(n)),
+      fc.constantFrom("a\r\nb: c", "\u0001", "\u20ac", ""),
+    ),
     { maxKeys: 8 },
   );
   const metaArb = fc.record({
@@ -206,11 +293,14 @@ test("fuzz: OPEN frames with any path, query, method and header sizes never take
   );
   // Reused and colliding stream ids too: the link stays, and the host holds at most one stream per id.
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 3 }), metaArb), { minLength: 1, maxLength: 8 }), (opens) => {
-      const h = hostMux();
-      for (const [id, m] of opens) h.mux.receive(rawOpen(id, m));
-      return h.fatal.length === 0 && h.violations.length === 0 && h.mux.size <= 3 && h.alive();
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 1, max: 3 }), metaArb), { minLength: 1, maxLength: 8 }),
+      (opens) => {
+        const h = hostMux();
+        for (const [id, m] of opens) h.mux.receive(rawOpen(id, m));
+        return h.fatal.length === 0 && h.violations.length === 0 && h.mux.size <= 3 && h.alive();
+      },
+    ),
     { numRuns: 800 },
   );
 });

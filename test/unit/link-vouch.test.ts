@@ -35,12 +35,26 @@ function open(headers: Record<string, string>, kind: "ws" | "http" = "ws"): Open
 test("a verified client token is named (its id) in the vouch header, and a forged copy is replaced", async () => {
   const h = await host();
   const revoked = new Set<string>();
-  const v = new Voucher({ header: "X-Loopgate-User", hostId: h.hostId, hostKey: h.publicJwk, relayUrl: RELAY, isRevoked: (id) => revoked.has(id) });
-  const { token, id } = await mintClientToken(h.privateKey, h.hostId, { audience: AUD, ttlSec: 600, scopes: ["operator.read"], name: "laptop" });
+  const v = new Voucher({
+    header: "X-Loopgate-User",
+    hostId: h.hostId,
+    hostKey: h.publicJwk,
+    relayUrl: RELAY,
+    isRevoked: (id) => revoked.has(id),
+  });
+  const { token, id } = await mintClientToken(h.privateKey, h.hostId, {
+    audience: AUD,
+    ttlSec: 600,
+    scopes: ["operator.read"],
+    name: "laptop",
+  });
   const meta = open({ "x-loopgate-client-token": token });
   const req = upstreamRequest(meta, UPSTREAM, AUD);
   // Even if a forged copy got past the relay and upstreamRequest, the link's own value is the only one.
-  const forged = { ...req, headers: { ...req.headers, "x-loopgate-user": "admin@example.com", "X-LOOPGATE-USER": "admin@example.com" } };
+  const forged = {
+    ...req,
+    headers: { ...req.headers, "x-loopgate-user": "admin@example.com", "X-LOOPGATE-USER": "admin@example.com" },
+  };
   const out = await v.vouch(meta, forged);
   assert.equal(out.headers["x-loopgate-user"], id);
   assert.equal(out.headers["x-loopgate-client-token"], undefined, "the upstream never sees the relay token");
@@ -53,10 +67,19 @@ test("a verified client token is named (its id) in the vouch header, and a forge
 
 test("no token (plain HTTP): no vouch header, and a client's copy is dropped", async () => {
   const h = await host();
-  const v = new Voucher({ header: "x-loopgate-user", hostId: h.hostId, hostKey: h.publicJwk, relayUrl: RELAY, isRevoked: () => false });
+  const v = new Voucher({
+    header: "x-loopgate-user",
+    hostId: h.hostId,
+    hostKey: h.publicJwk,
+    relayUrl: RELAY,
+    isRevoked: () => false,
+  });
   const meta = open({}, "http");
   const req = upstreamRequest(meta, UPSTREAM, AUD);
-  const out = await v.vouch(meta, { ...req, headers: { ...req.headers, "x-loopgate-user": "admin@example.com", "x-openclaw-scopes": "operator.admin" } });
+  const out = await v.vouch(meta, {
+    ...req,
+    headers: { ...req.headers, "x-loopgate-user": "admin@example.com", "x-openclaw-scopes": "operator.admin" },
+  });
   assert.equal(out.headers["x-loopgate-user"], undefined);
   assert.equal(out.headers["x-openclaw-scopes"], undefined);
 });
@@ -64,22 +87,62 @@ test("no token (plain HTTP): no vouch header, and a client's copy is dropped", a
 test("a token the host key does not vouch for is refused: another host's, another relay's, expired, not a JWT", async () => {
   const h = await host();
   const other = await host();
-  const v = new Voucher({ header: "x-loopgate-user", hostId: h.hostId, hostKey: h.publicJwk, relayUrl: RELAY, isRevoked: () => false });
+  const v = new Voucher({
+    header: "x-loopgate-user",
+    hostId: h.hostId,
+    hostKey: h.publicJwk,
+    relayUrl: RELAY,
+    isRevoked: () => false,
+  });
   const cases: [string, string, string][] = [
-    ["another host's", (await mintClientToken(other.privateKey, other.hostId, { audience: AUD, ttlSec: 600, scopes: [] })).token, "wrong_issuer"],
-    ["another relay's", (await mintClientToken(h.privateKey, h.hostId, { audience: "https://other.example.com", ttlSec: 600, scopes: [] })).token, "wrong_audience"],
-    ["expired", (await mintClientToken(h.privateKey, h.hostId, { audience: AUD, ttlSec: -120, scopes: [] })).token, "expired"],
+    [
+      "another host's",
+      (await mintClientToken(other.privateKey, other.hostId, { audience: AUD, ttlSec: 600, scopes: [] })).token,
+      "wrong_issuer",
+    ],
+    [
+      "another relay's",
+      (
+        await mintClientToken(h.privateKey, h.hostId, {
+          audience: "https://other.example.com",
+          ttlSec: 600,
+          scopes: [],
+        })
+      ).token,
+      "wrong_audience",
+    ],
+    [
+      "expired",
+      (await mintClientToken(h.privateKey, h.hostId, { audience: AUD, ttlSec: -120, scopes: [] })).token,
+      "expired",
+    ],
     ["not a JWT", "admin@example.com", "malformed"],
   ];
   for (const [what, token, reason] of cases) {
     const meta = open({ "x-loopgate-client-token": token });
-    await assert.rejects(v.vouch(meta, { url: new URL("http://127.0.0.1:18789/"), method: "GET", headers: {}, protocols: [] }), (e: LoopgateError) => e.details?.reason === reason, what);
+    await assert.rejects(
+      v.vouch(meta, { url: new URL("http://127.0.0.1:18789/"), method: "GET", headers: {}, protocols: [] }),
+      (e: LoopgateError) => e.details?.reason === reason,
+      what,
+    );
   }
 });
 
 test("a vouch header may not be one the link or a proxy chain already gives a meaning", () => {
   assert.equal(checkVouchHeader(" X-Loopgate-User "), "x-loopgate-user");
-  for (const bad of ["x-forwarded-for", "X-Forwarded-User", "x-forwarded-anything", "x-loopgate-relay", "x-loopgate-client-token", "x-openclaw-scopes", "x-real-ip", "authorization", "x-", "x-a b", "x-é"]) {
+  for (const bad of [
+    "x-forwarded-for",
+    "X-Forwarded-User",
+    "x-forwarded-anything",
+    "x-loopgate-relay",
+    "x-loopgate-client-token",
+    "x-openclaw-scopes",
+    "x-real-ip",
+    "authorization",
+    "x-",
+    "x-a b",
+    "x-é",
+  ]) {
     assert.throws(() => checkVouchHeader(bad), LoopgateError, bad);
   }
 });

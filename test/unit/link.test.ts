@@ -6,7 +6,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeFrame, encodeOpen, encodeAccept, encodeData, encodeClose, encodeCredit, encodePing, encodeControl, FrameType, wireCloseCode } from "../../shared/link/codec.ts";
+import {
+  decodeFrame,
+  encodeOpen,
+  encodeAccept,
+  encodeData,
+  encodeClose,
+  encodeCredit,
+  encodePing,
+  encodeControl,
+  FrameType,
+  wireCloseCode,
+} from "../../shared/link/codec.ts";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { LoopgateError } from "../../shared/errors.ts";
@@ -15,15 +26,28 @@ const META = { kind: "ws" as const, path: "/", headers: { "x-forwarded-for": "19
 
 test("codec: every frame type round-trips", () => {
   assert.deepEqual(decodeFrame(encodeOpen(7, META)), { type: FrameType.OPEN, streamId: 7, meta: META });
-  assert.deepEqual(decodeFrame(encodeAccept(7, { status: 200, headers: { "content-type": "text/html" } })), { type: FrameType.ACCEPT, streamId: 7, info: { status: 200, headers: { "content-type": "text/html" } } });
+  assert.deepEqual(decodeFrame(encodeAccept(7, { status: 200, headers: { "content-type": "text/html" } })), {
+    type: FrameType.ACCEPT,
+    streamId: 7,
+    info: { status: 200, headers: { "content-type": "text/html" } },
+  });
   const d = decodeFrame(encodeData(3, new Uint8Array([1, 2, 3]), true, true));
   assert.equal(d.type, FrameType.DATA);
   assert.ok(d.type === FrameType.DATA && d.binary && d.fin && d.data.length === 3);
-  assert.deepEqual(decodeFrame(encodeClose(3, 4001, "bye ✓")), { type: FrameType.CLOSE, streamId: 3, code: 4001, reason: "bye ✓" });
+  assert.deepEqual(decodeFrame(encodeClose(3, 4001, "bye ✓")), {
+    type: FrameType.CLOSE,
+    streamId: 3,
+    code: 4001,
+    reason: "bye ✓",
+  });
   assert.deepEqual(decodeFrame(encodeCredit(3, 65536)), { type: FrameType.CREDIT, streamId: 3, bytes: 65536 });
   const ping = decodeFrame(encodePing(new Uint8Array(8).fill(9)));
   assert.ok(ping.type === FrameType.PING && ping.nonce.every((b) => b === 9));
-  assert.deepEqual(decodeFrame(encodeControl({ type: "revoke", ids: ["a"] })), { type: FrameType.CONTROL, streamId: 0, message: { type: "revoke", ids: ["a"] } });
+  assert.deepEqual(decodeFrame(encodeControl({ type: "revoke", ids: ["a"] })), {
+    type: FrameType.CONTROL,
+    streamId: 0,
+    message: { type: "revoke", ids: ["a"] },
+  });
 });
 
 test("codec: malformed frames are refused with LINK_PROTOCOL", () => {
@@ -37,10 +61,28 @@ test("codec: malformed frames are refused with LINK_PROTOCOL", () => {
     ["CLOSE bad UTF-8", new Uint8Array([4, 0, 0, 0, 1, 0x03, 0xe8, 0xff])],
     ["CREDIT 0", new Uint8Array([5, 0, 0, 0, 1, 0, 0, 0, 0])],
     ["OPEN not JSON", new Uint8Array([1, 0, 0, 0, 1, 123])],
-    ["OPEN wrong shape", new Uint8Array([1, 0, 0, 0, 1, ...new TextEncoder().encode('{"kind":"ftp","path":"/","clientAddr":"x"}')])],
-    ["OPEN header injection", new Uint8Array([1, 0, 0, 0, 1, ...new TextEncoder().encode('{"kind":"ws","path":"/","clientAddr":"x","headers":{"a":"b\\r\\nc: d"}}')])],
+    [
+      "OPEN wrong shape",
+      new Uint8Array([1, 0, 0, 0, 1, ...new TextEncoder().encode('{"kind":"ftp","path":"/","clientAddr":"x"}')]),
+    ],
+    [
+      "OPEN header injection",
+      new Uint8Array([
+        1,
+        0,
+        0,
+        0,
+        1,
+        ...new TextEncoder().encode('{"kind":"ws","path":"/","clientAddr":"x","headers":{"a":"b\\r\\nc: d"}}'),
+      ]),
+    ],
   ];
-  for (const [name, bytes] of bad) assert.throws(() => decodeFrame(bytes), (e: unknown) => e instanceof LoopgateError && e.code === "LINK_PROTOCOL", name);
+  for (const [name, bytes] of bad)
+    assert.throws(
+      () => decodeFrame(bytes),
+      (e: unknown) => e instanceof LoopgateError && e.code === "LINK_PROTOCOL",
+      name,
+    );
   assert.equal(wireCloseCode(1006), 1011);
   assert.equal(wireCloseCode(1005), 1000);
   assert.equal(wireCloseCode(4000), 4000);
@@ -85,7 +127,12 @@ test("mux: a 5 MiB message is chunked and reassembled, boundaries kept, interlea
 
 test("mux: credit stops a sender at the window; a stalled stream does not block another", async () => {
   const window = 64 * 1024;
-  const { relay, opened } = pair({ initialWindow: window, chunkBytes: 16 * 1024, highWaterBytes: 256 * 1024, maxQueuedBytes: 4 * 1024 * 1024 });
+  const { relay, opened } = pair({
+    initialWindow: window,
+    chunkBytes: 16 * 1024,
+    highWaterBytes: 256 * 1024,
+    maxQueuedBytes: 4 * 1024 * 1024,
+  });
   const stalled = relay.openStream(META);
   const live = relay.openStream(META);
   await tick();
@@ -109,7 +156,12 @@ test("mux: credit stops a sender at the window; a stalled stream does not block 
 });
 
 test("mux: a source that cannot pause is told to pause, then closed at the queue limit", async () => {
-  const { relay, opened } = pair({ initialWindow: 16 * 1024, chunkBytes: 16 * 1024, highWaterBytes: 32 * 1024, maxQueuedBytes: 128 * 1024 });
+  const { relay, opened } = pair({
+    initialWindow: 16 * 1024,
+    chunkBytes: 16 * 1024,
+    highWaterBytes: 32 * 1024,
+    maxQueuedBytes: 128 * 1024,
+  });
   const s = relay.openStream(META);
   await tick();
   let peerClosed: [number, string] | undefined;
@@ -149,7 +201,11 @@ test("mux: stream limit, close codes and reasons end to end, closeAll", async ()
 test("mux: more OPENs than the host allows are refused with 1013", async () => {
   const relayLimits = { maxStreams: 10 };
   let relay!: LinkMux;
-  const host = new LinkMux({ role: "host", send: (f) => queueMicrotask(() => relay.receive(f)), limits: { maxStreams: 1 } });
+  const host = new LinkMux({
+    role: "host",
+    send: (f) => queueMicrotask(() => relay.receive(f)),
+    limits: { maxStreams: 1 },
+  });
   relay = new LinkMux({ role: "relay", send: (f) => queueMicrotask(() => host.receive(f)), limits: relayLimits });
   relay.openStream(META);
   const b = relay.openStream(META);
@@ -180,34 +236,47 @@ test("fuzz: decodeFrame on arbitrary bytes throws nothing but LINK_PROTOCOL erro
     { numRuns: 3000 },
   );
   // Mutations of valid frames, where the interesting bugs hide.
-  const valid = [encodeOpen(1, META), encodeData(1, new Uint8Array(20), false, true), encodeClose(1, 1000, "x"), encodeControl({ a: 1 })];
+  const valid = [
+    encodeOpen(1, META),
+    encodeData(1, new Uint8Array(20), false, true),
+    encodeClose(1, 1000, "x"),
+    encodeControl({ a: 1 }),
+  ];
   fc.assert(
-    fc.property(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.nat({ max: 64 }), (frame, edits, cut) => {
-      const b = frame.slice(0, Math.max(0, frame.length - cut));
-      for (const [i, v] of edits) if (b.length) b[i % b.length] = v;
-      try {
-        decodeFrame(b);
-      } catch (e) {
-        return e instanceof LoopgateError;
-      }
-      return true;
-    }),
+    fc.property(
+      fc.constantFrom(...valid),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      fc.nat({ max: 64 }),
+      (frame, edits, cut) => {
+        const b = frame.slice(0, Math.max(0, frame.length - cut));
+        for (const [i, v] of edits) if (b.length) b[i % b.length] = v;
+        try {
+          decodeFrame(b);
+        } catch (e) {
+          return e instanceof LoopgateError;
+        }
+        return true;
+      },
+    ),
     { numRuns: 3000 },
   );
 });
 
 test("fuzz: any sequence of messages arrives intact and in order", async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(fc.oneof(fc.string({ maxLength: 300 }), fc.uint8Array({ maxLength: 100_000 })), { maxLength: 20 }), async (msgs) => {
-      const { relay, opened } = pair({ initialWindow: 32 * 1024, chunkBytes: 8 * 1024 });
-      const s = relay.openStream(META);
-      await tick();
-      const got: (string | Uint8Array)[] = [];
-      opened[0]!.onMessage = (d, _b, release) => (got.push(d), release());
-      for (const m of msgs) s.sendMessage(m);
-      for (let i = 0; i < 500 && got.length < msgs.length; i++) await tick();
-      assert.deepEqual(got, msgs);
-    }),
+    fc.asyncProperty(
+      fc.array(fc.oneof(fc.string({ maxLength: 300 }), fc.uint8Array({ maxLength: 100_000 })), { maxLength: 20 }),
+      async (msgs) => {
+        const { relay, opened } = pair({ initialWindow: 32 * 1024, chunkBytes: 8 * 1024 });
+        const s = relay.openStream(META);
+        await tick();
+        const got: (string | Uint8Array)[] = [];
+        opened[0]!.onMessage = (d, _b, release) => (got.push(d), release());
+        for (const m of msgs) s.sendMessage(m);
+        for (let i = 0; i < 500 && got.length < msgs.length; i++) await tick();
+        assert.deepEqual(got, msgs);
+      },
+    ),
     { numRuns: 60 },
   );
 });
@@ -219,11 +288,19 @@ test("stream: a transport that returns credit synchronously gets each chunk once
   let frames = 0;
   const opened: LinkStream[] = [];
   const relay = new LinkMux({ role: "relay", send: (f) => (frames++, host.receive(f)), limits });
-  host = new LinkMux({ role: "host", send: (f) => (frames++, relay.receive(f)), limits, onOpen: (s) => void opened.push(s) });
+  host = new LinkMux({
+    role: "host",
+    send: (f) => (frames++, relay.receive(f)),
+    limits,
+    onOpen: (s) => void opened.push(s),
+  });
   const got: string[] = [];
   const s = relay.openStream(META);
   s.onMessage = (d, _b, release) => (got.push(String(d)), release());
   opened[0]!.sendMessage("z".repeat(3000));
   assert.ok(frames < 100, `bounded: ${frames} frames`);
-  assert.deepEqual(got.map((m) => m.length), [3000]);
+  assert.deepEqual(
+    got.map((m) => m.length),
+    [3000],
+  );
 });

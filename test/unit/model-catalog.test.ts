@@ -17,21 +17,33 @@ test("lists the provider's models with its key, and caches them", async () => {
   const { server, baseUrl } = await serve((req, res) => {
     calls++;
     auth = req.headers.authorization;
-    res.writeHead(req.url === "/v1/models" ? 200 : 404, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ id: "fake-1" }, { id: "fake-2" }, { nope: 1 }] }));
+    res
+      .writeHead(req.url === "/v1/models" ? 200 : 404, { "content-type": "application/json" })
+      .end(JSON.stringify({ data: [{ id: "fake-1" }, { id: "fake-2" }, { nope: 1 }] }));
   });
   try {
     const catalog = new ModelCatalog({ baseUrl, apiKey: "sk-catalog-key" });
     const info = { name: "A", workspace: "/w", model: { provider: "localhost", id: "fake-1", baseUrl } };
     const all = await listModels(info, catalog, {});
-    assert.deepEqual((all.models as { id: string }[]).map((m) => m.id), ["fake-1", "fake-2"]);
+    assert.deepEqual(
+      (all.models as { id: string }[]).map((m) => m.id),
+      ["fake-1", "fake-2"],
+    );
     assert.equal(auth, "Bearer sk-catalog-key");
     await listModels(info, catalog, {});
     assert.equal(calls, 1, "cached");
     await listModels(info, catalog, { refresh: true });
     assert.equal(calls, 2, "refresh reads again");
     const configured = await listModels(info, catalog, { view: "configured" });
-    assert.deepEqual((configured.models as { id: string }[]).map((m) => m.id), ["fake-1"]);
-    assert.deepEqual(await listModels({ name: "A", workspace: "/w" }, undefined, {}), { models: [] }, "no provider, no models");
+    assert.deepEqual(
+      (configured.models as { id: string }[]).map((m) => m.id),
+      ["fake-1"],
+    );
+    assert.deepEqual(
+      await listModels({ name: "A", workspace: "/w" }, undefined, {}),
+      { models: [] },
+      "no provider, no models",
+    );
   } finally {
     server.close();
   }
@@ -49,7 +61,10 @@ test("a provider that never answers costs at most the timeout; the configured mo
     assert.match(r.error ?? "", /no answer within/);
     const info = { name: "A", workspace: "/w", model: { provider: "localhost", id: "fake-1", baseUrl } };
     const all = await listModels(info, catalog, {});
-    assert.deepEqual((all.models as { id: string }[]).map((m) => m.id), ["fake-1"]);
+    assert.deepEqual(
+      (all.models as { id: string }[]).map((m) => m.id),
+      ["fake-1"],
+    );
     assert.deepEqual(all.providerOutcomes, [{ provider: "localhost", status: "unavailable" }]);
   } finally {
     server.closeAllConnections();

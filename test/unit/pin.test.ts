@@ -6,7 +6,16 @@ const HEX = "ab".repeat(16) + "0123456789abcdef".repeat(2);
 
 test("every accepted pin form normalises to 64 lowercase hex digits", () => {
   const colon = HEX.toUpperCase().match(/../g)!.join(":");
-  for (const form of [HEX, HEX.toUpperCase(), colon, colon.toLowerCase(), `sha256:${HEX}`, `SHA256:${colon}`, `sha-256:${HEX}`, `  ${HEX}  `]) {
+  for (const form of [
+    HEX,
+    HEX.toUpperCase(),
+    colon,
+    colon.toLowerCase(),
+    `sha256:${HEX}`,
+    `SHA256:${colon}`,
+    `sha-256:${HEX}`,
+    `  ${HEX}  `,
+  ]) {
     assert.equal(normalizePin(form), HEX, form);
   }
 });
@@ -15,7 +24,10 @@ test("malformed pins are refused without echoing huge input", () => {
   for (const bad of ["", "abc", HEX.slice(1), HEX + "0", "zz" + HEX.slice(2), "md5:" + HEX, "a:b" + HEX.slice(3)]) {
     assert.throws(() => normalizePin(bad), /PIN_INVALID|not a SHA-256 certificate pin/, bad);
   }
-  assert.throws(() => normalizePin("x".repeat(5000)), (e: Error) => e.message.includes("5000 characters") && e.message.length < 200);
+  assert.throws(
+    () => normalizePin("x".repeat(5000)),
+    (e: Error) => e.message.includes("5000 characters") && e.message.length < 200,
+  );
 });
 
 test("lists: comma-separated or arrays, deduplicated; formatting and matching", () => {

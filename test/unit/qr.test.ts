@@ -5,7 +5,8 @@ import { terminalQr } from "../../agent/cli/qr.ts";
 import { decodeTerminal } from "../helpers/qr.ts";
 
 test("the terminal QR code of a client link decodes to that link", () => {
-  const link = "https://h-abcdefghijklmnop.relay.example.com/#token=eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLWJ5dGVz";
+  const link =
+    "https://h-abcdefghijklmnop.relay.example.com/#token=eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJlLWJ5dGVz";
   const qr = terminalQr(link);
   assert.ok(qr.split("\n").length > 10);
   assert.equal(decodeTerminal(qr), link);

@@ -34,7 +34,10 @@ test("the logger redacts credentials in URLs in messages and fields", async () =
   const { createLogger } = await import("../../agent/log/logger.ts");
   const lines: string[] = [];
   const log = createLogger({ json: true, write: (l) => lines.push(l) });
-  log.info("dialing wss://relay.example/h/x?token=s3cret-1", { relay: "wss://me:s3cret-2@relay.example", nested: { url: "http://127.0.0.1:1/#token=s3cret-3" } });
+  log.info("dialing wss://relay.example/h/x?token=s3cret-1", {
+    relay: "wss://me:s3cret-2@relay.example",
+    nested: { url: "http://127.0.0.1:1/#token=s3cret-3" },
+  });
   const out = lines.join("\n");
   for (const s of ["s3cret-1", "s3cret-2", "s3cret-3"]) assert.ok(!out.includes(s), `${s} logged: ${out}`);
   assert.match(out, /token=\*\*\*/);

@@ -8,7 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPair, exportJWK, SignJWT, base64url, type CryptoKey, type JWK } from "jose";
-import { signLinkToken, verifyLinkToken, mintClientToken, hostIdFromJwk, checkHostPublicJwk } from "../../shared/tokens.ts";
+import {
+  signLinkToken,
+  verifyLinkToken,
+  mintClientToken,
+  hostIdFromJwk,
+  checkHostPublicJwk,
+} from "../../shared/tokens.ts";
 import { LoopgateError } from "../../shared/errors.ts";
 import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
 import { LinkTokenLedger, type HostRecord } from "../../relay/core/auth.ts";
@@ -46,7 +52,8 @@ function relayApp(h: { hostId: string; publicJwk: JWK }, audiences: string[]) {
     log: { info: () => {}, warn: () => {} },
   };
   const app = createRelayApp(adapter);
-  return (path: string, headers: Record<string, string>) => app.fetch(new Request(`https://relay-a.test:8443${path}`, { headers: { upgrade: "websocket", ...headers } }));
+  return (path: string, headers: Record<string, string>) =>
+    app.fetch(new Request(`https://relay-a.test:8443${path}`, { headers: { upgrade: "websocket", ...headers } }));
 }
 
 test("a link token for relay B is refused at relay A even with Host: B; a client token likewise", async () => {
@@ -56,11 +63,18 @@ test("a link token for relay B is refused at relay A even with Host: B; a client
   const r = await fetchA("/link", { authorization: `Bearer ${forB}`, host: "relay-b.test:8443" });
   assert.equal(r.status, 401);
   assert.match(await r.text(), /wrong_audience/);
-  const client = (await mintClientToken(h.privateKey, h.hostId, { audience: B, ttlSec: 600, scopes: ["operator.read"] })).token;
+  const client = (
+    await mintClientToken(h.privateKey, h.hostId, { audience: B, ttlSec: 600, scopes: ["operator.read"] })
+  ).token;
   const c = await fetchA(`/h/${h.hostId}`, { authorization: `Bearer ${client}`, host: "relay-b.test:8443" });
   assert.equal(c.status, 403);
-  const good = (await mintClientToken(h.privateKey, h.hostId, { audience: A, ttlSec: 600, scopes: ["operator.read"] })).token;
-  assert.equal((await fetchA(`/h/${h.hostId}`, { authorization: `Bearer ${good}`, host: "anything.example" })).status, 200, "the configured audience works whatever the Host");
+  const good = (await mintClientToken(h.privateKey, h.hostId, { audience: A, ttlSec: 600, scopes: ["operator.read"] }))
+    .token;
+  assert.equal(
+    (await fetchA(`/h/${h.hostId}`, { authorization: `Bearer ${good}`, host: "anything.example" })).status,
+    200,
+    "the configured audience works whatever the Host",
+  );
 });
 
 test("a relay without a configured audience accepts no token, and says why", async () => {
@@ -96,10 +110,20 @@ test("link token life is bounded: future iat, long lifetime, far exp, no jti", a
   const h = await host();
   const now = Math.floor(Date.now() / 1000);
   const sign = (claims: Record<string, unknown>) =>
-    new SignJWT({ purpose: "link", iss: h.hostId, sub: h.hostId, aud: A, jti: "j1", ...claims }).setProtectedHeader({ alg: "EdDSA", jwk: h.publicJwk }).sign(h.privateKey);
+    new SignJWT({ purpose: "link", iss: h.hostId, sub: h.hostId, aud: A, jti: "j1", ...claims })
+      .setProtectedHeader({ alg: "EdDSA", jwk: h.publicJwk })
+      .sign(h.privateKey);
   const cases: [string, Record<string, unknown>, string[]][] = [
-    ["iat an hour ahead (stretches a 60 s token to an hour)", { iat: now + 3600, exp: now + 3660 }, ["not_yet_valid", "ttl_too_long"]],
-    ["iat 45 min ahead, exp within 5 min of it", { iat: now + 2700, exp: now + 2900 }, ["not_yet_valid", "ttl_too_long"]],
+    [
+      "iat an hour ahead (stretches a 60 s token to an hour)",
+      { iat: now + 3600, exp: now + 3660 },
+      ["not_yet_valid", "ttl_too_long"],
+    ],
+    [
+      "iat 45 min ahead, exp within 5 min of it",
+      { iat: now + 2700, exp: now + 2900 },
+      ["not_yet_valid", "ttl_too_long"],
+    ],
     ["lifetime over 5 min", { iat: now, exp: now + 600 }, ["ttl_too_long"]],
     ["no jti", { iat: now, exp: now + 60, jti: undefined }, ["malformed"]],
   ];
@@ -125,7 +149,10 @@ test("a linked host and an unknown id refuse a bad token with the same status an
     ["alg HS256", `${b64({ alg: "HS256" })}.${b64(body)}.${b64("sig")}`],
     ["crit header", `${b64({ alg: "EdDSA", crit: ["x"] })}.${b64(body)}.${b64("sig")}`],
     ["another host's signature", await new SignJWT(body).setProtectedHeader({ alg: "EdDSA" }).sign(other.privateKey)],
-    ["another issuer", await new SignJWT({ ...body, iss: other.hostId }).setProtectedHeader({ alg: "EdDSA" }).sign(other.privateKey)],
+    [
+      "another issuer",
+      await new SignJWT({ ...body, iss: other.hostId }).setProtectedHeader({ alg: "EdDSA" }).sign(other.privateKey),
+    ],
   ];
   for (const [name, tok] of tokens) {
     const known = await fetchA(`/h/${h.hostId}`, { authorization: `Bearer ${tok}` });

@@ -22,7 +22,9 @@ async function rig() {
   const { privateKey, publicKey } = await generateKeyPair("Ed25519", { extractable: true });
   const publicJwk = checkHostPublicJwk(await exportJWK(publicKey));
   const hostId = await hostIdFromJwk(publicJwk);
-  const token = (await mintClientToken(privateKey as CryptoKey, hostId, { audience: AUD, ttlSec: 600, scopes: ["operator.read"] })).token;
+  const token = (
+    await mintClientToken(privateKey as CryptoKey, hostId, { audience: AUD, ttlSec: 600, scopes: ["operator.read"] })
+  ).token;
   const forwarded: OpenMeta[] = [];
   const adapter: RelayAdapter = {
     limits: { ...DEFAULT_RELAY_LIMITS, authFailures: { maxFailures: 1_000_000, windowMs: 60_000, lockoutMs: 1 } },
@@ -67,19 +69,47 @@ test("the requests that used to drop a host's link are refused at the relay with
 
 test("fuzz: the relay refuses a request or forwards an OPEN the host accepts", async () => {
   const { app, hostId, token, forwarded } = await rig();
-  const seg = fc.oneof(fc.string({ maxLength: 20 }), fc.nat({ max: 6000 }).map((n) => "s".repeat(n)), fc.constantFrom("%2F", "%00", "..", "%ZZ", "ä", " ", "#", "?"));
+  const seg = fc.oneof(
+    fc.string({ maxLength: 20 }),
+    fc.nat({ max: 6000 }).map((n) => "s".repeat(n)),
+    fc.constantFrom("%2F", "%00", "..", "%ZZ", "ä", " ", "#", "?"),
+  );
   await fc.assert(
     fc.asyncProperty(
       fc.array(seg, { maxLength: 4 }),
-      fc.option(fc.oneof(fc.string({ maxLength: 30 }), fc.nat({ max: 10_000 }).map((n) => "q=" + "x".repeat(n))), { nil: undefined }),
+      fc.option(
+        fc.oneof(
+          fc.string({ maxLength: 30 }),
+          fc.nat({ max: 10_000 }).map((n) => "q=" + "x".repeat(n)),
+        ),
+        { nil: undefined },
+      ),
       fc.constantFrom("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "M-SEARCH", "PROPFIND", "TRACE"),
-      fc.dictionary(fc.constantFrom("origin", "user-agent", "accept", "content-type", "x-forwarded-for", "x-loopgate-relay", "cookie"), fc.oneof(fc.string({ maxLength: 30 }), fc.nat({ max: 6000 }).map((n) => "v".repeat(n)))),
+      fc.dictionary(
+        fc.constantFrom(
+          "origin",
+          "user-agent",
+          "accept",
+          "content-type",
+          "x-forwarded-for",
+          "x-loopgate-relay",
+          "cookie",
+        ),
+        fc.oneof(
+          fc.string({ maxLength: 30 }),
+          fc.nat({ max: 6000 }).map((n) => "v".repeat(n)),
+        ),
+      ),
       fc.boolean(),
       async (segs, query, method, hdrs, upgrade) => {
         let req: Request;
         try {
           const url = `${AUD}/h/${hostId}/${segs.join("/")}${query !== undefined ? `?${query}` : ""}`;
-          req = new Request(url, { method, headers: { ...hdrs, authorization: `Bearer ${token}`, ...(upgrade ? { upgrade: "websocket" } : {}) }, ...(method === "GET" || method === "HEAD" ? {} : { body: "" }) });
+          req = new Request(url, {
+            method,
+            headers: { ...hdrs, authorization: `Bearer ${token}`, ...(upgrade ? { upgrade: "websocket" } : {}) },
+            ...(method === "GET" || method === "HEAD" ? {} : { body: "" }),
+          });
         } catch {
           return true; // not a request any client can send
         }

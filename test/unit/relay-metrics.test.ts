@@ -9,19 +9,34 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
 import { DEFAULT_RELAY_LIMITS } from "../../relay/core/limits.ts";
-import { RelayMetrics, mergeSnapshots, metricFamilies, BUFFER_PEAK_BOUNDS, REFUSAL_REASONS } from "../../relay/core/metrics.ts";
+import {
+  RelayMetrics,
+  mergeSnapshots,
+  metricFamilies,
+  BUFFER_PEAK_BOUNDS,
+  REFUSAL_REASONS,
+} from "../../relay/core/metrics.ts";
 import { renderOpenMetrics, MetricNameError, OPENMETRICS_CONTENT_TYPE } from "../../relay/core/openmetrics.ts";
 
 const HOST = "A".repeat(43);
 
 function pythonWithParser(): string | undefined {
-  for (const python of [process.env.LOOPGATE_PYTHON, "python3", "/usr/bin/python3"].filter((c): c is string => Boolean(c))) {
-    if (spawnSync(python, ["-c", "import prometheus_client.openmetrics.parser"], { stdio: "ignore", timeout: 10_000 }).status === 0) return python;
+  for (const python of [process.env.LOOPGATE_PYTHON, "python3", "/usr/bin/python3"].filter((c): c is string =>
+    Boolean(c),
+  )) {
+    if (
+      spawnSync(python, ["-c", "import prometheus_client.openmetrics.parser"], { stdio: "ignore", timeout: 10_000 })
+        .status === 0
+    )
+      return python;
   }
   return undefined;
 }
 const PYTHON = pythonWithParser();
-if (!PYTHON) console.warn("\n*** SKIPPING the OpenMetrics parser checks: no python3 with prometheus_client (Debian: python3-prometheus-client) ***\n");
+if (!PYTHON)
+  console.warn(
+    "\n*** SKIPPING the OpenMetrics parser checks: no python3 with prometheus_client (Debian: python3-prometheus-client) ***\n",
+  );
 
 function sampleMetrics(): RelayMetrics {
   const m = new RelayMetrics();
@@ -40,11 +55,20 @@ function sampleMetrics(): RelayMetrics {
 }
 
 test("the page: counters with _total, cumulative buckets, every label value present, # EOF last", () => {
-  const text = renderOpenMetrics(metricFamilies(sampleMetrics().snapshot({ hostsAllowed: 2, hosts: [{ hostId: HOST, linked: true, streams: 3, bytesFromHost: 10, bytesToHost: 20 }] }), { perHost: false }));
+  const text = renderOpenMetrics(
+    metricFamilies(
+      sampleMetrics().snapshot({
+        hostsAllowed: 2,
+        hosts: [{ hostId: HOST, linked: true, streams: 3, bytesFromHost: 10, bytesToHost: 20 }],
+      }),
+      { perHost: false },
+    ),
+  );
   assert.ok(text.endsWith("\n# EOF\n"));
   assert.match(text, /^# TYPE loopgate_relay_refusals counter$/m);
   assert.match(text, /^loopgate_relay_refusals_total\{reason="token_missing"\} 2$/m);
-  for (const r of REFUSAL_REASONS) assert.match(text, new RegExp(`^loopgate_relay_refusals_total\\{reason="${r}"\\} \\d+$`, "m"));
+  for (const r of REFUSAL_REASONS)
+    assert.match(text, new RegExp(`^loopgate_relay_refusals_total\\{reason="${r}"\\} \\d+$`, "m"));
   assert.match(text, /^loopgate_relay_link_reconnects_total 1$/m);
   assert.match(text, /^loopgate_relay_hosts_linked 1$/m);
   assert.match(text, /^loopgate_relay_client_streams 3$/m);
@@ -52,44 +76,79 @@ test("the page: counters with _total, cumulative buckets, every label value pres
   // 0 → first bucket; 5000 → ≤16 KiB; 1e9 → only +Inf.
   assert.match(text, /^loopgate_relay_stream_buffer_peak_bytes_bucket\{le="1024\.0"\} 1$/m);
   assert.match(text, /^loopgate_relay_stream_buffer_peak_bytes_bucket\{le="16384\.0"\} 2$/m);
-  assert.match(text, new RegExp(`^loopgate_relay_stream_buffer_peak_bytes_bucket\\{le="${BUFFER_PEAK_BOUNDS.at(-1)}\\.0"\\} 2$`, "m"));
+  assert.match(
+    text,
+    new RegExp(`^loopgate_relay_stream_buffer_peak_bytes_bucket\\{le="${BUFFER_PEAK_BOUNDS.at(-1)}\\.0"\\} 2$`, "m"),
+  );
   assert.match(text, /^loopgate_relay_stream_buffer_peak_bytes_bucket\{le="\+Inf"\} 3$/m);
   assert.match(text, /^loopgate_relay_stream_buffer_peak_bytes_count 3$/m);
   assert.ok(!text.includes(HOST), "no host id without the opt-in");
 });
 
 test("per-host families only on opt-in; label values are escaped", () => {
-  const snap = new RelayMetrics().snapshot({ hostsAllowed: 1, hosts: [{ hostId: HOST, linked: true, streams: 1, bytesFromHost: 5, bytesToHost: 6 }] });
+  const snap = new RelayMetrics().snapshot({
+    hostsAllowed: 1,
+    hosts: [{ hostId: HOST, linked: true, streams: 1, bytesFromHost: 5, bytesToHost: 6 }],
+  });
   const text = renderOpenMetrics(metricFamilies(snap, { perHost: true }));
   assert.match(text, new RegExp(`^loopgate_relay_host_linked\\{host="${HOST}"\\} 1$`, "m"));
-  assert.match(text, new RegExp(`^loopgate_relay_host_link_bytes_total\\{host="${HOST}",direction="to_host"\\} 6$`, "m"));
-  const odd = renderOpenMetrics([{ type: "gauge", name: "x", help: "a\nb", samples: [{ labels: { v: 'q"\\\n' }, value: 1 }] }]);
+  assert.match(
+    text,
+    new RegExp(`^loopgate_relay_host_link_bytes_total\\{host="${HOST}",direction="to_host"\\} 6$`, "m"),
+  );
+  const odd = renderOpenMetrics([
+    { type: "gauge", name: "x", help: "a\nb", samples: [{ labels: { v: 'q"\\\n' }, value: 1 }] },
+  ]);
   assert.match(odd, /^# HELP x a\\nb$/m);
   assert.ok(odd.includes('x{v="q\\"\\\\\\n"} 1'));
-  assert.throws(() => renderOpenMetrics([{ type: "counter", name: "bad_total", help: "", samples: [] }]), MetricNameError);
-  assert.throws(() => renderOpenMetrics([{ type: "gauge", name: "ok", help: "", samples: [{ labels: { "bad-label": "v" }, value: 1 }] }]), MetricNameError);
+  assert.throws(
+    () => renderOpenMetrics([{ type: "counter", name: "bad_total", help: "", samples: [] }]),
+    MetricNameError,
+  );
+  assert.throws(
+    () =>
+      renderOpenMetrics([
+        { type: "gauge", name: "ok", help: "", samples: [{ labels: { "bad-label": "v" }, value: 1 }] },
+      ]),
+    MetricNameError,
+  );
 });
 
 test("the Workers entry's sum of its objects' snapshots", () => {
-  const a = sampleMetrics().snapshot({ hostsAllowed: 0, hosts: [{ hostId: HOST, linked: true, streams: 2, bytesFromHost: 1, bytesToHost: 2 }] });
+  const a = sampleMetrics().snapshot({
+    hostsAllowed: 0,
+    hosts: [{ hostId: HOST, linked: true, streams: 2, bytesFromHost: 1, bytesToHost: 2 }],
+  });
   const b = sampleMetrics().snapshot({ hostsAllowed: 0, hosts: [] });
   const sum = mergeSnapshots([a, b], 7);
   assert.equal(sum.refusals.token_missing, 4);
   assert.equal(sum.linkReconnects, 2);
-  assert.equal(sum.bufferPeak.counts.reduce((x, y) => x + y, 0), 6);
+  assert.equal(
+    sum.bufferPeak.counts.reduce((x, y) => x + y, 0),
+    6,
+  );
   assert.equal(sum.hostsAllowed, 7);
   assert.equal(sum.hosts.length, 1);
 });
 
-test("Prometheus' OpenMetrics parser accepts the page", { skip: PYTHON ? false : "python3-prometheus-client is not installed" }, () => {
-  const snap = sampleMetrics().snapshot({ hostsAllowed: 1, hosts: [{ hostId: HOST, linked: false, streams: 0, bytesFromHost: 0, bytesToHost: 0 }] });
+test("Prometheus' OpenMetrics parser accepts the page", {
+  skip: PYTHON ? false : "python3-prometheus-client is not installed",
+}, () => {
+  const snap = sampleMetrics().snapshot({
+    hostsAllowed: 1,
+    hosts: [{ hostId: HOST, linked: false, streams: 0, bytesFromHost: 0, bytesToHost: 0 }],
+  });
   const text = renderOpenMetrics(metricFamilies(snap, { perHost: true }));
-  const py = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\nprint(sum(len(f.samples) for f in text_string_to_metric_families(sys.stdin.read())))";
+  const py =
+    "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families\nprint(sum(len(f.samples) for f in text_string_to_metric_families(sys.stdin.read())))";
   const r = spawnSync(PYTHON!, ["-c", py], { input: text, encoding: "utf8", timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(Number(r.stdout.trim()), text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length);
   // And a page it must refuse (no # EOF), so this check can fail.
-  assert.notEqual(spawnSync(PYTHON!, ["-c", py], { input: text.replace("# EOF\n", ""), encoding: "utf8", timeout: 20_000 }).status, 0);
+  assert.notEqual(
+    spawnSync(PYTHON!, ["-c", py], { input: text.replace("# EOF\n", ""), encoding: "utf8", timeout: 20_000 }).status,
+    0,
+  );
 });
 
 function app(endpoint: RelayAdapter["metricsEndpoint"]) {
@@ -114,7 +173,11 @@ function app(endpoint: RelayAdapter["metricsEndpoint"]) {
 
 test("/metrics: no token configured → 404; the right bearer token only; wrong tokens count and lock out", async () => {
   const none = app(undefined).app;
-  assert.equal((await none.request("https://relay.test/metrics", { headers: { authorization: "Bearer anything-at-all-here" } })).status, 404);
+  assert.equal(
+    (await none.request("https://relay.test/metrics", { headers: { authorization: "Bearer anything-at-all-here" } }))
+      .status,
+    404,
+  );
 
   const TOKEN = "metrics-token-0123456789";
   const { app: a, metrics } = app({ token: TOKEN, render: () => "# EOF\n" });
@@ -130,8 +193,15 @@ test("/metrics: no token configured → 404; the right bearer token only; wrong 
   }
   // Two presented-and-wrong Bearer tokens (Basic is "missing"), one more locks the address out, even with the right token.
   assert.equal(metrics.snapshot({ hostsAllowed: 0, hosts: [] }).authFailures.metrics, 2);
-  assert.equal((await a.request("https://relay.test/metrics", { headers: { authorization: "Bearer wrong-wrong-wrong-wrong" } })).status, 401);
-  assert.equal((await a.request("https://relay.test/metrics", { headers: { authorization: `Bearer ${TOKEN}` } })).status, 429);
+  assert.equal(
+    (await a.request("https://relay.test/metrics", { headers: { authorization: "Bearer wrong-wrong-wrong-wrong" } }))
+      .status,
+    401,
+  );
+  assert.equal(
+    (await a.request("https://relay.test/metrics", { headers: { authorization: `Bearer ${TOKEN}` } })).status,
+    429,
+  );
 });
 
 test("relay serve's metrics token: the file first, else LOOPGATE_METRICS_TOKEN; short ones refused", async () => {
@@ -148,14 +218,23 @@ test("relay serve's metrics token: the file first, else LOOPGATE_METRICS_TOKEN; 
   try {
     const file = join(dir, "t");
     writeFileSync(file, "file-token-0123456789\n", { mode: 0o600 });
-    assert.equal(metricsToken({ metricsTokenFile: file }, { LOOPGATE_METRICS_TOKEN: "env-token-0123456789" }, warn), "file-token-0123456789");
+    assert.equal(
+      metricsToken({ metricsTokenFile: file }, { LOOPGATE_METRICS_TOKEN: "env-token-0123456789" }, warn),
+      "file-token-0123456789",
+    );
     assert.deepEqual(warnings, []);
     writeFileSync(file, "short\n");
     chmodSync(file, 0o644);
-    assert.throws(() => metricsToken({ metricsTokenFile: file }, {}, warn), (e: unknown) => e instanceof LoopgateError && e.code === "USAGE" && /at least 16/.test(e.message));
+    assert.throws(
+      () => metricsToken({ metricsTokenFile: file }, {}, warn),
+      (e: unknown) => e instanceof LoopgateError && e.code === "USAGE" && /at least 16/.test(e.message),
+    );
     assert.equal(warnings.length, 1, "a file others can read is warned about");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  assert.throws(() => metricsToken({}, { LOOPGATE_METRICS_TOKEN: "short" }, warn), (e: unknown) => e instanceof LoopgateError && e.code === "USAGE");
+  assert.throws(
+    () => metricsToken({}, { LOOPGATE_METRICS_TOKEN: "short" }, warn),
+    (e: unknown) => e instanceof LoopgateError && e.code === "USAGE",
+  );
 });

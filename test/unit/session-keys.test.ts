@@ -3,7 +3,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { canonicalSessionKey, isCanonicalSessionKey, shortSessionKey, MAIN_SESSION_KEY } from "../../agent/sessions/keys.ts";
+import {
+  canonicalSessionKey,
+  isCanonicalSessionKey,
+  shortSessionKey,
+  MAIN_SESSION_KEY,
+} from "../../agent/sessions/keys.ts";
 import { SessionStore, checkSessionKey } from "../../agent/sessions/store.ts";
 import { tempDir } from "../helpers/proc.ts";
 
@@ -22,7 +27,10 @@ test("short keys are aliases of agent:main:<key>; canonical keys stay as they ar
 });
 
 test("another agent's keys are refused with what to use instead", () => {
-  assert.throws(() => canonicalSessionKey("agent:ops:main"), (e: Error & { hint?: string }) => /unknown agent "ops"/.test(e.message) && /agent:main:<key>/.test(e.hint ?? ""));
+  assert.throws(
+    () => canonicalSessionKey("agent:ops:main"),
+    (e: Error & { hint?: string }) => /unknown agent "ops"/.test(e.message) && /agent:main:<key>/.test(e.hint ?? ""),
+  );
   assert.throws(() => canonicalSessionKey("main", "ops"), /unknown agent/);
   assert.throws(() => checkSessionKey("../etc"), /invalid session key/);
 });
@@ -31,8 +39,14 @@ test("one conversation is one session whichever form names it", () => {
   const store = new SessionStore(tempDir("loopgate-keys-"));
   store.append("main", { kind: "user", text: "from the TUI" });
   store.append("agent:main:main", { kind: "assistant", text: "reply" });
-  assert.deepEqual(store.history("main").map((e) => e.text), ["from the TUI", "reply"]);
-  assert.deepEqual(store.list().map((s) => s.key), ["agent:main:main"]);
+  assert.deepEqual(
+    store.history("main").map((e) => e.text),
+    ["from the TUI", "reply"],
+  );
+  assert.deepEqual(
+    store.list().map((s) => s.key),
+    ["agent:main:main"],
+  );
 });
 
 test("files stored under short keys migrate on load; when both forms exist their entries merge by time", () => {
@@ -44,11 +58,25 @@ test("files stored under short keys migrate on load; when both forms exist their
   writeFileSync(join(dir, "agent~main~main.jsonl"), line(0, 200, "canonical 1"));
   writeFileSync(join(dir, "agent~ops~x.jsonl"), line(0, 100, "another agent"));
   const store = new SessionStore(dir);
-  assert.deepEqual(store.history("agent:main:notes").map((e) => e.text), ["old notes"]);
+  assert.deepEqual(
+    store.history("agent:main:notes").map((e) => e.text),
+    ["old notes"],
+  );
   const main = store.history("main");
-  assert.deepEqual(main.map((e) => e.text), ["short 1", "canonical 1", "short 2"]);
-  assert.deepEqual(main.map((e) => e.seq), [0, 1, 2], "merged entries are renumbered");
-  assert.deepEqual(readdirSync(dir).sort(), ["agent~main~main.jsonl", "agent~main~notes.jsonl", "agent~ops~x.jsonl"], "another agent's file is left alone");
+  assert.deepEqual(
+    main.map((e) => e.text),
+    ["short 1", "canonical 1", "short 2"],
+  );
+  assert.deepEqual(
+    main.map((e) => e.seq),
+    [0, 1, 2],
+    "merged entries are renumbered",
+  );
+  assert.deepEqual(
+    readdirSync(dir).sort(),
+    ["agent~main~main.jsonl", "agent~main~notes.jsonl", "agent~ops~x.jsonl"],
+    "another agent's file is left alone",
+  );
   // New entries continue the sequence, and the migrated store reopens the same.
   store.append("main", { kind: "assistant", text: "after" });
   assert.equal(new SessionStore(dir).history("agent:main:main").at(-1)!.seq, 3);

@@ -17,7 +17,12 @@ function pair(limits: { initialWindow?: number; chunkBytes?: number } = {}) {
   const sockets: ClientSocket[] = [];
   let host: LinkMux;
   const relay = new LinkMux({ role: "relay", send: (f) => host.receive(f), limits });
-  host = new LinkMux({ role: "host", send: (f) => relay.receive(f), limits, onOpen: (s) => void sockets.push(linkStreamSocket(s)) });
+  host = new LinkMux({
+    role: "host",
+    send: (f) => relay.receive(f),
+    limits,
+    onOpen: (s) => void sockets.push(linkStreamSocket(s)),
+  });
   const open = (): { client: LinkStream; socket: ClientSocket } => {
     const client = relay.openStream({ kind: "ws", path: "/", headers: {}, clientAddr: "192.0.2.1" });
     return { client, socket: sockets[sockets.length - 1]! };
@@ -93,7 +98,13 @@ test("bytes waiting for the client's credit are the socket's bufferedAmount", ()
 });
 
 test("a linked peer is forwarded and never local, whatever headers it carries", () => {
-  const forged = { "x-forwarded-for": "127.0.0.1", "x-loopgate-relay": "1", "x-forwarded-host": "relay.example", "x-loopgate-client-token": "eyJ.x.y", origin: "https://relay.example" };
+  const forged = {
+    "x-forwarded-for": "127.0.0.1",
+    "x-loopgate-relay": "1",
+    "x-forwarded-host": "relay.example",
+    "x-loopgate-client-token": "eyJ.x.y",
+    origin: "https://relay.example",
+  };
   const p = linkedPeerInfo(forged);
   assert.equal(p.local, false);
   assert.equal(p.forwarded, true);
@@ -103,5 +114,9 @@ test("a linked peer is forwarded and never local, whatever headers it carries", 
   assert.equal(p.relayHost, "relay.example");
   assert.equal(p.origin, "https://relay.example");
   assert.equal(linkedPeerInfo({ "x-forwarded-for": "unknown" }).clientAddr, "unknown");
-  assert.equal(linkedPeerInfo({ "x-forwarded-host": "relay.example" }).relayHost, undefined, "a relay host only with the link's own marker");
+  assert.equal(
+    linkedPeerInfo({ "x-forwarded-host": "relay.example" }).relayHost,
+    undefined,
+    "a relay host only with the link's own marker",
+  );
 });

@@ -11,7 +11,14 @@ const ctx = { signal: new AbortController().signal, sessionKey: "t" };
 
 function tools(extra: { runCommandEnabled?: boolean; allow?: string[]; deny?: string[] }) {
   const workspace = mkdtempSync(join(tmpdir(), "loopgate-tools-"));
-  const t = new BuiltinTools({ allow: extra.allow ?? ["*"], deny: extra.deny ?? [], workspace, maxOutputBytes: 4096, timeoutMs: 5000, ...(extra.runCommandEnabled !== undefined ? { runCommandEnabled: extra.runCommandEnabled } : {}) });
+  const t = new BuiltinTools({
+    allow: extra.allow ?? ["*"],
+    deny: extra.deny ?? [],
+    workspace,
+    maxOutputBytes: 4096,
+    timeoutMs: 5000,
+    ...(extra.runCommandEnabled !== undefined ? { runCommandEnabled: extra.runCommandEnabled } : {}),
+  });
   return { t, done: () => rmSync(workspace, { recursive: true, force: true }) };
 }
 
@@ -21,7 +28,11 @@ test("without the opt-in, run_command is neither offered nor run, even with tool
     const names = t.schemas().map((s) => s.function.name);
     assert.ok(!names.includes("run_command"), names.join(","));
     assert.ok(names.includes("read_file"));
-    const r = await t.execute("run_command", JSON.stringify({ command: process.execPath, args: ["-e", "console.log('ran')"] }), ctx);
+    const r = await t.execute(
+      "run_command",
+      JSON.stringify({ command: process.execPath, args: ["-e", "console.log('ran')"] }),
+      ctx,
+    );
     assert.equal(r.ok, false);
     assert.doesNotMatch(r.output, /ran/);
     assert.match(r.output, /tools\.runCommand\.enabled/);
@@ -35,7 +46,11 @@ test("with tools.runCommand.enabled it runs when tools.allow allows it; deny sti
   const on = tools({ runCommandEnabled: true });
   try {
     assert.ok(on.t.schemas().some((s) => s.function.name === "run_command"));
-    const r = await on.t.execute("run_command", JSON.stringify({ command: process.execPath, args: ["-e", "console.log('ran')"] }), ctx);
+    const r = await on.t.execute(
+      "run_command",
+      JSON.stringify({ command: process.execPath, args: ["-e", "console.log('ran')"] }),
+      ctx,
+    );
     assert.equal(r.ok, true, r.output);
     assert.match(r.output, /ran/);
   } finally {
@@ -57,5 +72,8 @@ test("with tools.runCommand.enabled it runs when tools.allow allows it; deny sti
 
 test("the config key exists and is a boolean", () => {
   assert.doesNotThrow(() => validateConfig({ tools: { runCommand: { enabled: true } } }, "test"));
-  assert.throws(() => validateConfig({ tools: { runCommand: { enabled: "yes" } } }, "test"), /tools\.runCommand\.enabled/);
+  assert.throws(
+    () => validateConfig({ tools: { runCommand: { enabled: "yes" } } }, "test"),
+    /tools\.runCommand\.enabled/,
+  );
 });

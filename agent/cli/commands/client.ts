@@ -11,15 +11,36 @@ import { printJson } from "../output.ts";
 import { action, configFlag } from "../action.ts";
 import { redactUrl } from "../../../shared/redact-url.ts";
 
-type Flags = TargetFlags & { json?: boolean; deep?: boolean; params?: string; expectFinal?: boolean; message?: string; session?: string; to?: string; channel?: string };
+type Flags = TargetFlags & {
+  json?: boolean;
+  deep?: boolean;
+  params?: string;
+  expectFinal?: boolean;
+  message?: string;
+  session?: string;
+  to?: string;
+  channel?: string;
+};
 
 export function addTargetOptions(cmd: Command): Command {
   return cmd
-    .option("--url <url>", "gateway URL (ws://127.0.0.1:PORT or wss://RELAY/h/HOSTID); needs explicit credentials (--token-file, --token, --password-file or --password)")
-    .option("--token-file <path>", "read the gateway or relay client token from a file (mode 0600; - for stdin). Recommended")
-    .option("--token <token>", "gateway or relay client token; visible to other users in ps, prefer --token-file (or, without --url, $OPENCLAW_GATEWAY_TOKEN or config)")
+    .option(
+      "--url <url>",
+      "gateway URL (ws://127.0.0.1:PORT or wss://RELAY/h/HOSTID); needs explicit credentials (--token-file, --token, --password-file or --password)",
+    )
+    .option(
+      "--token-file <path>",
+      "read the gateway or relay client token from a file (mode 0600; - for stdin). Recommended",
+    )
+    .option(
+      "--token <token>",
+      "gateway or relay client token; visible to other users in ps, prefer --token-file (or, without --url, $OPENCLAW_GATEWAY_TOKEN or config)",
+    )
     .option("--password-file <path>", "read the gateway password from a file (mode 0600; - for stdin). Recommended")
-    .option("--password <password>", "gateway password; visible to other users in ps, prefer --password-file (or, without --url, $OPENCLAW_GATEWAY_PASSWORD)")
+    .option(
+      "--password <password>",
+      "gateway password; visible to other users in ps, prefer --password-file (or, without --url, $OPENCLAW_GATEWAY_PASSWORD)",
+    )
     .option("--tls-fingerprint <pins>", "SHA-256 pin(s) of the wss:// certificate, comma-separated")
     .option("--timeout <ms>", "give up after this many milliseconds (default 10000)")
     .option("--json", "print one JSON document");
@@ -39,11 +60,19 @@ export async function openClient(t: ClientTarget, scopes: string[]): Promise<Gat
   });
 }
 
-async function withClient<T>(flags: Flags, cmd: Command, path: CallPath, fn: (c: GatewayClient, t: ClientTarget) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  flags: Flags,
+  cmd: Command,
+  path: CallPath,
+  fn: (c: GatewayClient, t: ClientTarget) => Promise<T>,
+): Promise<T> {
   const { resolveClientTarget } = await import("../../client/target.ts");
   const t = resolveClientTarget(flags, configFlag(cmd), path);
   // Probes ask for read access only; calls ask for what a local operator has.
-  const client = await openClient(t, path === "probe" ? ["operator.read"] : ["operator.admin", "operator.read", "operator.write"]);
+  const client = await openClient(
+    t,
+    path === "probe" ? ["operator.read"] : ["operator.admin", "operator.read", "operator.write"],
+  );
   try {
     return await fn(client, t);
   } finally {
@@ -59,7 +88,10 @@ async function health(flags: Flags, cmd: Command): Promise<void> {
     // Every URL printed is redacted: a token inside --url must not reach a terminal or a CI log.
     const shown = redactUrl(t.target.url);
     if (flags.json) printJson({ ok: true, url: shown, rttMs: round(rttMs), health: payload });
-    else process.stdout.write(`ok  ${shown}  ${round(rttMs)} ms${typeof payload.version === "string" ? `  gateway ${payload.version}` : ""}${typeof payload.uptimeMs === "number" ? `  up ${fmtDuration(payload.uptimeMs)}` : ""}\n`);
+    else
+      process.stdout.write(
+        `ok  ${shown}  ${round(rttMs)} ms${typeof payload.version === "string" ? `  gateway ${payload.version}` : ""}${typeof payload.uptimeMs === "number" ? `  up ${fmtDuration(payload.uptimeMs)}` : ""}\n`,
+      );
   });
 }
 
@@ -77,7 +109,14 @@ async function status(flags: Flags, cmd: Command): Promise<void> {
         token: t.target.token ? { source: t.target.token.source } : null,
         password: t.target.password ? { source: t.target.password.source } : null,
       },
-      tls: t.target.url.startsWith("wss://") ? { pinned: t.pins.length > 0, pins: t.pins, pinSource: t.pinSource ?? null, verified: t.pins.length > 0 ? "pin matched" : "CA verified" } : { pinned: false, note: "plaintext ws:// (loopback)" },
+      tls: t.target.url.startsWith("wss://")
+        ? {
+            pinned: t.pins.length > 0,
+            pins: t.pins,
+            pinSource: t.pinSource ?? null,
+            verified: t.pins.length > 0 ? "pin matched" : "CA verified",
+          }
+        : { pinned: false, note: "plaintext ws:// (loopback)" },
       rttMs: round(rttMs),
       connectMs: round(c.connectMs),
       server: { version: c.hello.server.version, protocol: c.hello.protocol, connId: c.hello.server.connId },
@@ -86,11 +125,18 @@ async function status(flags: Flags, cmd: Command): Promise<void> {
       events: c.hello.features.events,
     };
     if (flags.json) {
-      printJson(flags.deep ? { ok: true, status: payload, deep } : { ok: true, url: shown, rttMs: round(rttMs), status: payload });
+      printJson(
+        flags.deep
+          ? { ok: true, status: payload, deep }
+          : { ok: true, url: shown, rttMs: round(rttMs), status: payload },
+      );
       return;
     }
     const lines = [`ok  ${shown}  ${round(rttMs)} ms  gateway ${c.hello.server.version}`];
-    if (typeof payload.bind === "string") lines.push(`bind ${payload.bind}  port ${String(payload.port)}  auth ${String((payload.auth as { mode?: string } | undefined)?.mode ?? "?")}`);
+    if (typeof payload.bind === "string")
+      lines.push(
+        `bind ${payload.bind}  port ${String(payload.port)}  auth ${String((payload.auth as { mode?: string } | undefined)?.mode ?? "?")}`,
+      );
     if (flags.deep) {
       lines.push(
         `config      ${deep.config.path ?? "(none)"} (${deep.config.source})`,
@@ -114,11 +160,16 @@ async function call(method: string, flags: Flags, cmd: Command): Promise<void> {
     try {
       params = JSON.parse(flags.params);
     } catch (e) {
-      throw new LoopgateError(ErrorCodes.USAGE, `--params is not valid JSON: ${(e as Error).message}`, { hint: `e.g. --params '{"key":"value"}'` });
+      throw new LoopgateError(ErrorCodes.USAGE, `--params is not valid JSON: ${(e as Error).message}`, {
+        hint: `e.g. --params '{"key":"value"}'`,
+      });
     }
   }
   await withClient(flags, cmd, "compat", async (c, t) => {
-    const payload = await c.request(method, params, { timeoutMs: t.timeoutMs, expectFinal: Boolean(flags.expectFinal) });
+    const payload = await c.request(method, params, {
+      timeoutMs: t.timeoutMs,
+      expectFinal: Boolean(flags.expectFinal),
+    });
     if (flags.json) printJson(payload);
     else process.stdout.write((typeof payload === "string" ? payload : JSON.stringify(payload, null, 2)) + "\n");
   });
@@ -129,7 +180,10 @@ async function call(method: string, flags: Flags, cmd: Command): Promise<void> {
  * it streams (the `chat` delta events of this run) and exiting when it ends.
  */
 async function agentTurn(flags: Flags, cmd: Command): Promise<void> {
-  if (!flags.message) throw new LoopgateError(ErrorCodes.USAGE, "--message is required", { hint: 'e.g. loopgate agent --message "hello"' });
+  if (!flags.message)
+    throw new LoopgateError(ErrorCodes.USAGE, "--message is required", {
+      hint: 'e.g. loopgate agent --message "hello"',
+    });
   const { randomUUID } = await import("node:crypto");
   await withClient({ ...flags, timeout: flags.timeout ?? "600000" }, cmd, "call", async (c, t) => {
     let runId: string | undefined;
@@ -147,7 +201,12 @@ async function agentTurn(flags: Flags, cmd: Command): Promise<void> {
     c.onEvent((e) => {
       if (e.event === "chat") onChat(e.payload as Parameters<typeof onChat>[0]);
     });
-    const final = await c.request<{ runId: string; status: string; error?: string; result?: { payloads?: { text?: string }[] } }>(
+    const final = await c.request<{
+      runId: string;
+      status: string;
+      error?: string;
+      result?: { payloads?: { text?: string }[] };
+    }>(
       "agent",
       { message: flags.message, sessionKey: flags.session ?? "main", idempotencyKey: randomUUID() },
       {
@@ -168,15 +227,26 @@ async function agentTurn(flags: Flags, cmd: Command): Promise<void> {
       if (text.length > printed) process.stdout.write(text.slice(printed));
       process.stdout.write("\n");
     }
-    if (final.status !== "ok") throw new LoopgateError(ErrorCodes.REQUEST_FAILED, `the agent turn ended with ${final.status}${final.error ? `: ${final.error}` : ""}`);
+    if (final.status !== "ok")
+      throw new LoopgateError(
+        ErrorCodes.REQUEST_FAILED,
+        `the agent turn ended with ${final.status}${final.error ? `: ${final.error}` : ""}`,
+      );
   });
 }
 
 async function sendMessage(flags: Flags, cmd: Command): Promise<void> {
-  if (!flags.to || !flags.message) throw new LoopgateError(ErrorCodes.USAGE, "--to and --message are required", { hint: 'e.g. loopgate send --to main --message "done"' });
+  if (!flags.to || !flags.message)
+    throw new LoopgateError(ErrorCodes.USAGE, "--to and --message are required", {
+      hint: 'e.g. loopgate send --to main --message "done"',
+    });
   const { randomUUID } = await import("node:crypto");
   await withClient(flags, cmd, "call", async (c, t) => {
-    const r = await c.request<{ messageId: string; channel: string }>("send", { to: flags.to, message: flags.message, channel: flags.channel ?? "webchat", idempotencyKey: randomUUID() }, { timeoutMs: t.timeoutMs });
+    const r = await c.request<{ messageId: string; channel: string }>(
+      "send",
+      { to: flags.to, message: flags.message, channel: flags.channel ?? "webchat", idempotencyKey: randomUUID() },
+      { timeoutMs: t.timeoutMs },
+    );
     if (flags.json) printJson(r);
     else process.stdout.write(`sent via ${r.channel}: ${r.messageId}\n`);
   });
@@ -202,7 +272,11 @@ async function dashboard(flags: Flags, cmd: Command): Promise<void> {
   const { hostOrigin } = await import("../../../shared/host-label.ts");
   const own = relayed ? hostOrigin(relayed[1]!, u.toString()) : undefined;
   if (own) link = `${own}/`;
-  if (token) link = u.protocol === "https:" ? `${link}?token=${encodeURIComponent(token)}` : `${link}#token=${encodeURIComponent(token)}`;
+  if (token)
+    link =
+      u.protocol === "https:"
+        ? `${link}?token=${encodeURIComponent(token)}`
+        : `${link}#token=${encodeURIComponent(token)}`;
   if (flags.json) printJson({ ok: true, url: link, signedIn: Boolean(token) });
   else process.stdout.write(`${link}\n${token ? "" : "(no token found: the page will ask for one)\n"}`);
 }
@@ -219,7 +293,11 @@ function fmtDuration(ms: number): string {
 }
 
 export function registerClientCommands(program: Command, gateway: Command): void {
-  addTargetOptions(program.command("dashboard").description("print the Control UI link, signed in (contains the token: do not share it)")).action(action(dashboard));
+  addTargetOptions(
+    program
+      .command("dashboard")
+      .description("print the Control UI link, signed in (contains the token: do not share it)"),
+  ).action(action(dashboard));
   for (const parent of [program, gateway]) {
     addTargetOptions(parent.command("agent").description("run one agent turn and print the reply as it streams"))
       .requiredOption("--message <text>", "what to ask")
@@ -231,13 +309,31 @@ export function registerClientCommands(program: Command, gateway: Command): void
       .option("--channel <name>", "channel (default webchat)")
       .action(action(sendMessage));
   }
-  addTargetOptions(program.command("health").description("check that the gateway answers (exit 0 when healthy)")).action(action(health));
-  addTargetOptions(program.command("status").description("gateway status; --deep adds where the target and credentials came from, TLS pin state, round trip, methods"))
-    .option("--deep", "report config source, target, credential source, TLS pin state, round trip, server version and methods")
+  addTargetOptions(
+    program.command("health").description("check that the gateway answers (exit 0 when healthy)"),
+  ).action(action(health));
+  addTargetOptions(
+    program
+      .command("status")
+      .description(
+        "gateway status; --deep adds where the target and credentials came from, TLS pin state, round trip, methods",
+      ),
+  )
+    .option(
+      "--deep",
+      "report config source, target, credential source, TLS pin state, round trip, server version and methods",
+    )
     .action(action(status));
   addTargetOptions(gateway.command("health").description("check that the gateway answers")).action(action(health));
-  addTargetOptions(gateway.command("status").description("gateway status")).option("--deep", "full report, as `loopgate status --deep`").action(action(status));
-  addTargetOptions(gateway.command("call").description("call any gateway method and print its result").argument("<method>", "method name, e.g. health"))
+  addTargetOptions(gateway.command("status").description("gateway status"))
+    .option("--deep", "full report, as `loopgate status --deep`")
+    .action(action(status));
+  addTargetOptions(
+    gateway
+      .command("call")
+      .description("call any gateway method and print its result")
+      .argument("<method>", "method name, e.g. health"),
+  )
     .option("--params <json>", "method params as JSON (default {})")
     .option("--expect-final", "for methods that answer 'accepted' first (agent), wait for the final result")
     .action(action(call));

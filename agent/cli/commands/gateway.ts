@@ -17,7 +17,10 @@ import type { Logger } from "../../log/logger.ts";
  */
 async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings, log: Logger): Promise<void> {
   // Client-token admin for operator.admin clients (the Control UI's token panel), with or without a relay yet.
-  (await import("../../gateway/methods/tokens.ts")).registerTokenMethods(gw.registry, { relay: () => settings.relay, closeRevoked: (ids) => void gw.closeRevokedTokens(ids) });
+  (await import("../../gateway/methods/tokens.ts")).registerTokenMethods(gw.registry, {
+    relay: () => settings.relay,
+    closeRevoked: (ids) => void gw.closeRevokedTokens(ids),
+  });
   const { loadHostIdentity, loadOrCreateHostIdentity } = await import("../../identity.ts");
   const identity = settings.relay.enabled ? await loadOrCreateHostIdentity() : await loadHostIdentity();
   if (!identity) return;
@@ -29,7 +32,11 @@ async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings,
   gw.auth.setClientTokenVerifier(async (token) => {
     const audiences = linkedAudience ? [linkedAudience] : store.audiences();
     if (audiences.length === 0) return undefined;
-    const c = await verifyClientToken(token, identity.publicJwk, { hostId: identity.hostId, audience: audiences, isRevoked: (id) => store.isRevoked(id) });
+    const c = await verifyClientToken(token, identity.publicJwk, {
+      hostId: identity.hostId,
+      audience: audiences,
+      isRevoked: (id) => store.isRevoked(id),
+    });
     return { scopes: c.scopes, id: c.id, ...(c.name ? { name: c.name } : {}) };
   });
   // A revoked token's direct connections close too, not only its relayed streams.
@@ -61,10 +68,22 @@ export function registerGatewayCommands(program: Command): Command {
     .option("--bind <mode>", "loopback | lan | tailnet | custom | auto (default loopback)")
     .option("--host <address>", "the address for --bind custom")
     .option("--auth <mode>", "token | password | none (none: loopback only)")
-    .option("--token-file <path>", "read the gateway token from a file (mode 0600; - for stdin). Recommended, as is $OPENCLAW_GATEWAY_TOKEN")
-    .option("--token <token>", "gateway token; visible to other users in ps, prefer --token-file or $OPENCLAW_GATEWAY_TOKEN (default: $OPENCLAW_GATEWAY_TOKEN, gateway.auth.token, or a generated one)")
-    .option("--password-file <path>", "read the gateway password from a file (mode 0600; - for stdin). Recommended, as is $OPENCLAW_GATEWAY_PASSWORD")
-    .option("--password <password>", "gateway password; visible to other users in ps, prefer --password-file or $OPENCLAW_GATEWAY_PASSWORD (default: $OPENCLAW_GATEWAY_PASSWORD, gateway.auth.password)")
+    .option(
+      "--token-file <path>",
+      "read the gateway token from a file (mode 0600; - for stdin). Recommended, as is $OPENCLAW_GATEWAY_TOKEN",
+    )
+    .option(
+      "--token <token>",
+      "gateway token; visible to other users in ps, prefer --token-file or $OPENCLAW_GATEWAY_TOKEN (default: $OPENCLAW_GATEWAY_TOKEN, gateway.auth.token, or a generated one)",
+    )
+    .option(
+      "--password-file <path>",
+      "read the gateway password from a file (mode 0600; - for stdin). Recommended, as is $OPENCLAW_GATEWAY_PASSWORD",
+    )
+    .option(
+      "--password <password>",
+      "gateway password; visible to other users in ps, prefer --password-file or $OPENCLAW_GATEWAY_PASSWORD (default: $OPENCLAW_GATEWAY_PASSWORD, gateway.auth.password)",
+    )
     .option("--json", "log JSON lines and print a JSON ready line on stdout")
     .action(action(async (opts: GatewayFlags & { json?: boolean }, cmd: Command) => runGateway(opts, configFlag(cmd))));
   return gateway;
@@ -77,12 +96,19 @@ async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: 
   const { loadConfig, makeSecretResolver } = await import("../../config/load.ts");
   const log = createLogger(flags.json ? { json: true } : {});
   const loaded = loadConfig(configFlag !== undefined ? { flag: configFlag } : {});
-  const settings = resolveGatewaySettings({ flags, config: loaded.config, env: process.env, resolveSecret: makeSecretResolver() });
+  const settings = resolveGatewaySettings({
+    flags,
+    config: loaded.config,
+    env: process.env,
+    resolveSecret: makeSecretResolver(),
+  });
   const gw = await startGateway({ settings, log });
   const { enableAgent } = await import("../../runtime/enable.ts");
   enableAgent(gw, loaded.config, log, makeSecretResolver());
   await enableRelayFeatures(gw, settings, log);
-  const urls = gw.listen.addresses.map((a) => `http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}/`);
+  const urls = gw.listen.addresses.map(
+    (a) => `http://${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port}/`,
+  );
   log.info("gateway listening", {
     addresses: gw.listen.addresses.map((a) => `${a.address}:${a.port}`),
     bind: settings.bind,
@@ -90,11 +116,25 @@ async function runGateway(flags: GatewayFlags & { json?: boolean }, configFlag: 
     config: loaded.path ?? "(none: defaults)",
   });
   if (settings.auth.token?.source.startsWith("state:")) {
-    log.info("gateway token stored for local clients", { path: settings.auth.generatedTokenPath, generated: settings.auth.token.source.includes("generated") });
+    log.info("gateway token stored for local clients", {
+      path: settings.auth.generatedTokenPath,
+      generated: settings.auth.token.source.includes("generated"),
+    });
   }
-  const ready = { ok: true, event: "ready", port: gw.port, addresses: gw.listen.addresses, urls, auth: settings.auth.mode, tokenPath: settings.auth.generatedTokenPath ?? null };
+  const ready = {
+    ok: true,
+    event: "ready",
+    port: gw.port,
+    addresses: gw.listen.addresses,
+    urls,
+    auth: settings.auth.mode,
+    tokenPath: settings.auth.generatedTokenPath ?? null,
+  };
   if (flags.json) process.stdout.write(JSON.stringify(ready) + "\n");
-  else process.stdout.write(`loopgate gateway ready on ${urls.join(" ")}\n  Control UI: open ${urls[0] ?? ""} (npx loopgate dashboard prints a link that signs you in)\n  CLI: npx loopgate health\n`);
+  else
+    process.stdout.write(
+      `loopgate gateway ready on ${urls.join(" ")}\n  Control UI: open ${urls[0] ?? ""} (npx loopgate dashboard prints a link that signs you in)\n  CLI: npx loopgate health\n`,
+    );
 
   let stopping = false;
   const stop = (signal: string) => {

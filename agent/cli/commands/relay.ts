@@ -10,7 +10,11 @@ import { RELAY_SERVE_OPTIONS, type RelayServeFlags } from "../relay-serve-option
 
 export function registerRelayCommands(program: Command): void {
   const relay = program.command("relay").description("run a relay, or show its certificate pin");
-  const serve = relay.command("serve").description("serve wss:// and https:// for linked hosts (self-signed certificate on first start unless --cert/--key)");
+  const serve = relay
+    .command("serve")
+    .description(
+      "serve wss:// and https:// for linked hosts (self-signed certificate on first start unless --cert/--key)",
+    );
   // One table of options for this command and for the lean relay entry (agent/cli/relay-main.ts).
   for (const o of RELAY_SERVE_OPTIONS) {
     const spec = `--${o.name}${o.value ? ` <${o.value}>` : ""}`;
@@ -33,7 +37,10 @@ export function registerRelayCommands(program: Command): void {
         const { certPinFromPem, CERT_FILE } = await import("../../../relay/node/certificate.ts");
         const { readFileSync, existsSync } = await import("node:fs");
         const path = flags.cert ?? join(stateDir(), "relay", CERT_FILE);
-        if (!existsSync(path)) throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `no certificate at ${path}`, { hint: "run loopgate relay serve once to generate it, or pass --cert" });
+        if (!existsSync(path))
+          throw new LoopgateError(ErrorCodes.CONFIG_UNREADABLE, `no certificate at ${path}`, {
+            hint: "run loopgate relay serve once to generate it, or pass --cert",
+          });
         const pin = certPinFromPem(readFileSync(path, "utf8"));
         if (flags.json) printJson({ ok: true, pin: formatPin(pin), hex: pin, certificate: path });
         else process.stdout.write(formatPin(pin) + "\n");

@@ -21,7 +21,10 @@ interface ServiceFlags {
 async function kindOf(raw: string) {
   const { SERVICE_KINDS } = await import("../../service/units.ts");
   const kind = SERVICE_KINDS.find((k) => k === raw);
-  if (kind === undefined) throw new LoopgateError(ErrorCodes.USAGE, `unknown service ${raw}`, { hint: `one of: ${SERVICE_KINDS.join(", ")}` });
+  if (kind === undefined)
+    throw new LoopgateError(ErrorCodes.USAGE, `unknown service ${raw}`, {
+      hint: `one of: ${SERVICE_KINDS.join(", ")}`,
+    });
   return kind;
 }
 
@@ -34,39 +37,66 @@ function common(cmd: Command): Command {
 }
 
 /** A `service <verb> <kind>` action: the kind checked, the manager loaded, failures printed the CLI's way. */
-function withService(fn: (a: { m: typeof import("../../service/manager.ts"); opts: import("../../service/manager.ts").ServiceOptions; flags: ServiceFlags }) => Promise<void>) {
+function withService(
+  fn: (a: {
+    m: typeof import("../../service/manager.ts");
+    opts: import("../../service/manager.ts").ServiceOptions;
+    flags: ServiceFlags;
+  }) => Promise<void>,
+) {
   return action(async (raw: string, flags: ServiceFlags, _cmd: Command) => {
     const kind = await kindOf(raw);
     const m = await import("../../service/manager.ts");
-    await fn({ m, opts: { kind, system: Boolean(flags.system), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) }, flags });
+    await fn({
+      m,
+      opts: { kind, system: Boolean(flags.system), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) },
+      flags,
+    });
   });
 }
 
 export function registerServiceCommands(program: Command): void {
   const service = program
     .command("service")
-    .description("run the gateway, a link or a relay in the background (systemd user unit on Linux, launchd agent on macOS)")
+    .description(
+      "run the gateway, a link or a relay in the background (systemd user unit on Linux, launchd agent on macOS)",
+    )
     .addHelpText(
       "after",
       "\nSecrets never go into the unit: the gateway reads its token from the state dir or config, the link signs with the host key,\nand anything else (e.g. OPENCLAW_GATEWAY_TOKEN=…) can go in <state dir>/service.env (mode 0600), which the systemd unit reads.",
     );
-  common(service.command("install <kind> [args...]").description("write the service definition and start it (kind: gateway | link | relay; flags for it after --)"))
+  common(
+    service
+      .command("install <kind> [args...]")
+      .description("write the service definition and start it (kind: gateway | link | relay; flags for it after --)"),
+  )
     .option("--no-start", "write it, but do not enable or start it")
     .option("--dry-run", "print the definition and the commands install would run; change nothing")
     .action(
       action(async (raw: string, args: string[], flags: ServiceFlags, _cmd: Command) => {
         const kind = await kindOf(raw);
         const m = await import("../../service/manager.ts");
-        const opts = { kind, args, system: Boolean(flags.system), noStart: flags.start === false, ...(flags.user ? { user: flags.user } : {}), ...(flags.unitDir ? { unitDir: flags.unitDir } : {}) };
+        const opts = {
+          kind,
+          args,
+          system: Boolean(flags.system),
+          noStart: flags.start === false,
+          ...(flags.user ? { user: flags.user } : {}),
+          ...(flags.unitDir ? { unitDir: flags.unitDir } : {}),
+        };
         if (flags.dryRun) {
           const plan = m.planService(opts);
           if (flags.json) printJson({ ok: true, dryRun: true, ...plan });
-          else process.stdout.write(`# ${plan.path}\n${plan.text}\n# then: ${plan.commands.map((c) => c.join(" ")).join(" && ") || "(nothing: not started)"}\n`);
+          else
+            process.stdout.write(
+              `# ${plan.path}\n${plan.text}\n# then: ${plan.commands.map((c) => c.join(" ")).join(" && ") || "(nothing: not started)"}\n`,
+            );
           return;
         }
         const r = m.installService(opts);
         if (flags.json) printJson({ ok: true, ...r });
-        else process.stdout.write(`installed ${r.name} at ${r.path}${r.started ? " and started it" : " (not started)"}\n`);
+        else
+          process.stdout.write(`installed ${r.name} at ${r.path}${r.started ? " and started it" : " (not started)"}\n`);
       }),
     );
   common(service.command("uninstall <kind>").description("stop the service and remove its definition")).action(
@@ -76,7 +106,9 @@ export function registerServiceCommands(program: Command): void {
       else process.stdout.write(r.removed ? `removed ${r.path}\n` : `nothing installed at ${r.path}\n`);
     }),
   );
-  common(service.command("status <kind>").description("whether the service is installed, current, enabled and running")).action(
+  common(
+    service.command("status <kind>").description("whether the service is installed, current, enabled and running"),
+  ).action(
     withService(async ({ m, opts, flags }) => {
       const s = m.serviceStatus(opts);
       if (flags.json) return printJson({ ok: true, ...s });

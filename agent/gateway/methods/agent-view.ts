@@ -63,7 +63,12 @@ export function agentSummary(info: AgentInfo): Obj {
 }
 
 export function agentIdentity(info: AgentInfo): Obj {
-  return { agentId: AGENT_ID, name: info.name, nameSource: info.name === DEFAULT_AGENT_NAME ? "default" : "config", avatar: info.name.slice(0, 1).toUpperCase() || "A" };
+  return {
+    agentId: AGENT_ID,
+    name: info.name,
+    nameSource: info.name === DEFAULT_AGENT_NAME ? "default" : "config",
+    avatar: info.name.slice(0, 1).toUpperCase() || "A",
+  };
 }
 
 export const DEFAULT_AGENT_NAME = "Assistant";
@@ -96,9 +101,33 @@ export function sessionRow(s: SessionSummary, info: AgentInfo, active: RunInfo |
 }
 
 /** The sessionInfo block of chat.history / chat.startup: the row plus run state. */
-export function sessionInfo(key: string, s: SessionSummary | undefined, info: AgentInfo, active: RunInfo | undefined): Obj {
-  const row = s ? sessionRow(s, info, active) : { key, kind: "direct", agentId: AGENT_ID, isMain: key === MAIN_SESSION_KEY, isBackground: false, updatedAt: null, archived: false, pinned: false, unread: false, totalTokensFresh: false };
-  return { ...row, snapshotAt: Date.now(), hasActiveRun: active !== undefined, activeRunIds: active ? [active.runId] : [], activeLeafEntryId: null };
+export function sessionInfo(
+  key: string,
+  s: SessionSummary | undefined,
+  info: AgentInfo,
+  active: RunInfo | undefined,
+): Obj {
+  const row = s
+    ? sessionRow(s, info, active)
+    : {
+        key,
+        kind: "direct",
+        agentId: AGENT_ID,
+        isMain: key === MAIN_SESSION_KEY,
+        isBackground: false,
+        updatedAt: null,
+        archived: false,
+        pinned: false,
+        unread: false,
+        totalTokensFresh: false,
+      };
+  return {
+    ...row,
+    snapshotAt: Date.now(),
+    hasActiveRun: active !== undefined,
+    activeRunIds: active ? [active.runId] : [],
+    activeLeafEntryId: null,
+  };
 }
 
 function parseArgs(args: string | undefined): unknown {
@@ -116,19 +145,54 @@ function parseArgs(args: string | undefined): unknown {
  * `toolResult` messages, errors as assistant messages with stopReason "error".
  */
 export function toChatMessage(e: SessionEntry): Obj {
-  const meta = { __openclaw: { id: `${e.seq}`, seq: e.seq }, timestamp: e.ts, ...(e.runId ? { runId: e.runId } : {}), ...(e.incomplete ? { incomplete: true } : {}) };
+  const meta = {
+    __openclaw: { id: `${e.seq}`, seq: e.seq },
+    timestamp: e.ts,
+    ...(e.runId ? { runId: e.runId } : {}),
+    ...(e.incomplete ? { incomplete: true } : {}),
+  };
   switch (e.kind) {
     case "user":
       // The run id is the client's idempotency key when it sent one: clients match their optimistic message with it.
-      return { role: "user", content: [{ type: "text", text: e.text ?? "" }], ...meta, __openclaw: { ...meta.__openclaw, ...(e.runId ? { idempotencyKey: e.runId } : {}) } };
+      return {
+        role: "user",
+        content: [{ type: "text", text: e.text ?? "" }],
+        ...meta,
+        __openclaw: { ...meta.__openclaw, ...(e.runId ? { idempotencyKey: e.runId } : {}) },
+      };
     case "assistant":
-      return { role: "assistant", content: [{ type: "text", text: e.text ?? "" }], stopReason: e.incomplete ? "aborted" : "stop", ...meta };
+      return {
+        role: "assistant",
+        content: [{ type: "text", text: e.text ?? "" }],
+        stopReason: e.incomplete ? "aborted" : "stop",
+        ...meta,
+      };
     case "tool_call":
-      return { role: "assistant", content: [{ type: "toolCall", id: e.callId ?? `call-${e.seq}`, name: e.tool ?? "tool", arguments: parseArgs(e.args) }], stopReason: "toolUse", ...meta };
+      return {
+        role: "assistant",
+        content: [
+          { type: "toolCall", id: e.callId ?? `call-${e.seq}`, name: e.tool ?? "tool", arguments: parseArgs(e.args) },
+        ],
+        stopReason: "toolUse",
+        ...meta,
+      };
     case "tool_result":
-      return { role: "toolResult", toolCallId: e.callId ?? `call-${e.seq}`, toolName: e.tool ?? "tool", content: [{ type: "text", text: e.text ?? "" }], isError: e.ok === false, ...meta };
+      return {
+        role: "toolResult",
+        toolCallId: e.callId ?? `call-${e.seq}`,
+        toolName: e.tool ?? "tool",
+        content: [{ type: "text", text: e.text ?? "" }],
+        isError: e.ok === false,
+        ...meta,
+      };
     case "error":
-      return { role: "assistant", content: [{ type: "text", text: e.text ?? "" }], stopReason: "error", errorMessage: e.text ?? "", ...meta };
+      return {
+        role: "assistant",
+        content: [{ type: "text", text: e.text ?? "" }],
+        stopReason: "error",
+        errorMessage: e.text ?? "",
+        ...meta,
+      };
     default:
       return { role: "system", content: [{ type: "text", text: e.text ?? "" }], ...meta };
   }

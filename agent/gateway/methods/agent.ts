@@ -49,7 +49,8 @@ function str(p: Obj, name: string, opts: { required?: boolean; max?: number } = 
 function int(p: Obj, name: string, min: number, max: number): number | undefined {
   const v = p[name];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw bad(`${name} must be an integer from ${min} to ${max}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)
+    throw bad(`${name} must be an integer from ${min} to ${max}`);
   return v;
 }
 
@@ -78,7 +79,10 @@ function finalPayload(r: RunInfo): Obj {
     runId: r.runId,
     status,
     summary: r.state === "final" ? "completed" : (r.error ?? r.state),
-    result: { payloads: r.text ? [{ text: r.text }] : [], meta: { sessionKey: r.sessionKey, durationMs: (r.endedAt ?? Date.now()) - r.startedAt } },
+    result: {
+      payloads: r.text ? [{ text: r.text }] : [],
+      meta: { sessionKey: r.sessionKey, durationMs: (r.endedAt ?? Date.now()) - r.startedAt },
+    },
     ...(r.error ? { error: r.error } : {}),
   };
 }
@@ -87,18 +91,33 @@ function finalPayload(r: RunInfo): Obj {
  * `chat.send_timing` to the sender, as OpenClaw does: once the turn is on its
  * way to the model (after the ack), and at its first model output.
  */
-function sendTiming(ctx: MethodContext, run: RunInfo, receivedAt: number, firstOutput: Promise<void> | undefined): void {
+function sendTiming(
+  ctx: MethodContext,
+  run: RunInfo,
+  receivedAt: number,
+  firstOutput: Promise<void> | undefined,
+): void {
   const ackedAt = performance.now();
   const emit = (phase: string) => {
     const now = performance.now();
     const ms = (v: number) => Math.max(0, Math.round(v * 1000) / 1000);
-    ctx.emit("chat.send_timing", { phase, runId: run.runId, sessionKey: run.sessionKey, agentId: AGENT_ID, ackToPhaseMs: ms(now - ackedAt), receivedToPhaseMs: ms(now - receivedAt) });
+    ctx.emit("chat.send_timing", {
+      phase,
+      runId: run.runId,
+      sessionKey: run.sessionKey,
+      agentId: AGENT_ID,
+      ackToPhaseMs: ms(now - ackedAt),
+      receivedToPhaseMs: ms(now - receivedAt),
+    });
   };
   setImmediate(() => emit("starting_model"));
   void firstOutput?.then(() => emit("first-assistant-event"));
 }
 
-export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: AgentRuntime; sessions: SessionStore; channels: Map<string, Channel> }): void {
+export function registerAgentMethods(
+  registry: MethodRegistry,
+  deps: { runtime: AgentRuntime; sessions: SessionStore; channels: Map<string, Channel> },
+): void {
   const { runtime, sessions, channels } = deps;
   registry.registerEvent("chat");
   registry.registerEvent("agent");
@@ -110,9 +129,21 @@ export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: 
     const given = str(p, "idempotencyKey", { max: 256 });
     const idempotencyKey = given ?? randomUUID();
     try {
-      return runtime.start({ sessionKey: key, message, idempotencyKey, ...(given !== undefined ? { runId: given } : {}), ...(typeof p.channel === "string" ? { channel: p.channel.slice(0, 64) } : {}) });
+      return runtime.start({
+        sessionKey: key,
+        message,
+        idempotencyKey,
+        ...(given !== undefined ? { runId: given } : {}),
+        ...(typeof p.channel === "string" ? { channel: p.channel.slice(0, 64) } : {}),
+      });
     } catch (e) {
-      if (e instanceof LoopgateError) throw new MethodError({ code: GatewayErrorCodes.UNAVAILABLE, message: e.message, retryable: true, retryAfterMs: 1000 });
+      if (e instanceof LoopgateError)
+        throw new MethodError({
+          code: GatewayErrorCodes.UNAVAILABLE,
+          message: e.message,
+          retryable: true,
+          retryAfterMs: 1000,
+        });
       throw e;
     }
   };
@@ -179,7 +210,11 @@ export function registerAgentMethods(registry: MethodRegistry, deps: { runtime: 
       const p = obj(params);
       const runId = str(p, "runId", { required: true, max: 128 })!;
       const r = await runtime.wait(runId, int(p, "timeoutMs", 0, 3_600_000) ?? 30_000);
-      if (!r) throw new MethodError({ code: GatewayErrorCodes.INVALID_REQUEST, message: `unknown runId ${runId.slice(0, 64)}` });
+      if (!r)
+        throw new MethodError({
+          code: GatewayErrorCodes.INVALID_REQUEST,
+          message: `unknown runId ${runId.slice(0, 64)}`,
+        });
       return finalPayload(r);
     },
   });
@@ -213,7 +248,13 @@ export function webChatChannel(sessions: SessionStore, broadcast: (event: string
       const key = checkSessionKey(to);
       const runId = randomUUID();
       const e = sessions.append(key, { kind: "assistant", runId, text: message, channel: "webchat" });
-      broadcast("chat", { runId, sessionKey: key, seq: 0, state: "final", message: { role: "assistant", content: [{ type: "text", text: message }], timestamp: e.ts } });
+      broadcast("chat", {
+        runId,
+        sessionKey: key,
+        seq: 0,
+        state: "final",
+        message: { role: "assistant", content: [{ type: "text", text: message }], timestamp: e.ts },
+      });
       return { messageId: `${key}#${e.seq}` };
     },
   };

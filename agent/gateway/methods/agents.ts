@@ -10,7 +10,14 @@ export function registerAgentsMethods(registry: MethodRegistry, info: AgentInfo)
   registry.register({
     name: "agents.list",
     scope: Scopes.READ,
-    handler: () => ({ defaultId: AGENT_ID, ownership: "sole", selectionRequired: false, mainKey: MAIN_KEY, scope: "per-sender", agents: [agentSummary(info)] }),
+    handler: () => ({
+      defaultId: AGENT_ID,
+      ownership: "sole",
+      selectionRequired: false,
+      mainKey: MAIN_KEY,
+      scope: "per-sender",
+      agents: [agentSummary(info)],
+    }),
   });
 
   registry.register({
@@ -19,7 +26,11 @@ export function registerAgentsMethods(registry: MethodRegistry, info: AgentInfo)
     handler: (params) => {
       const id = str(obj(params), "agentId", { max: 64 }) ?? AGENT_ID;
       if (id.toLowerCase() !== AGENT_ID) {
-        throw new MethodError({ code: GatewayErrorCodes.INVALID_REQUEST, message: `unknown agent ${JSON.stringify(id)}: this gateway runs one agent, "${AGENT_ID}"`, details: { code: "UNKNOWN_AGENT_ID", agentId: id } });
+        throw new MethodError({
+          code: GatewayErrorCodes.INVALID_REQUEST,
+          message: `unknown agent ${JSON.stringify(id)}: this gateway runs one agent, "${AGENT_ID}"`,
+          details: { code: "UNKNOWN_AGENT_ID", agentId: id },
+        });
       }
       return agentIdentity(info);
     },

@@ -12,7 +12,20 @@ export function configSnapshot(config: unknown): Record<string, unknown> {
   const redacted = redactSecrets(config ?? {});
   // A hash of the redacted form only: it changes with the config, and reveals no secret.
   const hash = `sha256:${createHash("sha256").update(JSON.stringify(redacted)).digest("base64url")}`;
-  return { exists: config !== undefined, raw: null, parsed: redacted, sourceConfig: redacted, resolved: redacted, runtimeConfig: redacted, config: redacted, valid: true, hash, issues: [], warnings: [], legacyIssues: [] };
+  return {
+    exists: config !== undefined,
+    raw: null,
+    parsed: redacted,
+    sourceConfig: redacted,
+    resolved: redacted,
+    runtimeConfig: redacted,
+    config: redacted,
+    valid: true,
+    hash,
+    issues: [],
+    warnings: [],
+    legacyIssues: [],
+  };
 }
 
 export function registerConfigMethods(registry: MethodRegistry, effectiveConfig: () => unknown): void {

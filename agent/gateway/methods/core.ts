@@ -13,7 +13,9 @@ export interface CoreDeps {
 }
 
 const noParams = (params: unknown): string | undefined =>
-  params === undefined || params === null || (typeof params === "object" && !Array.isArray(params)) ? undefined : "params must be an object";
+  params === undefined || params === null || (typeof params === "object" && !Array.isArray(params))
+    ? undefined
+    : "params must be an object";
 
 export function registerCoreMethods(registry: MethodRegistry, deps: CoreDeps): void {
   registry.register({
@@ -39,7 +41,11 @@ export function registerCoreMethods(registry: MethodRegistry, deps: CoreDeps): v
     validate: noParams,
     handler: (params: { includeCliProjection?: unknown } | undefined) => ({
       // OpenClaw's summary first: loopgate's own fields (and the agent's real `sessions`) follow and win.
-      ...openclawStatusSummary({ version: deps.version, agentName: deps.agentName ?? "main", includeCliProjection: params?.includeCliProjection === true }),
+      ...openclawStatusSummary({
+        version: deps.version,
+        agentName: deps.agentName ?? "main",
+        includeCliProjection: params?.includeCliProjection === true,
+      }),
       ok: true,
       ts: Date.now(),
       version: deps.version,

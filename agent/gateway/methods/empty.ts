@@ -32,7 +32,14 @@ export function registerEmptyMethods(registry: MethodRegistry): void {
     [
       "talk.catalog",
       Scopes.READ,
-      () => ({ modes: [], transports: [], brains: [], speech: { ready: false, providers: [] }, transcription: { ready: false, providers: [] }, realtime: { ready: false, providers: [] } }),
+      () => ({
+        modes: [],
+        transports: [],
+        brains: [],
+        speech: { ready: false, providers: [] },
+        transcription: { ready: false, providers: [] },
+        realtime: { ready: false, providers: [] },
+      }),
     ],
   ];
   for (const [name, scope, answer] of empty) registry.register({ name, scope, handler: answer });

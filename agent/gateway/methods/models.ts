@@ -58,12 +58,21 @@ export class ModelCatalog {
       const body = (await res.json()) as { data?: unknown };
       const data = Array.isArray(body?.data) ? body.data : [];
       const ids = data
-        .map((m) => (m !== null && typeof m === "object" && typeof (m as { id?: unknown }).id === "string" ? (m as { id: string }).id : undefined))
+        .map((m) =>
+          m !== null && typeof m === "object" && typeof (m as { id?: unknown }).id === "string"
+            ? (m as { id: string }).id
+            : undefined,
+        )
         .filter((id): id is string => id !== undefined && id.length > 0 && id.length <= 256)
         .slice(0, MAX_MODELS);
       return { ids };
     } catch (e) {
-      const why = e instanceof Error ? (e.name === "TimeoutError" ? `no answer within ${CATALOG_TIMEOUT_MS} ms` : e.message) : String(e);
+      const why =
+        e instanceof Error
+          ? e.name === "TimeoutError"
+            ? `no answer within ${CATALOG_TIMEOUT_MS} ms`
+            : e.message
+          : String(e);
       return { ids: [], error: `GET /models failed: ${why.slice(0, 200)}` };
     }
   }
@@ -97,7 +106,11 @@ export function registerModelMethods(registry: MethodRegistry, deps: ModelDeps):
   const { info, catalog } = deps;
   registry.registerEvent("models.snapshot");
 
-  registry.register({ name: "models.list", scope: Scopes.READ, handler: (params) => listModels(info, catalog, obj(params)) });
+  registry.register({
+    name: "models.list",
+    scope: Scopes.READ,
+    handler: (params) => listModels(info, catalog, obj(params)),
+  });
 
   registry.register({
     name: "models.authStatus",
@@ -105,7 +118,15 @@ export function registerModelMethods(registry: MethodRegistry, deps: ModelDeps):
     handler: () => ({
       ts: Date.now(),
       providers: info.model
-        ? [{ provider: info.model.provider, authProvider: info.model.provider, displayName: info.model.provider, status: deps.hasApiKey ? "static" : "ok", profiles: [] }]
+        ? [
+            {
+              provider: info.model.provider,
+              authProvider: info.model.provider,
+              displayName: info.model.provider,
+              status: deps.hasApiKey ? "static" : "ok",
+              profiles: [],
+            },
+          ]
         : [],
       providerCapabilities: [],
     }),
@@ -119,7 +140,15 @@ export function registerModelMethods(registry: MethodRegistry, deps: ModelDeps):
 }
 
 /** Sends `models.snapshot` to a new connection, as OpenClaw does after hello-ok for clients that list models. */
-export async function sendModelsSnapshot(info: AgentInfo, catalog: ModelCatalog | undefined, emit: MethodContext["emit"]): Promise<void> {
+export async function sendModelsSnapshot(
+  info: AgentInfo,
+  catalog: ModelCatalog | undefined,
+  emit: MethodContext["emit"],
+): Promise<void> {
   const target = {};
-  emit("models.snapshot", { target, scope: { agentId: "main" }, catalog: await listModels(info, catalog, { view: "configured" }) });
+  emit("models.snapshot", {
+    target,
+    scope: { agentId: "main" },
+    catalog: await listModels(info, catalog, { view: "configured" }),
+  });
 }

@@ -26,7 +26,8 @@ export class SessionEventHub {
   }
 
   subscribeSessions(ctx: MethodContext): void {
-    if (!this.#sessions.has(ctx.connId)) ctx.signal.addEventListener("abort", () => this.#drop(ctx.connId), { once: true });
+    if (!this.#sessions.has(ctx.connId))
+      ctx.signal.addEventListener("abort", () => this.#drop(ctx.connId), { once: true });
     this.#sessions.set(ctx.connId, ctx.emit);
   }
 

@@ -29,12 +29,20 @@ export interface SessionDeps {
 export function rowOf(deps: Pick<SessionDeps, "runtime" | "sessions" | "info">, key: string): Obj | undefined {
   const s = deps.sessions.get(key);
   if (!s) return undefined;
-  return listRow(s, deps.info, deps.runtime.activeRuns().find((r) => r.sessionKey === key));
+  return listRow(
+    s,
+    deps.info,
+    deps.runtime.activeRuns().find((r) => r.sessionKey === key),
+  );
 }
 
 /** A SessionRow plus the two fields loopgate's own Control UI reads (entries, lastMessage). */
 function listRow(s: SessionSummary, info: AgentInfo, active: RunInfo | undefined): Obj {
-  return { ...sessionRow(s, info, active), entries: s.entries, ...(s.lastText !== undefined ? { lastMessage: s.lastText } : {}) };
+  return {
+    ...sessionRow(s, info, active),
+    entries: s.entries,
+    ...(s.lastText !== undefined ? { lastMessage: s.lastText } : {}),
+  };
 }
 
 /** chat.history and chat.startup: the transcript tail plus what the UI renders around it. */
@@ -85,7 +93,9 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
       const search = str(p, "search", { max: 200 });
       const agentId = str(p, "agentId", { max: 64 });
       // loopgate's sessions are never spawned by another session, and it runs one agent.
-      const none = str(p, "spawnedBy", { max: 200 }) !== undefined || (agentId !== undefined && agentId.toLowerCase() !== AGENT_ID);
+      const none =
+        str(p, "spawnedBy", { max: 200 }) !== undefined ||
+        (agentId !== undefined && agentId.toLowerCase() !== AGENT_ID);
       const all = none ? [] : sessions.list({ limit: Number.MAX_SAFE_INTEGER, ...(search ? { search } : {}) });
       const page = all.slice(offset, offset + limit);
       const active = runtime.activeRuns();
@@ -99,7 +109,13 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
         hasMore,
         owners: [],
         defaults: sessionListDefaults(info),
-        sessions: page.map((s) => listRow(s, info, active.find((r) => r.sessionKey === s.key))),
+        sessions: page.map((s) =>
+          listRow(
+            s,
+            info,
+            active.find((r) => r.sessionKey === s.key),
+          ),
+        ),
       };
     },
   });
@@ -138,12 +154,18 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
       const p = obj(params);
       const key = sessionKey(p, "key");
       if (!hub.subscribeMessages(ctx, key)) {
-        throw new MethodError({ code: GatewayErrorCodes.INVALID_REQUEST, message: "this connection already follows the maximum number of sessions; unsubscribe one first (sessions.messages.unsubscribe)" });
+        throw new MethodError({
+          code: GatewayErrorCodes.INVALID_REQUEST,
+          message:
+            "this connection already follows the maximum number of sessions; unsubscribe one first (sessions.messages.unsubscribe)",
+        });
       }
       return {
         subscribed: true,
         key,
-        ...(p.includeApprovals === true ? { approvalReplay: { sessionKey: key, updatedAtMs: Date.now(), approvals: [], truncated: false } } : {}),
+        ...(p.includeApprovals === true
+          ? { approvalReplay: { sessionKey: key, updatedAtMs: Date.now(), approvals: [], truncated: false } }
+          : {}),
       };
     },
   });
@@ -184,11 +206,25 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
     handler: (params) => {
       const p = obj(params);
       // A session exists on disk from its first message; creating one names it.
-      const key = p.key !== undefined ? sessionKey(p, "key") : sessionKey({ key: `chat-${randomUUID().slice(0, 8)}`, ...(p.agentId !== undefined ? { agentId: p.agentId } : {}) }, "key");
+      const key =
+        p.key !== undefined
+          ? sessionKey(p, "key")
+          : sessionKey(
+              { key: `chat-${randomUUID().slice(0, 8)}`, ...(p.agentId !== undefined ? { agentId: p.agentId } : {}) },
+              "key",
+            );
       return { ok: true, key, sessionId: key, runStarted: false };
     },
   });
 
-  registry.register({ name: "chat.history", scope: Scopes.READ, handler: (params, ctx) => transcript(deps, params, ctx) });
-  registry.register({ name: "chat.startup", scope: Scopes.READ, handler: (params, ctx) => transcript(deps, params, ctx) });
+  registry.register({
+    name: "chat.history",
+    scope: Scopes.READ,
+    handler: (params, ctx) => transcript(deps, params, ctx),
+  });
+  registry.register({
+    name: "chat.startup",
+    scope: Scopes.READ,
+    handler: (params, ctx) => transcript(deps, params, ctx),
+  });
 }

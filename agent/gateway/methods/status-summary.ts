@@ -15,8 +15,15 @@ export interface SessionRow {
 }
 
 /** OpenClaw's `sessions` block of a status summary, from this gateway's sessions (most recent first). */
-export function sessionsSummary(rows: readonly SessionRow[], total: number, defaults: { model: string | null; contextTokens: number | null }, now = Date.now()) {
-  const recent = rows.slice(0, 10).map((r) => ({ key: r.key, updatedAt: r.updatedAt, age: Math.max(0, now - r.updatedAt) }));
+export function sessionsSummary(
+  rows: readonly SessionRow[],
+  total: number,
+  defaults: { model: string | null; contextTokens: number | null },
+  now = Date.now(),
+) {
+  const recent = rows
+    .slice(0, 10)
+    .map((r) => ({ key: r.key, updatedAt: r.updatedAt, age: Math.max(0, now - r.updatedAt) }));
   return {
     paths: [] as string[],
     count: total,
@@ -37,10 +44,39 @@ export function openclawStatusSummary(o: { version: string; agentName: string; i
     queuedSystemEvents: [] as unknown[],
     degradedSecretOwners: [] as unknown[],
     degradedPlugins: [] as unknown[],
-    tasks: { total: 0, active: 0, terminal: 0, failures: 0, byStatus: taskCounts(), byRuntime: { subagent: 0, acp: 0, cli: 0, cron: 0 } },
-    taskAudit: { total: 0, warnings: 0, errors: 0, byCode: { stale_queued: 0, stale_running: 0, lost: 0, delivery_failed: 0, missing_cleanup: 0, inconsistent_timestamps: 0 } },
+    tasks: {
+      total: 0,
+      active: 0,
+      terminal: 0,
+      failures: 0,
+      byStatus: taskCounts(),
+      byRuntime: { subagent: 0, acp: 0, cli: 0, cron: 0 },
+    },
+    taskAudit: {
+      total: 0,
+      warnings: 0,
+      errors: 0,
+      byCode: {
+        stale_queued: 0,
+        stale_running: 0,
+        lost: 0,
+        delivery_failed: 0,
+        missing_cleanup: 0,
+        inconsistent_timestamps: 0,
+      },
+    },
     ...(o.includeCliProjection
-      ? { cliProjection: { agents: { defaultId: DEFAULT_AGENT_ID, ownership: null, selectionRequired: false, rows: [{ id: DEFAULT_AGENT_ID, name: o.agentName }] }, updateChannel: null } }
+      ? {
+          cliProjection: {
+            agents: {
+              defaultId: DEFAULT_AGENT_ID,
+              ownership: null,
+              selectionRequired: false,
+              rows: [{ id: DEFAULT_AGENT_ID, name: o.agentName }],
+            },
+            updateChannel: null,
+          },
+        }
       : {}),
   };
 }

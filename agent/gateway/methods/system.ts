@@ -76,7 +76,11 @@ export function registerSystemMethods(registry: MethodRegistry, deps: SystemDeps
       const cursor = int(p, "cursor", 0, Number.MAX_SAFE_INTEGER);
       const limit = int(p, "limit", 1, 5000);
       const maxBytes = int(p, "maxBytes", 1, 1_000_000);
-      return deps.log.tail({ ...(cursor !== undefined ? { cursor } : {}), ...(limit !== undefined ? { limit } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) });
+      return deps.log.tail({
+        ...(cursor !== undefined ? { cursor } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(maxBytes !== undefined ? { maxBytes } : {}),
+      });
     },
   });
 
@@ -120,6 +124,9 @@ export function registerSystemMethods(registry: MethodRegistry, deps: SystemDeps
 
   registry.register({ name: "last-heartbeat", scope: Scopes.READ, handler: () => null });
 
-  registry.register({ name: "usage.status", scope: Scopes.READ, handler: () => ({ updatedAt: Date.now(), providers: [] }) });
-
+  registry.register({
+    name: "usage.status",
+    scope: Scopes.READ,
+    handler: () => ({ updatedAt: Date.now(), providers: [] }),
+  });
 }

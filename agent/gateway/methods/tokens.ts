@@ -12,7 +12,13 @@
 import { renderSVG } from "uqr";
 import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
 import { loadHostIdentity, loadOrCreateHostIdentity } from "../../identity.ts";
-import { browserSignInUrl, createClientToken, listClientTokens, MAX_TOKEN_NAME, tokenState } from "../../tokens-admin.ts";
+import {
+  browserSignInUrl,
+  createClientToken,
+  listClientTokens,
+  MAX_TOKEN_NAME,
+  tokenState,
+} from "../../tokens-admin.ts";
 import { parseDuration, TokenStore } from "../../tokens-store.ts";
 import { MethodError, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
@@ -55,7 +61,8 @@ function fromLoopgate(e: unknown): never {
   throw e;
 }
 
-const SETUP_HINT = 'set gateway.relay.url (and gateway.relay.tlsFingerprint for a self-signed relay) and gateway.relay.enabled: true in the config, then restart the gateway; "Remote access through the relay" in the README shows the steps';
+const SETUP_HINT =
+  'set gateway.relay.url (and gateway.relay.tlsFingerprint for a self-signed relay) and gateway.relay.enabled: true in the config, then restart the gateway; "Remote access through the relay" in the README shows the steps';
 
 export function registerTokenMethods(registry: MethodRegistry, deps: TokenMethodDeps): void {
   const env = deps.env ?? process.env;
@@ -78,7 +85,9 @@ export function registerTokenMethods(registry: MethodRegistry, deps: TokenMethod
         state: t.state,
       }));
       return {
-        relay: relay.url ? { configured: true, enabled: relay.enabled, url: relay.url } : { configured: false, enabled: false, url: null, hint: SETUP_HINT },
+        relay: relay.url
+          ? { configured: true, enabled: relay.enabled, url: relay.url }
+          : { configured: false, enabled: false, url: null, hint: SETUP_HINT },
         hostId: identity?.hostId ?? null,
         tokens,
       };
@@ -91,16 +100,30 @@ export function registerTokenMethods(registry: MethodRegistry, deps: TokenMethod
     handler: async (params) => {
       const p = obj(params);
       const relay = deps.relay();
-      if (!relay.url) throw new MethodError({ code: GatewayErrorCodes.UNAVAILABLE, message: "no relay is configured, so a client token has nowhere to be used", details: { code: TokenMethodErrors.RELAY_NOT_CONFIGURED, hint: SETUP_HINT } });
+      if (!relay.url)
+        throw new MethodError({
+          code: GatewayErrorCodes.UNAVAILABLE,
+          message: "no relay is configured, so a client token has nowhere to be used",
+          details: { code: TokenMethodErrors.RELAY_NOT_CONFIGURED, hint: SETUP_HINT },
+        });
       const access = p.access ?? "read-write";
       const scopes = typeof access === "string" ? SCOPE_SETS[access] : undefined;
       if (!scopes) throw bad(`access must be one of ${Object.keys(SCOPE_SETS).join(", ")}`);
       const ttl = p.ttl ?? "30d";
       if (typeof ttl !== "string" || ttl.length > 16) throw bad("ttl must be a duration such as 12h or 30d");
       const name = p.name ?? undefined;
-      if (name !== undefined && (typeof name !== "string" || name.length > MAX_TOKEN_NAME)) throw bad(`name must be a string of at most ${MAX_TOKEN_NAME} characters`);
+      if (name !== undefined && (typeof name !== "string" || name.length > MAX_TOKEN_NAME))
+        throw bad(`name must be a string of at most ${MAX_TOKEN_NAME} characters`);
       try {
-        const t = await createClientToken({ identity: await loadOrCreateHostIdentity(env), store, relayUrl: relay.url, relayFingerprint: relay.tlsFingerprint, ttlSec: parseDuration(ttl), scopes, name });
+        const t = await createClientToken({
+          identity: await loadOrCreateHostIdentity(env),
+          store,
+          relayUrl: relay.url,
+          relayFingerprint: relay.tlsFingerprint,
+          ttlSec: parseDuration(ttl),
+          scopes,
+          name,
+        });
         const signIn = browserSignInUrl(t.links, t.token);
         return {
           id: t.id,
@@ -132,7 +155,12 @@ export function registerTokenMethods(registry: MethodRegistry, deps: TokenMethod
       try {
         r = store.revoke(id);
       } catch (e) {
-        if (e instanceof LoopgateError && e.code === ErrorCodes.USAGE) throw new MethodError({ code: GatewayErrorCodes.NOT_FOUND, message: e.message, details: { code: TokenMethodErrors.TOKEN_NOT_FOUND } });
+        if (e instanceof LoopgateError && e.code === ErrorCodes.USAGE)
+          throw new MethodError({
+            code: GatewayErrorCodes.NOT_FOUND,
+            message: e.message,
+            details: { code: TokenMethodErrors.TOKEN_NOT_FOUND },
+          });
         fromLoopgate(e);
       }
       deps.closeRevoked([r.id]);
