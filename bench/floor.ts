@@ -12,7 +12,7 @@
  * credit, no auth: a floor for the link's per-message work, not a product.
  */
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from "node:tls";
-import { createServer as createTcpServer, connect as tcpConnect, type Socket, type AddressInfo } from "node:net";
+import { connect as tcpConnect, type Socket, type AddressInfo } from "node:net";
 import { readFileSync } from "node:fs";
 
 const HEADER = 8;

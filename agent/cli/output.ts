@@ -3,7 +3,7 @@
  * stable JSON document on stdout. Failures print one line on stderr
  * ("loopgate: CODE: message — hint") or, with --json, {ok:false,error} on stdout.
  */
-import { LoopgateError, toLoopgateError, ErrorCodes, type ErrorCode } from "../../shared/errors.ts";
+import { type LoopgateError, toLoopgateError, ErrorCodes, type ErrorCode } from "../../shared/errors.ts";
 import { redactUrlsInText } from "../../shared/redact-url.ts";
 
 /** Exit codes by failure class; documented in the README. */

@@ -267,7 +267,7 @@ export class GatewayClient {
         else if (f.type === "res" && f.id === id) {
           if (f.ok) {
             const hello = f.payload as HelloOk;
-            if (!hello || hello.type !== "hello-ok")
+            if (hello?.type !== "hello-ok")
               done(() => reject(new LoopgateError(ErrorCodes.PROTOCOL_ERROR, "connect answered without hello-ok")));
             else done(() => resolve(hello));
           } else

@@ -89,7 +89,7 @@ export class GatewayAuth {
     const full = { role: "operator", allowedScopes: ALL_OPERATOR_SCOPES };
 
     // A host-minted client token (JWT) is accepted in every mode: it is how relayed clients authenticate.
-    if (token !== undefined && token.startsWith("eyJ") && this.#clientTokenVerifier) {
+    if (token?.startsWith("eyJ") && this.#clientTokenVerifier) {
       const claims = await this.#clientTokenVerifier(token).catch(() => undefined);
       if (claims)
         return {

@@ -114,6 +114,7 @@ function allInterfaceAddresses(): string[] {
 }
 
 function trimForLog(v: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this strips from a logged header
   return v.replace(/[\u0000-\u001f\u007f]/g, "?").slice(0, 200);
 }
 

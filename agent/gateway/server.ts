@@ -340,21 +340,19 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   tick.unref();
   // OpenClaw clients show gateway health live: each new client gets it at once, everyone every minute.
   const healthNow = () =>
-    registry
-      .get("health")!
-      .handler(
-        {},
-        {
-          connId: "health",
-          scopes: [],
-          role: "operator",
-          clientAddr: "",
-          relayed: false,
-          emit: () => {},
-          interim: () => {},
-          signal: AbortSignal.abort(),
-        },
-      );
+    registry.get("health")!.handler(
+      {},
+      {
+        connId: "health",
+        scopes: [],
+        role: "operator",
+        clientAddr: "",
+        relayed: false,
+        emit: () => {},
+        interim: () => {},
+        signal: AbortSignal.abort(),
+      },
+    );
   readyHooks.push((c) => void Promise.resolve(healthNow()).then((h) => c.sendEvent("health", h, { droppable: true })));
   const healthTimer = setInterval(() => {
     void Promise.resolve(healthNow()).then((h) => {

@@ -74,7 +74,7 @@ function connect() {
       f.ok
         ? p.resolve(f.payload)
         : p.reject(Object.assign(new Error(f.error?.message || "request failed"), { error: f.error }));
-    } else if (f.type === "event") onEvent(f.event, f.payload);
+    } else if (f.type === "event") onEvent(f.event, f.payload).catch((e) => console.error("event handler failed", e));
   };
   ws.onclose = (ev) => {
     for (const p of pending.values()) p.reject(new Error("connection closed"));
@@ -311,7 +311,7 @@ async function loadHistory() {
                 (m.toolName ?? li.querySelector(".tool-name").textContent),
             );
       const li = i >= 0 ? openCalls.splice(i, 1)[0] : addToolBlock(m.toolName ?? "tool", "");
-      setToolResult(li, m.ok ?? (m.isError === true ? false : true), messageText(m));
+      setToolResult(li, m.ok ?? m.isError !== true, messageText(m));
     } else if (m.role === "system" && /abort/i.test(messageText(m))) addMessage("system", "stopped");
     else addMessage(m.role, messageText(m), m);
   }

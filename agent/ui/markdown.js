@@ -98,10 +98,10 @@ const EMPHASIS = [
   { t: "em", open: /(?<!\w)_(?=[^\s_])/y, full: /(?<!\w)_(?=[^\s_])([\s\S]*?[^\s_])_(?!\w)/y },
   { t: "del", open: /~~(?=\S)/y, full: /~~(?=\S)([\s\S]*?\S)~~/y },
 ];
-const LINK = /\[([^\[\]\n]{1,1000})\]\(\s*<?([^()\s<>\[\]]{1,2048})>?\s*\)/y;
+const LINK = /\[([^[\]\n]{1,1000})\]\(\s*<?([^()\s<>[\]]{1,2048})>?\s*\)/y;
 const AUTOLINK = /<(https?:\/\/[^\s<>]{1,2048})>/iy;
 const BARE_URL = /https?:\/\/[^\s<>"'`]{1,2048}/iy;
-const SPECIAL = /[`\[<*_~\nhH]/g;
+const SPECIAL = /[`[<*_~\nhH]/g;
 
 function at(re, s, i) {
   re.lastIndex = i;

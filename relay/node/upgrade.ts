@@ -104,7 +104,7 @@ export function handleUpgrades(
         return refuse(socket, 500);
       }
       const onOpen = env.onOpen;
-      if (!onOpen) return refuse(socket, res.status >= 400 ? res.status : 400, res);
+      if (!onOpen) return refuse(socket, Math.max(res.status, 400), res);
       if (socket.destroyed) return;
       wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off("error", ignore);

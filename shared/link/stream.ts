@@ -47,8 +47,7 @@ export class LinkStream {
   #ungranted = 0;
   /** Received but not yet covered by a grant: must never exceed the window. */
   #outstanding = 0;
-  /** Messages handed to the consumer and not yet released, and their bytes. */
-  #unreleased = 0;
+  /** Bytes handed to the consumer and not yet released (they hold back the next grant). */
   #unreleasedBytes = 0;
   #state: "open" | "closing" | "closed" = "open";
   #closeAfterFlush: { code: number; reason: string } | undefined;
@@ -231,7 +230,6 @@ export class LinkStream {
         return;
       }
     }
-    this.#unreleased++;
     this.#unreleasedBytes += whole.length;
     let released = false;
     this.onMessage(
@@ -240,7 +238,6 @@ export class LinkStream {
       () => {
         if (released) return;
         released = true;
-        this.#unreleased--;
         this.#unreleasedBytes -= whole.length;
         this.#maybeGrant();
       },

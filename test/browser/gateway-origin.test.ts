@@ -11,7 +11,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
-import { type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { startGateway, type GatewayProc } from "../helpers/proc.ts";
 
 const skip = chromiumSkip("browser origin tests");

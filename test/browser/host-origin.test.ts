@@ -9,7 +9,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
-import { type Browser, type BrowserContext } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
 import type { GatewayProc, Proc } from "../helpers/proc.ts";
 import { startNamedRelay } from "../helpers/named-relay.ts";
 import {
@@ -89,8 +89,7 @@ for (const kind of RELAY_KINDS)
         const cookies = await ctx.cookies(victimOrigin);
         const c = cookies.find((x) => x.name === "__Host-loopgate");
         assert.ok(
-          c &&
-            c.httpOnly &&
+          c?.httpOnly &&
             c.secure &&
             c.sameSite === "Strict" &&
             c.path === "/" &&

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
-import { type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { startRelay, makeHost, startLinkedGateway, type RelayProc } from "../helpers/relay.ts";
@@ -129,16 +129,14 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       assert.equal(await li.locator(".md pre code").textContent(), "const x = '<b>not bold</b>';");
       assert.equal(await li.locator(".md pre code").getAttribute("class"), "language-js");
       assert.deepEqual(await li.locator(".md ul li").allTextContents(), ["first", "second"]);
-      const links = await li
-        .locator("a")
-        .evaluateAll((as) =>
-          as.map((a) => ({
-            href: a.getAttribute("href"),
-            rel: a.getAttribute("rel"),
-            target: a.getAttribute("target"),
-            text: a.textContent,
-          })),
-        );
+      const links = await li.locator("a").evaluateAll((as) =>
+        as.map((a) => ({
+          href: a.getAttribute("href"),
+          rel: a.getAttribute("rel"),
+          target: a.getAttribute("target"),
+          text: a.textContent,
+        })),
+      );
       assert.deepEqual(links, [
         { href: "https://example.com/docs", rel: "noopener noreferrer nofollow", target: "_blank", text: "the docs" },
       ]);
@@ -309,13 +307,11 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
         ["phone", "read", "active", "Revoke"],
       );
       if (SHOTS)
-        await page
-          .locator("#tokens-card")
-          .screenshot({
-            path: join(SHOTS, "ui-tokens.png"),
-            mask: [page.locator("#token-link")],
-            maskColor: "#98a2b3",
-          });
+        await page.locator("#tokens-card").screenshot({
+          path: join(SHOTS, "ui-tokens.png"),
+          mask: [page.locator("#token-link")],
+          maskColor: "#98a2b3",
+        });
       // Shown once: after "Done" (or a reload) the token is nowhere on the page.
       await page.click("#token-done");
       assert.ok(await page.isHidden("#token-once"));

@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:http";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
-import { type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { startRelay, makeHost, startLinkedGateway, mintToken, type RelayProc } from "../helpers/relay.ts";
@@ -200,7 +200,7 @@ describe("Control UI in chromium", { skip }, () => {
       for (const l of relay.logs()) assert.ok(!l.includes(clientToken), "the token never appears in relay logs");
       const cookies = await context.cookies();
       const c = cookies.find((x) => x.name.startsWith("lg_"));
-      assert.ok(c && c.httpOnly && c.secure && c.sameSite === "Strict" && c.path === `/h/${hostId}`);
+      assert.ok(c?.httpOnly && c.secure && c.sameSite === "Strict" && c.path === `/h/${hostId}`);
       await context.close();
     });
   });

@@ -109,12 +109,12 @@ describe("agent: turns, tools, providers and sessions", () => {
     });
     const fin2 = await finished(c, denied.payload.runId);
     assert.match(fin2.payload.message.content[0].text, /not allowed by policy/);
-    const escape = await c.request("chat.send", {
+    const escaped = await c.request("chat.send", {
       sessionKey: "tools",
       message: 'use tool read_file {"path":"../../etc/passwd"}',
       idempotencyKey: "k-4",
     });
-    const fin3 = await finished(c, escape.payload.runId);
+    const fin3 = await finished(c, escaped.payload.runId);
     assert.match(fin3.payload.message.content[0].text, /outside the workspace|no such file/);
     const h = await c.request("chat.history", { sessionKey: "tools" });
     const msgs = h.payload.messages as { role: string; content: { type: string }[] }[];

@@ -8,7 +8,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, type GatewayProc } from "../helpers/proc.ts";
-import { connectedClient, type Frame, type TestClient } from "../helpers/ws-client.ts";
+import { type AnyJson, connectedClient, type Frame, type TestClient } from "../helpers/ws-client.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { documentedScopes, schemaErrors } from "../helpers/schema.ts";
 
@@ -118,7 +118,7 @@ const EVENT_SCHEMA: Record<string, string> = {
 };
 
 /** Errors of one response payload: its own definition, and the rows and entries it carries. */
-function payloadErrors(method: string, p: any): string[] {
+function payloadErrors(method: string, p: AnyJson): string[] {
   const errs: string[] = [];
   const name = RESULT_SCHEMA[method];
   if (name) errs.push(...schemaErrors(method, name, p));

@@ -78,16 +78,14 @@ export async function startHttpUpstream(
         }
         case "/echo": {
           const body = Buffer.concat(chunks);
-          res
-            .writeHead(200, { "content-type": "application/json" })
-            .end(
-              JSON.stringify({
-                method: req.method,
-                bytes: body.length,
-                sha256: createHash("sha256").update(body).digest("hex"),
-                authorization: req.headers.authorization ?? null,
-              }),
-            );
+          res.writeHead(200, { "content-type": "application/json" }).end(
+            JSON.stringify({
+              method: req.method,
+              bytes: body.length,
+              sha256: createHash("sha256").update(body).digest("hex"),
+              authorization: req.headers.authorization ?? null,
+            }),
+          );
           return;
         }
         case "/headers":

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "./proc.ts";
+import type { AnyJson } from "./ws-client.ts";
 
 export const OPENCLAW_VERSION = process.env.LOOPGATE_OPENCLAW_VERSION ?? "2026.9.6";
 const INSTALL_TIMEOUT_MS = Number(process.env.LOOPGATE_OPENCLAW_INSTALL_TIMEOUT_MS ?? 420_000);
@@ -130,7 +131,7 @@ export function openclaw(
 }
 
 /** Extracts the last JSON document from CLI output that may carry log lines before it. */
-export function lastJson(text: string): any {
+export function lastJson(text: string): AnyJson {
   const start = text.indexOf("{");
   for (let i = start; i >= 0 && i < text.length; i = text.indexOf("{", i + 1)) {
     try {

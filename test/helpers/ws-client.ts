@@ -1,12 +1,16 @@
 /** A minimal protocol v4 client for tests: handshake, requests, events, close info. */
 import WebSocket from "ws";
 
+/** A JSON value the test reads by path; the assertions are what check its shape. */
+// biome-ignore lint/suspicious/noExplicitAny: one alias for test-side JSON, so a typo in a path fails at run time in an assert, not in tsc
+export type AnyJson = any;
+
 export interface Frame {
   type: string;
   id?: string;
   ok?: boolean;
-  payload?: any;
-  error?: { code: string; message: string; details?: any };
+  payload?: AnyJson;
+  error?: { code: string; message: string; details?: AnyJson };
   event?: string;
   seq?: number;
 }

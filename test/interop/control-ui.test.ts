@@ -12,7 +12,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
 import { openclawUnavailable } from "../helpers/openclaw.ts";
 import {

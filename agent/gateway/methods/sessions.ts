@@ -14,7 +14,7 @@ import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";
 import { bad, int, obj, sessionKey, str } from "./agent.ts";
 import { sessionInfo, sessionListDefaults, sessionRow, toChatMessage, type AgentInfo } from "./agent-view.ts";
-import { SessionEventHub } from "./session-events.ts";
+import type { SessionEventHub } from "./session-events.ts";
 
 type Obj = Record<string, unknown>;
 
