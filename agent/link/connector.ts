@@ -5,7 +5,7 @@
  * the gateway on loopback; inside loopgate's own gateway (`gateway`), it
  * hands each WebSocket stream straight to the gateway instead. Heartbeats,
  * reconnects with jittered exponential backoff, logs state changes, and
- * pushes token revocations to the relay.
+ * pushes token revocations and pending exchange codes to the relay.
  */
 import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
@@ -39,6 +39,8 @@ export interface ConnectorOptions {
   identity: HostIdentity;
   log: Logger;
   revokedIds?: () => string[];
+  /** Pending exchange codes (agent/exchange-codes.ts): sha256 of each code, its token, expiry in ms. */
+  exchangeCodes?: () => { hash: string; token: string; exp: number }[];
   heartbeat?: { intervalMs: number; timeoutMs: number };
   backoff?: { baseMs: number; maxMs: number };
   limits?: Partial<LinkLimits>;
@@ -104,6 +106,38 @@ export class LinkConnector {
   /** Pushes the current revocation list to the relay (call after `token revoke`). */
   pushRevocations(): void {
     this.#mux?.sendControl({ type: "revocations", ids: this.#o.revokedIds?.() ?? [] });
+  }
+
+  /** Pushes the pending exchange codes to the relay (call after `token create --exchange`). */
+  pushExchangeCodes(): void {
+    const mux = this.#mux;
+    if (!mux || !this.#o.exchangeCodes) return;
+    let codes: { hash: string; token: string; exp: number }[];
+    try {
+      codes = this.#o.exchangeCodes();
+    } catch (e) {
+      this.#o.log.warn("cannot read the pending exchange codes; they do not reach the relay", {
+        err: toLoopgateError(e).oneLine(),
+      });
+      return;
+    }
+    if (codes.length === 0) return;
+    // A CONTROL message holds 64 KiB: send the list in batches under that (the relay merges them).
+    let batch: typeof codes = [];
+    let bytes = 0;
+    for (const c of codes) {
+      const size = c.token.length + c.hash.length + 64;
+      if (batch.length > 0 && bytes + size > 48 * 1024) {
+        mux.sendControl({ type: "exchange-codes", codes: batch });
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(c);
+      bytes += size;
+    }
+    mux.sendControl({ type: "exchange-codes", codes: batch });
+    // How many, never which: a code or token in a log would defeat the point.
+    this.#o.log.info("exchange codes pushed to the relay", { pending: codes.length });
   }
 
   async stop(): Promise<void> {
@@ -222,6 +256,7 @@ export class LinkConnector {
     ws.on("error", () => {});
     this.#setState("linked", { hostId: this.#o.identity.hostId });
     this.pushRevocations();
+    this.pushExchangeCodes();
   }
 
   #onStream(stream: LinkStream): void {
