@@ -10,6 +10,9 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { LookupFunction } from "node:net";
+import { createHash } from "node:crypto";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import WebSocket from "ws";
 import {
   RELAY_KINDS,
@@ -22,7 +25,8 @@ import {
   type EchoUpstream,
 } from "../helpers/relay.ts";
 import { startNamedRelay } from "../helpers/named-relay.ts";
-import { cli, type Proc } from "../helpers/proc.ts";
+import { cli, tempDir, type Proc } from "../helpers/proc.ts";
+import { decodeTerminal } from "../helpers/qr.ts";
 import { hostLabel } from "../../shared/host-label.ts";
 
 const toLoopback: LookupFunction = (_host, opts, cb) => {
@@ -148,3 +152,44 @@ for (const kind of RELAY_KINDS) {
     });
   });
 }
+
+test("token create --exchange --qr: the QR code is the exchange URL, not the token; only the code's hash is stored, 0600", async () => {
+  const dir = tempDir("loopgate-exchange-qr-");
+  const env = {
+    LOOPGATE_STATE_DIR: dir,
+    HOME: dir,
+    LOOPGATE_CONFIG: join(dir, "config.json5"),
+    OPENCLAW_GATEWAY_TOKEN: "",
+    OPENCLAW_GATEWAY_URL: "",
+  };
+  writeFileSync(env.LOOPGATE_CONFIG, JSON.stringify({ gateway: { relay: { url: "wss://relay.example.com:8443" } } }));
+  const r = await cli(["token", "create", "--name", "phone", "--exchange", "--qr"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const url = /browser: (https:\/\/\S+\?code=[A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
+  assert.ok(url, r.stdout);
+  assert.match(r.stdout, /works once within 60 s/);
+  const marker = "(the code works once):\n";
+  assert.equal(
+    decodeTerminal(r.stdout.slice(r.stdout.indexOf(marker) + marker.length)),
+    url,
+    "the QR code is the exchange URL",
+  );
+  const code = new URL(url).searchParams.get("code")!;
+  const file = join(dir, "exchange-codes.json");
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const stored = readFileSync(file, "utf8");
+  assert.ok(!stored.includes(code), "never the code itself");
+  assert.ok(stored.includes(createHash("sha256").update(code).digest("base64url")), "its sha256");
+
+  for (const [args, why] of [
+    [["--exchange-ttl", "5"], /goes with --exchange/],
+    [["--exchange", "--exchange-ttl", "61"], /1 to 60 seconds/],
+    [["--exchange", "--exchange-ttl", "0"], /1 to 60 seconds/],
+  ] as const) {
+    const bad = await cli(["token", "create", ...args], { env });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, why);
+  }
+  const help = await cli(["token", "create", "--help"], { env });
+  assert.match(help.stdout, /--exchange\b/);
+});
