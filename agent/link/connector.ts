@@ -69,6 +69,8 @@ export class LinkConnector {
   #linkedAt: number | undefined;
   #lastError: string | undefined;
   #upstreams = new Set<WebSocket>();
+  /** Exchange codes already sent to the relay (hash → expiry, ms): never sent again. */
+  readonly #pushedCodes = new Map<string, number>();
 
   constructor(o: ConnectorOptions) {
     this.#o = o;
@@ -108,10 +110,17 @@ export class LinkConnector {
     this.#mux?.sendControl({ type: "revocations", ids: this.#o.revokedIds?.() ?? [] });
   }
 
-  /** Pushes the pending exchange codes to the relay (call after `token create --exchange`). */
+  /**
+   * Pushes the pending exchange codes the relay has not been sent yet (call
+   * after `token create --exchange`). Each code goes once per process: a Node
+   * relay that restarted forgot which codes were spent, so sending them again
+   * on the next link could make a spent code work twice; a code lost with the
+   * relay's memory only fails (mint another).
+   */
   pushExchangeCodes(): void {
     const mux = this.#mux;
-    if (!mux || !this.#o.exchangeCodes) return;
+    const ws = this.#ws;
+    if (!mux || !ws || ws.readyState !== WebSocket.OPEN || !this.#o.exchangeCodes) return;
     let codes: { hash: string; token: string; exp: number }[];
     try {
       codes = this.#o.exchangeCodes();
@@ -121,7 +130,11 @@ export class LinkConnector {
       });
       return;
     }
+    const now = Date.now();
+    for (const [hash, exp] of this.#pushedCodes) if (exp <= now) this.#pushedCodes.delete(hash);
+    codes = codes.filter((c) => !this.#pushedCodes.has(c.hash));
     if (codes.length === 0) return;
+    for (const c of codes) this.#pushedCodes.set(c.hash, c.exp);
     // A CONTROL message holds 64 KiB: send the list in batches under that (the relay merges them).
     let batch: typeof codes = [];
     let bytes = 0;
@@ -137,7 +150,7 @@ export class LinkConnector {
     }
     mux.sendControl({ type: "exchange-codes", codes: batch });
     // How many, never which: a code or token in a log would defeat the point.
-    this.#o.log.info("exchange codes pushed to the relay", { pending: codes.length });
+    this.#o.log.info("exchange codes pushed to the relay", { codes: codes.length });
   }
 
   async stop(): Promise<void> {
