@@ -12,6 +12,8 @@ import { hostOrigin } from "../shared/host-label.ts";
 import type { HostIdentity } from "./identity.ts";
 import { ALL_OPERATOR_SCOPES } from "./gateway/scopes.ts";
 import type { TokenRecord, TokenStore } from "./tokens-store.ts";
+import type { ExchangeCodeStore } from "./exchange-codes.ts";
+import { EXCHANGE_CODE_PARAM } from "../relay/core/exchange-codes.ts";
 
 export const MAX_TOKEN_NAME = 64;
 
@@ -50,6 +52,32 @@ export function clientLinks(relayUrl: string, hostId: string): ClientLinks {
 /** The browser link that signs a device in once: the relay takes the token from the query and drops it from the address bar. */
 export function browserSignInUrl(links: ClientLinks, token: string): string {
   return `${links.browserUrl}?token=${encodeURIComponent(token)}`;
+}
+
+/** Where a single-use exchange code is spent: the browser sign-in link, and a WebSocket URL for terminal clients. */
+export interface ExchangeLinks {
+  /** The browser link: the relay trades the code for its cookie and drops it from the address bar. */
+  url: string;
+  /** For `openclaw tui --url` and other WebSocket clients: the host's own origin when the relay has a name. */
+  wsUrl: string;
+}
+
+/** The URLs that carry an exchange code instead of the token (the code is base64url: no escaping needed). */
+export function exchangeLinks(links: ClientLinks, code: string): ExchangeLinks {
+  const q = `?${EXCHANGE_CODE_PARAM}=${encodeURIComponent(code)}`;
+  const ws = links.origin !== undefined ? `${links.origin.replace(/^https:/, "wss:")}/` : links.wsUrl;
+  return { url: `${links.browserUrl}${q}`, wsUrl: `${ws}${q}` };
+}
+
+/** Mints a code for a freshly minted token and records its hash for the link to push; says where to spend it. */
+export async function createExchangeCode(
+  store: ExchangeCodeStore,
+  token: string,
+  links: ClientLinks,
+  ttlSec?: number,
+): Promise<ExchangeLinks & { exp: number }> {
+  const { code, exp } = await store.add(token, ttlSec);
+  return { ...exchangeLinks(links, code), exp };
 }
 
 export type TokenState = "active" | "expired" | "revoked";

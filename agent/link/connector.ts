@@ -5,7 +5,7 @@
  * the gateway on loopback; inside loopgate's own gateway (`gateway`), it
  * hands each WebSocket stream straight to the gateway instead. Heartbeats,
  * reconnects with jittered exponential backoff, logs state changes, and
- * pushes token revocations to the relay.
+ * pushes token revocations and pending exchange codes to the relay.
  */
 import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
@@ -39,6 +39,8 @@ export interface ConnectorOptions {
   identity: HostIdentity;
   log: Logger;
   revokedIds?: () => string[];
+  /** Pending exchange codes (agent/exchange-codes.ts): sha256 of each code, its token, expiry in ms. */
+  exchangeCodes?: () => { hash: string; token: string; exp: number }[];
   heartbeat?: { intervalMs: number; timeoutMs: number };
   backoff?: { baseMs: number; maxMs: number };
   limits?: Partial<LinkLimits>;
@@ -67,6 +69,8 @@ export class LinkConnector {
   #linkedAt: number | undefined;
   #lastError: string | undefined;
   #upstreams = new Set<WebSocket>();
+  /** Exchange codes already sent to the relay (hash → expiry, ms): never sent again. */
+  readonly #pushedCodes = new Map<string, number>();
 
   constructor(o: ConnectorOptions) {
     this.#o = o;
@@ -104,6 +108,49 @@ export class LinkConnector {
   /** Pushes the current revocation list to the relay (call after `token revoke`). */
   pushRevocations(): void {
     this.#mux?.sendControl({ type: "revocations", ids: this.#o.revokedIds?.() ?? [] });
+  }
+
+  /**
+   * Pushes the pending exchange codes the relay has not been sent yet (call
+   * after `token create --exchange`). Each code goes once per process: a Node
+   * relay that restarted forgot which codes were spent, so sending them again
+   * on the next link could make a spent code work twice; a code lost with the
+   * relay's memory only fails (mint another).
+   */
+  pushExchangeCodes(): void {
+    const mux = this.#mux;
+    const ws = this.#ws;
+    if (!mux || !ws || ws.readyState !== WebSocket.OPEN || !this.#o.exchangeCodes) return;
+    let codes: { hash: string; token: string; exp: number }[];
+    try {
+      codes = this.#o.exchangeCodes();
+    } catch (e) {
+      this.#o.log.warn("cannot read the pending exchange codes; they do not reach the relay", {
+        err: toLoopgateError(e).oneLine(),
+      });
+      return;
+    }
+    const now = Date.now();
+    for (const [hash, exp] of this.#pushedCodes) if (exp <= now) this.#pushedCodes.delete(hash);
+    codes = codes.filter((c) => !this.#pushedCodes.has(c.hash));
+    if (codes.length === 0) return;
+    for (const c of codes) this.#pushedCodes.set(c.hash, c.exp);
+    // A CONTROL message holds 64 KiB: send the list in batches under that (the relay merges them).
+    let batch: typeof codes = [];
+    let bytes = 0;
+    for (const c of codes) {
+      const size = c.token.length + c.hash.length + 64;
+      if (batch.length > 0 && bytes + size > 48 * 1024) {
+        mux.sendControl({ type: "exchange-codes", codes: batch });
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(c);
+      bytes += size;
+    }
+    mux.sendControl({ type: "exchange-codes", codes: batch });
+    // How many, never which: a code or token in a log would defeat the point.
+    this.#o.log.info("exchange codes pushed to the relay", { codes: codes.length });
   }
 
   async stop(): Promise<void> {
@@ -222,6 +269,7 @@ export class LinkConnector {
     ws.on("error", () => {});
     this.#setState("linked", { hostId: this.#o.identity.hostId });
     this.pushRevocations();
+    this.pushExchangeCodes();
   }
 
   #onStream(stream: LinkStream): void {

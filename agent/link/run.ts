@@ -6,6 +6,7 @@ import { parseGatewayUrl, isLoopbackHost } from "../../shared/url-safety.ts";
 import { createLogger } from "../log/logger.ts";
 import { loadOrCreateHostIdentity } from "../identity.ts";
 import { TokenStore } from "../tokens-store.ts";
+import { EXCHANGE_FILE, ExchangeCodeStore } from "../exchange-codes.ts";
 import { LinkConnector, type ConnectorOptions } from "./connector.ts";
 import { saveLinkRecord } from "./link-record.ts";
 import { Voucher } from "./vouch.ts";
@@ -40,6 +41,7 @@ export async function startLink(o: {
     );
   const identity = await loadOrCreateHostIdentity();
   const store = new TokenStore();
+  const codes = new ExchangeCodeStore();
   const vouch =
     o.vouchHeader !== undefined
       ? new Voucher({
@@ -57,6 +59,7 @@ export async function startLink(o: {
     identity,
     log: o.log,
     revokedIds: () => store.revokedIds(),
+    exchangeCodes: () => codes.pending(),
     ...(vouch ? { vouch } : {}),
     ...(o.gateway ? { gateway: o.gateway } : {}),
     ...(o.heartbeat ? { heartbeat: o.heartbeat } : {}),
@@ -65,10 +68,11 @@ export async function startLink(o: {
       : {}),
   });
   connector.start();
-  // `token revoke` writes the store; push the new list to the relay at once.
+  // `token revoke` writes the store, `token create --exchange` the codes; push them to the relay at once.
   try {
     const w = watch(dirname(store.path), (_e, name) => {
       if (name === basename(store.path)) connector.pushRevocations();
+      if (name === EXCHANGE_FILE) connector.pushExchangeCodes();
     });
     w.unref();
   } catch {

@@ -25,6 +25,7 @@ import {
   type HostTarget,
 } from "./host-origin.ts";
 import type { RelayLimits } from "./limits.ts";
+import { EXCHANGE_CODE_PARAM } from "./exchange-codes.ts";
 import {
   encodedHostIdRefusal,
   checkRequestShape,
@@ -192,9 +193,10 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const claims: ClientClaims = auth.claims;
     const prefix = target.via === "path" ? `/h/${hostId}` : "";
     const rest = target.rest;
-    // A browser's one-time ?token= becomes an HttpOnly cookie scoped to this host, and leaves the address bar.
+    // A browser's one-time ?token= (or single-use ?code=) becomes an HttpOnly cookie scoped to this host, and leaves the address bar.
     if (!isUpgrade && auth.source === "query" && c.req.method === "GET") {
       url.searchParams.delete("token");
+      url.searchParams.delete(EXCHANGE_CODE_PARAM);
       const maxAge = Math.max(0, claims.exp - Math.floor(Date.now() / 1000));
       return new Response(null, {
         status: 303,
@@ -207,6 +209,7 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       });
     }
     url.searchParams.delete("token");
+    url.searchParams.delete(EXCHANGE_CODE_PARAM);
     const headers = forwardedHeaders(c.req.raw, addr, hostId);
     if (isRefusal(headers)) return refuseRequest(c, headers);
     const meta = checkedOpenMeta({

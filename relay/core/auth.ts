@@ -4,7 +4,8 @@
  * - clients present a host-minted EdDSA token as `Authorization: Bearer`, as
  *   `x-loopgate-client-token`, as a WebSocket subprotocol `bearer.<token>`
  *   (beside `loopgate.v1`), as the host-scoped cookie a browser got from a
- *   one-time `?token=` exchange, or as `?token=`. An `Authorization` that is
+ *   one-time `?token=` exchange, or as `?token=`; or a single-use `?code=`
+ *   that stands for a token the host pushed (exchange-codes.ts). An `Authorization` that is
  *   not a loopgate token for this host belongs to the upstream (a UI's own
  *   bearer secret): the relay ignores it and forwards it;
  * - links present a short-lived link token whose key hashes to the host id,
@@ -29,6 +30,7 @@ import {
   type TokenFailure,
 } from "../../shared/tokens.ts";
 import type { RefusalReason } from "./metrics.ts";
+import { EXCHANGE_CODE_PARAM, hashExchangeCode, isExchangeCodeShape } from "./exchange-codes.ts";
 
 export const SUBPROTOCOL = "loopgate.v1";
 export const BEARER_PROTOCOL_PREFIX = "bearer.";
@@ -37,6 +39,8 @@ export interface HostRecord {
   hostId: string;
   publicJwk: JWK;
   isRevoked(tokenId: string): boolean;
+  /** The token an exchange code (by its sha256) stands for, once; the code is spent by the call. */
+  redeemExchangeCode?(hash: string): string | undefined;
 }
 
 export type TokenSource = "authorization" | "header" | "subprotocol" | "cookie" | "query";
@@ -47,6 +51,8 @@ export const CLIENT_TOKEN_HEADER = "x-loopgate-client-token";
 export interface ExtractedToken {
   token: string;
   source: TokenSource;
+  /** `token` is an exchange code (`?code=`), not yet traded for the token it stands for. */
+  exchange?: true;
 }
 
 export function cookieName(hostId: string): string {
@@ -79,7 +85,12 @@ export function isOwnAuthorization(value: string | null, hostId: string): boolea
   }
 }
 
-/** Finds the client token in a request, in order: Authorization (ours only), our header, subprotocol, cookie, query. */
+/**
+ * Finds the client token in a request, in order: Authorization (ours only),
+ * our header, subprotocol, `?code=`, cookie, `?token=`. A code comes before
+ * the cookie: it is spent when presented, and a browser that already has a
+ * cookie must still trade it (and drop it from the address bar).
+ */
 export function extractClientToken(
   req: Request,
   hostId: string,
@@ -97,6 +108,10 @@ export function extractClientToken(
       .map((s) => s.trim())
       .find((s) => s.startsWith(BEARER_PROTOCOL_PREFIX));
     if (p) return { token: p.slice(BEARER_PROTOCOL_PREFIX.length), source: "subprotocol" };
+  }
+  if (opts.allowQuery) {
+    const code = new URL(req.url).searchParams.get(EXCHANGE_CODE_PARAM);
+    if (code) return { token: code, source: "query", exchange: true };
   }
   const cookie = parseCookies(req.headers.get("cookie")).get(opts.cookieName ?? cookieName(hostId));
   if (cookie) return { token: cookie, source: "cookie" };
@@ -179,15 +194,24 @@ export async function authenticateClient(
       why: "token_invalid",
       reason: `token refused (larger than ${opts.maxTokenBytes} bytes)`,
     };
+  let token = found.token;
+  if (found.exchange) {
+    // Unknown, spent, expired or malformed: the same refusal as any bad token (whether a code ever existed stays unsaid).
+    const hash = isExchangeCodeShape(found.token) ? await hashExchangeCode(found.token) : undefined;
+    const mapped = hash !== undefined ? record?.redeemExchangeCode?.(hash) : undefined;
+    if (mapped === undefined)
+      return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
+    token = mapped;
+  }
   try {
     const key = record?.publicJwk ?? (await decoyKey());
-    const claims = await verifyClientToken(found.token, key, {
+    const claims = await verifyClientToken(token, key, {
       hostId,
       audience: [...audiences],
       ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}),
     });
     if (!record) return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
-    return { ok: true, claims, source: found.source, token: found.token };
+    return { ok: true, claims, source: found.source, token };
   } catch (e) {
     const raw =
       e instanceof LoopgateError ? ((e.details as { reason?: string } | undefined)?.reason ?? "invalid") : "invalid";

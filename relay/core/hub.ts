@@ -10,6 +10,7 @@ import type { OpenMeta, AcceptInfo } from "../../shared/link/codec.ts";
 import { Heartbeat } from "../../shared/link/heartbeat.ts";
 import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
+import { ExchangeCodeTable, type ExchangeCodeEntry } from "./exchange-codes.ts";
 import { RelayMetrics, type HostSample, type LinkDropReason, type RefusalReason } from "./metrics.ts";
 
 /** A client WebSocket as the hub needs it. */
@@ -51,6 +52,10 @@ export interface HubOptions {
   revoked?: readonly string[];
   /** Called when the host pushes a new revocation list (Workers persists it). */
   onRevocations?: (ids: string[]) => void;
+  /** Exchange codes known from before (Workers storage). */
+  exchangeCodes?: readonly ExchangeCodeEntry[];
+  /** Called when the exchange codes change: a push from the host, or a code spent (Workers persists them). */
+  onExchangeCodes?: (codes: ExchangeCodeEntry[]) => void;
   /** The counters links and streams are counted in (the relay's; a private set when absent). */
   metrics?: RelayMetrics;
 }
@@ -74,6 +79,7 @@ export class HostHub implements HostRecord {
   readonly #log: HubLog;
   #link: { sock: LinkSocket; mux: LinkMux; heartbeat: Heartbeat | undefined; since: number } | undefined;
   readonly #revoked = new Set<string>();
+  readonly #codes: ExchangeCodeTable;
   /** Who holds each open client stream, and how many each token and address hold (the per-token/per-address caps). */
   readonly #owners = new Map<LinkStream, { tokenId: string | undefined; addr: string }>();
   readonly #held = new Map<string, number>();
@@ -93,6 +99,7 @@ export class HostHub implements HostRecord {
     this.#caps = streamCaps(limits);
     this.#metrics = opts.metrics ?? new RelayMetrics();
     for (const id of opts.revoked ?? []) this.#revoked.add(id);
+    this.#codes = new ExchangeCodeTable({ maxTokenBytes: limits.maxTokenBytes, initial: opts.exchangeCodes ?? [] });
   }
 
   /** Before an adapter upgrades a client or forwards a request: refused (and counted) when offline or over a cap (checked again when the stream opens). */
@@ -156,6 +163,12 @@ export class HostHub implements HostRecord {
 
   isRevoked(tokenId: string): boolean {
     return this.#revoked.has(tokenId);
+  }
+
+  redeemExchangeCode(hash: string): string | undefined {
+    const token = this.#codes.redeem(hash);
+    if (token !== undefined) this.#opts.onExchangeCodes?.(this.#codes.snapshot());
+    return token;
   }
 
   stats(): { linked: boolean; streams: number; bytesIn: number; bytesOut: number; linkedForMs: number | null } {
@@ -271,6 +284,12 @@ export class HostHub implements HostRecord {
   }
 
   #onControl(m: Record<string, unknown>): void {
+    if (m.type === "exchange-codes" && Array.isArray(m.codes)) {
+      // Never the codes or tokens in a log line: only how many are pending.
+      if (this.#codes.merge(m.codes.slice(0, 1000))) this.#opts.onExchangeCodes?.(this.#codes.snapshot());
+      this.#log.info("exchange codes updated", { hostId: this.hostId, pending: this.#codes.size });
+      return;
+    }
     if (m.type === "revocations" && Array.isArray(m.ids)) {
       const ids = m.ids.filter((x): x is string => typeof x === "string" && x.length <= 256).slice(0, 100_000);
       this.#revoked.clear();

@@ -28,6 +28,7 @@ import type { Hono } from "hono";
 import { createRelayApp, HOST_ID, type RelayAdapter } from "../core/app.ts";
 import { hostIdFromHostHeader, hostTarget, passThroughInit } from "../core/host-origin.ts";
 import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "../core/hub.ts";
+import type { ExchangeCodeEntry } from "../core/exchange-codes.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "../core/limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { relayAudience } from "../../shared/tokens.ts";
@@ -86,6 +87,8 @@ export function configuredAudiences(env: Env): string[] {
 }
 
 const JTI_PREFIX = "link-jti:";
+/** Storage key of the host's exchange codes (hashes, tokens not yet handed out, spent marks). */
+const EXCHANGE_CODES_KEY = "exchange-codes";
 
 export function allowedHosts(env: Env): Set<string> {
   return new Set((env.ALLOWED_HOSTS ?? "").split(/[\s,]+/).filter((h) => HOST_ID.test(h)));
@@ -231,7 +234,8 @@ export class HostRelay extends DurableObject<Env> {
     const host = await this.ctx.storage.get<{ hostId: string; publicJwk: JWK }>("host");
     if (!host) return;
     const revoked = (await this.ctx.storage.get<string[]>("revoked")) ?? [];
-    const hub = this.#newHub(host.hostId, host.publicJwk, revoked);
+    const codes = (await this.ctx.storage.get<ExchangeCodeEntry[]>(EXCHANGE_CODES_KEY)) ?? [];
+    const hub = this.#newHub(host.hostId, host.publicJwk, revoked, codes);
     const links = this.ctx.getWebSockets("link");
     const link = links[links.length - 1];
     if (link) {
@@ -250,7 +254,7 @@ export class HostRelay extends DurableObject<Env> {
     }
   }
 
-  #newHub(hostId: string, publicJwk: JWK, revoked: readonly string[]): HostHub {
+  #newHub(hostId: string, publicJwk: JWK, revoked: readonly string[], codes: ExchangeCodeEntry[] = []): HostHub {
     this.#hub = new HostHub(hostId, publicJwk, this.#limits, this.#log, {
       metrics: this.#metrics,
       heartbeat: "external",
@@ -258,6 +262,9 @@ export class HostRelay extends DurableObject<Env> {
       // The runtime gives no send backpressure: bound what one stream may queue.
       linkLimits: { maxQueuedBytes: Math.max(this.#limits.maxMessageBytes, this.#limits.maxBufferedPerStream) * 2 },
       onRevocations: (ids) => void this.ctx.storage.put("revoked", ids),
+      // Spent codes too: a code used before an eviction stays spent after it.
+      exchangeCodes: codes,
+      onExchangeCodes: (list) => void this.ctx.storage.put(EXCHANGE_CODES_KEY, list),
     });
     return this.#hub;
   }

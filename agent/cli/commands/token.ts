@@ -39,7 +39,15 @@ export function registerTokenCommands(program: Command): void {
       "--gateway-token-file <file>",
       "with --for openclaw: a file holding the OpenClaw gateway's token (default OPENCLAW_GATEWAY_TOKEN)",
     )
-    .option("--qr", "also print a QR code of the browser sign-in link, for a phone to scan (it carries the token)")
+    .option(
+      "--exchange",
+      "also print a single-use exchange URL (?code=) that works once within 60 s, instead of a link carrying the token; a running gateway link or `loopgate link` hands the code to the relay",
+    )
+    .option("--exchange-ttl <seconds>", "with --exchange: how long the code works, 1 to 60 seconds (default 60)")
+    .option(
+      "--qr",
+      "also print a QR code of the browser sign-in link, for a phone to scan (it carries the token; with --exchange, the exchange URL instead)",
+    )
     .option("--json", "print JSON")
     .action(
       action(
@@ -53,6 +61,8 @@ export function registerTokenCommands(program: Command): void {
             for?: string;
             gatewayTokenFile?: string;
             qr?: boolean;
+            exchange?: boolean;
+            exchangeTtl?: string;
             json?: boolean;
           },
           cmd: Command,
@@ -77,7 +87,11 @@ export function registerTokenCommands(program: Command): void {
           );
           const { loadOrCreateHostIdentity } = await import("../../identity.ts");
           const { TokenStore, parseDuration } = await import("../../tokens-store.ts");
-          const { createClientToken } = await import("../../tokens-admin.ts");
+          const { createClientToken, createExchangeCode } = await import("../../tokens-admin.ts");
+          const { ExchangeCodeStore, parseExchangeTtl } = await import("../../exchange-codes.ts");
+          if (flags.exchangeTtl !== undefined && !flags.exchange)
+            throw new LoopgateError(ErrorCodes.USAGE, "--exchange-ttl goes with --exchange");
+          const exchangeTtl = flags.exchange ? parseExchangeTtl(flags.exchangeTtl) : undefined;
           const t = await createClientToken({
             identity: await loadOrCreateHostIdentity(),
             store: new TokenStore(),
@@ -103,6 +117,10 @@ export function registerTokenCommands(program: Command): void {
             ...(vouchHeader ? { vouchHeader } : {}),
           });
           const expires = new Date(t.exp * 1000).toISOString();
+          const exchange =
+            exchangeTtl !== undefined
+              ? await createExchangeCode(new ExchangeCodeStore(), t.token, t.links, exchangeTtl)
+              : undefined;
           if (flags.json) {
             printJson({
               ok: true,
@@ -120,6 +138,13 @@ export function registerTokenCommands(program: Command): void {
                 ? { openclawConfig: out.openclawConfig, openclawHostConfig: out.openclawHostConfig }
                 : {}),
               ...(vouchHeader ? { vouchHeader } : {}),
+              ...(exchange
+                ? {
+                    exchangeUrl: exchange.url,
+                    exchangeWsUrl: exchange.wsUrl,
+                    exchangeExpiresAt: new Date(exchange.exp).toISOString(),
+                  }
+                : {}),
             });
             return;
           }
@@ -138,12 +163,19 @@ export function registerTokenCommands(program: Command): void {
                     ? `The link vouches for relayed clients in ${vouchHeader}: the OpenClaw gateway must have no gateway.auth.token (trusted-proxy mode refuses one); give your own local CLI gateway.auth.password instead.\n`
                     : "")
                 : "") +
-              `Browser: ${out.browserUrl.replace(t.token, "<token>")} (the token leaves the address bar at once)\n`,
+              `Browser: ${out.browserUrl.replace(t.token, "<token>")} (the token leaves the address bar at once)\n` +
+              (exchange
+                ? `Exchange URL, works once within ${exchangeTtl} s (a running gateway link or \`loopgate link\` hands it to the relay):\n` +
+                  `  browser: ${exchange.url}\n` +
+                  `  terminal: ${exchange.wsUrl}  (e.g. openclaw tui --url '…'; the same code: the first use spends it)\n`
+                : ""),
           );
           if (flags.qr) {
             const { terminalQr } = await import("../qr.ts");
             process.stdout.write(
-              `Scan with the phone's camera to open the Control UI signed in (whoever scans this code has the token; clear the screen after):\n${terminalQr(out.browserUrl)}\n`,
+              exchange
+                ? `Scan with the phone's camera within ${exchangeTtl} s to open the Control UI signed in (the code works once):\n${terminalQr(exchange.url)}\n`
+                : `Scan with the phone's camera to open the Control UI signed in (whoever scans this code has the token; clear the screen after):\n${terminalQr(out.browserUrl)}\n`,
             );
           }
         },
