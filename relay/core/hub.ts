@@ -8,6 +8,7 @@ import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import type { OpenMeta, AcceptInfo } from "../../shared/link/codec.ts";
 import { Heartbeat } from "../../shared/link/heartbeat.ts";
+import { sendableCloseCode } from "../../shared/close.ts";
 import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
 import { RelayMetrics, type HostSample, type LinkDropReason, type RefusalReason } from "./metrics.ts";
@@ -366,7 +367,7 @@ export class HostHub implements HostRecord {
       closed: (code, reason) => {
         if (ended) return;
         end();
-        stream.close(code === 1005 || code === 1006 || !code ? 1000 : code, reason);
+        stream.close(sendableCloseCode(code), reason);
       },
     };
   }

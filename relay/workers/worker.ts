@@ -31,6 +31,7 @@ import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "../core/limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { relayAudience } from "../../shared/tokens.ts";
+import { sendableClose } from "../../shared/close.ts";
 import { RelayMetrics, mergeSnapshots, metricFamilies, type MetricsSnapshot } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import {
@@ -412,7 +413,7 @@ export class HostRelay extends DurableObject<Env> {
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
     this.#onGone(ws, code, reason);
     // Complete the closing handshake the peer started (no auto-reply at this compatibility date).
-    safeClose(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
+    safeClose(ws, code, reason);
   }
 
   override webSocketError(ws: WebSocket): void {
@@ -446,8 +447,8 @@ export class HostRelay extends DurableObject<Env> {
 
 function safeClose(ws: WebSocket, code: number, reason: string): void {
   try {
-    // Close reasons are limited to 123 bytes; codes 1005/1006 cannot be sent.
-    ws.close(code === 1005 || code === 1006 ? 1000 : code, reason.slice(0, 120));
+    const c = sendableClose(code, reason);
+    ws.close(c.code, c.reason);
   } catch {
     // already closed
   }
