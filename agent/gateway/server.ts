@@ -27,6 +27,7 @@ import { OriginPolicy, type Refusal } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
 import { tailscaleIdentity, trustedProxyIdentity } from "./identity-proxy.ts";
 import type { ProxyIdentity } from "./peer.ts";
+import { bearerToken } from "../../shared/http-headers.ts";
 
 /** How often every client gets a `health` event. */
 export const HEALTH_INTERVAL_MS = 60_000;
@@ -254,8 +255,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   app.get("/api/status", async (c) => {
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
     const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
-    const bearer = /^bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
-    const result = await auth.verify(bearer !== undefined ? { token: bearer } : { password: "" }, {
+    const bearer = bearerToken(c.req.header("authorization"));
+    const result = await auth.verify(bearer ? { token: bearer } : { password: "" }, {
       ...peer,
       edgeToken: undefined,
       proxyIdentity: undefined,

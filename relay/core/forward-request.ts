@@ -18,6 +18,7 @@ import {
   validateOpenMeta,
   type OpenMeta,
 } from "../../shared/link/codec.ts";
+import { RELAY_HEADER } from "../../shared/http-headers.ts";
 
 export interface Refusal {
   refused: true;
@@ -109,7 +110,7 @@ export function forwardedHeaders(req: Request, clientAddr: string, hostId: strin
   h["x-forwarded-proto"] = "https";
   const host = req.headers.get("host");
   if (host && HOST_HEADER.test(host)) h["x-forwarded-host"] = host;
-  h["x-loopgate-relay"] = "1";
+  h[RELAY_HEADER] = "1";
   return h;
 }
 

@@ -7,7 +7,7 @@ import type { JWK } from "jose";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import type { OpenMeta, AcceptInfo } from "../../shared/link/codec.ts";
-import { Heartbeat } from "../../shared/link/heartbeat.ts";
+import { Heartbeat, LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { sendableCloseCode } from "../../shared/close.ts";
 import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
@@ -24,7 +24,8 @@ export interface ClientSocket {
 }
 
 export interface LinkSocket {
-  send(frame: Uint8Array): void;
+  /** A frame, or the text answer to the host's keepalive. */
+  send(frame: Uint8Array | string): void;
   close(code: number, reason: string): void;
 }
 
@@ -36,7 +37,8 @@ export interface ClientHandle {
 }
 
 export interface LinkHandle {
-  message(bytes: Uint8Array): void;
+  /** A message from the link socket: binary frames for the mux, the host's text keepalive, or a violation. */
+  message(data: Uint8Array | string): void;
   closed(): void;
 }
 
@@ -243,7 +245,12 @@ export class HostHub implements HostRecord {
     const link = { sock, mux, heartbeat, since: Date.now() };
     this.#link = link;
     return {
-      message: (bytes) => mux.receive(bytes),
+      message: (data) => {
+        if (typeof data !== "string") return mux.receive(data);
+        // The host's keepalive is the only text on a link (Workers answers it without waking the object).
+        if (data === LINK_PING_TEXT) sock.send(LINK_PONG_TEXT);
+        else sock.close(1003, "the link carries binary frames only");
+      },
       closed: () => {
         if (this.#link === link) {
           this.#log.info("host link closed", { hostId: this.hostId });
@@ -297,7 +304,7 @@ export class HostHub implements HostRecord {
     const link = this.#link;
     if (!link) {
       this.#metrics.refused("host_offline");
-      sock.close(RelayClose.TRY_AGAIN, "host offline: its link is not connected");
+      sock.close(RelayClose.TRY_AGAIN, HOST_OFFLINE);
       return undefined;
     }
     const over = this.#overCap(meta.tokenId, meta.clientAddr);
@@ -438,7 +445,9 @@ export class HostHub implements HostRecord {
   }
 }
 
-const HOST_OFFLINE_TEXT = "host offline: its link is not connected\n";
+/** Why a request for a host without a link is refused (a close reason, or a 503's text with a newline). */
+export const HOST_OFFLINE = "host offline: its link is not connected";
+const HOST_OFFLINE_TEXT = `${HOST_OFFLINE}\n`;
 
 function textReply(status: number, text: string): HttpReply {
   const bytes = new TextEncoder().encode(text);
