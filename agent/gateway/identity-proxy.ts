@@ -11,8 +11,8 @@
  */
 import { execFile } from "node:child_process";
 import type { IncomingHttpHeaders } from "node:http";
-import { classifyIp } from "../../shared/url-safety.ts";
-import { lastForwardedFor, normalizeAddr, type ProxyIdentity } from "./peer.ts";
+import { classifyIp, normalizeAddr } from "../../shared/url-safety.ts";
+import { lastForwardedFor, type ProxyIdentity } from "./peer.ts";
 import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {

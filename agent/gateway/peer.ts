@@ -10,7 +10,7 @@
  * construction, from the headers the link itself set (agent/link/upstream-request.ts).
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { classifyIp } from "../../shared/url-safety.ts";
+import { classifyIp, normalizeAddr } from "../../shared/url-safety.ts";
 import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 /** Who a proxy says the client is, after its checks passed (identity-proxy.ts). */
@@ -46,11 +46,6 @@ export const FORWARDING_HEADERS = [
   RELAY_HEADER,
   "tailscale-user-login",
 ] as const;
-
-export function normalizeAddr(addr: string | undefined): string {
-  if (!addr) return "unknown";
-  return addr.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
-}
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name];

@@ -23,6 +23,7 @@ import { MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
 import { RelayMetrics, metricFamilies } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
+import { normalizeAddr } from "../../shared/url-safety.ts";
 
 export interface NodeRelayOptions {
   host: string;
@@ -59,11 +60,6 @@ function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data));
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function normalizeAddr(a: string | undefined): string {
-  if (!a) return "unknown";
-  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
 }
 
 export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay> {
