@@ -36,6 +36,7 @@ import {
 import type { RelayMetrics, RefusalReason } from "./metrics.ts";
 import { checkMetricsAuth, metricsRefusal, metricsResponse } from "./metrics-endpoint.ts";
 import { CLIENT_TOKEN_HEADER } from "../../shared/http-headers.ts";
+import type { RelayLog } from "../../shared/log.ts";
 
 export interface RelayAdapter {
   limits: RelayLimits;
@@ -57,7 +58,7 @@ export interface RelayAdapter {
   metrics: RelayMetrics;
   /** `/metrics` on the relay's own origin: the operator's token and the page. Absent: no such path (404). */
   metricsEndpoint?: { token: string; render(): string | Promise<string> };
-  log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
+  log: RelayLog;
 }
 
 export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;

@@ -12,6 +12,7 @@ import { sendableCloseCode } from "../../shared/close.ts";
 import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
 import { RelayMetrics, type HostSample, type LinkDropReason, type RefusalReason } from "./metrics.ts";
+import type { RelayLog } from "../../shared/log.ts";
 
 /** A client WebSocket as the hub needs it. */
 export interface ClientSocket {
@@ -58,11 +59,6 @@ export interface HubOptions {
   metrics?: RelayMetrics;
 }
 
-export interface HubLog {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-}
-
 export interface HttpReply {
   status: number;
   headers: Record<string, string>;
@@ -74,7 +70,7 @@ export class HostHub implements HostRecord {
   publicJwk: JWK;
   readonly #limits: RelayLimits;
   readonly #opts: HubOptions;
-  readonly #log: HubLog;
+  readonly #log: RelayLog;
   #link: { sock: LinkSocket; mux: LinkMux; heartbeat: Heartbeat | undefined; since: number } | undefined;
   readonly #revoked = new Set<string>();
   /** Who holds each open client stream, and how many each token and address hold (the per-token/per-address caps). */
@@ -87,7 +83,7 @@ export class HostHub implements HostRecord {
   /** A link attached since this hub began: the next one is a reconnect. */
   #everLinked = false;
 
-  constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: HubLog, opts: HubOptions = {}) {
+  constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: RelayLog, opts: HubOptions = {}) {
     this.hostId = hostId;
     this.publicJwk = publicJwk;
     this.#limits = limits;

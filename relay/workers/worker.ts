@@ -44,6 +44,7 @@ import {
   normalizeMetricsToken,
   MIN_METRICS_TOKEN_CHARS,
 } from "../core/metrics-endpoint.ts";
+import { consoleLineLogger } from "../../shared/log.ts";
 
 export interface Env {
   HOSTS: DurableObjectNamespace<HostRelay>;
@@ -212,12 +213,7 @@ export class HostRelay extends DurableObject<Env> {
   readonly #linkHandles = new Map<WebSocket, LinkHandle>();
   readonly #clients = new Map<WebSocket, ClientHandle>();
   readonly #metrics = new RelayMetrics();
-  readonly #log = {
-    info: (msg: string, f?: Record<string, unknown>) =>
-      console.log(JSON.stringify({ ts: new Date().toISOString(), level: "info", msg, ...f })),
-    warn: (msg: string, f?: Record<string, unknown>) =>
-      console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", msg, ...f })),
-  };
+  readonly #log = consoleLineLogger();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
