@@ -16,6 +16,23 @@ export const CLIENT_TOKEN_HEADER = "x-loopgate-client-token";
 export const RELAY_HEADER = "x-loopgate-relay";
 
 /**
+ * A client's request headers that a relay passes on to the host, and the
+ * host's link on to its gateway: what a page or client needs understood,
+ * never credentials or addressing (those travel under the names above).
+ */
+export const END_TO_END_REQUEST_HEADERS = [
+  "origin",
+  "user-agent",
+  "accept",
+  "accept-language",
+  "content-type",
+  "accept-encoding",
+  "if-none-match",
+  "if-modified-since",
+  "cache-control",
+] as const;
+
+/**
  * Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy proxy-connection):
  * they describe one connection, never the message forwarded on another.
  */

@@ -13,20 +13,12 @@ import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { OPEN_METHODS, type OpenMeta } from "../../shared/link/codec.ts";
 import { classifyIp } from "../../shared/url-safety.ts";
 import { decodeJwt } from "jose";
-import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
+import { CLIENT_TOKEN_HEADER, END_TO_END_REQUEST_HEADERS, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 /** Request headers the gateway may see from a relayed client (besides the ones the connector sets itself). */
-const PASSED_HEADERS = new Set([
-  "origin",
-  "user-agent",
+const PASSED_HEADERS = new Set<string>([
+  ...END_TO_END_REQUEST_HEADERS,
   "x-forwarded-host",
-  "accept",
-  "accept-language",
-  "content-type",
-  "accept-encoding",
-  "if-none-match",
-  "if-modified-since",
-  "cache-control",
   "authorization",
   "cookie",
   CLIENT_TOKEN_HEADER,
