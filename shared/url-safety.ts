@@ -84,6 +84,12 @@ export function classifyIp(host: string): AddressClass | undefined {
   return "public";
 }
 
+/** A socket's peer address as logged and compared: IPv4-mapped IPv6 (::ffff:a.b.c.d) as plain IPv4; "unknown" when absent. */
+export function normalizeAddr(addr: string | undefined): string {
+  if (!addr) return "unknown";
+  return addr.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
+}
+
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase();
   return h === "localhost" || h.endsWith(".localhost") || classifyIp(h) === "loopback";

@@ -14,6 +14,7 @@
  */
 import { formatPin } from "../../shared/pin.ts";
 import { browserSignInUrl, clientLinks } from "../tokens-admin.ts";
+import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 export type ClientKind = "openclaw" | "loopgate";
 
@@ -46,9 +47,6 @@ export interface ClientConfigs {
 /** What an OpenClaw client behind a vouching link gives as its password: a fixed placeholder, never checked (see README). */
 export const VOUCHED_PLACEHOLDER_PASSWORD = "none:the-loopgate-link-vouches";
 
-/** The header a relay reads its client token from (relay/core/auth.ts): never the upstream's Authorization. */
-const RELAY_TOKEN_HEADER = "x-loopgate-client-token";
-
 export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
   const links = clientLinks(i.relayUrl, i.hostId);
   const { wsUrl: url, origin } = links;
@@ -74,7 +72,7 @@ export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
         url,
         ...(i.gatewayToken && !i.vouchHeader ? { token: i.gatewayToken } : {}),
         ...(pin ? { tlsFingerprint: pin } : {}),
-        edgeAuth: { [RELAY_TOKEN_HEADER]: i.token },
+        edgeAuth: { [CLIENT_TOKEN_HEADER]: i.token },
         // OpenClaw's TUI will not dial without a token or password of its own; a gateway in trusted-proxy mode
         // authenticates relayed clients by the link's header and never checks this one. Not a secret.
         ...(i.vouchHeader ? { password: VOUCHED_PLACEHOLDER_PASSWORD } : {}),
@@ -94,7 +92,7 @@ export function buildClientConfigs(i: ClientConfigInput): ClientConfigs {
         ? {
             auth: {
               mode: "trusted-proxy",
-              trustedProxy: { userHeader: i.vouchHeader, requiredHeaders: ["x-loopgate-relay"], allowLoopback: true },
+              trustedProxy: { userHeader: i.vouchHeader, requiredHeaders: [RELAY_HEADER], allowLoopback: true },
             },
           }
         : {}),

@@ -6,7 +6,7 @@ import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { resolveTarget, type CallPath, type ResolvedTarget } from "../../shared/credentials.ts";
 import { parsePins } from "../../shared/pin.ts";
 import { loadConfig, makeSecretResolver, type LoadedConfig } from "../config/load.ts";
-import { secretFromFlags } from "../config/secret-file.ts";
+import { credentialFlags } from "../config/secret-file.ts";
 import { statePath, readIfExists } from "../state.ts";
 import { GATEWAY_TOKEN_FILE } from "../gateway/settings.ts";
 
@@ -49,18 +49,7 @@ export function resolveClientTarget(
 ): ClientTarget {
   const config = loadConfig({ ...(configFlag !== undefined ? { flag: configFlag } : {}), env });
   const stored = readIfExists(statePath(GATEWAY_TOKEN_FILE, env))?.trim();
-  const token = secretFromFlags({
-    value: flags.token,
-    file: flags.tokenFile,
-    flag: "--token",
-    fileFlag: "--token-file",
-  });
-  const password = secretFromFlags({
-    value: flags.password,
-    file: flags.passwordFile,
-    flag: "--password",
-    fileFlag: "--password-file",
-  });
+  const { token, password } = credentialFlags(flags);
   const target = resolveTarget({
     config: config.config,
     env,

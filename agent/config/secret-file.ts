@@ -82,3 +82,21 @@ export function secretFromFlags(opts: {
   if (opts.value !== undefined && opts.value !== "") return { value: opts.value, source: opts.flag };
   return undefined;
 }
+
+/** The gateway credential flags, as the gateway and the client both take them (each a value or a file, never both). */
+export function credentialFlags(flags: {
+  token?: string | undefined;
+  tokenFile?: string | undefined;
+  password?: string | undefined;
+  passwordFile?: string | undefined;
+}): { token: { value: string; source: string } | undefined; password: { value: string; source: string } | undefined } {
+  return {
+    token: secretFromFlags({ value: flags.token, file: flags.tokenFile, flag: "--token", fileFlag: "--token-file" }),
+    password: secretFromFlags({
+      value: flags.password,
+      file: flags.passwordFile,
+      flag: "--password",
+      fileFlag: "--password-file",
+    }),
+  };
+}

@@ -129,46 +129,10 @@ export class GatewayAuth {
           detail: ConnectErrorDetails.AUTH_REQUIRED,
           message: "unauthorized: this connection is forwarded, and auth none applies to direct loopback clients only",
         };
-      case "token": {
-        if (!s.token)
-          return {
-            ok: false,
-            detail: ConnectErrorDetails.AUTH_UNAUTHORIZED,
-            message: "unauthorized: no gateway token is configured",
-          };
-        if (token === undefined || token === "")
-          return {
-            ok: false,
-            detail: ConnectErrorDetails.AUTH_TOKEN_MISSING,
-            message: "unauthorized: gateway token missing (pass --token or set OPENCLAW_GATEWAY_TOKEN)",
-          };
-        if (await timingSafeEqualStr(token, s.token.value)) return { ok: true, method: "token", ...full };
-        return {
-          ok: false,
-          detail: ConnectErrorDetails.AUTH_TOKEN_MISMATCH,
-          message: "unauthorized: gateway token mismatch",
-        };
-      }
-      case "password": {
-        if (!s.password)
-          return {
-            ok: false,
-            detail: ConnectErrorDetails.AUTH_UNAUTHORIZED,
-            message: "unauthorized: no gateway password is configured",
-          };
-        if (password === undefined || password === "")
-          return {
-            ok: false,
-            detail: ConnectErrorDetails.AUTH_PASSWORD_MISSING,
-            message: "unauthorized: gateway password missing (pass --password or set OPENCLAW_GATEWAY_PASSWORD)",
-          };
-        if (await timingSafeEqualStr(password, s.password.value)) return { ok: true, method: "password", ...full };
-        return {
-          ok: false,
-          detail: ConnectErrorDetails.AUTH_PASSWORD_MISMATCH,
-          message: "unauthorized: gateway password mismatch",
-        };
-      }
+      case "token":
+        return sharedSecret("token", token, s.token, full);
+      case "password":
+        return sharedSecret("password", password, s.password, full);
       default:
         return {
           ok: false,
@@ -177,4 +141,37 @@ export class GatewayAuth {
         };
     }
   }
+}
+
+const SECRET_DETAILS = {
+  token: {
+    missing: ConnectErrorDetails.AUTH_TOKEN_MISSING,
+    mismatch: ConnectErrorDetails.AUTH_TOKEN_MISMATCH,
+    hint: "pass --token or set OPENCLAW_GATEWAY_TOKEN",
+  },
+  password: {
+    missing: ConnectErrorDetails.AUTH_PASSWORD_MISSING,
+    mismatch: ConnectErrorDetails.AUTH_PASSWORD_MISMATCH,
+    hint: "pass --password or set OPENCLAW_GATEWAY_PASSWORD",
+  },
+} as const;
+
+/** Modes token and password: the configured secret, compared with the given one in constant time. */
+async function sharedSecret(
+  mode: "token" | "password",
+  given: string | undefined,
+  configured: { value: string } | undefined,
+  full: Pick<AuthOk, "role" | "allowedScopes">,
+): Promise<AuthResult> {
+  const d = SECRET_DETAILS[mode];
+  if (!configured)
+    return {
+      ok: false,
+      detail: ConnectErrorDetails.AUTH_UNAUTHORIZED,
+      message: `unauthorized: no gateway ${mode} is configured`,
+    };
+  if (given === undefined || given === "")
+    return { ok: false, detail: d.missing, message: `unauthorized: gateway ${mode} missing (${d.hint})` };
+  if (await timingSafeEqualStr(given, configured.value)) return { ok: true, method: mode, ...full };
+  return { ok: false, detail: d.mismatch, message: `unauthorized: gateway ${mode} mismatch` };
 }

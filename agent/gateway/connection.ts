@@ -26,6 +26,7 @@ import {
 } from "./protocol.ts";
 import { grantScopes, hasScope } from "./scopes.ts";
 import type { ClientSocket, InboundMessage } from "./client-socket.ts";
+import { sendableClose } from "../../shared/close.ts";
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -129,7 +130,8 @@ export class GatewayConnection {
     clearTimeout(this.#connectTimer);
     this.#abort.abort();
     try {
-      this.#socket.close(code, reason.slice(0, 123));
+      const c = sendableClose(code, reason);
+      this.#socket.close(c.code, c.reason);
     } catch {
       this.#socket.terminate();
     }

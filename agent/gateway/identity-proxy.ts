@@ -11,8 +11,9 @@
  */
 import { execFile } from "node:child_process";
 import type { IncomingHttpHeaders } from "node:http";
-import { classifyIp } from "../../shared/url-safety.ts";
-import { lastForwardedFor, normalizeAddr, type ProxyIdentity } from "./peer.ts";
+import { classifyIp, normalizeAddr } from "../../shared/url-safety.ts";
+import { lastForwardedFor, type ProxyIdentity } from "./peer.ts";
+import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name.toLowerCase()];
@@ -55,7 +56,7 @@ export async function tailscaleIdentity(
 ): Promise<ProxyIdentity | undefined> {
   if (classifyIp(normalizeAddr(remoteAddress)) !== "loopback") return undefined;
   // The relay's link also connects from loopback: a relayed client never gets Serve's trust.
-  if (header(headers, "x-loopgate-relay") !== undefined || header(headers, "x-loopgate-client-token") !== undefined)
+  if (header(headers, RELAY_HEADER) !== undefined || header(headers, CLIENT_TOKEN_HEADER) !== undefined)
     return undefined;
   const login = header(headers, "tailscale-user-login");
   const addr = lastForwardedFor(header(headers, "x-forwarded-for"));
@@ -78,7 +79,7 @@ export function trustedProxyIdentity(
   cfg: TrustedProxyConfig,
 ): ProxyIdentity | undefined {
   if (!cfg.proxies.includes(normalizeAddr(remoteAddress))) return undefined;
-  if (header(headers, "x-loopgate-relay") !== undefined) return undefined;
+  if (header(headers, RELAY_HEADER) !== undefined) return undefined;
   if (!cfg.requiredHeaders.every((h) => (header(headers, h) ?? "") !== "")) return undefined;
   const user = header(headers, cfg.userHeader)?.trim();
   if (!user || user.length > 320) return undefined;

@@ -10,7 +10,8 @@
  * construction, from the headers the link itself set (agent/link/upstream-request.ts).
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { classifyIp } from "../../shared/url-safety.ts";
+import { classifyIp, normalizeAddr } from "../../shared/url-safety.ts";
+import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 /** Who a proxy says the client is, after its checks passed (identity-proxy.ts). */
 export interface ProxyIdentity {
@@ -42,14 +43,9 @@ export const FORWARDING_HEADERS = [
   "x-forwarded-for",
   "forwarded",
   "x-real-ip",
-  "x-loopgate-relay",
+  RELAY_HEADER,
   "tailscale-user-login",
 ] as const;
-
-export function normalizeAddr(addr: string | undefined): string {
-  if (!addr) return "unknown";
-  return addr.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
-}
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name];
@@ -100,11 +96,11 @@ export function peerInfo(
 
 /** What a link says of its relayed client: the token the relay verified (checked again in connect) and the relay host it used. */
 function linkClaims(headers: IncomingHttpHeaders): Pick<PeerInfo, "edgeToken" | "relayHost"> {
-  const edge = header(headers, "x-loopgate-client-token");
+  const edge = header(headers, CLIENT_TOKEN_HEADER);
   const relayHost = header(headers, "x-forwarded-host");
   return {
     ...(edge && edge.length <= 8192 ? { edgeToken: edge } : {}),
-    ...(header(headers, "x-loopgate-relay") === "1" && relayHost ? { relayHost: relayHost.slice(0, 255) } : {}),
+    ...(header(headers, RELAY_HEADER) === "1" && relayHost ? { relayHost: relayHost.slice(0, 255) } : {}),
   };
 }
 

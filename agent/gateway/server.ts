@@ -27,6 +27,7 @@ import { OriginPolicy, type Refusal } from "./origin.ts";
 import { mountControlUi } from "./ui.ts";
 import { tailscaleIdentity, trustedProxyIdentity } from "./identity-proxy.ts";
 import type { ProxyIdentity } from "./peer.ts";
+import { bearerToken } from "../../shared/http-headers.ts";
 
 /** How often every client gets a `health` event. */
 export const HEALTH_INTERVAL_MS = 60_000;
@@ -74,28 +75,115 @@ export interface GatewayOptions {
   tailnetAddress?: () => Promise<string | undefined>;
 }
 
+/** What the start-up steps share: settings, the connection set, the hooks, and what is known once listening. */
+interface GatewayState {
+  settings: GatewaySettings;
+  log: Logger;
+  startedAt: number;
+  bootId: string;
+  registry: MethodRegistry;
+  auth: GatewayAuth;
+  connections: Set<GatewayConnection>;
+  /** Ready connections by the client token they authenticated with, so a revocation reaches them. */
+  byTokenId: Map<string, Set<GatewayConnection>>;
+  statusSections: Map<string, () => unknown>;
+  snapshotSections: Map<string, () => unknown>;
+  readyHooks: ((c: GatewayConnection) => void)[];
+  shutdownHooks: (() => Promise<void> | void)[];
+  listenInfo: ListenResult | undefined;
+  /** Host on every request, then Origin before a WebSocket upgrade; it needs the bound port and addresses, so it exists once listening. */
+  originPolicy: OriginPolicy | undefined;
+}
+
+/** Whether a new WebSocket client may come in, and how it is refused (HTTP status before an upgrade, close code after). */
+type Admit = (
+  peer: PeerInfo,
+  host: string | undefined,
+) => { status: 403 | 503; closeCode: number; message: string } | undefined;
+type Attach = (socket: ClientSocket, peer: PeerInfo) => GatewayConnection;
+
 export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle> {
   const { settings, log } = opts;
   gatewayLogRing.enable();
-  const startedAt = Date.now();
-  const bootId = randomUUID();
-  const registry = new MethodRegistry();
-  const auth = new GatewayAuth(settings.auth);
-  const connections = new Set<GatewayConnection>();
-  /** Ready connections by the client token they authenticated with, so a revocation reaches them. */
-  const byTokenId = new Map<string, Set<GatewayConnection>>();
-  const statusSections = new Map<string, () => unknown>();
-  const snapshotSections = new Map<string, () => unknown>();
-  const readyHooks: ((c: GatewayConnection) => void)[] = [];
-  const shutdownHooks: (() => Promise<void> | void)[] = [];
-  let listenInfo: ListenResult | undefined;
+  const g: GatewayState = {
+    settings,
+    log,
+    startedAt: Date.now(),
+    bootId: randomUUID(),
+    registry: new MethodRegistry(),
+    auth: new GatewayAuth(settings.auth),
+    connections: new Set(),
+    byTokenId: new Map(),
+    statusSections: new Map(),
+    snapshotSections: new Map(),
+    readyHooks: [],
+    shutdownHooks: [],
+    listenInfo: undefined,
+    originPolicy: undefined,
+  };
+  const { snapshot, broadcastPresence } = registerMethods(g);
+  const logRefusal = refusalLogger(log);
+  const admit = admitter(g, logRefusal);
+  const attach = attacher(g, snapshot, broadcastPresence);
+  const app = createHttpApp(g, logRefusal, admit, attach);
+  const { servers, wssList, result } = await listen(g, app, opts.tailnetAddress);
+  const stopTimers = startTimers(g);
 
-  const app = new Hono();
-  const proxyIdentities = new WeakMap<IncomingMessage, ProxyIdentity>();
+  const { registry, auth, connections, byTokenId } = g;
+  let closing: Promise<void> | undefined;
+  const handle: GatewayHandle = {
+    port: result.port,
+    listen: result,
+    registry,
+    auth,
+    connections,
+    app,
+    statusSections: g.statusSections,
+    snapshotSections: g.snapshotSections,
+    onClientReady: (fn) => g.readyHooks.push(fn),
+    onShutdown: (fn) => g.shutdownHooks.push(fn),
+    broadcast(event, payload, o) {
+      for (const c of connections) c.sendEvent(event, payload, o);
+    },
+    acceptLinked(socket, request) {
+      if (closing || !g.originPolicy)
+        return { code: CloseCodes.SERVICE_RESTART, reason: "gateway is not accepting connections" };
+      // The protocol WebSocket lives at "/" only, as for an upgrade.
+      if (request.path !== "/")
+        return { code: CloseCodes.POLICY_VIOLATION, reason: "no WebSocket endpoint at this path: the gateway's is /" };
+      const peer = linkedPeerInfo(request.headers);
+      // No Host to check: nothing was addressed by name (the standalone link's loopback Host always passes).
+      const refused = admit(peer, undefined);
+      if (refused) return { code: refused.closeCode, reason: refused.message };
+      attach(socket, peer);
+      return undefined;
+    },
+    closeRevokedTokens(ids) {
+      let n = 0;
+      for (const id of ids) {
+        for (const c of byTokenId.get(id) ?? []) {
+          c.close(TOKEN_REVOKED_CLOSE, "token revoked");
+          n++;
+        }
+        byTokenId.delete(id);
+      }
+      if (n > 0) log.info("closed connections of revoked tokens", { connections: n });
+      return n;
+    },
+    close(reason = "gateway shutting down") {
+      closing ??= shutdown(g, { servers, wssList, stopTimers }, reason);
+      return closing;
+    },
+  };
+  return handle;
+}
 
+/** The methods every gateway has, and the hello-ok snapshot and presence updates built from the connection set. */
+function registerMethods(g: GatewayState): { snapshot: () => Record<string, unknown>; broadcastPresence: () => void } {
+  const { settings, connections, startedAt } = g;
   const systemDeps = {
     version: VERSION,
-    instanceId: bootId,
+    instanceId: g.bootId,
     startedAt,
     log: gatewayLogRing,
     clients: () =>
@@ -121,7 +209,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     ...(["none", "token", "password", "trusted-proxy"].includes(settings.auth.mode)
       ? { authMode: settings.auth.mode }
       : {}),
-    ...Object.fromEntries([...snapshotSections].map(([k, fn]) => [k, fn()])),
+    ...Object.fromEntries([...g.snapshotSections].map(([k, fn]) => [k, fn()])),
   });
   const broadcastPresence = () => {
     presenceVersion++;
@@ -129,14 +217,14 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     for (const c of connections) c.sendEvent("presence", payload, { droppable: true });
   };
 
-  registerCoreMethods(registry, {
+  registerCoreMethods(g.registry, {
     version: VERSION,
     startedAt,
     connections: () => ({ total: connections.size, ready: [...connections].filter((c) => c.ready).length }),
     status: () => ({
       bind: settings.bind,
-      port: listenInfo?.port ?? settings.port,
-      addresses: listenInfo?.addresses.map((a) => a.address) ?? [],
+      port: g.listenInfo?.port ?? settings.port,
+      addresses: g.listenInfo?.addresses.map((a) => a.address) ?? [],
       auth: {
         mode: settings.auth.mode,
         allowTailscale: settings.auth.allowTailscale,
@@ -146,18 +234,18 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       },
       relay: { enabled: settings.relay.enabled },
       sessions: { count: 0 },
-      ...Object.fromEntries([...statusSections].map(([k, fn]) => [k, fn()])),
+      ...Object.fromEntries([...g.statusSections].map(([k, fn]) => [k, fn()])),
     }),
   });
-  registerSystemMethods(registry, systemDeps);
-  registerEmptyMethods(registry);
+  registerSystemMethods(g.registry, systemDeps);
+  registerEmptyMethods(g.registry);
+  return { snapshot, broadcastPresence };
+}
 
-  // Host on every request, then Origin before a WebSocket upgrade (DNS rebinding, hostile pages).
-  // The policy needs the bound port and addresses, so it exists once listening.
-  let originPolicy: OriginPolicy | undefined;
+/** Logs a refused Host or Origin: one line per refused value a minute, so a flood of bad requests cannot flood the log. */
+function refusalLogger(log: Logger): (r: Refusal) => void {
   const refusalLog = new Map<string, number>();
-  const logRefusal = (r: Refusal) => {
-    // One line per refused value a minute: a flood of bad requests cannot flood the log.
+  return (r) => {
     const k = `${r.code} ${r.value}`;
     const now = Date.now();
     if ((refusalLog.get(k) ?? 0) > now - 60_000) return;
@@ -168,41 +256,39 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       { [r.code === "HOST_NOT_ALLOWED" ? "host" : "origin"]: r.value, allowWith: r.configKey },
     );
   };
-  app.use("*", async (c, next) => {
-    if (!originPolicy) return c.text("gateway starting", 503);
-    const refusal = originPolicy.checkHost(c.req.header("host"));
-    if (!refusal) return next();
-    logRefusal(refusal);
-    return c.text(refusal.message, 421, { "cache-control": "no-store" });
-  });
-  /** Whether a new WebSocket client may come in: its Origin (browsers), then the connection cap. */
-  const admit = (
-    peer: PeerInfo,
-    host: string | undefined,
-  ): { status: 403 | 503; closeCode: number; message: string } | undefined => {
-    const refusal = originPolicy?.checkOrigin(peer.origin, { host, local: peer.local, relayHost: peer.relayHost });
+}
+
+/** Whether a new WebSocket client may come in: its Origin (browsers), then the connection cap. */
+function admitter(g: GatewayState, logRefusal: (r: Refusal) => void): Admit {
+  return (peer, host) => {
+    const refusal = g.originPolicy?.checkOrigin(peer.origin, { host, local: peer.local, relayHost: peer.relayHost });
     if (refusal) {
       logRefusal(refusal);
       return { status: 403, closeCode: CloseCodes.POLICY_VIOLATION, message: refusal.message };
     }
-    if (connections.size >= settings.limits.maxConnections)
+    if (g.connections.size >= g.settings.limits.maxConnections)
       return { status: 503, closeCode: CloseCodes.TRY_AGAIN_LATER, message: "too many connections" };
     return undefined;
   };
-  const attach = (socket: ClientSocket, peer: PeerInfo): GatewayConnection => {
+}
+
+/** A protocol connection on an admitted socket, in the connection set (and by token id once ready) until it closes. */
+function attacher(g: GatewayState, snapshot: () => Record<string, unknown>, broadcastPresence: () => void): Attach {
+  const { connections, byTokenId } = g;
+  return (socket, peer) => {
     const conn = new GatewayConnection(socket, peer, {
-      registry,
-      auth,
-      log,
-      limits: settings.limits,
+      registry: g.registry,
+      auth: g.auth,
+      log: g.log,
+      limits: g.settings.limits,
       helloSnapshot: snapshot,
-      serverInfo: { version: VERSION, bootId },
+      serverInfo: { version: VERSION, bootId: g.bootId },
       onReady: (cc) => {
         if (cc.tokenId !== undefined) {
           const set = byTokenId.get(cc.tokenId) ?? new Set<GatewayConnection>();
           byTokenId.set(cc.tokenId, set.add(cc));
         }
-        for (const fn of readyHooks) fn(cc);
+        for (const fn of g.readyHooks) fn(cc);
         broadcastPresence();
       },
       onClose: (cc) => {
@@ -215,8 +301,27 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     connections.add(conn);
     return conn;
   };
+}
 
-  // The protocol WebSocket lives at "/" like OpenClaw's; origin is checked before the upgrade.
+/** The HTTP app: Host check on every request, the protocol WebSocket at "/", the HTTP API and the Control UI. */
+function createHttpApp(g: GatewayState, logRefusal: (r: Refusal) => void, admit: Admit, attach: Attach): Hono {
+  const app = new Hono();
+  app.use("*", async (c, next) => {
+    if (!g.originPolicy) return c.text("gateway starting", 503);
+    const refusal = g.originPolicy.checkHost(c.req.header("host"));
+    if (!refusal) return next();
+    logRefusal(refusal);
+    return c.text(refusal.message, 421, { "cache-control": "no-store" });
+  });
+  mountProtocolSocket(app, g.settings, admit, attach);
+  mountHttpApi(app, g);
+  mountControlUi(app);
+  return app;
+}
+
+/** The protocol WebSocket lives at "/" like OpenClaw's; Origin, the cap and proxy identities are checked before the upgrade. */
+function mountProtocolSocket(app: Hono, settings: GatewaySettings, admit: Admit, attach: Attach): void {
+  const proxyIdentities = new WeakMap<IncomingMessage, ProxyIdentity>();
   app.use("*", async (c, next) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next();
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
@@ -247,15 +352,17 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       };
     }),
   );
+}
 
-  app.get("/healthz", (c) => c.json({ ok: true, version: VERSION, uptimeMs: Date.now() - startedAt }));
+/** `/healthz`, and the HTTP API: a bearer token (the gateway's, or a host-minted client token) on every request. */
+function mountHttpApi(app: Hono, g: GatewayState): void {
+  app.get("/healthz", (c) => c.json({ ok: true, version: VERSION, uptimeMs: Date.now() - g.startedAt }));
 
-  // The HTTP API: a bearer token (the gateway's, or a host-minted client token) on every request.
   app.get("/api/status", async (c) => {
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
-    const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
-    const bearer = /^bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
-    const result = await auth.verify(bearer !== undefined ? { token: bearer } : { password: "" }, {
+    const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, g.settings.trustedProxies);
+    const bearer = bearerToken(c.req.header("authorization"));
+    const result = await g.auth.verify(bearer ? { token: bearer } : { password: "" }, {
       ...peer,
       edgeToken: undefined,
       proxyIdentity: undefined,
@@ -266,7 +373,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         result.rateLimited ? 429 : 401,
         { "www-authenticate": "Bearer", "cache-control": "no-store" },
       );
-    const def = registry.get("status")!;
+    const def = g.registry.get("status")!;
     return c.json(
       await def.handler(
         {},
@@ -285,9 +392,15 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       { "cache-control": "no-store" },
     );
   });
-  mountControlUi(app);
+}
 
-  const servers: Server[] = [];
+/** Listens on the bind mode's addresses (one server each), then sets what depends on them: the Origin policy, the status. */
+async function listen(
+  g: GatewayState,
+  app: Hono,
+  tailnetAddress: (() => Promise<string | undefined>) | undefined,
+): Promise<{ servers: Server[]; wssList: WebSocketServer[]; result: ListenResult }> {
+  const { settings, log } = g;
   const wssList: WebSocketServer[] = [];
   const makeServer = (): Server => {
     // The parser starts at the pre-auth cap; each connection raises it after hello-ok.
@@ -308,7 +421,7 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
     return server;
   };
 
-  const { servers: listening, result } = await listenForBind({
+  const { servers, result } = await listenForBind({
     bind: settings.bind,
     port: settings.port,
     ...(settings.customHost !== undefined ? { customHost: settings.customHost } : {}),
@@ -317,11 +430,10 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       (settings.auth.mode === "token" && settings.auth.token && !settings.auth.generatedTokenPath) ||
         (settings.auth.mode === "password" && settings.auth.password),
     ),
-    ...(opts.tailnetAddress ? { tailnetAddress: opts.tailnetAddress } : {}),
+    ...(tailnetAddress ? { tailnetAddress } : {}),
   });
-  servers.push(...listening);
-  listenInfo = result;
-  originPolicy = new OriginPolicy({
+  g.listenInfo = result;
+  g.originPolicy = new OriginPolicy({
     port: result.port,
     boundAddresses: result.addresses.map((a) => a.address),
     allowedHosts: settings.allowedHosts,
@@ -332,13 +444,18 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
   if (!isLoopbackBind(settings.bind, settings.customHost) && settings.bind !== "auto") {
     log.warn("gateway is reachable beyond loopback", { bind: settings.bind, auth: settings.auth.mode });
   }
+  return { servers: [...servers], wssList, result };
+}
 
+/** The `tick` and `health` events: health to each new client at once and to everyone every minute. Returns their stop. */
+function startTimers(g: GatewayState): () => void {
+  const { connections, registry } = g;
   const tick = setInterval(() => {
     const payload = { ts: Date.now() };
     for (const c of connections) c.sendEvent("tick", payload, { droppable: true });
-  }, settings.limits.tickIntervalMs);
+  }, g.settings.limits.tickIntervalMs);
   tick.unref();
-  // OpenClaw clients show gateway health live: each new client gets it at once, everyone every minute.
+  // OpenClaw clients show gateway health live.
   const healthNow = () =>
     registry.get("health")!.handler(
       {},
@@ -353,78 +470,44 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
         signal: AbortSignal.abort(),
       },
     );
-  readyHooks.push((c) => void Promise.resolve(healthNow()).then((h) => c.sendEvent("health", h, { droppable: true })));
+  g.readyHooks.push(
+    (c) => void Promise.resolve(healthNow()).then((h) => c.sendEvent("health", h, { droppable: true })),
+  );
   const healthTimer = setInterval(() => {
     void Promise.resolve(healthNow()).then((h) => {
       for (const c of connections) c.sendEvent("health", h, { droppable: true });
     });
   }, HEALTH_INTERVAL_MS);
   healthTimer.unref();
-
-  let closing: Promise<void> | undefined;
-  const handle: GatewayHandle = {
-    port: result.port,
-    listen: result,
-    registry,
-    auth,
-    connections,
-    app,
-    statusSections,
-    snapshotSections,
-    onClientReady: (fn) => readyHooks.push(fn),
-    onShutdown: (fn) => shutdownHooks.push(fn),
-    broadcast(event, payload, o) {
-      for (const c of connections) c.sendEvent(event, payload, o);
-    },
-    acceptLinked(socket, request) {
-      if (closing || !originPolicy)
-        return { code: CloseCodes.SERVICE_RESTART, reason: "gateway is not accepting connections" };
-      // The protocol WebSocket lives at "/" only, as for an upgrade.
-      if (request.path !== "/")
-        return { code: CloseCodes.POLICY_VIOLATION, reason: "no WebSocket endpoint at this path: the gateway's is /" };
-      const peer = linkedPeerInfo(request.headers);
-      // No Host to check: nothing was addressed by name (the standalone link's loopback Host always passes).
-      const refused = admit(peer, undefined);
-      if (refused) return { code: refused.closeCode, reason: refused.message };
-      attach(socket, peer);
-      return undefined;
-    },
-    closeRevokedTokens(ids) {
-      let n = 0;
-      for (const id of ids) {
-        for (const c of byTokenId.get(id) ?? []) {
-          c.close(TOKEN_REVOKED_CLOSE, "token revoked");
-          n++;
-        }
-        byTokenId.delete(id);
-      }
-      if (n > 0) log.info("closed connections of revoked tokens", { connections: n });
-      return n;
-    },
-    close(reason = "gateway shutting down") {
-      closing ??= (async () => {
-        clearInterval(tick);
-        clearInterval(healthTimer);
-        for (const s of servers) s.close();
-        for (const c of connections) {
-          c.sendEvent("shutdown", { reason });
-          c.close(CloseCodes.SERVICE_RESTART, reason);
-        }
-        for (const fn of shutdownHooks) {
-          try {
-            await fn();
-          } catch (e) {
-            log.error("shutdown hook failed", { err: e instanceof Error ? e.message : String(e) });
-          }
-        }
-        // Give close frames a moment to flush, then drop stragglers.
-        const deadline = Date.now() + 1500;
-        while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-        for (const w of wssList) for (const client of w.clients) client.terminate();
-        for (const s of servers) s.closeAllConnections?.();
-      })();
-      return closing;
-    },
+  return () => {
+    clearInterval(tick);
+    clearInterval(healthTimer);
   };
-  return handle;
+}
+
+/** Graceful shutdown: stop listening, tell and close every client, run the shutdown hooks, then drop stragglers. */
+async function shutdown(
+  g: GatewayState,
+  running: { servers: Server[]; wssList: WebSocketServer[]; stopTimers: () => void },
+  reason: string,
+): Promise<void> {
+  const { connections, log } = g;
+  running.stopTimers();
+  for (const s of running.servers) s.close();
+  for (const c of connections) {
+    c.sendEvent("shutdown", { reason });
+    c.close(CloseCodes.SERVICE_RESTART, reason);
+  }
+  for (const fn of g.shutdownHooks) {
+    try {
+      await fn();
+    } catch (e) {
+      log.error("shutdown hook failed", { err: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  // Give close frames a moment to flush, then drop stragglers.
+  const deadline = Date.now() + 1500;
+  while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  for (const w of running.wssList) for (const client of w.clients) client.terminate();
+  for (const s of running.servers) s.closeAllConnections?.();
 }

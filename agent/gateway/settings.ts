@@ -19,7 +19,7 @@ import { DEFAULT_GATEWAY_PORT, type SecretResolver } from "../../shared/credenti
 import { DEFAULT_AUTH_RATE_LIMIT, type RateLimitOptions } from "../../shared/rate-limit.ts";
 import { statePath, readIfExists, writeSecretFile } from "../state.ts";
 import { redactUrl } from "../../shared/redact-url.ts";
-import { secretFromFlags } from "../config/secret-file.ts";
+import { credentialFlags } from "../config/secret-file.ts";
 
 export interface GatewayFlags {
   port?: string;
@@ -177,32 +177,15 @@ export function resolveGatewaySettings(input: {
     flags.auth !== undefined ? oneOf(flags.auth, AUTH_MODES, "--auth") : auth.mode;
 
   // Token: --token / --token-file > OPENCLAW_GATEWAY_TOKEN > gateway.auth.token. Password likewise.
-  const flagToken = secretFromFlags({
-    value: flags.token,
-    file: flags.tokenFile,
-    flag: "--token",
-    fileFlag: "--token-file",
-  });
-  const flagPassword = secretFromFlags({
-    value: flags.password,
-    file: flags.passwordFile,
-    flag: "--password",
-    fileFlag: "--password-file",
-  });
-  let token: SecretValue | undefined =
-    flagToken !== undefined
-      ? flagToken
-      : env.OPENCLAW_GATEWAY_TOKEN
-        ? { value: env.OPENCLAW_GATEWAY_TOKEN, source: "env:OPENCLAW_GATEWAY_TOKEN" }
-        : undefined;
+  const fromFlags = credentialFlags(flags);
+  const fromEnv = (name: string): SecretValue | undefined => {
+    const value = env[name];
+    return value ? { value, source: `env:${name}` } : undefined;
+  };
+  let token: SecretValue | undefined = fromFlags.token ?? fromEnv("OPENCLAW_GATEWAY_TOKEN");
   if (token === undefined && (explicitMode === undefined || explicitMode === "token"))
     token = resolveSecretInput("gateway.auth.token", auth.token, input.resolveSecret);
-  let password: SecretValue | undefined =
-    flagPassword !== undefined
-      ? flagPassword
-      : env.OPENCLAW_GATEWAY_PASSWORD
-        ? { value: env.OPENCLAW_GATEWAY_PASSWORD, source: "env:OPENCLAW_GATEWAY_PASSWORD" }
-        : undefined;
+  let password: SecretValue | undefined = fromFlags.password ?? fromEnv("OPENCLAW_GATEWAY_PASSWORD");
   if (password === undefined && (explicitMode === undefined || explicitMode === "password")) {
     password = resolveSecretInput("gateway.auth.password", auth.password, input.resolveSecret);
   }

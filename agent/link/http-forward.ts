@@ -9,17 +9,7 @@
 import { request } from "undici";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { requestBody } from "./request-body.ts";
-
-/** Hop-by-hop headers: they describe the loopback connection, not the response. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "transfer-encoding",
-  "keep-alive",
-  "upgrade",
-  "proxy-connection",
-  "te",
-  "trailer",
-]);
+import { isHopByHop } from "../../shared/http-headers.ts";
 
 /** The local request a stream stands for (the connector decides URL and headers). */
 export interface LocalHttpRequest {
@@ -47,7 +37,8 @@ export async function forwardHttpStream(stream: LinkStream, req: LocalHttpReques
     const res = await request(url, { method, headers, ...(body ? { body } : {}), signal: ac.signal });
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      // Hop-by-hop headers describe the loopback connection, not the response.
+      if (v === undefined || isHopByHop(k)) continue;
       out[k] = Array.isArray(v) ? v.join(", ") : v;
     }
     stream.accept({ status: res.statusCode, headers: out });

@@ -13,26 +13,19 @@ import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { OPEN_METHODS, type OpenMeta } from "../../shared/link/codec.ts";
 import { classifyIp } from "../../shared/url-safety.ts";
 import { decodeJwt } from "jose";
+import { CLIENT_TOKEN_HEADER, END_TO_END_REQUEST_HEADERS, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 /** Request headers the gateway may see from a relayed client (besides the ones the connector sets itself). */
-const PASSED_HEADERS = new Set([
-  "origin",
-  "user-agent",
+const PASSED_HEADERS = new Set<string>([
+  ...END_TO_END_REQUEST_HEADERS,
   "x-forwarded-host",
-  "accept",
-  "accept-language",
-  "content-type",
-  "accept-encoding",
-  "if-none-match",
-  "if-modified-since",
-  "cache-control",
   "authorization",
   "cookie",
-  "x-loopgate-client-token",
+  CLIENT_TOKEN_HEADER,
 ]);
 
 /** Headers only the connector sets: a relay's values for them are dropped. */
-export const HOST_SET_HEADERS = ["x-loopgate-relay", "x-forwarded-for", "x-forwarded-proto"] as const;
+export const HOST_SET_HEADERS = [RELAY_HEADER, "x-forwarded-for", "x-forwarded-proto"] as const;
 
 export interface UpstreamRequest {
   url: URL;
@@ -85,11 +78,11 @@ export function upstreamRequest(meta: OpenMeta, upstream: string, relayAudience?
     if (!PASSED_HEADERS.has(k)) continue;
     // A WebSocket authenticates in `connect`; relay credentials stay at the relay.
     if (meta.kind === "ws" && (k === "authorization" || k === "cookie")) continue;
-    if (k === "x-loopgate-client-token" && relayAudience !== undefined && !namesAudience(v, relayAudience))
+    if (k === CLIENT_TOKEN_HEADER && relayAudience !== undefined && !namesAudience(v, relayAudience))
       refuse("the client token is for another relay");
     headers[k] = v;
   }
-  headers["x-loopgate-relay"] = "1";
+  headers[RELAY_HEADER] = "1";
   headers["x-forwarded-for"] = forwardedFor(meta.clientAddr);
   headers["x-forwarded-proto"] = "https";
   return { url: target, method, headers, protocols: meta.protocols ?? [] };

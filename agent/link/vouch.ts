@@ -19,9 +19,7 @@ import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { verifyClientToken, relayAudience } from "../../shared/tokens.ts";
 import type { OpenMeta } from "../../shared/link/codec.ts";
 import { HOST_SET_HEADERS, type UpstreamRequest } from "./upstream-request.ts";
-
-/** Where a WebSocket OPEN carries the token the relay verified (relay/core/app.ts). */
-export const CLIENT_TOKEN_HEADER = "x-loopgate-client-token";
+import { CLIENT_TOKEN_HEADER } from "../../shared/http-headers.ts";
 
 /** OpenClaw's scope cap for a proxied request; only the link sets it (any other copy is dropped). */
 export const SCOPES_HEADER = "x-openclaw-scopes";

@@ -1,13 +1,15 @@
 /**
- * Structured logs: one JSON object per line on stderr (or a human line when
- * stderr is a TTY). Secrets never reach a log: known secret fields are
- * replaced, and anything shaped like a token is masked as a last line of defence.
+ * Structured logs on Node: one JSON object per line on stderr (or a human
+ * line when stderr is a TTY), through the shared line logger (shared/log.ts).
+ * Secrets never reach a log: known secret fields are replaced, and anything
+ * shaped like a token is masked as a last line of defence.
  */
 import { redactUrlsInText } from "../../shared/redact-url.ts";
 import { gatewayLogRing } from "./ring.ts";
+import { createLineLogger, LOG_LEVEL_ORDER, type Logger, type LogLevel } from "../../shared/log.ts";
 
-export type Level = "debug" | "info" | "warn" | "error";
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export type Level = LogLevel;
+export type { Logger };
 
 const SECRET_KEYS = /^(token|password|secret|authorization|auth|key|privateKey|cookie|set-cookie|bearer|jwt|d)$/i;
 const JWT_SHAPE = /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b/g;
@@ -27,42 +29,25 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-  child(fields: Record<string, unknown>): Logger;
-}
-
+/** The shared line logger (shared/log.ts) on stderr: JSON lines, or a human line when stderr is a TTY. */
 export function createLogger(
   opts: { level?: Level; json?: boolean; base?: Record<string, unknown>; write?: (line: string) => void } = {},
 ): Logger {
   const envLevel = process.env.LOOPGATE_LOG_LEVEL as Level | undefined;
-  const min = ORDER[opts.level ?? (envLevel && envLevel in ORDER ? envLevel : "info")];
   const json = opts.json ?? (process.env.LOOPGATE_LOG_FORMAT === "json" || !process.stderr.isTTY);
   const write = opts.write ?? ((line: string) => process.stderr.write(line + "\n"));
-  const base = opts.base ?? {};
-  const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < min) return;
-    const f = redact({ ...base, ...fields }) as Record<string, unknown>;
-    // logs.tail reads these (JSON lines, whatever format stderr gets); kept only in a gateway process.
-    const line = JSON.stringify({ ts: new Date().toISOString(), level, msg: redact(msg), ...f });
-    gatewayLogRing.push(line);
-    if (json) {
-      write(line);
-    } else {
-      const extra = Object.entries(f)
+  return createLineLogger({
+    level: opts.level ?? (envLevel && envLevel in LOG_LEVEL_ORDER ? envLevel : "info"),
+    ...(opts.base ? { base: opts.base } : {}),
+    scrub: (v) => redact(v),
+    write: ({ level, msg, fields, line }) => {
+      // logs.tail reads these (JSON lines, whatever format stderr gets); kept only in a gateway process.
+      gatewayLogRing.push(line);
+      if (json) return write(line);
+      const extra = Object.entries(fields)
         .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
         .join(" ");
-      write(`${level.padEnd(5)} ${String(redact(msg))}${extra ? "  " + extra : ""}`);
-    }
-  };
-  return {
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f),
-    child: (fields) => createLogger({ ...opts, json, write, base: { ...base, ...fields } }),
-  };
+      write(`${level.padEnd(5)} ${msg}${extra ? "  " + extra : ""}`);
+    },
+  });
 }

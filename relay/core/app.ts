@@ -36,6 +36,8 @@ import {
 } from "./forward-request.ts";
 import type { RelayMetrics, RefusalReason } from "./metrics.ts";
 import { checkMetricsAuth, metricsRefusal, metricsResponse } from "./metrics-endpoint.ts";
+import { CLIENT_TOKEN_HEADER } from "../../shared/http-headers.ts";
+import type { RelayLog } from "../../shared/log.ts";
 
 export interface RelayAdapter {
   limits: RelayLimits;
@@ -57,11 +59,8 @@ export interface RelayAdapter {
   metrics: RelayMetrics;
   /** `/metrics` on the relay's own origin: the operator's token and the page. Absent: no such path (404). */
   metricsEndpoint?: { token: string; render(): string | Promise<string> };
-  log: { info(msg: string, f?: Record<string, unknown>): void; warn(msg: string, f?: Record<string, unknown>): void };
+  log: RelayLog;
 }
-
-/** The header that carries the relay-verified client token to the host's gateway (WebSocket streams only). */
-export const EDGE_TOKEN_HEADER = "x-loopgate-client-token";
 
 export const HOST_ID = /^[A-Za-z0-9_-]{43}$/;
 
@@ -219,7 +218,7 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       ...(isUpgrade ? {} : { method: c.req.method }),
       // A browser authenticated by its cookie has no token to put in `connect`; the gateway
       // verifies this one itself (host key), so the relay cannot mint access it was not given.
-      headers: { ...headers, ...(isUpgrade ? { [EDGE_TOKEN_HEADER]: auth.token } : {}) },
+      headers: { ...headers, ...(isUpgrade ? { [CLIENT_TOKEN_HEADER]: auth.token } : {}) },
       clientAddr: addr,
       tokenId: claims.id,
       scopes: claims.scopes,

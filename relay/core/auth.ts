@@ -22,6 +22,7 @@ import { generateKeyPair } from "jose/key/generate/keypair";
 import { exportJWK } from "jose/key/export";
 import { decodeJwt } from "jose/jwt/decode";
 import { LoopgateError } from "../../shared/errors.ts";
+import { bearerToken, CLIENT_TOKEN_HEADER } from "../../shared/http-headers.ts";
 import {
   verifyClientToken,
   verifyLinkToken,
@@ -44,9 +45,6 @@ export interface HostRecord {
 }
 
 export type TokenSource = "authorization" | "header" | "subprotocol" | "cookie" | "query";
-
-/** The relay's own request header for a client token (never confused with the upstream's Authorization). */
-export const CLIENT_TOKEN_HEADER = "x-loopgate-client-token";
 
 export interface ExtractedToken {
   token: string;
@@ -76,9 +74,10 @@ function parseCookies(header: string | null | undefined): Map<string, string> {
  * token sent to another by mistake reaches neither.
  */
 export function isOwnAuthorization(value: string | null, hostId: string): boolean {
-  if (!value || !/^bearer\s+/i.test(value)) return false;
+  const token = bearerToken(value);
+  if (token === undefined) return false;
   try {
-    const claims = decodeJwt(value.replace(/^bearer\s+/i, "").trim());
+    const claims = decodeJwt(token);
     return claims.iss === hostId || claims.purpose === "client" || claims.purpose === "link";
   } catch {
     return false;
@@ -97,8 +96,7 @@ export function extractClientToken(
   opts: { allowQuery: boolean; cookieName?: string },
 ): ExtractedToken | undefined {
   const auth = req.headers.get("authorization");
-  if (isOwnAuthorization(auth, hostId))
-    return { token: auth!.replace(/^bearer\s+/i, "").trim(), source: "authorization" };
+  if (isOwnAuthorization(auth, hostId)) return { token: bearerToken(auth) ?? "", source: "authorization" };
   const own = req.headers.get(CLIENT_TOKEN_HEADER);
   if (own) return { token: own.trim(), source: "header" };
   const protos = req.headers.get("sec-websocket-protocol");
@@ -237,7 +235,8 @@ export async function authenticateLink(
   maxTokenBytes: number,
 ): Promise<LinkAuthResult> {
   const auth = req.headers.get("authorization");
-  if (!auth || !/^bearer\s+/i.test(auth))
+  const token = bearerToken(auth);
+  if (!auth || token === undefined)
     return { ok: false, status: 401, why: "token_missing", reason: "link token required" };
   if (auth.length > maxTokenBytes + 16)
     return {
@@ -247,7 +246,7 @@ export async function authenticateLink(
       reason: `link token refused (larger than ${maxTokenBytes} bytes)`,
     };
   try {
-    const v = await verifyLinkToken(auth.replace(/^bearer\s+/i, "").trim(), { audience: [...audiences] });
+    const v = await verifyLinkToken(token, { audience: [...audiences] });
     if (!isAllowed(v.hostId))
       return {
         ok: false,

@@ -18,6 +18,7 @@ import {
   validateOpenMeta,
   type OpenMeta,
 } from "../../shared/link/codec.ts";
+import { END_TO_END_REQUEST_HEADERS, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 export interface Refusal {
   refused: true;
@@ -25,19 +26,6 @@ export interface Refusal {
   reason: string;
   headers?: Record<string, string>;
 }
-
-/** Request headers passed on to the gateway (never the relay's own auth material). */
-export const FORWARD_HEADERS = [
-  "origin",
-  "user-agent",
-  "accept",
-  "accept-language",
-  "content-type",
-  "accept-encoding",
-  "if-none-match",
-  "if-modified-since",
-  "cache-control",
-] as const;
 
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HOST_HEADER = /^[A-Za-z0-9.:[\]-]{1,255}$/;
@@ -84,7 +72,8 @@ export function checkRequestShape(method: string, rest: string, query: string): 
 /** The headers a host gets for this request, or why the request is refused. */
 export function forwardedHeaders(req: Request, clientAddr: string, hostId: string): Record<string, string> | Refusal {
   const h: Record<string, string> = {};
-  for (const name of FORWARD_HEADERS) {
+  // Passed on to the gateway; never the relay's own auth material.
+  for (const name of END_TO_END_REQUEST_HEADERS) {
     const v = req.headers.get(name);
     if (v === null) continue;
     if (v.length > MAX_OPEN_HEADER_VALUE_BYTES)
@@ -109,7 +98,7 @@ export function forwardedHeaders(req: Request, clientAddr: string, hostId: strin
   h["x-forwarded-proto"] = "https";
   const host = req.headers.get("host");
   if (host && HOST_HEADER.test(host)) h["x-forwarded-host"] = host;
-  h["x-loopgate-relay"] = "1";
+  h[RELAY_HEADER] = "1";
   return h;
 }
 

@@ -13,6 +13,7 @@
  */
 import { hostIdFromLabel, hostLabel } from "../../shared/host-label.ts";
 import type { TokenSource } from "./auth.ts";
+import { HOP_BY_HOP_HEADERS } from "../../shared/http-headers.ts";
 
 export type HostRouteVia = "origin" | "path";
 
@@ -118,9 +119,7 @@ export function serviceWorkerRefusal(req: Request, target: HostTarget): string |
 
 /** Response headers a host may never set through the relay: they reach beyond its origin or its response. */
 const DROPPED = new Set([
-  "connection",
-  "transfer-encoding",
-  "keep-alive",
+  ...HOP_BY_HOP_HEADERS,
   "content-length",
   "set-cookie",
   "set-cookie2",

@@ -7,11 +7,13 @@ import type { JWK } from "jose";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import type { OpenMeta, AcceptInfo } from "../../shared/link/codec.ts";
-import { Heartbeat } from "../../shared/link/heartbeat.ts";
+import { Heartbeat, LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
+import { sendableCloseCode } from "../../shared/close.ts";
 import { RelayClose, streamCaps, type RelayLimits } from "./limits.ts";
 import type { HostRecord } from "./auth.ts";
 import { ExchangeCodeTable, type ExchangeCodeEntry } from "./exchange-codes.ts";
 import { RelayMetrics, type HostSample, type LinkDropReason, type RefusalReason } from "./metrics.ts";
+import type { RelayLog } from "../../shared/log.ts";
 
 /** A client WebSocket as the hub needs it. */
 export interface ClientSocket {
@@ -24,7 +26,8 @@ export interface ClientSocket {
 }
 
 export interface LinkSocket {
-  send(frame: Uint8Array): void;
+  /** A frame, or the text answer to the host's keepalive. */
+  send(frame: Uint8Array | string): void;
   close(code: number, reason: string): void;
 }
 
@@ -36,7 +39,8 @@ export interface ClientHandle {
 }
 
 export interface LinkHandle {
-  message(bytes: Uint8Array): void;
+  /** A message from the link socket: binary frames for the mux, the host's text keepalive, or a violation. */
+  message(data: Uint8Array | string): void;
   closed(): void;
 }
 
@@ -60,11 +64,6 @@ export interface HubOptions {
   metrics?: RelayMetrics;
 }
 
-export interface HubLog {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-}
-
 export interface HttpReply {
   status: number;
   headers: Record<string, string>;
@@ -76,7 +75,7 @@ export class HostHub implements HostRecord {
   publicJwk: JWK;
   readonly #limits: RelayLimits;
   readonly #opts: HubOptions;
-  readonly #log: HubLog;
+  readonly #log: RelayLog;
   #link: { sock: LinkSocket; mux: LinkMux; heartbeat: Heartbeat | undefined; since: number } | undefined;
   readonly #revoked = new Set<string>();
   readonly #codes: ExchangeCodeTable;
@@ -90,7 +89,7 @@ export class HostHub implements HostRecord {
   /** A link attached since this hub began: the next one is a reconnect. */
   #everLinked = false;
 
-  constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: HubLog, opts: HubOptions = {}) {
+  constructor(hostId: string, publicJwk: JWK, limits: RelayLimits, log: RelayLog, opts: HubOptions = {}) {
     this.hostId = hostId;
     this.publicJwk = publicJwk;
     this.#limits = limits;
@@ -255,7 +254,12 @@ export class HostHub implements HostRecord {
     const link = { sock, mux, heartbeat, since: Date.now() };
     this.#link = link;
     return {
-      message: (bytes) => mux.receive(bytes),
+      message: (data) => {
+        if (typeof data !== "string") return mux.receive(data);
+        // The host's keepalive is the only text on a link (Workers answers it without waking the object).
+        if (data === LINK_PING_TEXT) sock.send(LINK_PONG_TEXT);
+        else sock.close(1003, "the link carries binary frames only");
+      },
       closed: () => {
         if (this.#link === link) {
           this.#log.info("host link closed", { hostId: this.hostId });
@@ -315,7 +319,7 @@ export class HostHub implements HostRecord {
     const link = this.#link;
     if (!link) {
       this.#metrics.refused("host_offline");
-      sock.close(RelayClose.TRY_AGAIN, "host offline: its link is not connected");
+      sock.close(RelayClose.TRY_AGAIN, HOST_OFFLINE);
       return undefined;
     }
     const over = this.#overCap(meta.tokenId, meta.clientAddr);
@@ -385,7 +389,7 @@ export class HostHub implements HostRecord {
       closed: (code, reason) => {
         if (ended) return;
         end();
-        stream.close(code === 1005 || code === 1006 || !code ? 1000 : code, reason);
+        stream.close(sendableCloseCode(code), reason);
       },
     };
   }
@@ -456,7 +460,9 @@ export class HostHub implements HostRecord {
   }
 }
 
-const HOST_OFFLINE_TEXT = "host offline: its link is not connected\n";
+/** Why a request for a host without a link is refused (a close reason, or a 503's text with a newline). */
+export const HOST_OFFLINE = "host offline: its link is not connected";
+const HOST_OFFLINE_TEXT = `${HOST_OFFLINE}\n`;
 
 function textReply(status: number, text: string): HttpReply {
   const bytes = new TextEncoder().encode(text);

@@ -5,6 +5,7 @@
  * unknown path). Used by the Hono app (Node) and the Workers entry alike.
  */
 import { timingSafeEqualStr } from "../../shared/ct-compare.ts";
+import { bearerToken } from "../../shared/http-headers.ts";
 import { OPENMETRICS_CONTENT_TYPE } from "./openmetrics.ts";
 
 export type MetricsAuth = "ok" | "missing" | "invalid";
@@ -13,9 +14,8 @@ export type MetricsAuth = "ok" | "missing" | "invalid";
 const MAX_TOKEN_CHARS = 4096;
 
 export async function checkMetricsAuth(req: Request, token: string): Promise<MetricsAuth> {
-  const header = req.headers.get("authorization");
-  if (!header || !/^bearer\s+/i.test(header)) return "missing";
-  const given = header.replace(/^bearer\s+/i, "").trim();
+  const given = bearerToken(req.headers.get("authorization"));
+  if (given === undefined) return "missing";
   if (given === "" || given.length > MAX_TOKEN_CHARS) return "invalid";
   return (await timingSafeEqualStr(given, token)) ? "ok" : "invalid";
 }

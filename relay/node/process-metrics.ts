@@ -25,64 +25,51 @@ export function startProcessMetrics(): ProcessMetrics {
       const max = loop.count > 0 ? loop.max / 1e9 : 0;
       loop.reset();
       return [
-        {
-          type: "gauge",
-          name: "process_resident_memory_bytes",
-          unit: "bytes",
-          help: "Resident set size of the relay process.",
-          samples: [{ value: mem.rss }],
-        },
-        {
-          type: "gauge",
-          name: "process_start_time_seconds",
-          unit: "seconds",
-          help: "When the relay process started (Unix time).",
-          samples: [{ value: startSec }],
-        },
-        {
-          type: "counter",
-          name: "process_cpu_seconds",
-          unit: "seconds",
-          help: "User and system CPU time of the relay process.",
-          samples: [{ value: (cpu.user + cpu.system) / 1e6 }],
-        },
-        {
-          type: "gauge",
-          name: "nodejs_heap_size_used_bytes",
-          unit: "bytes",
-          help: "V8 heap in use.",
-          samples: [{ value: mem.heapUsed }],
-        },
-        {
-          type: "gauge",
-          name: "nodejs_heap_size_total_bytes",
-          unit: "bytes",
-          help: "V8 heap reserved.",
-          samples: [{ value: mem.heapTotal }],
-        },
-        {
-          type: "gauge",
-          name: "nodejs_external_memory_bytes",
-          unit: "bytes",
-          help: "Memory of C++ objects bound to JavaScript (buffers included).",
-          samples: [{ value: mem.external }],
-        },
-        {
-          type: "gauge",
-          name: "nodejs_eventloop_lag_p99_seconds",
-          unit: "seconds",
-          help: "99th percentile of event loop delay since the previous scrape.",
-          samples: [{ value: p99 }],
-        },
-        {
-          type: "gauge",
-          name: "nodejs_eventloop_lag_max_seconds",
-          unit: "seconds",
-          help: "Largest event loop delay since the previous scrape.",
-          samples: [{ value: max }],
-        },
+        one("gauge", "process_resident_memory_bytes", "bytes", "Resident set size of the relay process.", mem.rss),
+        one("gauge", "process_start_time_seconds", "seconds", "When the relay process started (Unix time).", startSec),
+        one(
+          "counter",
+          "process_cpu_seconds",
+          "seconds",
+          "User and system CPU time of the relay process.",
+          (cpu.user + cpu.system) / 1e6,
+        ),
+        one("gauge", "nodejs_heap_size_used_bytes", "bytes", "V8 heap in use.", mem.heapUsed),
+        one("gauge", "nodejs_heap_size_total_bytes", "bytes", "V8 heap reserved.", mem.heapTotal),
+        one(
+          "gauge",
+          "nodejs_external_memory_bytes",
+          "bytes",
+          "Memory of C++ objects bound to JavaScript (buffers included).",
+          mem.external,
+        ),
+        one(
+          "gauge",
+          "nodejs_eventloop_lag_p99_seconds",
+          "seconds",
+          "99th percentile of event loop delay since the previous scrape.",
+          p99,
+        ),
+        one(
+          "gauge",
+          "nodejs_eventloop_lag_max_seconds",
+          "seconds",
+          "Largest event loop delay since the previous scrape.",
+          max,
+        ),
       ];
     },
     stop: () => loop.disable(),
   };
+}
+
+/** A family with one unlabelled sample: every process metric is one number. */
+function one(
+  type: "gauge" | "counter",
+  name: string,
+  unit: "bytes" | "seconds",
+  help: string,
+  value: number,
+): MetricFamily {
+  return { type, name, unit, help, samples: [{ value }] };
 }

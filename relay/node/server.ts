@@ -14,15 +14,16 @@ import { acceptUpgrade, handleUpgrades, incomingOf } from "./upgrade.ts";
 import type { OpenMeta } from "../../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "../core/app.ts";
 import { HostHub, type ClientSocket } from "../core/hub.ts";
+import { hubHttpResponse, whenAdmitted } from "../core/hub-adapter.ts";
 import { DEFAULT_RELAY_LIMITS, RelayClose, type RelayLimits } from "../core/limits.ts";
 import { SUBPROTOCOL, LinkTokenLedger } from "../core/auth.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 import type { LinkLimits } from "../../shared/link/mux.ts";
 import { MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
-import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { RelayMetrics, metricFamilies } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
+import { normalizeAddr } from "../../shared/url-safety.ts";
 
 export interface NodeRelayOptions {
   host: string;
@@ -61,11 +62,6 @@ function toBytes(data: RawData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function normalizeAddr(a: string | undefined): string {
-  if (!a) return "unknown";
-  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
-}
-
 export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay> {
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...opts.limits };
   const allow = new Set(opts.allowHosts);
@@ -101,13 +97,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
       publicJwk,
     );
-    ws.on("message", (data, isBinary) => {
-      if (!isBinary) {
-        if (String(data) === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
-        return ws.close(1003, "the link carries binary frames only");
-      }
-      handle.message(toBytes(data));
-    });
+    ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
     ws.on("close", () => handle.closed());
   };
 
@@ -130,12 +120,6 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     if (!handle) return;
     ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
     ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
-  };
-
-  /** A host that never linked to this relay: offline, counted like one whose link dropped. */
-  const offline = () => {
-    metrics.refused("host_offline");
-    return { status: 503 as const, text: "host offline: its link is not connected\n" };
   };
 
   const audiences: string[] = [...(opts.audiences ?? [])];
@@ -187,25 +171,11 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
         }
       : {}),
     upgradeLink: (c, link) => acceptUpgrade(c, linkOpened(link.hostId, link.publicJwk)),
-    upgradeClient: (c, hostId, meta, protocol) => {
-      const hub = hubs.get(hostId);
-      // Offline or over a per-token/per-address cap: refused before the upgrade, with the reason.
-      const no = hub ? hub.admission(meta) : offline();
-      if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
-      return acceptUpgrade(c, clientOpened(hub, meta, protocol));
-    },
-    forwardHttp: async (c, hostId, meta, body) => {
-      const hub = hubs.get(hostId);
-      const no = hub ? hub.admission(meta) : offline();
-      if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
-      const reply = await hub.forwardHttp(meta, body);
-      const headers = new Headers();
-      for (const [k, v] of Object.entries(reply.headers)) {
-        if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k))
-          headers.set(k, v);
-      }
-      return new Response(c.req.method === "HEAD" ? null : reply.body, { status: reply.status, headers });
-    },
+    // Offline or over a per-token/per-address cap: refused before the upgrade, with the reason.
+    upgradeClient: (c, hostId, meta, protocol) =>
+      whenAdmitted(hubs.get(hostId), meta, metrics, (hub) => acceptUpgrade(c, clientOpened(hub, meta, protocol))),
+    forwardHttp: async (c, hostId, meta, body) =>
+      whenAdmitted(hubs.get(hostId), meta, metrics, (hub) => hubHttpResponse(hub, c.req.method, meta, body)),
   };
 
   const app = createRelayApp(adapter);

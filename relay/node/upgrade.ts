@@ -11,6 +11,7 @@ import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Context } from "hono";
 import type { WebSocketServer, WebSocket } from "ws";
+import { isHopByHop } from "../../shared/http-headers.ts";
 
 /** What the relay's handlers see as `c.env` on Node. */
 export interface NodeEnv {
@@ -33,15 +34,6 @@ export function acceptUpgrade(c: Context, onOpen: (ws: WebSocket) => void): Resp
   return new Response(null, { status: 204 });
 }
 
-const HOP_BY_HOP = new Set([
-  "connection",
-  "content-length",
-  "keep-alive",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-]);
 const MAX_REFUSAL_TEXT = 1024;
 const ignore = () => {};
 
@@ -71,7 +63,7 @@ async function refuse(socket: Duplex, status: number, res?: Response): Promise<v
   if (res) {
     text = (await res.text().catch(() => "")).slice(0, MAX_REFUSAL_TEXT);
     res.headers.forEach((v, k) => {
-      if (!HOP_BY_HOP.has(k)) lines.push(`${k}: ${v}`);
+      if (!isHopByHop(k) && k !== "content-length") lines.push(`${k}: ${v}`);
     });
   }
   if (socket.destroyed) return;

@@ -26,12 +26,16 @@ import { decodeJwt } from "jose/jwt/decode";
 import type { JWK } from "jose";
 import type { Hono } from "hono";
 import { createRelayApp, HOST_ID, type RelayAdapter } from "../core/app.ts";
-import { hostIdFromHostHeader, hostTarget, passThroughInit } from "../core/host-origin.ts";
+import { hostIdFromHostHeader, hostTarget } from "../core/host-origin.ts";
 import { HostHub, type ClientHandle, type ClientSocket, type LinkHandle } from "../core/hub.ts";
 import type { ExchangeCodeEntry } from "../core/exchange-codes.ts";
+import { hubHttpResponse, whenAdmitted } from "../core/hub-adapter.ts";
+import type { OpenMeta } from "../../shared/link/codec.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "../core/limits.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { relayAudience } from "../../shared/tokens.ts";
+import { bearerToken } from "../../shared/http-headers.ts";
+import { sendableClose } from "../../shared/close.ts";
 import { RelayMetrics, mergeSnapshots, metricFamilies, type MetricsSnapshot } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import {
@@ -41,6 +45,7 @@ import {
   normalizeMetricsToken,
   MIN_METRICS_TOKEN_CHARS,
 } from "../core/metrics-endpoint.ts";
+import { consoleLineLogger } from "../../shared/log.ts";
 
 export interface Env {
   HOSTS: DurableObjectNamespace<HostRelay>;
@@ -117,10 +122,10 @@ function limitsFrom(env: Env): RelayLimits {
 /** The host id a request is for, if it is an allowed one; the decoy otherwise. */
 function routeKey(req: Request, url: URL, allowed: Set<string>): string | undefined {
   if (url.pathname === "/link" && !hostIdFromHostHeader(req.headers.get("host"))) {
-    const auth = req.headers.get("authorization") ?? "";
+    const auth = req.headers.get("authorization");
     let iss: unknown;
     try {
-      iss = decodeJwt(auth.replace(/^bearer\s+/i, "").trim()).iss;
+      iss = decodeJwt(bearerToken(auth) ?? "").iss;
     } catch {
       iss = undefined;
     }
@@ -211,12 +216,7 @@ export class HostRelay extends DurableObject<Env> {
   readonly #linkHandles = new Map<WebSocket, LinkHandle>();
   readonly #clients = new Map<WebSocket, ClientHandle>();
   readonly #metrics = new RelayMetrics();
-  readonly #log = {
-    info: (msg: string, f?: Record<string, unknown>) =>
-      console.log(JSON.stringify({ ts: new Date().toISOString(), level: "info", msg, ...f })),
-    warn: (msg: string, f?: Record<string, unknown>) =>
-      console.warn(JSON.stringify({ ts: new Date().toISOString(), level: "warn", msg, ...f })),
-  };
+  readonly #log = consoleLineLogger();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -271,7 +271,7 @@ export class HostRelay extends DurableObject<Env> {
 
   #linkSocket(ws: WebSocket) {
     return {
-      send: (f: Uint8Array) => ws.send(f),
+      send: (f: Uint8Array | string) => ws.send(f),
       close: (code: number, reason: string) => safeClose(ws, code, reason),
     };
   }
@@ -329,52 +329,34 @@ export class HostRelay extends DurableObject<Env> {
         await this.ctx.storage.setAlarm(Date.now() + this.#limits.heartbeat.timeoutMs);
         return new Response(null, { status: 101, webSocket: client });
       },
-      upgradeClient: (c, _hostId, meta, protocol) => {
-        const hub = this.#hub;
-        // Offline or over a per-token/per-address cap: refused before the upgrade, with the reason.
-        const no = hub ? hub.admission(meta) : this.#offline();
-        if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
-        const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-        this.ctx.acceptWebSocket(server, ["client"]);
-        const handle = hub.attachClient(this.#clientSocket(server), meta);
-        if (handle) {
-          this.#clients.set(server, handle);
-          server.serializeAttachment({
-            role: "client",
-            streamId: handle.streamId,
-            ...(meta.tokenId ? { tokenId: meta.tokenId } : {}),
-            addr: meta.clientAddr.slice(0, 64),
-          } satisfies Attachment);
-          this.#saveLinkAttachment();
-        }
-        return new Response(null, {
-          status: 101,
-          webSocket: client,
-          ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}),
-        });
-      },
-      forwardHttp: async (c, _hostId, meta, body) => {
-        const hub = this.#hub;
-        const no = hub ? hub.admission(meta) : this.#offline();
-        if (no || !hub) return c.text(no?.text ?? "", no?.status ?? 503);
-        const reply = await hub.forwardHttp(meta, body);
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(reply.headers)) {
-          if (!["connection", "transfer-encoding", "keep-alive", "content-length", "set-cookie"].includes(k))
-            headers.set(k, v);
-        }
-        return new Response(
-          c.req.method === "HEAD" ? null : reply.body,
-          passThroughInit({ status: reply.status, headers }),
-        );
-      },
+      // Offline or over a per-token/per-address cap: refused before the upgrade, with the reason.
+      upgradeClient: (_c, _hostId, meta, protocol) =>
+        whenAdmitted(this.#hub, meta, this.#metrics, (hub) => this.#acceptClient(hub, meta, protocol)),
+      forwardHttp: async (c, _hostId, meta, body) =>
+        whenAdmitted(this.#hub, meta, this.#metrics, (hub) => hubHttpResponse(hub, c.req.method, meta, body)),
     };
   }
 
-  /** No hub in this object (its host never linked here): offline, counted like a dropped link. */
-  #offline(): { status: 503; text: string } {
-    this.#metrics.refused("host_offline");
-    return { status: 503, text: "host offline: its link is not connected\n" };
+  /** A client WebSocket accepted for hibernation, its stream id and owner kept in its attachment. */
+  #acceptClient(hub: HostHub, meta: OpenMeta, protocol: string | undefined): Response {
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server, ["client"]);
+    const handle = hub.attachClient(this.#clientSocket(server), meta);
+    if (handle) {
+      this.#clients.set(server, handle);
+      server.serializeAttachment({
+        role: "client",
+        streamId: handle.streamId,
+        ...(meta.tokenId ? { tokenId: meta.tokenId } : {}),
+        addr: meta.clientAddr.slice(0, 64),
+      } satisfies Attachment);
+      this.#saveLinkAttachment();
+    }
+    return new Response(null, {
+      status: 101,
+      webSocket: client,
+      ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}),
+    });
   }
 
   /** RPC from the entry's /metrics: this object's counters and its host, if one linked here. */
@@ -402,24 +384,16 @@ export class HostRelay extends DurableObject<Env> {
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    const link = this.#linkHandles.get(ws);
-    if (link) {
-      if (typeof message === "string") {
-        if (message === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
-        return safeClose(ws, 1003, "the link carries binary frames only");
-      }
-      link.message(new Uint8Array(message));
-      return;
-    }
-    const client = this.#clients.get(ws);
-    if (client) client.message(typeof message === "string" ? message : new Uint8Array(message));
+    const data = typeof message === "string" ? message : new Uint8Array(message);
+    const handle = this.#linkHandles.get(ws) ?? this.#clients.get(ws);
+    if (handle) handle.message(data);
     else safeClose(ws, 1011, "lost stream state");
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
     this.#onGone(ws, code, reason);
     // Complete the closing handshake the peer started (no auto-reply at this compatibility date).
-    safeClose(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
+    safeClose(ws, code, reason);
   }
 
   override webSocketError(ws: WebSocket): void {
@@ -453,8 +427,8 @@ export class HostRelay extends DurableObject<Env> {
 
 function safeClose(ws: WebSocket, code: number, reason: string): void {
   try {
-    // Close reasons are limited to 123 bytes; codes 1005/1006 cannot be sent.
-    ws.close(code === 1005 || code === 1006 ? 1000 : code, reason.slice(0, 120));
+    const c = sendableClose(code, reason);
+    ws.close(c.code, c.reason);
   } catch {
     // already closed
   }

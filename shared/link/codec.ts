@@ -23,6 +23,7 @@
  * and the host refuses that one stream (CLOSE 1008), never the link.
  */
 import { LoopgateError, ErrorCodes } from "../errors.ts";
+import { clampCloseReason, MAX_CLOSE_REASON_BYTES, sendableCloseCode } from "../close.ts";
 
 export const FrameType = { OPEN: 1, ACCEPT: 2, DATA: 3, CLOSE: 4, CREDIT: 5, PING: 6, PONG: 7, CONTROL: 8 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
@@ -35,7 +36,7 @@ export const MAX_CHUNK_BYTES = 256 * 1024;
 export const MAX_FRAME_BYTES = HEADER_BYTES + 1 + MAX_CHUNK_BYTES;
 export const MAX_META_BYTES = 16 * 1024;
 export const MAX_CONTROL_BYTES = 64 * 1024;
-export const MAX_REASON_BYTES = 123;
+export const MAX_REASON_BYTES = MAX_CLOSE_REASON_BYTES;
 
 /** Bounds on what an OPEN may ask of the host; the relay refuses requests past them (414/405/431) before forwarding. */
 export const MAX_OPEN_PATH_BYTES = 4096;
@@ -140,34 +141,11 @@ export function encodeData(streamId: number, data: Uint8Array, binary: boolean, 
   return buf;
 }
 
-/** Close codes that may not travel on the wire (1005, 1006, 1015) become 1011 (1006: abnormal → 1011). */
-export function wireCloseCode(code: number): number {
-  if (
-    code === 1000 ||
-    (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
-    (code >= 3000 && code <= 4999)
-  )
-    return code;
-  return code === 1005 ? 1000 : 1011;
-}
-
-export function truncateReason(reason: string): Uint8Array {
-  let bytes = enc.encode(reason);
-  if (bytes.length <= MAX_REASON_BYTES) return bytes;
-  // Cut on a character boundary.
-  let r = reason;
-  while (bytes.length > MAX_REASON_BYTES) {
-    r = r.slice(0, -1);
-    bytes = enc.encode(r);
-  }
-  return bytes;
-}
-
 export function encodeClose(streamId: number, code: number, reason: string): Uint8Array {
   checkStreamId(streamId);
-  const r = truncateReason(reason);
+  const r = enc.encode(clampCloseReason(reason));
   const { buf, view } = frame(FrameType.CLOSE, streamId, 2 + r.length);
-  view.setUint16(HEADER_BYTES, wireCloseCode(code));
+  view.setUint16(HEADER_BYTES, sendableCloseCode(code));
   buf.set(r, HEADER_BYTES + 2);
   return buf;
 }
@@ -328,7 +306,7 @@ export function decodeFrame(bytes: Uint8Array): LinkFrame {
       if (payload.length < 2) fail("CLOSE without a code");
       if (payload.length > 2 + MAX_REASON_BYTES) fail("CLOSE reason too long");
       const code = view.getUint16(HEADER_BYTES);
-      if (wireCloseCode(code) !== code) fail(`CLOSE code ${code} is not allowed on the wire`);
+      if (sendableCloseCode(code) !== code) fail(`CLOSE code ${code} is not allowed on the wire`);
       let reason: string;
       try {
         reason = dec.decode(payload.subarray(2));

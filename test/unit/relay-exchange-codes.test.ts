@@ -13,7 +13,8 @@ import { generateKeyPair, exportJWK, type CryptoKey } from "jose";
 import { mintClientToken, hostIdFromJwk, checkHostPublicJwk } from "../../shared/tokens.ts";
 import { encodeControl, type OpenMeta } from "../../shared/link/codec.ts";
 import { hostLabel } from "../../shared/host-label.ts";
-import { createRelayApp, EDGE_TOKEN_HEADER, type RelayAdapter } from "../../relay/core/app.ts";
+import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
+import { CLIENT_TOKEN_HEADER } from "../../shared/http-headers.ts";
 import { HostHub } from "../../relay/core/hub.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "../../relay/core/limits.ts";
 import { RelayMetrics } from "../../relay/core/metrics.ts";
@@ -157,7 +158,7 @@ test("a WebSocket upgrade with ?code= is the token's: same id and scopes, the to
   const meta = r.opened[0]!;
   assert.equal(meta.tokenId, t.id);
   assert.deepEqual(meta.scopes, ["operator.read", "operator.write"]);
-  assert.equal(meta.headers?.[EDGE_TOKEN_HEADER], t.token, "the gateway gets the token to verify itself");
+  assert.equal(meta.headers?.[CLIENT_TOKEN_HEADER], t.token, "the gateway gets the token to verify itself");
   assert.equal(meta.query, "x=1", "the code is not forwarded to the host");
 
   const badToken = await r.ws(`/h/${r.h.hostId}?token=not.a.token`);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseGatewayUrl, checkUrlSafety, classifyIp } from "../../shared/url-safety.ts";
+import { parseGatewayUrl, checkUrlSafety, classifyIp, normalizeAddr } from "../../shared/url-safety.ts";
 
 const ok = (url: string, env = {}, resolved?: ("loopback" | "private" | "public")[]) =>
   checkUrlSafety(parseGatewayUrl(url), env, resolved);
@@ -69,4 +69,14 @@ test("classifyIp", () => {
   assert.equal(classifyIp("8.8.8.8"), "public");
   assert.equal(classifyIp("example.com"), undefined);
   assert.equal(classifyIp("1::2::3"), undefined);
+});
+
+test("normalizeAddr: IPv4-mapped IPv6 becomes IPv4; other addresses pass; absent is unknown", () => {
+  assert.equal(normalizeAddr("::ffff:127.0.0.1"), "127.0.0.1");
+  assert.equal(normalizeAddr("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(normalizeAddr("::1"), "::1");
+  assert.equal(normalizeAddr("::ffff:7f00:1"), "::ffff:7f00:1");
+  assert.equal(normalizeAddr("203.0.113.9"), "203.0.113.9");
+  assert.equal(normalizeAddr(undefined), "unknown");
+  assert.equal(normalizeAddr(""), "unknown");
 });

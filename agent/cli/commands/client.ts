@@ -80,13 +80,21 @@ async function withClient<T>(
   }
 }
 
+/** `health` and `status`: one request, timed, and the URL as it may be printed. */
+async function probe(
+  c: GatewayClient,
+  t: ClientTarget,
+  method: "health" | "status",
+): Promise<{ payload: Record<string, unknown>; rttMs: number; shown: string }> {
+  const t0 = performance.now();
+  const payload = await c.request<Record<string, unknown>>(method, {}, { timeoutMs: t.timeoutMs });
+  // Every URL printed is redacted: a token inside --url must not reach a terminal or a CI log.
+  return { payload, rttMs: performance.now() - t0, shown: redactUrl(t.target.url) };
+}
+
 async function health(flags: Flags, cmd: Command): Promise<void> {
   await withClient(flags, cmd, "probe", async (c, t) => {
-    const t0 = performance.now();
-    const payload = await c.request<Record<string, unknown>>("health", {}, { timeoutMs: t.timeoutMs });
-    const rttMs = performance.now() - t0;
-    // Every URL printed is redacted: a token inside --url must not reach a terminal or a CI log.
-    const shown = redactUrl(t.target.url);
+    const { payload, rttMs, shown } = await probe(c, t, "health");
     if (flags.json) printJson({ ok: true, url: shown, rttMs: round(rttMs), health: payload });
     else
       process.stdout.write(
@@ -97,10 +105,7 @@ async function health(flags: Flags, cmd: Command): Promise<void> {
 
 async function status(flags: Flags, cmd: Command): Promise<void> {
   await withClient(flags, cmd, "probe", async (c, t) => {
-    const t0 = performance.now();
-    const payload = await c.request<Record<string, unknown>>("status", {}, { timeoutMs: t.timeoutMs });
-    const rttMs = performance.now() - t0;
-    const shown = redactUrl(t.target.url);
+    const { payload, rttMs, shown } = await probe(c, t, "status");
     const deep = {
       config: { source: t.config.source, path: t.config.path ?? null },
       mode: t.target.mode,

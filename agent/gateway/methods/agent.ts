@@ -54,6 +54,20 @@ function int(p: Obj, name: string, min: number, max: number): number | undefined
   return v;
 }
 
+/** `limit` and `offset` of a paged list method. */
+export function paging(p: Obj, defaultLimit: number, maxLimit: number): { limit: number; offset: number } {
+  return { limit: int(p, "limit", 1, maxLimit) ?? defaultLimit, offset: int(p, "offset", 0, 1_000_000) ?? 0 };
+}
+
+/**
+ * chat.abort and sessions.abort: stops the runs of the session `keyName`
+ * names, or only `runId` (an idempotency key, up to 256 characters).
+ */
+export function abortRuns(runtime: AgentRuntime, p: Obj, keyName: "sessionKey" | "key", ctx: MethodContext): Obj {
+  const ids = runtime.abort(sessionKey(p, keyName, ctx), str(p, "runId", { max: 256 }));
+  return { ok: true, aborted: ids.length > 0, runIds: ids };
+}
+
 /**
  * The canonical session key a request names (`sessionKey`, or `key`), with
  * an optional `agentId` that must be this gateway's agent. Short keys are
@@ -163,32 +177,22 @@ export function registerAgentMethods(
   registry.register({
     name: "chat.abort",
     scope: Scopes.WRITE,
-    handler: (params, ctx) => {
-      const p = obj(params);
-      const ids = runtime.abort(sessionKey(p, "sessionKey", ctx), str(p, "runId", { max: 128 }));
-      return { ok: true, aborted: ids.length > 0, runIds: ids };
-    },
+    handler: (params, ctx) => abortRuns(runtime, obj(params), "sessionKey", ctx),
   });
 
-  registry.register({
-    name: "sessions.reset",
-    scope: Scopes.WRITE,
-    handler: (params) => {
-      const key = sessionKey(obj(params), "key");
-      runtime.abort(key);
-      return { ok: true, key, reset: sessions.reset(key) };
-    },
-  });
-
-  registry.register({
-    name: "sessions.delete",
-    scope: Scopes.ADMIN,
-    handler: (params) => {
-      const key = sessionKey(obj(params), "key");
-      runtime.abort(key);
-      return { ok: true, key, deleted: sessions.remove(key) };
-    },
-  });
+  /** sessions.reset and sessions.delete: the session's runs stop first. */
+  const endSession = (name: string, scope: string, end: (key: string) => Obj) =>
+    registry.register({
+      name,
+      scope,
+      handler: (params) => {
+        const key = sessionKey(obj(params), "key");
+        runtime.abort(key);
+        return { ok: true, key, ...end(key) };
+      },
+    });
+  endSession("sessions.reset", Scopes.WRITE, (key) => ({ reset: sessions.reset(key) }));
+  endSession("sessions.delete", Scopes.ADMIN, (key) => ({ deleted: sessions.remove(key) }));
 
   registry.register({
     name: "agent",
@@ -208,13 +212,9 @@ export function registerAgentMethods(
     scope: Scopes.READ,
     handler: async (params) => {
       const p = obj(params);
-      const runId = str(p, "runId", { required: true, max: 128 })!;
+      const runId = str(p, "runId", { required: true, max: 256 })!;
       const r = await runtime.wait(runId, int(p, "timeoutMs", 0, 3_600_000) ?? 30_000);
-      if (!r)
-        throw new MethodError({
-          code: GatewayErrorCodes.INVALID_REQUEST,
-          message: `unknown runId ${runId.slice(0, 64)}`,
-        });
+      if (!r) throw bad(`unknown runId ${runId.slice(0, 64)}`);
       return finalPayload(r);
     },
   });
@@ -222,22 +222,24 @@ export function registerAgentMethods(
   registry.register({
     name: "send",
     scope: Scopes.WRITE,
-    handler: async (params) => {
-      const p = obj(params);
-      const to = str(p, "to", { required: true, max: 200 })!;
-      const message = str(p, "message", { required: true, max: MAX_MESSAGE })!;
-      const name = str(p, "channel", { max: 64 }) ?? "webchat";
-      const channel = channels.get(name);
-      if (!channel) throw bad(`unknown channel ${name}; available: ${[...channels.keys()].join(", ")}`);
-      try {
-        const r = await channel.deliver(to, message);
-        return { ok: true, channel: name, to, messageId: r.messageId };
-      } catch (e) {
-        if (e instanceof LoopgateError) throw bad(e.message);
-        throw e;
-      }
-    },
+    handler: (params) => sendToChannel(channels, obj(params)),
   });
+}
+
+/** `send`: delivers a message to `to` on a channel (WebChat unless `channel` names another). */
+async function sendToChannel(channels: ReadonlyMap<string, Channel>, p: Obj): Promise<Obj> {
+  const to = str(p, "to", { required: true, max: 200 })!;
+  const message = str(p, "message", { required: true, max: MAX_MESSAGE })!;
+  const name = str(p, "channel", { max: 64 }) ?? "webchat";
+  const channel = channels.get(name);
+  if (!channel) throw bad(`unknown channel ${name}; available: ${[...channels.keys()].join(", ")}`);
+  try {
+    const r = await channel.deliver(to, message);
+    return { ok: true, channel: name, to, messageId: r.messageId };
+  } catch (e) {
+    if (e instanceof LoopgateError) throw bad(e.message);
+    throw e;
+  }
 }
 
 /** WebChat: a message "sent" to a session appears in its history and on every open Control UI. */

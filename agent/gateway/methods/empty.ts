@@ -7,7 +7,7 @@
  */
 import type { MethodRegistry } from "../methods.ts";
 import { Scopes } from "../scopes.ts";
-import { int, obj } from "./agent.ts";
+import { obj, paging } from "./agent.ts";
 
 /** The revision of an inventory that is always empty. */
 const EMPTY_REVISION = "sha256:empty";
@@ -47,9 +47,7 @@ export function registerEmptyMethods(registry: MethodRegistry): void {
     name: "cron.list",
     scope: Scopes.READ,
     handler: (params) => {
-      const p = obj(params);
-      const limit = int(p, "limit", 1, 1000) ?? 50;
-      const offset = int(p, "offset", 0, 1_000_000) ?? 0;
+      const { limit, offset } = paging(obj(params), 50, 1000);
       return { jobs: [], snapshotRevision: EMPTY_REVISION, total: 0, offset, limit, hasMore: false, nextOffset: null };
     },
   });

@@ -12,7 +12,7 @@ import { AGENT_ID } from "../../sessions/keys.ts";
 import { MethodError, type MethodContext, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";
-import { bad, int, obj, sessionKey, str } from "./agent.ts";
+import { abortRuns, bad, int, obj, paging, sessionKey, str } from "./agent.ts";
 import { sessionInfo, sessionListDefaults, sessionRow, toChatMessage, type AgentInfo } from "./agent-view.ts";
 import type { SessionEventHub } from "./session-events.ts";
 
@@ -88,8 +88,7 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
     scope: Scopes.READ,
     handler: (params) => {
       const p = obj(params);
-      const limit = int(p, "limit", 1, 10_000) ?? 100;
-      const offset = int(p, "offset", 0, 1_000_000) ?? 0;
+      const { limit, offset } = paging(p, 100, 10_000);
       const search = str(p, "search", { max: 200 });
       const agentId = str(p, "agentId", { max: 64 });
       // loopgate's sessions are never spawned by another session, and it runs one agent.
@@ -193,11 +192,7 @@ export function registerSessionMethods(registry: MethodRegistry, deps: SessionDe
   registry.register({
     name: "sessions.abort",
     scope: Scopes.WRITE,
-    handler: (params, ctx) => {
-      const p = obj(params);
-      const ids = runtime.abort(sessionKey(p, "key", ctx), str(p, "runId", { max: 256 }));
-      return { ok: true, aborted: ids.length > 0, runIds: ids };
-    },
+    handler: (params, ctx) => abortRuns(runtime, obj(params), "key", ctx),
   });
 
   registry.register({
