@@ -5,7 +5,7 @@
  * socket's. The host echoes by default; tests reach its streams directly.
  * No timers (external heartbeat), no sockets.
  */
-import { generateKeyPair, exportJWK, type JWK } from "jose";
+import { generateKeyPair, exportJWK, type CryptoKey, type JWK } from "jose";
 import {
   HostHub,
   type ClientHandle,
@@ -71,6 +71,14 @@ export function clientMeta(over: Partial<OpenMeta> = {}): OpenMeta {
   };
 }
 
+/** How the host answers an HTTP request that came over the link. */
+export type HttpAnswer = (
+  meta: OpenMeta,
+  body: string,
+) => { status?: number; headers?: Record<string, string>; body?: string };
+
+const echoHttp: HttpAnswer = (meta, body) => ({ body: `${meta.method} ${meta.path}${body ? ` ${body}` : ""}` });
+
 export interface HostEnd {
   mux: LinkMux;
   /** Every stream the host was opened, in order. */
@@ -88,10 +96,11 @@ export interface HostEnd {
 /**
  * Links a host to `hub`: frames cross asynchronously both ways. The host
  * echoes every message; `close:<code>:<reason>` closes the stream instead;
- * an HTTP stream is answered 200 with its request body. `echo: false`
+ * an HTTP stream is answered by `http` (default: 200, `METHOD /path` and
+ * the request body). `echo: false`
  * leaves the host's streams to the test: it holds what it gets (`held`).
  */
-export function linkHost(hub: HostHub, publicJwk: JWK, opts: { echo?: boolean } = {}): HostEnd {
+export function linkHost(hub: HostHub, publicJwk: JWK, opts: { echo?: boolean; http?: HttpAnswer } = {}): HostEnd {
   const end = { streams: [] as LinkStream[], held: [] as (() => void)[], linkClosed: undefined } as unknown as HostEnd;
   const echo = opts.echo ?? true;
   end.mux = new LinkMux({
@@ -104,12 +113,20 @@ export function linkHost(hub: HostHub, publicJwk: JWK, opts: { echo?: boolean } 
         return;
       }
       if (s.meta?.kind === "http") {
-        s.accept({ status: 200, headers: { "content-type": "text/plain" } });
-        s.onMessage = (d, _b, release) => {
-          s.sendMessage(d);
-          release();
+        const meta = s.meta;
+        const answer = (body: string) => {
+          const r = (opts.http ?? echoHttp)(meta, body);
+          s.accept({ status: r.status ?? 200, headers: r.headers ?? { "content-type": "text/plain" } });
+          s.sendMessage(r.body ?? "");
           s.close(1000, "");
         };
+        // GET and HEAD carry no body message; other methods exactly one.
+        if (meta.method === "GET" || meta.method === "HEAD") answer("");
+        else
+          s.onMessage = (d, _b, release) => {
+            release();
+            answer(typeof d === "string" ? d : new TextDecoder().decode(d));
+          };
         return;
       }
       s.accept();
@@ -143,10 +160,10 @@ export function linkHost(hub: HostHub, publicJwk: JWK, opts: { echo?: boolean } 
 
 /** A fresh host identity and its hub, heartbeat external (no timers), with its own metrics. */
 export async function makeHub(limits: Partial<RelayLimits> = {}, opts: HubOptions = {}) {
-  const { publicKey } = await generateKeyPair("Ed25519", { extractable: true });
+  const { publicKey, privateKey } = await generateKeyPair("Ed25519", { extractable: true });
   const publicJwk = checkHostPublicJwk(await exportJWK(publicKey));
   const hostId = await hostIdFromJwk(publicJwk);
-  const metrics = new RelayMetrics();
+  const metrics = opts.metrics ?? new RelayMetrics();
   const logs: string[] = [];
   const log = { info: (m: string) => void logs.push(m), warn: (m: string) => void logs.push(m) };
   const hub = new HostHub(hostId, publicJwk, { ...DEFAULT_RELAY_LIMITS, ...limits }, log, {
@@ -154,7 +171,7 @@ export async function makeHub(limits: Partial<RelayLimits> = {}, opts: HubOption
     metrics,
     ...opts,
   });
-  return { hub, hostId, publicJwk, metrics, logs };
+  return { hub, hostId, publicJwk, privateKey: privateKey as CryptoKey, metrics, logs };
 }
 
 /** A client stream on `hub`: the fake socket and the hub's handle (undefined when refused). */

@@ -95,7 +95,9 @@ test("HTTP over the link: one body message each way, the host's status and heade
   );
   assert.equal(reply.status, 200);
   assert.equal(reply.headers["content-type"], "text/plain");
-  assert.equal(await new Response(reply.body).text(), "ping");
+  assert.equal(await new Response(reply.body).text(), "POST /api ping");
+  const get = await hub.forwardHttp(clientMeta({ kind: "http", method: "GET", path: "/x" }), undefined);
+  assert.equal(await new Response(get.body).text(), "GET /x", "a GET sends no body message");
 });
 
 test("revocation pushed by the host closes that token's streams with 4401, and only those", async () => {
