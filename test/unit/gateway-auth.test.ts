@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKeyPair, exportJWK, type CryptoKey } from "jose";
-import { GatewayAuth, type AuthResult, type ClientTokenVerifier } from "../../agent/gateway/auth.ts";
+import { GatewayAuth, type AuthOk, type AuthResult, type ClientTokenVerifier } from "../../agent/gateway/auth.ts";
 import { peerInfo, linkedPeerInfo, type PeerInfo } from "../../agent/gateway/peer.ts";
 import type { GatewaySettings } from "../../agent/gateway/settings.ts";
 import { ALL_OPERATOR_SCOPES } from "../../agent/gateway/scopes.ts";
@@ -56,117 +56,137 @@ function check(name: string, r: AuthResult, want: Want): void {
   }
 }
 
+/** One row: what is configured, who connects, what it sends, what it gets. */
+type Case = [string, AuthSettings, PeerInfo, { token?: string; password?: string } | undefined, Want];
+
+/** Runs a table on a fresh GatewayAuth per row; `onOk` checks what a row that got in got. */
+async function runTable(
+  cases: Case[],
+  onOk: (name: string, r: AuthOk, peer: PeerInfo) => void,
+  verifier?: ClientTokenVerifier,
+): Promise<void> {
+  for (const [name, s, peer, creds, want] of cases) {
+    const r = await new GatewayAuth(s, verifier ? { clientTokenVerifier: verifier } : {}).verify(creds, peer);
+    check(name, r, want);
+    if (r.ok) onOk(name, r, peer);
+  }
+}
+
 test("modes × peers: who gets in with which credential", async () => {
   const noToken = settings({ token: undefined });
-  const cases: [string, AuthSettings, keyof typeof PEERS, { token?: string; password?: string } | undefined, Want][] = [
-    ["token: the right token from loopback", settings(), "loopback", { token: TOKEN }, { method: "token" }],
-    ["token: the right token, relayed", settings(), "relayed", { token: TOKEN }, { method: "token" }],
-    ["token: the right token from the LAN", settings(), "remote", { token: TOKEN }, { method: "token" }],
-    ["token: a wrong token", settings(), "loopback", { token: `${TOKEN}x` }, { detail: "AUTH_TOKEN_MISMATCH" }],
+  const cases: Case[] = [
+    ["token: the right token from loopback", settings(), PEERS.loopback, { token: TOKEN }, { method: "token" }],
+    ["token: the right token, relayed", settings(), PEERS.relayed, { token: TOKEN }, { method: "token" }],
+    ["token: the right token from the LAN", settings(), PEERS.remote, { token: TOKEN }, { method: "token" }],
+    ["token: a wrong token", settings(), PEERS.loopback, { token: `${TOKEN}x` }, { detail: "AUTH_TOKEN_MISMATCH" }],
     [
       "token: a prefix of the token",
       settings(),
-      "loopback",
+      PEERS.loopback,
       { token: TOKEN.slice(0, 8) },
       { detail: "AUTH_TOKEN_MISMATCH" },
     ],
-    ["token: nothing, even from loopback", settings(), "loopback", undefined, { detail: "AUTH_TOKEN_MISSING" }],
-    ["token: an empty token", settings(), "loopback", { token: "" }, { detail: "AUTH_TOKEN_MISSING" }],
-    ["token: a password instead", settings(), "loopback", { password: PASSWORD }, { detail: "AUTH_TOKEN_MISSING" }],
-    ["token: none configured", noToken, "loopback", { token: TOKEN }, { detail: "AUTH_UNAUTHORIZED" }],
+    ["token: nothing, even from loopback", settings(), PEERS.loopback, undefined, { detail: "AUTH_TOKEN_MISSING" }],
+    ["token: an empty token", settings(), PEERS.loopback, { token: "" }, { detail: "AUTH_TOKEN_MISSING" }],
+    ["token: a password instead", settings(), PEERS.loopback, { password: PASSWORD }, { detail: "AUTH_TOKEN_MISSING" }],
+    ["token: none configured", noToken, PEERS.loopback, { token: TOKEN }, { detail: "AUTH_UNAUTHORIZED" }],
     [
       "password: the right one",
       settings({ mode: "password" }),
-      "remote",
+      PEERS.remote,
       { password: PASSWORD },
       { method: "password" },
     ],
     [
       "password: a wrong one",
       settings({ mode: "password" }),
-      "loopback",
+      PEERS.loopback,
       { password: "nope" },
       { detail: "AUTH_PASSWORD_MISMATCH" },
     ],
     [
       "password: the token instead",
       settings({ mode: "password" }),
-      "loopback",
+      PEERS.loopback,
       { token: TOKEN },
       { detail: "AUTH_PASSWORD_MISSING" },
     ],
-    ["password: nothing", settings({ mode: "password" }), "relayed", undefined, { detail: "AUTH_PASSWORD_MISSING" }],
+    [
+      "password: nothing",
+      settings({ mode: "password" }),
+      PEERS.relayed,
+      undefined,
+      { detail: "AUTH_PASSWORD_MISSING" },
+    ],
     [
       "password: none configured",
       settings({ mode: "password", password: undefined }),
-      "loopback",
+      PEERS.loopback,
       { password: PASSWORD },
       { detail: "AUTH_UNAUTHORIZED" },
     ],
-    ["none: direct loopback", settings({ mode: "none" }), "loopback", undefined, { method: "none" }],
-    ["none: direct loopback over IPv6", settings({ mode: "none" }), "loopbackV6", undefined, { method: "none" }],
+    ["none: direct loopback", settings({ mode: "none" }), PEERS.loopback, undefined, { method: "none" }],
+    ["none: direct loopback over IPv6", settings({ mode: "none" }), PEERS.loopbackV6, undefined, { method: "none" }],
     [
       "none: a local proxy is not loopback trust",
       settings({ mode: "none" }),
-      "proxied",
+      PEERS.proxied,
       undefined,
       { detail: "AUTH_REQUIRED" },
     ],
     [
       "none: relayed is not loopback trust",
       settings({ mode: "none" }),
-      "relayed",
+      PEERS.relayed,
       undefined,
       { detail: "AUTH_REQUIRED" },
     ],
-    ["none: a LAN peer", settings({ mode: "none" }), "remote", undefined, { detail: "AUTH_REQUIRED" }],
+    ["none: a LAN peer", settings({ mode: "none" }), PEERS.remote, undefined, { detail: "AUTH_REQUIRED" }],
     [
       "none: relayed with the configured token",
       settings({ mode: "none" }),
-      "relayed",
+      PEERS.relayed,
       { token: TOKEN },
       { method: "token" },
     ],
     [
       "none: relayed with a wrong token",
       settings({ mode: "none" }),
-      "relayed",
+      PEERS.relayed,
       { token: "guess" },
       { detail: "AUTH_REQUIRED" },
     ],
     [
       "none: relayed, no token configured",
       settings({ mode: "none", token: undefined }),
-      "relayed",
+      PEERS.relayed,
       { token: TOKEN },
       { detail: "AUTH_REQUIRED" },
     ],
     [
       "trusted-proxy: no identity",
       settings({ mode: "trusted-proxy" }),
-      "proxied",
+      PEERS.proxied,
       undefined,
       { detail: "AUTH_UNAUTHORIZED" },
     ],
     [
       "trusted-proxy: the shared token is no way in",
       settings({ mode: "trusted-proxy" }),
-      "loopback",
+      PEERS.loopback,
       { token: TOKEN },
       { detail: "AUTH_UNAUTHORIZED" },
     ],
   ];
-  for (const [name, s, peer, creds, want] of cases) {
-    const r = await new GatewayAuth(s).verify(creds, PEERS[peer]);
-    check(name, r, want);
-    if (r.ok) assert.deepEqual(r.allowedScopes, ALL_OPERATOR_SCOPES, `${name}: full operator scopes`);
-  }
+  await runTable(cases, (name, r) =>
+    assert.deepEqual(r.allowedScopes, ALL_OPERATOR_SCOPES, `${name}: full operator scopes`),
+  );
 });
 
 test("proxy identities stand in for a credential only when none was given, and only where enabled", async () => {
   const tailscale = { ...PEERS.proxied, proxyIdentity: { user: "alice@example.com", via: "tailscale" as const } };
   const proxy = { ...PEERS.proxied, proxyIdentity: { user: "bob", via: "trusted-proxy" as const } };
-  const cases: [string, AuthSettings, PeerInfo, { token?: string } | undefined, Want][] = [
+  const cases: Case[] = [
     ["tailscale allowed", settings({ allowTailscale: true }), tailscale, undefined, { method: "tailscale" }],
     [
       "tailscale allowed, in none mode",
@@ -199,11 +219,7 @@ test("proxy identities stand in for a credential only when none was given, and o
       { detail: "AUTH_UNAUTHORIZED" },
     ],
   ];
-  for (const [name, s, peer, creds, want] of cases) {
-    const r = await new GatewayAuth(s).verify(creds, peer);
-    check(name, r, want);
-    if (r.ok) assert.equal(r.subject, peer.proxyIdentity?.user, `${name}: subject`);
-  }
+  await runTable(cases, (name, r, peer) => assert.equal(r.subject, peer.proxyIdentity?.user, `${name}: subject`));
 });
 
 async function hostKeys() {
@@ -234,7 +250,7 @@ test("host-minted client tokens: via the verifier in every mode, from connect or
   const foreign = (await mint(other.privateKey, other.hostId)).token;
   const edge = (token: string): PeerInfo => ({ ...PEERS.relayed, edgeToken: token });
 
-  const cases: [string, AuthSettings, PeerInfo, { token?: string; password?: string } | undefined, Want][] = [
+  const cases: Case[] = [
     ["in connect, token mode", settings(), PEERS.relayed, { token: good.token }, { method: "client-token" }],
     [
       "in connect, password mode",
@@ -277,15 +293,15 @@ test("host-minted client tokens: via the verifier in every mode, from connect or
       { detail: "AUTH_TOKEN_MISMATCH" },
     ],
   ];
-  for (const [name, s, peer, creds, want] of cases) {
-    const r = await new GatewayAuth(s, { clientTokenVerifier: verifier }).verify(creds, peer);
-    check(name, r, want);
-    if (r.ok) {
+  await runTable(
+    cases,
+    (name, r) => {
       assert.deepEqual(r.allowedScopes, ["operator.read"], `${name}: the token's scopes, not the operator's`);
       assert.equal(r.tokenId, good.id, `${name}: token id (so revoking it closes the connection)`);
       assert.equal(r.subject, "phone", name);
-    }
-  }
+    },
+    verifier,
+  );
   // No verifier (no host identity): a client token is just a wrong gateway token.
   check("no verifier", await new GatewayAuth(settings()).verify({ token: good.token }, PEERS.relayed), {
     detail: "AUTH_TOKEN_MISMATCH",
