@@ -5,12 +5,18 @@
  * OpenClaw gateway will listen on, the fake model as that gateway's agent,
  * a client HOME holding a printed openclaw.json, and chromium that resolves
  * the relay's name and its hosts' origins to the namespace's address and
- * records every failed request.
+ * records every failed request; and the outer half of such a suite, which
+ * re-runs its file inside a namespace of its own.
  */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { launchChromium } from "./chromium.ts";
+import { CHROMIUM, launchChromium } from "./chromium.ts";
+import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "./netns.ts";
+import { openclawUnavailable } from "./openclaw.ts";
+import { tmuxUnavailable } from "./openclaw-tui.ts";
 import { startNamedRelay } from "./named-relay.ts";
 import { tempDir, type Proc } from "./proc.ts";
 import { makeHost, startLinkProc, type Host, type RelayProc } from "./relay.ts";
@@ -86,4 +92,58 @@ export async function relayBrowserPage(
     await browser.close();
     throw e;
   }
+}
+
+/**
+ * What of a namespaced OpenClaw suite can run here, said loudly once (outside
+ * the namespace): `skip` for the whole suite (no OpenClaw, no namespace), and
+ * the browser and TUI cases on their own.
+ */
+export function namespacedSuiteSkips(
+  title: string,
+  addr: string,
+): { skip: string | undefined; chromiumMissing: string | undefined; tmuxMissing: string | undefined } {
+  const chromiumMissing = CHROMIUM
+    ? undefined
+    : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
+  const tmuxMissing = tmuxUnavailable();
+  const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(addr));
+  if (skip) console.warn(`\n*** SKIPPING ${title}: ${skip} ***\n`);
+  else if (!NETNS_ADDR)
+    for (const why of [chromiumMissing, tmuxMissing])
+      if (why) console.warn(`\n*** SKIPPING part of ${title}: ${why} ***\n`);
+  return { skip, chromiumMissing, tmuxMissing };
+}
+
+/**
+ * The suite's outer half: one test that re-runs `file` in a network namespace
+ * at `addr` (where `names` resolve to it) and wants exactly `passes` passing
+ * tests and no failure. Inside the namespace it skips itself.
+ */
+export function describeNamespaceRun(
+  title: string,
+  opts: {
+    file: string;
+    addr: string;
+    names: string[];
+    testTimeoutMs: number;
+    passes: number;
+    skip: string | undefined;
+  },
+): void {
+  describe(title, { skip: opts.skip }, () => {
+    test("runs in a network namespace of its own", {
+      skip: NETNS_ADDR ? "already inside the namespace" : false,
+      timeout: 480_000,
+    }, () => {
+      const r = runInNamespace(opts.file, opts.addr, {
+        names: opts.names,
+        testTimeoutMs: opts.testTimeoutMs,
+        timeoutMs: 450_000,
+      });
+      assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`# pass ${opts.passes}\\b`), r.stdout);
+      assert.match(r.stdout, /# fail 0/);
+    });
+  });
 }

@@ -11,11 +11,17 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { openclawUnavailable, openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
-import { startTui, tmuxUnavailable } from "../helpers/openclaw-tui.ts";
-import { CHROMIUM } from "../helpers/chromium.ts";
-import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "../helpers/netns.ts";
-import { fakeModelAgentConfig, linkToOpenclawPort, openclawHome, relayBrowserPage } from "../helpers/openclaw-relay.ts";
+import { openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
+import { startTui } from "../helpers/openclaw-tui.ts";
+import { NETNS_ADDR } from "../helpers/netns.ts";
+import {
+  describeNamespaceRun,
+  fakeModelAgentConfig,
+  linkToOpenclawPort,
+  namespacedSuiteSkips,
+  openclawHome,
+  relayBrowserPage,
+} from "../helpers/openclaw-relay.ts";
 import { cli, type Proc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import type { RelayProc, Host } from "../helpers/relay.ts";
@@ -23,33 +29,18 @@ import type { RelayProc, Host } from "../helpers/relay.ts";
 const NETNS_ADDR_OUTER = "10.99.0.3";
 const RELAY_NAME = "relay.test";
 
-const chromiumMissing = CHROMIUM
-  ? undefined
-  : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
-const tmuxMissing = tmuxUnavailable();
-const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(NETNS_ADDR_OUTER));
-if (skip) console.warn(`\n*** SKIPPING OpenClaw behind the relay: ${skip} ***\n`);
-for (const why of [chromiumMissing, tmuxMissing])
-  if (why && !NETNS_ADDR) console.warn(`\n*** SKIPPING part of OpenClaw behind the relay: ${why} ***\n`);
+const { skip, chromiumMissing, tmuxMissing } = namespacedSuiteSkips("OpenClaw behind the relay", NETNS_ADDR_OUTER);
 
-describe("openclaw behind the relay: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", {
-    skip: NETNS_ADDR ? "already inside the namespace" : false,
-    timeout: 480_000,
-  }, () => {
-    // The relay is reached by name, as in real use: the namespace's hosts file names it; chromium maps the
-    // hosts' origins, *.relay.test, itself.
-    const r = runInNamespace(new URL(import.meta.url).pathname, NETNS_ADDR_OUTER, {
-      names: [RELAY_NAME],
-      testTimeoutMs: 200_000,
-      timeoutMs: 450_000,
-    });
-    // The printed config, the CLI, and (where chromium and tmux are here) the Control UI and the TUI.
-    const expected = 2 + (chromiumMissing ? 0 : 1) + (tmuxMissing ? 0 : 1);
-    assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`# pass ${expected}\\b`), r.stdout);
-    assert.match(r.stdout, /# fail 0/);
-  });
+// The relay is reached by name, as in real use: the namespace's hosts file names it; chromium maps the
+// hosts' origins, *.relay.test, itself. Passes: the printed config, the CLI, and (where chromium and tmux
+// are here) the Control UI and the TUI.
+describeNamespaceRun("openclaw behind the relay: namespace", {
+  file: new URL(import.meta.url).pathname,
+  addr: NETNS_ADDR_OUTER,
+  names: [RELAY_NAME],
+  testTimeoutMs: 200_000,
+  passes: 2 + (chromiumMissing ? 0 : 1) + (tmuxMissing ? 0 : 1),
+  skip,
 });
 
 describe("openclaw behind the relay: the printed config, as is", {

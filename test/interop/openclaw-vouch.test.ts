@@ -10,11 +10,17 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { openclawUnavailable, openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
-import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "../helpers/netns.ts";
-import { fakeModelAgentConfig, linkToOpenclawPort, openclawHome, relayBrowserPage } from "../helpers/openclaw-relay.ts";
-import { startTui, tmuxUnavailable } from "../helpers/openclaw-tui.ts";
-import { CHROMIUM } from "../helpers/chromium.ts";
+import { openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
+import { NETNS_ADDR } from "../helpers/netns.ts";
+import {
+  describeNamespaceRun,
+  fakeModelAgentConfig,
+  linkToOpenclawPort,
+  namespacedSuiteSkips,
+  openclawHome,
+  relayBrowserPage,
+} from "../helpers/openclaw-relay.ts";
+import { startTui } from "../helpers/openclaw-tui.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import { cli, type Proc } from "../helpers/proc.ts";
 import type { RelayProc, Host } from "../helpers/relay.ts";
@@ -24,30 +30,18 @@ const RELAY_NAME = "relay.test";
 const VOUCH = "x-loopgate-user";
 const OWNER_PASSWORD = "owner-local-password-for-approvals-7";
 
-const tmuxMissing = tmuxUnavailable();
-const chromiumMissing = CHROMIUM
-  ? undefined
-  : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
-const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(ADDR));
-if (skip) console.warn(`\n*** SKIPPING one token through the relay to OpenClaw (trusted-proxy): ${skip} ***\n`);
-else if (!NETNS_ADDR)
-  for (const why of [tmuxMissing, chromiumMissing])
-    if (why) console.warn(`\n*** SKIPPING part of one token through the relay: ${why} ***\n`);
+const { skip, chromiumMissing, tmuxMissing } = namespacedSuiteSkips(
+  "one token through the relay to OpenClaw (trusted-proxy)",
+  ADDR,
+);
 
-describe("openclaw trusted-proxy behind the link: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", {
-    skip: NETNS_ADDR ? "already inside the namespace" : false,
-    timeout: 480_000,
-  }, () => {
-    const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, {
-      names: [RELAY_NAME],
-      testTimeoutMs: 150_000,
-      timeoutMs: 450_000,
-    });
-    assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`# pass ${5 + (tmuxMissing ? 0 : 1) + (chromiumMissing ? 0 : 1)}\\b`), r.stdout);
-    assert.match(r.stdout, /# fail 0/);
-  });
+describeNamespaceRun("openclaw trusted-proxy behind the link: namespace", {
+  file: new URL(import.meta.url).pathname,
+  addr: ADDR,
+  names: [RELAY_NAME],
+  testTimeoutMs: 150_000,
+  passes: 5 + (tmuxMissing ? 0 : 1) + (chromiumMissing ? 0 : 1),
+  skip,
 });
 
 type Printed = {
