@@ -6,15 +6,14 @@
  * opening a read-only session without the panel, the methods refusing that
  * token, and revoking it. LOOPGATE_SCREENSHOTS=1 also writes README shots.
  */
-import { test, describe, before, after } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
+import { chromiumSkip } from "../helpers/chromium.ts";
+import { browserAndModelForSuite, chat, localGatewayForSuite, relayedGatewayForSuite } from "../helpers/ui-rig.ts";
 import type { Browser, Page } from "playwright-core";
-import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
-import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
-import { startRelay, makeHost, startLinkedGateway, type RelayProc } from "../helpers/relay.ts";
+import { ROOT } from "../helpers/proc.ts";
 import { connectedClient } from "../helpers/ws-client.ts";
 import { jsQR } from "../helpers/qr.ts";
 
@@ -22,11 +21,6 @@ const skip = chromiumSkip("browser UI admin tests");
 
 const TOKEN = "ui-admin-test-token-0123456789";
 const SHOTS = process.env.LOOPGATE_SCREENSHOTS === "1" ? join(ROOT, "docs", "screenshots") : undefined;
-
-async function chat(page: Page, text: string): Promise<void> {
-  await page.fill("#input", text);
-  await page.press("#input", "Enter");
-}
 
 async function openUi(
   browser: Browser,
@@ -70,31 +64,13 @@ async function decodeQr(page: Page): Promise<string | undefined> {
 }
 
 describe("Control UI: chat and token admin in chromium", { skip }, () => {
-  let browser: Browser;
-  let model: FakeModel;
-  before(async () => {
-    browser = await launchChromium();
-    model = await startFakeModel();
-  });
-  after(async () => {
-    await browser?.close();
-    await model?.close();
-  });
+  const suite = browserAndModelForSuite();
 
   describe("chat", () => {
-    let gw: GatewayProc;
-    before(async () => {
-      gw = await startGateway({
-        args: ["--token", TOKEN],
-        config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } },
-      });
-    });
-    after(async () => {
-      await gw?.kill();
-    });
+    const local = localGatewayForSuite(suite, ["--token", TOKEN]);
 
     test("a reply renders as Markdown, and a hostile one stays inert text", async () => {
-      const ui = await openUi(browser, `http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      const ui = await openUi(suite.browser, `http://127.0.0.1:${local.gw.port}/#token=${TOKEN}`);
       const { page } = ui;
       const reply = [
         "Here is **bold**, *italic* and `inline code`.",
@@ -172,7 +148,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
     });
 
     test("a tool call shows as a collapsible block with name, arguments and result, live and after a reload", async () => {
-      const ui = await openUi(browser, `http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      const ui = await openUi(suite.browser, `http://127.0.0.1:${local.gw.port}/#token=${TOKEN}`);
       const { page } = ui;
       await page.click("#sessions-card #new-key");
       await page.fill("#new-key", "tools");
@@ -203,7 +179,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
     });
 
     test("Stop aborts a streaming reply and the UI shows it stopped", async () => {
-      const ui = await openUi(browser, `http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      const ui = await openUi(suite.browser, `http://127.0.0.1:${local.gw.port}/#token=${TOKEN}`);
       const { page } = ui;
       await page.fill("#new-key", "stop");
       await page.press("#new-key", "Enter");
@@ -237,7 +213,10 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
         await page.fill("#new-key", "demo");
         await page.press("#new-key", "Enter");
         await page.waitForFunction(() => document.getElementById("chat-session")!.textContent === "demo");
-        writeFileSync(join(gw.stateDir, "workspace", "todo.md"), "- mint a token for the phone\n- try the relay\n");
+        writeFileSync(
+          join(local.gw.stateDir, "workspace", "todo.md"),
+          "- mint a token for the phone\n- try the relay\n",
+        );
         await chat(page, 'use tool read_file {"path":"todo.md"}');
         await page.waitForFunction(() =>
           [...document.querySelectorAll("#messages li.assistant")].some((li) =>
@@ -262,35 +241,23 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
   });
 
   describe("token admin, through the Node relay", () => {
-    let relay: RelayProc;
-    let gw: GatewayProc;
-    let hostId: string;
-    before(async () => {
-      const host = await makeHost();
-      hostId = host.hostId;
-      relay = await startRelay("node", { allowHosts: [host.hostId] });
-      gw = await startLinkedGateway(host, relay, ["--token", TOKEN], {
-        agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } },
-      });
-    });
-    after(async () => {
-      await gw?.kill();
-      await relay?.kill();
-    });
+    const relayed = relayedGatewayForSuite(suite, ["--token", TOKEN]);
 
     test("an admin mints a read-only token shown once with a QR code of its link; that link opens a session without the panel; the methods refuse it; revoke ends it", async () => {
-      const admin = await openUi(browser, `http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      const admin = await openUi(suite.browser, `http://127.0.0.1:${relayed.gw.port}/#token=${TOKEN}`);
       const { page } = admin;
       await page.waitForSelector("#tokens-card:not([hidden])");
       await page.waitForFunction(() => document.getElementById("tokens-relay")!.dataset.state === "ok");
-      assert.ok((await page.textContent("#tokens-relay"))!.includes(relay.url));
+      assert.ok((await page.textContent("#tokens-relay"))!.includes(relayed.relay.url));
       await page.fill("#token-name", "phone");
       await page.selectOption("#token-access", "read");
       await page.selectOption("#token-ttl", "7d");
       await page.click("#token-mint");
       await page.waitForSelector("#token-once:not([hidden])");
       const link = await page.inputValue("#token-link");
-      const m = new RegExp(`^https://127\\.0\\.0\\.1:${relay.port}/h/${hostId}/\\?token=([A-Za-z0-9_.-]+)$`).exec(link);
+      const m = new RegExp(
+        `^https://127\\.0\\.0\\.1:${relayed.relay.port}/h/${relayed.host.hostId}/\\?token=([A-Za-z0-9_.-]+)$`,
+      ).exec(link);
       assert.ok(m, `the link opens the UI through the relay (${link.replace(/token=.*/, "token=…")})`);
       const token = m[1]!;
       assert.equal(await decodeQr(page), link, "the QR code decodes to the shown link");
@@ -299,7 +266,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       };
       assert.deepEqual(
         [config.gateway.remote.url, config.gateway.remote.token],
-        [`wss://127.0.0.1:${relay.port}/h/${hostId}`, token],
+        [`wss://127.0.0.1:${relayed.relay.port}/h/${relayed.host.hostId}`, token],
       );
       const row = page.locator("#tokens tr[data-state]", { hasText: "phone" });
       assert.deepEqual(
@@ -322,7 +289,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       assert.equal(await page.evaluate((t) => document.documentElement.outerHTML.includes(t), token), false);
 
       // The link on a "phone": a read-only session through the relay, with no token panel and no composer.
-      const phone = await openUi(browser, link, { ignoreHTTPSErrors: true });
+      const phone = await openUi(suite.browser, link, { ignoreHTTPSErrors: true });
       assert.equal(await phone.page.textContent("#conn"), "connected via relay");
       await phone.page.waitForFunction(() => document.getElementById("s-version")!.textContent !== "–");
       assert.ok(await phone.page.isHidden("#tokens-card"), "no token panel without operator.admin");
@@ -332,7 +299,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       // The methods refuse the read-only token (here straight to the gateway, as over ssh -L).
       // It asks for everything, as the Control UI does, and is granted what the token carries.
       const ro = await connectedClient(
-        `ws://127.0.0.1:${gw.port}/`,
+        `ws://127.0.0.1:${relayed.gw.port}/`,
         { token },
         { scopes: ["operator.admin", "operator.read", "operator.write"] },
       );
@@ -360,7 +327,7 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
         timeout: 15_000,
       });
       assert.deepEqual(admin.errors, []);
-      for (const l of [...relay.logs(), ...gw.stderr, ...gw.stdout])
+      for (const l of [...relayed.relay.logs(), ...relayed.gw.stderr, ...relayed.gw.stdout])
         assert.ok(!l.includes(token), "the token never appears in logs");
       await phone.close();
       await admin.close();

@@ -4,25 +4,20 @@
  * relay. Skips loudly when chromium is not installed (.ci/run installs it).
  * LOOPGATE_SCREENSHOTS=1 also writes the README screenshots.
  */
-import { test, describe, before, after } from "node:test";
+import { test, describe, before } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromiumSkip, launchChromium } from "../helpers/chromium.ts";
-import type { Browser, Page } from "playwright-core";
-import { ROOT, startGateway, type GatewayProc } from "../helpers/proc.ts";
-import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
-import { startRelay, makeHost, startLinkedGateway, mintToken, type RelayProc } from "../helpers/relay.ts";
+import { chromiumSkip } from "../helpers/chromium.ts";
+import { browserAndModelForSuite, chat, localGatewayForSuite, relayedGatewayForSuite } from "../helpers/ui-rig.ts";
+import type { Page } from "playwright-core";
+import { ROOT } from "../helpers/proc.ts";
+import { mintToken } from "../helpers/relay.ts";
 
 const skip = chromiumSkip("browser tests");
 
 const TOKEN = "browser-test-token-0123456789";
-
-async function chat(page: Page, text: string): Promise<void> {
-  await page.fill("#input", text);
-  await page.press("#input", "Enter");
-}
 
 async function lastAssistant(page: Page, want: string): Promise<void> {
   await page.waitForFunction(
@@ -36,32 +31,14 @@ async function lastAssistant(page: Page, want: string): Promise<void> {
 }
 
 describe("Control UI in chromium", { skip }, () => {
-  let browser: Browser;
-  let model: FakeModel;
-  before(async () => {
-    browser = await launchChromium();
-    model = await startFakeModel();
-  });
-  after(async () => {
-    await browser?.close();
-    await model?.close();
-  });
+  const suite = browserAndModelForSuite();
 
   describe("locally", () => {
-    let gw: GatewayProc;
-    before(async () => {
-      gw = await startGateway({
-        args: ["--token", TOKEN],
-        config: { agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } } },
-      });
-    });
-    after(async () => {
-      await gw?.kill();
-    });
+    const local = localGatewayForSuite(suite, ["--token", TOKEN]);
 
     test("loads with a strict policy, signs in from the fragment and drops it, shows status", async () => {
-      const page = await browser.newPage();
-      const res = await page.goto(`http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      const page = await suite.browser.newPage();
+      const res = await page.goto(`http://127.0.0.1:${local.gw.port}/#token=${TOKEN}`);
       const h = res!.headers();
       assert.match(
         h["content-security-policy"] ?? "",
@@ -71,16 +48,16 @@ describe("Control UI in chromium", { skip }, () => {
       await page.waitForSelector('#conn[data-state="connected"]');
       assert.ok(!page.url().includes(TOKEN), "the token left the address bar");
       await page.waitForFunction(() => document.getElementById("s-version")!.textContent !== "–");
-      assert.equal(await page.textContent("#s-model"), "127.0.0.1:" + new URL(model.baseUrl).port + "/fake-1");
+      assert.equal(await page.textContent("#s-model"), "127.0.0.1:" + new URL(suite.model.baseUrl).port + "/fake-1");
       await page.close();
     });
 
     test("chat streams the reply, and history survives a reload", async () => {
-      const context = await browser.newContext();
+      const context = await suite.browser.newContext();
       const page = await context.newPage();
       const errors: string[] = [];
       page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-      await page.goto(`http://127.0.0.1:${gw.port}/#token=${TOKEN}`);
+      await page.goto(`http://127.0.0.1:${local.gw.port}/#token=${TOKEN}`);
       await page.waitForSelector('#conn[data-state="connected"]');
       await chat(page, "hello from the browser");
       await lastAssistant(page, "Hello, world");
@@ -110,7 +87,7 @@ describe("Control UI in chromium", { skip }, () => {
       );
       await new Promise<void>((r) => other.listen(0, "127.0.0.1", () => r()));
       const port = (other.address() as { port: number }).port;
-      const page = await browser.newPage();
+      const page = await suite.browser.newPage();
       try {
         await page.goto(`http://127.0.0.1:${port}/`);
         const outcome = await page.evaluate(
@@ -146,7 +123,7 @@ describe("Control UI in chromium", { skip }, () => {
               ws.onerror = () => resolve("upgrade refused");
               setTimeout(() => resolve("timeout"), 5000);
             }),
-          `ws://127.0.0.1:${gw.port}/`,
+          `ws://127.0.0.1:${local.gw.port}/`,
         );
         assert.equal(outcome, "refused AUTH_TOKEN_MISSING");
       } finally {
@@ -157,34 +134,25 @@ describe("Control UI in chromium", { skip }, () => {
   });
 
   describe("through the Node relay", () => {
-    let relay: RelayProc;
-    let gw: GatewayProc;
-    let hostId: string;
+    const relayed = relayedGatewayForSuite(suite);
     let clientToken: string;
     before(async () => {
-      const host = await makeHost();
-      hostId = host.hostId;
-      relay = await startRelay("node", { allowHosts: [host.hostId] });
-      gw = await startLinkedGateway(host, relay, [], {
-        agent: { provider: { baseUrl: model.baseUrl, model: "fake-1" } },
-      });
-      clientToken = (await mintToken(host, relay, ["--name", "phone"])).token;
-    });
-    after(async () => {
-      await gw?.kill();
-      await relay?.kill();
+      clientToken = (await mintToken(relayed.host, relayed.relay, ["--name", "phone"])).token;
     });
 
     test("the relay URL with the token opens the UI, the token leaves the URL, chat works and survives a reload", async () => {
       // The self-signed relay certificate is accepted for this test profile only.
-      const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 } });
+      const context = await suite.browser.newContext({
+        ignoreHTTPSErrors: true,
+        viewport: { width: 390, height: 844 },
+      });
       const page = await context.newPage();
       const errors: string[] = [];
       page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-      await page.goto(`https://127.0.0.1:${relay.port}/h/${hostId}/?token=${clientToken}`);
+      await page.goto(`https://127.0.0.1:${relayed.relay.port}/h/${relayed.host.hostId}/?token=${clientToken}`);
       assert.equal(
         page.url(),
-        `https://127.0.0.1:${relay.port}/h/${hostId}/`,
+        `https://127.0.0.1:${relayed.relay.port}/h/${relayed.host.hostId}/`,
         "the token is gone from the address bar",
       );
       await page.waitForSelector('#conn[data-state="connected"]', { timeout: 15_000 });
@@ -197,10 +165,11 @@ describe("Control UI in chromium", { skip }, () => {
         [...document.querySelectorAll("#messages li.user")].some((li) => li.textContent === "hi via the relay"),
       );
       assert.deepEqual(errors, []);
-      for (const l of relay.logs()) assert.ok(!l.includes(clientToken), "the token never appears in relay logs");
+      for (const l of relayed.relay.logs())
+        assert.ok(!l.includes(clientToken), "the token never appears in relay logs");
       const cookies = await context.cookies();
       const c = cookies.find((x) => x.name.startsWith("lg_"));
-      assert.ok(c?.httpOnly && c.secure && c.sameSite === "Strict" && c.path === `/h/${hostId}`);
+      assert.ok(c?.httpOnly && c.secure && c.sameSite === "Strict" && c.path === `/h/${relayed.host.hostId}`);
       await context.close();
     });
   });

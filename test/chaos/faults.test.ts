@@ -10,6 +10,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type WebSocket from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
+import { echoOnce } from "../helpers/relay-client.ts";
 import {
   freePort,
   startRelay,
@@ -23,11 +24,9 @@ import {
   skipUnlessRunnable,
   type RelayProc,
   type Host,
-  startEchoRig,
-  type EchoUpstream,
+  echoRigForSuite,
 } from "../helpers/relay.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
-import type { Proc } from "../helpers/proc.ts";
 
 const STREAMS = Number(process.env.LOOPGATE_CHAOS_STREAMS ?? 100);
 /** Every client must have seen its stream end within this long after the fault. */
@@ -108,17 +107,7 @@ async function echoWorks(relay: RelayProc, hostId: string, token: string, deadli
   const deadline = Date.now() + deadlineMs;
   while (Date.now() < deadline) {
     try {
-      const ws = await openWebSocket(`${relay.url}/h/${hostId}`, {
-        pins: [relay.pin],
-        headers: { authorization: `Bearer ${token}` },
-        timeoutMs: 5_000,
-      });
-      const got = await new Promise<string>((resolve) => {
-        ws.once("message", (d) => resolve(String(d)));
-        ws.send("still there?");
-      });
-      ws.close();
-      if (got === "still there?") return true;
+      if ((await echoOnce(relay, hostId, token, "still there?", 5_000)) === "still there?") return true;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -131,47 +120,38 @@ for (const kind of RELAY_KINDS) {
     `chaos (${kind} relay): kill -9 during ${STREAMS} active streams`,
     skipUnlessRunnable(kind, "the chaos run"),
     () => {
-      let relay: RelayProc;
-      let host: Host;
-      let link: Proc;
-      let echo: EchoUpstream;
-      let token: string;
-      before(async () => {
-        ({ host, echo, relay, link, token } = await startEchoRig(kind));
-      });
-      after(async () => {
-        await link?.kill("SIGKILL");
-        await relay?.kill("SIGKILL");
-        await echo?.close();
-      });
+      const rig = echoRigForSuite(kind, [], { signal: "SIGKILL" });
 
       test("the relay: every client's stream ends at once, the host relinks by itself", async () => {
-        const clients = await openClients(relay, host.hostId, token, STREAMS);
+        const clients = await openClients(rig.relay, rig.host.hostId, rig.token, STREAMS);
         await new Promise((r) => setTimeout(r, 500));
-        const { port, stateDir } = relay;
-        const linkedBefore = link.stderr.filter((l) => l.includes("relay link linked")).length;
+        const { port, stateDir } = rig.relay;
+        const linkedBefore = rig.link.stderr.filter((l) => l.includes("relay link linked")).length;
         const faultAt = Date.now();
-        await relay.kill("SIGKILL");
+        await rig.relay.kill("SIGKILL");
         await assertAllEndCleanly(clients, faultAt);
-        relay = await startRelay(kind, { allowHosts: [host.hostId], port, stateDir });
-        await link.waitForLine(
+        rig.relay = await startRelay(kind, { allowHosts: [rig.host.hostId], port, stateDir });
+        await rig.link.waitForLine(
           (l) =>
             l.includes("relay link linked") &&
-            link.stderr.filter((x) => x.includes("relay link linked")).length > linkedBefore,
+            rig.link.stderr.filter((x) => x.includes("relay link linked")).length > linkedBefore,
           15_000,
           "stderr",
         );
-        assert.ok(await echoWorks(relay, host.hostId, token), "a new client gets through after the relay came back");
+        assert.ok(
+          await echoWorks(rig.relay, rig.host.hostId, rig.token),
+          "a new client gets through after the relay came back",
+        );
       });
 
       test("the link connector: clients see 1012 within seconds; a new link serves new clients", async () => {
-        const clients = await openClients(relay, host.hostId, token, STREAMS);
+        const clients = await openClients(rig.relay, rig.host.hostId, rig.token, STREAMS);
         await new Promise((r) => setTimeout(r, 500));
         const faultAt = Date.now();
-        await link.kill("SIGKILL");
+        await rig.link.kill("SIGKILL");
         await assertAllEndCleanly(clients, faultAt, [1012]);
-        link = await startLinkProc(host, relay, echo.port);
-        assert.ok(await echoWorks(relay, host.hostId, token));
+        rig.link = await startLinkProc(rig.host, rig.relay, rig.echo.port);
+        assert.ok(await echoWorks(rig.relay, rig.host.hostId, rig.token));
       });
     },
   );

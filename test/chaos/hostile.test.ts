@@ -15,6 +15,7 @@ import { importJWK, SignJWT, generateKeyPair, base64url, type JWK, type CryptoKe
 import { openWebSocket, connectVerifiedTls } from "../../agent/tls/pinned-connect.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 import { cli } from "../helpers/proc.ts";
+import { echoOnce, hostSigningKey, relayWebSocket } from "../helpers/relay-client.ts";
 import {
   startRelay,
   makeHost,
@@ -28,11 +29,6 @@ import {
 } from "../helpers/relay.ts";
 import type { Proc } from "../helpers/proc.ts";
 
-async function hostKey(host: Host): Promise<CryptoKey> {
-  const jwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
-  return (await importJWK(jwk, "EdDSA")) as CryptoKey;
-}
-
 function statusOf(e: unknown): number | undefined {
   return (e as { details?: { status?: number } }).details?.status;
 }
@@ -43,26 +39,12 @@ async function upgradeStatus(
   headers: Record<string, string>,
 ): Promise<number | "open"> {
   try {
-    const ws = await openWebSocket(`${relay.url}/h/${hostId}`, { pins: [relay.pin], headers, timeoutMs: 10_000 });
+    const ws = await relayWebSocket(relay, hostId, undefined, { headers });
     ws.close();
     return "open";
   } catch (e) {
     return statusOf(e) ?? -1;
   }
-}
-
-async function echoOnce(relay: RelayProc, hostId: string, token: string): Promise<string> {
-  const ws = await openWebSocket(`${relay.url}/h/${hostId}`, {
-    pins: [relay.pin],
-    headers: { authorization: `Bearer ${token}` },
-    timeoutMs: 10_000,
-  });
-  const got = await new Promise<string>((resolve) => {
-    ws.once("message", (d) => resolve(String(d)));
-    ws.send("ok?");
-  });
-  ws.close();
-  return got;
 }
 
 for (const kind of RELAY_KINDS) {
@@ -95,7 +77,7 @@ for (const kind of RELAY_KINDS) {
     });
 
     test("a full table of bad tokens is refused before anything reaches the host", async () => {
-      const key = await hostKey(host);
+      const key = await hostSigningKey(host);
       const aud = relayAudience(relay.url);
       const now = Math.floor(Date.now() / 1000);
       const base = { purpose: "client", scope: "operator.read", iss: host.hostId, aud, iat: now, exp: now + 600 };
@@ -142,7 +124,7 @@ for (const kind of RELAY_KINDS) {
         401,
       );
       assert.equal(echo.opens.length, reachedBefore, "no refused client reached the host");
-      assert.equal(await echoOnce(relay, host.hostId, token), "ok?", "good tokens still work");
+      assert.equal(await echoOnce(relay, host.hostId, token, "ok?"), "ok?", "good tokens still work");
     });
 
     test("a linked host and an unknown id answer a bad token with the same status and text", async () => {
@@ -180,7 +162,7 @@ for (const kind of RELAY_KINDS) {
         assert.equal(await answer(host.hostId), await answer(bogusHost));
       }
       // A success clears this address's failure count for the tests that follow.
-      assert.equal(await echoOnce(relay, host.hostId, token), "ok?");
+      assert.equal(await echoOnce(relay, host.hostId, token, "ok?"), "ok?");
     });
 
     test("refusal timing does not reveal whether a host exists", async () => {
@@ -222,12 +204,12 @@ for (const kind of RELAY_KINDS) {
       const closed = new Promise<number>((r) => ws.once("close", (c) => r(c)));
       ws.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 1, 2]));
       assert.equal(await closed, 1002);
-      assert.equal(await echoOnce(relay, host.hostId, token), "ok?", "the other host is unaffected");
+      assert.equal(await echoOnce(relay, host.hostId, token, "ok?"), "ok?", "the other host is unaffected");
       // The real link of that host was replaced by the garbage one; it relinks by itself.
       const deadline = Date.now() + 15_000;
       let back = false;
       while (!back && Date.now() < deadline)
-        back = await echoOnce(relay, other.hostId, otherToken).then(
+        back = await echoOnce(relay, other.hostId, otherToken, "ok?").then(
           (m) => m === "ok?",
           () => false,
         );
@@ -267,7 +249,7 @@ for (const kind of RELAY_KINDS) {
       // Meanwhile, real clients of the rate-limited-free host still get through.
       const health = await fetchHealth(relay);
       assert.equal(health.ok, true);
-      assert.equal(await echoOnce(relay, host.hostId, token), "ok?");
+      assert.equal(await echoOnce(relay, host.hostId, token, "ok?"), "ok?");
       // The slow upgrade is cut off by the header timeout (10 s), not held forever.
       const cut = await Promise.race([
         slowClosed.then(() => true),

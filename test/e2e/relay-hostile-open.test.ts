@@ -12,7 +12,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
-import { connectVerifiedTls, openWebSocket } from "../../agent/tls/pinned-connect.ts";
+import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
 import { LinkMux } from "../../shared/link/mux.ts";
 import { FrameType } from "../../shared/link/codec.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
@@ -33,6 +33,7 @@ import { startGateway, tempDir } from "../helpers/proc.ts";
 import { createServer as createHttpsServer } from "node:https";
 import { loadOrCreateRelayCert } from "../../relay/node/certificate.ts";
 import { TestClient } from "../helpers/ws-client.ts";
+import { echoOnce, rawHttps } from "../helpers/relay-client.ts";
 import {
   startRelay,
   makeHost,
@@ -101,47 +102,6 @@ async function connectThrough(
   return waitFor((f) => f.id === "c1");
 }
 
-async function rawRequest(relay: RelayProc, head: string): Promise<{ status: number; body: string }> {
-  const sock = await connectVerifiedTls("127.0.0.1", relay.port, { pins: [relay.pin] });
-  return new Promise((resolve) => {
-    let raw = "";
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      sock.destroy();
-      const [h, ...rest] = raw.split("\r\n\r\n");
-      resolve({ status: Number(h!.split(" ")[1]), body: rest.join("\r\n\r\n") });
-    };
-    sock.on("data", (d) => {
-      raw += String(d);
-      const end = raw.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const len = /\r\ncontent-length:\s*(\d+)/i.exec(raw.slice(0, end));
-      if (len && Buffer.byteLength(raw.slice(end + 4)) >= Number(len[1])) finish();
-    });
-    sock.on("error", finish);
-    sock.on("end", finish);
-    sock.on("close", finish);
-    setTimeout(finish, 10_000).unref();
-    sock.write(head);
-  });
-}
-
-async function echoOnce(relay: RelayProc, hostId: string, token: string): Promise<string> {
-  const ws = await openWebSocket(`${relay.url}/h/${hostId}`, {
-    pins: [relay.pin],
-    headers: { authorization: `Bearer ${token}` },
-    timeoutMs: 10_000,
-  });
-  const got = await new Promise<string>((resolve) => {
-    ws.once("message", (d) => resolve(String(d)));
-    ws.send("still here?");
-  });
-  ws.close();
-  return got;
-}
-
 for (const kind of RELAY_KINDS) {
   describe(
     `requests that used to drop a host's link, at the ${kind} relay`,
@@ -191,12 +151,12 @@ for (const kind of RELAY_KINDS) {
         ];
         for (const [name, head, want] of cases) {
           for (let i = 0; i < 3; i++) {
-            const r = await rawRequest(relay, head);
+            const r = await rawHttps(relay, head);
             assert.ok(want.includes(r.status), `${name}: got ${r.status} ${r.body.trim()}, wanted ${want.join("/")}`);
           }
         }
         assert.equal(echo.opens.length, opensBefore, "none of them reached the host's gateway");
-        assert.equal(await echoOnce(relay, id, token), "still here?", "the host is still reachable");
+        assert.equal(await echoOnce(relay, id, token, "still here?"), "still here?", "the host is still reachable");
         const lines = [...link.stderr, ...link.stdout].join("\n");
         assert.doesNotMatch(lines, /malformed frame|relay link backoff/, "the host's link never dropped");
         assert.equal(lines.match(/relay link linked/g)?.length, 1, "linked once, never again");
@@ -260,14 +220,14 @@ for (const kind of RELAY_KINDS) {
         const forB = (
           await mintClientToken(key, host.hostId, { audience: elsewhere, ttlSec: 600, scopes: ["operator.read"] })
         ).token;
-        const spoof = await rawRequest(
+        const spoof = await rawHttps(
           relay,
           `GET /h/${host.hostId}/ HTTP/1.1\r\nHost: relay-b.example:8443\r\nConnection: close\r\nAuthorization: Bearer ${forB}\r\n\r\n`,
         );
         assert.equal(spoof.status, 403, `a token for another relay: ${spoof.status} ${spoof.body.trim()}`);
         // A link token for another relay, with that Host: refused.
         const linkForB = await signLinkToken(key, pub, host.hostId, elsewhere);
-        const linkSpoof = await rawRequest(
+        const linkSpoof = await rawHttps(
           relay,
           `GET /link HTTP/1.1\r\nHost: relay-b.example:8443\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${linkForB}\r\n\r\n`,
         );

@@ -4,35 +4,22 @@
  * as a sign of life (a client that is busy sending but slow to pong stays),
  * and one that is silent past the timeout is cut.
  */
-import { test, describe, before, after } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { startEchoRig, type EchoUpstream, type RelayProc, type Host } from "../helpers/relay.ts";
-import type { Proc } from "../helpers/proc.ts";
+import { echoRigForSuite } from "../helpers/relay.ts";
 
 const HB = 300;
 
 describe("Node relay keepalive", () => {
-  let relay: RelayProc;
-  let host: Host;
-  let link: Proc;
-  let echo: EchoUpstream;
-  let token: string;
-  before(async () => {
-    ({ host, echo, relay, link, token } = await startEchoRig("node", ["--heartbeat-ms", String(HB)]));
-  });
-  after(async () => {
-    await link?.kill();
-    await relay?.kill();
-    await echo?.close();
-  });
+  const rig = echoRigForSuite("node", ["--heartbeat-ms", String(HB)]);
 
   /** A client that never answers pings by itself (the pin is checked elsewhere; this is 127.0.0.1 only). */
   function noPongClient(): Promise<WebSocket> {
-    const ws = new WebSocket(`${relay.url}/h/${host.hostId}`, {
+    const ws = new WebSocket(`${rig.relay.url}/h/${rig.host.hostId}`, {
       rejectUnauthorized: false,
       autoPong: false,
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${rig.token}` },
     });
     return new Promise((resolve, reject) => {
       ws.once("open", () => resolve(ws));

@@ -4,23 +4,21 @@
  * (python3-prometheus-client), and its counters move exactly as the traffic
  * says. Without the metrics token the page gives nothing away.
  */
-import { test, describe, before, after } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import type WebSocket from "ws";
-import { tempDir, type Proc } from "../helpers/proc.ts";
+import { tempDir } from "../helpers/proc.ts";
 import {
   RELAY_KINDS,
   skipUnlessRunnable,
-  startEchoRig,
+  echoRigForSuite,
   startLinkProc,
   startRelay,
   type RelayProc,
-  type Host,
-  type EchoUpstream,
   type RelayKind,
 } from "../helpers/relay.ts";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
@@ -179,19 +177,7 @@ function relayArgs(kind: RelayKind): string[] {
 for (const kind of RELAY_KINDS) {
   const skip = "missing" in PARSER ? { skip: PARSER.missing } : skipUnlessRunnable(kind, "the /metrics suite");
   describe(`relay (${kind}): /metrics`, skip, () => {
-    let relay: RelayProc;
-    let host: Host;
-    let link: Proc;
-    let echo: EchoUpstream;
-    let token: string;
-    before(async () => {
-      ({ host, echo, relay, link, token } = await startEchoRig(kind, relayArgs(kind)));
-    });
-    after(async () => {
-      await link?.kill();
-      await relay?.kill();
-      await echo?.close();
-    });
+    const rig = echoRigForSuite(kind, () => relayArgs(kind));
 
     test("without the metrics token, /metrics gives nothing away", async () => {
       const attempts: Record<string, string>[] = [
@@ -201,49 +187,51 @@ for (const kind of RELAY_KINDS) {
         { "x-loopgate-client-token": METRICS_TOKEN },
       ];
       for (const headers of attempts) {
-        const r = await get(relay, "/metrics", headers);
+        const r = await get(rig.relay, "/metrics", headers);
         assert.equal(r.status, 401, JSON.stringify(headers));
         assert.doesNotMatch(r.body, /loopgate_relay|# TYPE|process_/);
       }
       // The token is the relay's, not a host's: a host's origin path /h/<id>/metrics is the host's own business.
-      const viaHost = await get(relay, `/h/${host.hostId}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` });
+      const viaHost = await get(rig.relay, `/h/${rig.host.hostId}/metrics`, {
+        authorization: `Bearer ${METRICS_TOKEN}`,
+      });
       assert.notEqual(viaHost.status, 200);
       assert.doesNotMatch(viaHost.body, /loopgate_relay/);
     });
 
     test("the page parses as OpenMetrics, and its counters move as the traffic says", async () => {
       const s0 = (
-        await scrapeUntil(relay, (s) => value(s, "loopgate_relay_hosts_linked") === 1, "the host to be linked")
+        await scrapeUntil(rig.relay, (s) => value(s, "loopgate_relay_hosts_linked") === 1, "the host to be linked")
       ).slice();
       assert.equal(value(s0, "loopgate_relay_hosts_allowed"), 1);
       assert.ok(value(s0, "loopgate_relay_link_connects_total") >= 1);
 
       // Refused: no token, a forged one; and a wrong metrics token.
-      assert.equal(await refusedStatus(relay, host.hostId, undefined), 401);
+      assert.equal(await refusedStatus(rig.relay, rig.host.hostId, undefined), 401);
       // A token of this host's with its signature broken (a non-JWT Authorization would be the upstream's own, not ours).
-      const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
-      assert.equal(await refusedStatus(relay, host.hostId, forged), 401);
-      assert.equal((await get(relay, "/metrics", { authorization: "Bearer wrong-token-wrong-token" })).status, 401);
+      const forged = `${rig.token.slice(0, rig.token.lastIndexOf(".") + 1)}${"A".repeat(86)}`;
+      assert.equal(await refusedStatus(rig.relay, rig.host.hostId, forged), 401);
+      assert.equal((await get(rig.relay, "/metrics", { authorization: "Bearer wrong-token-wrong-token" })).status, 401);
 
       // Carried: one WebSocket client, 20 messages of 10 KiB each way; one HTTP request (the echo answers 426).
-      const ws = await wsTo(relay, host.hostId, token);
+      const ws = await wsTo(rig.relay, rig.host.hostId, rig.token);
       const payload = Buffer.alloc(10 * 1024, 7);
       for (let i = 0; i < 20; i++) {
         const echoed = new Promise<Buffer>((r) => ws.once("message", (d) => r(d as Buffer)));
         ws.send(payload);
         assert.equal((await echoed).length, payload.length);
       }
-      const open = await scrape(relay);
+      const open = await scrape(rig.relay);
       assert.equal(value(open.samples, "loopgate_relay_client_streams"), 1);
       await new Promise<void>((r) => {
         ws.once("close", () => r());
         ws.close(1000, "done");
       });
-      const http = await get(relay, `/h/${host.hostId}/anything`, { authorization: `Bearer ${token}` });
+      const http = await get(rig.relay, `/h/${rig.host.hostId}/anything`, { authorization: `Bearer ${rig.token}` });
       assert.equal(http.status, 426);
 
       const s1 = await scrapeUntil(
-        relay,
+        rig.relay,
         (s) =>
           value(s, "loopgate_relay_client_streams") === 0 &&
           value(s, "loopgate_relay_stream_buffer_peak_bytes_count") -
@@ -275,7 +263,9 @@ for (const kind of RELAY_KINDS) {
         "the WebSocket stream held at least one message",
       );
       // No host id and no secret in any label unless the operator opts in.
-      assert.ok(!open.text.includes(host.hostId) && !open.text.includes(token) && !open.text.includes(METRICS_TOKEN));
+      assert.ok(
+        !open.text.includes(rig.host.hostId) && !open.text.includes(rig.token) && !open.text.includes(METRICS_TOKEN),
+      );
       if (kind === "node") {
         assert.ok(value(s1, "process_resident_memory_bytes") > 10 * 1024 * 1024);
         assert.ok(value(s1, "nodejs_heap_size_used_bytes") > 0);
@@ -283,14 +273,14 @@ for (const kind of RELAY_KINDS) {
     });
 
     test("a link that drops and comes back counts as a drop and a reconnect", async () => {
-      const s0 = await scrape(relay);
-      await link.kill();
-      await scrapeUntil(relay, (s) => value(s, "loopgate_relay_hosts_linked") === 0, "the link to drop");
+      const s0 = await scrape(rig.relay);
+      await rig.link.kill();
+      await scrapeUntil(rig.relay, (s) => value(s, "loopgate_relay_hosts_linked") === 0, "the link to drop");
       // While the host is offline a client is refused as such.
-      assert.equal(await refusedStatus(relay, host.hostId, token), 503);
-      link = await startLinkProc(host, relay, echo.port);
+      assert.equal(await refusedStatus(rig.relay, rig.host.hostId, rig.token), 503);
+      rig.link = await startLinkProc(rig.host, rig.relay, rig.echo.port);
       const s1 = await scrapeUntil(
-        relay,
+        rig.relay,
         (s) => value(s, "loopgate_relay_hosts_linked") === 1,
         "the link to come back",
       );
@@ -303,7 +293,7 @@ for (const kind of RELAY_KINDS) {
     });
 
     test("a relay started without a metrics token has no /metrics at all", async () => {
-      const bare = await startRelay(kind, { allowHosts: [host.hostId] });
+      const bare = await startRelay(kind, { allowHosts: [rig.host.hostId] });
       try {
         for (const headers of [{}, { authorization: `Bearer ${METRICS_TOKEN}` }] as Record<string, string>[]) {
           const r = await get(bare, "/metrics", headers);
@@ -319,20 +309,20 @@ for (const kind of RELAY_KINDS) {
       skip: kind === "node" ? false : "the opt-in is the same renderer; its Workers switch is a var",
     }, async () => {
       const other = await startRelay("node", {
-        allowHosts: [host.hostId],
+        allowHosts: [rig.host.hostId],
         args: [...relayArgs("node"), "--metrics-per-host"],
       });
-      const otherLink = await startLinkProc(host, other, echo.port);
+      const otherLink = await startLinkProc(rig.host, other, rig.echo.port);
       try {
         const samples = await scrapeUntil(
           other,
           (s) => value(s, "loopgate_relay_hosts_linked") === 1,
           "the host to link",
         );
-        assert.equal(value(samples, "loopgate_relay_host_linked", { host: host.hostId }), 1);
-        assert.equal(value(samples, "loopgate_relay_host_client_streams", { host: host.hostId }), 0);
+        assert.equal(value(samples, "loopgate_relay_host_linked", { host: rig.host.hostId }), 1);
+        assert.equal(value(samples, "loopgate_relay_host_client_streams", { host: rig.host.hostId }), 0);
         assert.ok(
-          value(samples, "loopgate_relay_host_link_bytes_total", { host: host.hostId, direction: "from_host" }) > 0,
+          value(samples, "loopgate_relay_host_link_bytes_total", { host: rig.host.hostId, direction: "from_host" }) > 0,
         );
       } finally {
         await otherLink.kill();

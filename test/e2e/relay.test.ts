@@ -6,11 +6,9 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { importJWK, SignJWT, type JWK, type CryptoKey } from "jose";
+import { SignJWT } from "jose";
 import type WebSocket from "ws";
-import { cli, type GatewayProc, type Proc } from "../helpers/proc.ts";
+import { cli, type GatewayProc } from "../helpers/proc.ts";
 import {
   startRelay,
   RELAY_KINDS,
@@ -22,68 +20,10 @@ import {
   waitForLog,
   type RelayProc,
   type Host,
-  startEchoRig,
-  type EchoUpstream,
+  echoRigForSuite,
 } from "../helpers/relay.ts";
-import { openWebSocket, connectVerifiedTls } from "../../agent/tls/pinned-connect.ts";
 import { relayAudience } from "../../shared/tokens.ts";
-
-async function hostKey(host: Host): Promise<CryptoKey> {
-  const jwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
-  return (await importJWK(jwk, "EdDSA")) as CryptoKey;
-}
-
-function wsTo(
-  relay: RelayProc,
-  hostId: string,
-  token: string | undefined,
-  opts: { pin?: string; headers?: Record<string, string> } = {},
-): Promise<WebSocket> {
-  return openWebSocket(`${relay.url}/h/${hostId}`, {
-    pins: [opts.pin ?? relay.pin],
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers },
-    timeoutMs: 10_000,
-  });
-}
-
-/**
- * A raw HTTPS/1.1 GET to the relay over a pinned TLS connection. Resolves as
- * soon as the response is complete (some servers keep the socket open anyway).
- */
-async function httpGet(
-  relay: RelayProc,
-  path: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; body: string; headers: string }> {
-  const sock = await connectVerifiedTls("127.0.0.1", relay.port, { pins: [relay.pin] });
-  return new Promise((resolve) => {
-    let raw = "";
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      sock.destroy();
-      const [head, ...rest] = raw.split("\r\n\r\n");
-      resolve({ status: Number(head!.split(" ")[1]), body: rest.join("\r\n\r\n"), headers: head! });
-    };
-    sock.on("data", (d) => {
-      raw += String(d);
-      const end = raw.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = raw.slice(0, end);
-      const len = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-      if (len && Buffer.byteLength(raw.slice(end + 4)) >= Number(len[1])) finish();
-      else if (/\r\ntransfer-encoding:\s*chunked/i.test(head) && raw.endsWith("\r\n0\r\n\r\n")) finish();
-    });
-    sock.on("end", finish);
-    sock.on("close", finish);
-    sock.write(
-      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${relay.port}\r\nConnection: close\r\n${Object.entries(headers)
-        .map(([k, v]) => `${k}: ${v}\r\n`)
-        .join("")}\r\n`,
-    );
-  });
-}
+import { hostSigningKey, rawGet, relayWebSocket } from "../helpers/relay-client.ts";
 
 /** Waits (bounded) for a condition that another process makes true, e.g. a log line arriving. */
 async function eventually(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
@@ -164,7 +104,7 @@ for (const kind of RELAY_KINDS) {
       });
 
       test("bad tokens are refused at the relay and nothing reaches the host", async () => {
-        const key = await hostKey(host);
+        const key = await hostSigningKey(host);
         const aud = relayAudience(relay.url);
         const now = Math.floor(Date.now() / 1000);
         const sign = (claims: Record<string, unknown>) =>
@@ -186,16 +126,19 @@ for (const kind of RELAY_KINDS) {
           ["another host's token", otherToken, 401],
         ];
         for (const [name, token, status] of cases) {
-          await assert.rejects(wsTo(relay, host.hostId, token), (e: Error & { details?: { status?: number } }) => {
-            assert.equal(e.details?.status, status, `${name}: ${e.message}`);
-            // The refusal says why, so the user knows what to fix.
-            assert.match(e.message, /token (required|refused)/, `${name}: ${e.message}`);
-            return true;
-          });
+          await assert.rejects(
+            relayWebSocket(relay, host.hostId, token),
+            (e: Error & { details?: { status?: number } }) => {
+              assert.equal(e.details?.status, status, `${name}: ${e.message}`);
+              // The refusal says why, so the user knows what to fix.
+              assert.match(e.message, /token (required|refused)/, `${name}: ${e.message}`);
+              return true;
+            },
+          );
         }
         // The other host's token for the other host's id: that host is not allowed/linked, so it is refused the same way.
         await assert.rejects(
-          wsTo(relay, other.hostId, otherToken),
+          relayWebSocket(relay, other.hostId, otherToken),
           (e: Error & { details?: { status?: number } }) => e.details?.status === 401,
         );
         const gwConnsAfter = gw.stderr.filter(
@@ -208,13 +151,13 @@ for (const kind of RELAY_KINDS) {
 
       test("revoking a token closes its open streams and refuses it afterwards", async () => {
         const t = await mintToken(host, relay, ["--name", "to-revoke"]);
-        const ws = await wsTo(relay, host.hostId, t.token);
+        const ws = await relayWebSocket(relay, host.hostId, t.token);
         const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
         const rv = await cli(["token", "revoke", t.id], { env: host.env });
         assert.equal(rv.code, 0, rv.stderr);
         assert.equal(await closed, 4401);
         await assert.rejects(
-          wsTo(relay, host.hostId, t.token),
+          relayWebSocket(relay, host.hostId, t.token),
           (e: Error & { details?: { status?: number } }) => e.details?.status === 403,
         );
         const list = JSON.parse((await cli(["token", "list", "--json"], { env: host.env })).stdout);
@@ -223,7 +166,7 @@ for (const kind of RELAY_KINDS) {
       });
 
       test("HTTP under /h/HOSTID/ reaches the gateway with a token, and is refused without", async () => {
-        const get = (path: string, headers: Record<string, string>) => httpGet(relay, path, headers);
+        const get = (path: string, headers: Record<string, string>) => rawGet(relay, path, headers);
         const ok = await get(`/h/${host.hostId}/healthz`, { authorization: `Bearer ${minted.token}` });
         assert.equal(ok.status, 200, ok.body);
         assert.match(ok.body, /"ok":true/);
@@ -262,22 +205,12 @@ for (const kind of RELAY_KINDS) {
     `relay (${kind}): link protocol behaviour through \`loopgate link\` and an echo upstream`,
     skipUnlessRunnable(kind, "the relay e2e suite"),
     () => {
-      let relay: RelayProc;
-      let host: Host;
-      let link: Proc;
-      let echo: EchoUpstream;
-      let token: string;
-      before(async () => {
-        ({ host, echo, relay, link, token } = await startEchoRig(kind));
-      });
-      after(async () => {
-        await link?.kill();
-        await relay?.kill();
-        await echo?.close();
-      });
+      const rig = echoRigForSuite(kind);
 
       test("50 concurrent streams with interleaved large and small messages arrive intact and in order", async () => {
-        const clients = await Promise.all(Array.from({ length: 50 }, () => wsTo(relay, host.hostId, token)));
+        const clients = await Promise.all(
+          Array.from({ length: 50 }, () => relayWebSocket(rig.relay, rig.host.hostId, rig.token)),
+        );
         const results = await Promise.all(
           clients.map(async (ws, i) => {
             const got: (string | Buffer)[] = [];
@@ -314,11 +247,11 @@ for (const kind of RELAY_KINDS) {
       });
 
       test("close codes and reasons travel end to end; the upstream sees forwarding headers", async () => {
-        const ws = await wsTo(relay, host.hostId, token);
+        const ws = await relayWebSocket(rig.relay, rig.host.hostId, rig.token);
         const closed = new Promise<[number, string]>((r) => ws.once("close", (c, reason) => r([c, String(reason)])));
         ws.send("close:4321:upstream says bye");
         assert.deepEqual(await closed, [4321, "upstream says bye"]);
-        const last = echo.opens[echo.opens.length - 1]!;
+        const last = rig.echo.opens[rig.echo.opens.length - 1]!;
         assert.equal(last.headers["x-forwarded-for"], "127.0.0.1");
         assert.equal(last.headers["x-loopgate-relay"], "1");
         assert.equal(
@@ -329,11 +262,11 @@ for (const kind of RELAY_KINDS) {
       });
 
       test("a client that never reads does not slow the others", async () => {
-        const stalled = await wsTo(relay, host.hostId, token);
+        const stalled = await relayWebSocket(rig.relay, rig.host.hostId, rig.token);
         (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
         const blob = Buffer.alloc(256 * 1024, 7);
         for (let i = 0; i < 40; i++) stalled.send(blob); // ~10 MiB echoed back into a reader that never reads
-        const other = await wsTo(relay, host.hostId, token);
+        const other = await relayWebSocket(rig.relay, rig.host.hostId, rig.token);
         const t0 = performance.now();
         for (let i = 0; i < 50; i++) {
           const p = nextMessage(other);
@@ -350,9 +283,13 @@ for (const kind of RELAY_KINDS) {
         test("hibernation: idle sockets survive an eviction of the object and still carry traffic", async () => {
           const debug = async () =>
             JSON.parse(
-              (await httpGet(relay, `/h/${host.hostId}/_debug/object`, { authorization: `Bearer ${token}` })).body,
+              (
+                await rawGet(rig.relay, `/h/${rig.host.hostId}/_debug/object`, {
+                  authorization: `Bearer ${rig.token}`,
+                })
+              ).body,
             ) as { constructions: number; clients: number };
-          const ws = await wsTo(relay, host.hostId, token);
+          const ws = await relayWebSocket(rig.relay, rig.host.hostId, rig.token);
           let p = nextMessage(ws);
           ws.send("before eviction");
           assert.equal((await p).data, "before eviction");
@@ -381,16 +318,16 @@ for (const kind of RELAY_KINDS) {
       }
 
       test("relay restart: the link comes back by itself and a new client succeeds", async () => {
-        const port = relay.port;
-        const stateDir = relay.stateDir;
-        await relay.kill("SIGKILL");
-        relay = await startRelay(kind, { allowHosts: [host.hostId], port, stateDir });
-        await waitForLog(link, /relay link linked/, 20_000).catch(() => undefined);
+        const port = rig.relay.port;
+        const stateDir = rig.relay.stateDir;
+        await rig.relay.kill("SIGKILL");
+        rig.relay = await startRelay(kind, { allowHosts: [rig.host.hostId], port, stateDir });
+        await waitForLog(rig.link, /relay link linked/, 20_000).catch(() => undefined);
         const deadline = Date.now() + 15_000;
         let ok = false;
         while (!ok && Date.now() < deadline) {
           try {
-            const ws = await wsTo(relay, host.hostId, token);
+            const ws = await relayWebSocket(rig.relay, rig.host.hostId, rig.token);
             const p = nextMessage(ws);
             ws.send("after restart");
             ok = (await p).data === "after restart";
@@ -408,11 +345,11 @@ for (const kind of RELAY_KINDS) {
           [
             "link",
             "--relay",
-            relay.url,
+            rig.relay.url,
             "--relay-fingerprint",
-            relay.pin,
+            rig.relay.pin,
             "--upstream",
-            `ws://127.0.0.1:${echo.port}`,
+            `ws://127.0.0.1:${rig.echo.port}`,
             "--json",
           ],
           { env: stranger.env },
@@ -420,28 +357,28 @@ for (const kind of RELAY_KINDS) {
         await waitForLog(p, /relay link backoff/);
         await p.kill();
         await eventually(
-          () => relay.logs().some((l) => l.includes("link refused") && l.includes("allow-list")),
+          () => rig.relay.logs().some((l) => l.includes("link refused") && l.includes("allow-list")),
           "the relay logged the refusal",
         );
-        const before = relay.logs().length;
+        const before = rig.relay.logs().length;
         const q = (await import("../helpers/proc.ts")).runCli(
           [
             "link",
             "--relay",
-            relay.url,
+            rig.relay.url,
             "--relay-fingerprint",
             "1".repeat(64),
             "--upstream",
-            `ws://127.0.0.1:${echo.port}`,
+            `ws://127.0.0.1:${rig.echo.port}`,
             "--json",
           ],
-          { env: host.env },
+          { env: rig.host.env },
         );
         const line = await waitForLog(q, /relay link backoff/);
         await q.kill();
         assert.match(line, /PIN_MISMATCH/);
         assert.equal(
-          relay
+          rig.relay
             .logs()
             .slice(before)
             .filter((l) => l.includes("link refused")).length,

@@ -3,6 +3,7 @@
  * e2e suite. `kind` picks the relay runtime (Node now; Workers under workerd
  * joins through the same interface).
  */
+import { before, after } from "node:test";
 import { writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocketServer } from "ws";
@@ -295,6 +296,32 @@ export async function startEchoRig(
   const link = await startLinkProc(host, relay, echo.port);
   const token = (await mintToken(host, relay)).token;
   return { host, echo, relay, link, token };
+}
+
+export type EchoRig = Awaited<ReturnType<typeof startEchoRig>>;
+
+/**
+ * The usual rig for the suite (describe block) this is called in: started in
+ * its before(), stopped in its after(). The fields are there once before()
+ * ran; a test that replaces the relay or link stores the new one here, so
+ * after() stops that one. `signal`: how the processes are stopped (the chaos
+ * suites use SIGKILL). `relayArgs` may be a function, called in before().
+ */
+export function echoRigForSuite(
+  kind: RelayKind,
+  relayArgs: string[] | (() => string[]) = [],
+  opts: { signal?: NodeJS.Signals } = {},
+): EchoRig {
+  const rig = {} as EchoRig;
+  before(async () => {
+    Object.assign(rig, await startEchoRig(kind, typeof relayArgs === "function" ? relayArgs() : relayArgs));
+  });
+  after(async () => {
+    await rig.link?.kill(opts.signal);
+    await rig.relay?.kill(opts.signal);
+    await rig.echo?.close();
+  });
+  return rig;
 }
 
 /** The echo upstream as a separate process (see echo-process.ts); kill() stops it. */

@@ -11,46 +11,36 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { openclawUnavailable, openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
-import { startTui, tmuxUnavailable } from "../helpers/openclaw-tui.ts";
-import { CHROMIUM, launchChromium } from "../helpers/chromium.ts";
-import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "../helpers/netns.ts";
-import { cli, tempDir, type Proc } from "../helpers/proc.ts";
+import { openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
+import { startTui } from "../helpers/openclaw-tui.ts";
+import { NETNS_ADDR } from "../helpers/netns.ts";
+import {
+  describeNamespaceRun,
+  fakeModelAgentConfig,
+  linkToOpenclawPort,
+  namespacedSuiteSkips,
+  openclawHome,
+  relayBrowserPage,
+} from "../helpers/openclaw-relay.ts";
+import { cli, type Proc } from "../helpers/proc.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
 import type { RelayProc, Host } from "../helpers/relay.ts";
 
 const NETNS_ADDR_OUTER = "10.99.0.3";
 const RELAY_NAME = "relay.test";
 
-const chromiumMissing = CHROMIUM
-  ? undefined
-  : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
-const tmuxMissing = tmuxUnavailable();
-const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(NETNS_ADDR_OUTER));
-if (skip) console.warn(`\n*** SKIPPING OpenClaw behind the relay: ${skip} ***\n`);
-for (const why of [chromiumMissing, tmuxMissing])
-  if (why && !NETNS_ADDR) console.warn(`\n*** SKIPPING part of OpenClaw behind the relay: ${why} ***\n`);
+const { skip, chromiumMissing, tmuxMissing } = namespacedSuiteSkips("OpenClaw behind the relay", NETNS_ADDR_OUTER);
 
-describe("openclaw behind the relay: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", {
-    skip: NETNS_ADDR ? "already inside the namespace" : false,
-    timeout: 480_000,
-  }, () => {
-    // The relay is reached by name, as in real use: the namespace's hosts file names it; chromium maps the
-    // hosts' origins, *.relay.test, itself.
-    const r = runInNamespace(new URL(import.meta.url).pathname, NETNS_ADDR_OUTER, {
-      names: [RELAY_NAME],
-      testTimeoutMs: 200_000,
-      timeoutMs: 450_000,
-    });
-    // The printed config, the CLI, and (where chromium and tmux are here) the Control UI and the TUI.
-    const expected = 2 + (chromiumMissing ? 0 : 1) + (tmuxMissing ? 0 : 1);
-    assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`# pass ${expected}\\b`), r.stdout);
-    assert.match(r.stdout, /# fail 0/);
-  });
+// The relay is reached by name, as in real use: the namespace's hosts file names it; chromium maps the
+// hosts' origins, *.relay.test, itself. Passes: the printed config, the CLI, and (where chromium and tmux
+// are here) the Control UI and the TUI.
+describeNamespaceRun("openclaw behind the relay: namespace", {
+  file: new URL(import.meta.url).pathname,
+  addr: NETNS_ADDR_OUTER,
+  names: [RELAY_NAME],
+  testTimeoutMs: 200_000,
+  passes: 2 + (chromiumMissing ? 0 : 1) + (tmuxMissing ? 0 : 1),
+  skip,
 });
 
 describe("openclaw behind the relay: the printed config, as is", {
@@ -75,18 +65,10 @@ describe("openclaw behind the relay: the printed config, as is", {
     openclawHostConfig: Record<string, unknown>;
   };
   before(async () => {
-    const { freePort } = await import("../helpers/sshd.ts");
     const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
-    const { makeHost, startLinkProc } = await import("../helpers/relay.ts");
-    const port = await freePort();
-    gwPort = port;
-    host = await makeHost();
-    // The relay by its name (its configured public URL); each host's browser origin is one label below it.
-    const { startNamedRelay } = await import("../helpers/named-relay.ts");
     let byName: { url: string; pin: string };
-    ({ relay, byName } = await startNamedRelay("node", [host.hostId], { name: RELAY_NAME, listen: NETNS_ADDR! }));
+    ({ port: gwPort, host, relay, byName, link } = await linkToOpenclawPort({ name: RELAY_NAME, listen: NETNS_ADDR! }));
     relayUrl = byName.url;
-    link = await startLinkProc(host, byName, port);
     // No --relay, --relay-fingerprint or --for: the link's record says where and what.
     const r = await cli(["token", "create", "--name", "openclaw-laptop", "--json"], {
       env: { ...host.env, OPENCLAW_GATEWAY_TOKEN: GW_TOKEN },
@@ -96,30 +78,9 @@ describe("openclaw behind the relay: the printed config, as is", {
     // The OpenClaw gateway: the printed host-side settings, plus a fake OpenAI-compatible model for its agent.
     model = await startFakeModel();
     const hostSide = printed.openclawHostConfig as { gateway: Record<string, unknown> };
-    ({ stop, log: gwLog } = await startOpenclawGateway(port, GW_TOKEN, {
+    ({ stop, log: gwLog } = await startOpenclawGateway(gwPort, GW_TOKEN, {
       ...hostSide,
-      agents: { defaults: { model: { primary: "fake/fake-1" } } },
-      models: {
-        mode: "merge",
-        providers: {
-          fake: {
-            baseUrl: model.baseUrl,
-            apiKey: "sk-fake",
-            api: "openai-completions",
-            models: [
-              {
-                id: "fake-1",
-                name: "Fake",
-                reasoning: false,
-                input: ["text"],
-                cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
-                contextWindow: 32000,
-                maxTokens: 1024,
-              },
-            ],
-          },
-        },
-      },
+      ...fakeModelAgentConfig(model.baseUrl),
     }));
   });
   after(async () => {
@@ -149,9 +110,7 @@ describe("openclaw behind the relay: the printed config, as is", {
   });
 
   test("the openclaw CLI with that config written as is gets gateway call health through the relay", async () => {
-    const home = tempDir("loopgate-ocprinted-");
-    mkdirSync(join(home, ".openclaw"), { recursive: true });
-    writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify(printed.openclawConfig));
+    const home = openclawHome(printed.openclawConfig, "loopgate-ocprinted-");
     const r = await openclaw(["gateway", "call", "health", "--json"], { home, timeoutMs: 90_000 });
     assert.equal(r.code, 0, r.stderr + r.stdout + "\n--- gateway log:\n" + gwLog!().slice(-3000));
     assert.equal(lastJson(r.stdout).ok, true);
@@ -160,16 +119,9 @@ describe("openclaw behind the relay: the printed config, as is", {
   test("OpenClaw's own Control UI loads at browserUrl through the relay with no failed request, pairs and chats", {
     skip: chromiumMissing,
   }, async () => {
-    const browser = await launchChromium([
-      `--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`,
-    ]);
+    // The relay's certificate is self-signed: accepted for this test profile only (see README on browsers and pins).
+    const { browser, page, failed } = await relayBrowserPage(RELAY_NAME, NETNS_ADDR!);
     try {
-      // The relay's certificate is self-signed: accepted for this test profile only (see README on browsers and pins).
-      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-      const page = await ctx.newPage();
-      const failed: string[] = [];
-      page.on("requestfailed", (q) => failed.push(`${q.method()} ${q.url()} ${q.failure()?.errorText}`));
-      page.on("response", (res) => res.status() >= 400 && failed.push(`${res.status()} ${res.url()}`));
       const sockets: string[] = [];
       page.on("websocket", (ws) => sockets.push(ws.url()));
       assert.ok(printed.browserUrl.startsWith(`${printed.origin}/?token=`), printed.browserUrl);
@@ -227,9 +179,7 @@ describe("openclaw behind the relay: the printed config, as is", {
   test("openclaw tui with that config written as is (edgeAuth, pin) pairs and chats through the relay", {
     skip: tmuxMissing,
   }, async (t) => {
-    const home = tempDir("loopgate-octui-");
-    mkdirSync(join(home, ".openclaw"), { recursive: true });
-    writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify(printed.openclawConfig));
+    const home = openclawHome(printed.openclawConfig, "loopgate-octui-");
     const idle = (s: string) => /connected \| idle/.test(s);
     // No --url or --token: the TUI takes the configured remote, so no secret is on its command line or in its header.
     const tui = await startTui([], { home });

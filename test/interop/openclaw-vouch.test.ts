@@ -10,14 +10,19 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { openclawUnavailable, openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
-import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "../helpers/netns.ts";
-import { startTui, tmuxUnavailable } from "../helpers/openclaw-tui.ts";
-import { CHROMIUM, launchChromium } from "../helpers/chromium.ts";
+import { openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.ts";
+import { NETNS_ADDR } from "../helpers/netns.ts";
+import {
+  describeNamespaceRun,
+  fakeModelAgentConfig,
+  linkToOpenclawPort,
+  namespacedSuiteSkips,
+  openclawHome,
+  relayBrowserPage,
+} from "../helpers/openclaw-relay.ts";
+import { startTui } from "../helpers/openclaw-tui.ts";
 import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
-import { cli, tempDir, type Proc } from "../helpers/proc.ts";
+import { cli, type Proc } from "../helpers/proc.ts";
 import type { RelayProc, Host } from "../helpers/relay.ts";
 
 const ADDR = "10.99.0.4";
@@ -25,30 +30,18 @@ const RELAY_NAME = "relay.test";
 const VOUCH = "x-loopgate-user";
 const OWNER_PASSWORD = "owner-local-password-for-approvals-7";
 
-const tmuxMissing = tmuxUnavailable();
-const chromiumMissing = CHROMIUM
-  ? undefined
-  : "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it)";
-const skip = openclawUnavailable() ?? (NETNS_ADDR ? undefined : namespaceUnavailable(ADDR));
-if (skip) console.warn(`\n*** SKIPPING one token through the relay to OpenClaw (trusted-proxy): ${skip} ***\n`);
-else if (!NETNS_ADDR)
-  for (const why of [tmuxMissing, chromiumMissing])
-    if (why) console.warn(`\n*** SKIPPING part of one token through the relay: ${why} ***\n`);
+const { skip, chromiumMissing, tmuxMissing } = namespacedSuiteSkips(
+  "one token through the relay to OpenClaw (trusted-proxy)",
+  ADDR,
+);
 
-describe("openclaw trusted-proxy behind the link: namespace", { skip }, () => {
-  test("runs in a network namespace of its own", {
-    skip: NETNS_ADDR ? "already inside the namespace" : false,
-    timeout: 480_000,
-  }, () => {
-    const r = runInNamespace(new URL(import.meta.url).pathname, ADDR, {
-      names: [RELAY_NAME],
-      testTimeoutMs: 150_000,
-      timeoutMs: 450_000,
-    });
-    assert.equal(r.status, 0, `the namespaced run failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`# pass ${5 + (tmuxMissing ? 0 : 1) + (chromiumMissing ? 0 : 1)}\\b`), r.stdout);
-    assert.match(r.stdout, /# fail 0/);
-  });
+describeNamespaceRun("openclaw trusted-proxy behind the link: namespace", {
+  file: new URL(import.meta.url).pathname,
+  addr: ADDR,
+  names: [RELAY_NAME],
+  testTimeoutMs: 150_000,
+  passes: 5 + (tmuxMissing ? 0 : 1) + (chromiumMissing ? 0 : 1),
+  skip,
 });
 
 type Printed = {
@@ -75,15 +68,12 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
   let model: FakeModel | undefined;
   let port = 0;
   before(async () => {
-    const { freePort } = await import("../helpers/sshd.ts");
     const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
-    const { makeHost, startLinkProc } = await import("../helpers/relay.ts");
-    const { startNamedRelay } = await import("../helpers/named-relay.ts");
-    port = await freePort();
-    host = await makeHost();
-    let byName: { url: string; pin: string };
-    ({ relay, byName } = await startNamedRelay("node", [host.hostId], { name: RELAY_NAME, listen: NETNS_ADDR! }));
-    link = await startLinkProc(host, byName, port, ["--vouch-header", VOUCH]);
+    ({ port, host, relay, link } = await linkToOpenclawPort({
+      name: RELAY_NAME,
+      listen: NETNS_ADDR!,
+      linkArgs: ["--vouch-header", VOUCH],
+    }));
     // No OpenClaw gateway token anywhere: the link's record says it vouches, so token create needs none.
     const mint = async (name: string, extra: string[] = []): Promise<Printed> => {
       const r = await cli(["token", "create", "--name", name, "--json", ...extra], {
@@ -109,23 +99,10 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
       [reader.id]: ["operator.read", "operator.write"],
     };
     model = await startFakeModel();
-    const fake = {
-      id: "fake-1",
-      name: "Fake",
-      reasoning: false,
-      input: ["text"],
-      cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
-      contextWindow: 32000,
-      maxTokens: 1024,
-    };
-    const agentModel = {
-      agents: { defaults: { model: { primary: "fake/fake-1" } } },
-      models: {
-        mode: "merge",
-        providers: { fake: { baseUrl: model.baseUrl, apiKey: "sk-fake", api: "openai-completions", models: [fake] } },
-      },
-    };
-    ({ stop, log: gwLog } = await startOpenclawGateway(port, undefined, { ...hostSide, ...agentModel }));
+    ({ stop, log: gwLog } = await startOpenclawGateway(port, undefined, {
+      ...hostSide,
+      ...fakeModelAgentConfig(model.baseUrl),
+    }));
   });
   after(async () => {
     await model?.close();
@@ -134,12 +111,7 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
     await stop?.();
   });
 
-  const clientHome = (config: unknown): string => {
-    const home = tempDir("loopgate-ocvouch-");
-    mkdirSync(join(home, ".openclaw"), { recursive: true });
-    writeFileSync(join(home, ".openclaw", "openclaw.json"), JSON.stringify(config));
-    return home;
-  };
+  const clientHome = (config: unknown): string => openclawHome(config, "loopgate-ocvouch-");
   /** The owner approves every pending pairing on the host, straight to the gateway with the local password. */
   const approvePending = () => approvePendingDevices(["--url", `ws://127.0.0.1:${port}`, "--password", OWNER_PASSWORD]);
   const withEdge = (p: Printed, edgeAuth: Record<string, string>) => ({
@@ -263,15 +235,8 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
   test("OpenClaw's Control UI at the printed browser link, no OpenClaw secret: passes gateway auth, pairs once and chats", {
     skip: chromiumMissing,
   }, async (t) => {
-    const browser = await launchChromium([
-      `--host-resolver-rules=MAP ${RELAY_NAME} ${NETNS_ADDR}, MAP *.${RELAY_NAME} ${NETNS_ADDR}`,
-    ]);
+    const { browser, page, failed } = await relayBrowserPage(RELAY_NAME, NETNS_ADDR!);
     try {
-      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-      const page = await ctx.newPage();
-      const failed: string[] = [];
-      page.on("requestfailed", (q) => failed.push(`${q.method()} ${q.url()} ${q.failure()?.errorText}`));
-      page.on("response", (res) => res.status() >= 400 && failed.push(`${res.status()} ${res.url()}`));
       // The printed link as is: no #token=, no OpenClaw secret at all; the relay's cookie is the only credential.
       await page.goto(laptop.browserUrl);
       assert.equal(new URL(page.url()).search, "", "the relay token left the address bar");
