@@ -148,7 +148,8 @@ export function linkHost(hub: HostHub, publicJwk: JWK, opts: { echo?: boolean; h
   };
   end.handle = hub.attachLink(
     {
-      send: (f) => queueMicrotask(() => end.mux.receive(f)),
+      // Text on the link is the keepalive answer; the host's mux only reads frames.
+      send: (f) => typeof f !== "string" && queueMicrotask(() => end.mux.receive(f)),
       close: (code, reason) => {
         end.linkClosed ??= { code, reason };
       },

@@ -15,7 +15,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { CryptoKey } from "jose";
-import { createRelayApp, EDGE_TOKEN_HEADER, type RelayAdapter } from "../../relay/core/app.ts";
+import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
+import { CLIENT_TOKEN_HEADER } from "../../shared/http-headers.ts";
 import type { HostHub } from "../../relay/core/hub.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "../../relay/core/limits.ts";
 import { RelayMetrics } from "../../relay/core/metrics.ts";
@@ -247,7 +248,7 @@ test("WebSockets: the verified token goes to the gateway in its own header, the 
   assert.equal(r.status, 200, await r.text());
   assert.equal(upgrades[0]?.protocol, "loopgate.v1");
   assert.equal(upgrades[0]?.meta.kind, "ws");
-  assert.equal(upgrades[0]?.meta.headers?.[EDGE_TOKEN_HEADER], a.token);
+  assert.equal(upgrades[0]?.meta.headers?.[CLIENT_TOKEN_HEADER], a.token);
   assert.equal(upgrades[0]?.meta.tokenId, a.tokenId);
   assert.equal(upgrades[0]?.meta.headers?.["x-forwarded-for"], "192.0.2.1");
 });

@@ -57,7 +57,7 @@ test("a linked host: messages flow both ways in order, text stays text and binar
   assert.ok(hub.stats().bytesIn > 0 && hub.stats().bytesOut > 0);
 });
 
-test("close codes and reasons travel both ways; an abnormal client close reaches the host as 1000", async () => {
+test("close codes and reasons travel both ways; an abnormal client close reaches the host as 1011, no status as 1000", async () => {
   const { hub, publicJwk } = await makeHub();
   const host = linkHost(hub, publicJwk);
   const fromHost = openClient(hub);
@@ -68,7 +68,7 @@ test("close codes and reasons travel both ways; an abnormal client close reaches
   const cases: [number, string, number][] = [
     [4000, "bye", 4000],
     [1001, "tab closed", 1001],
-    [1006, "", 1000],
+    [1006, "", 1011],
     [1005, "", 1000],
   ];
   for (const [code, reason, seen] of cases) {
@@ -270,7 +270,7 @@ test("a stream id reused after an eviction fails only the stream it hit; the lin
   let linkClosed: number | undefined;
   host.handle = reborn.restoreLink(
     {
-      send: (f) => queueMicrotask(() => host.mux.receive(f)),
+      send: (f) => typeof f !== "string" && queueMicrotask(() => host.mux.receive(f)),
       close: (code) => {
         linkClosed = code;
       },
