@@ -166,6 +166,8 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     // What would reach the host is checked before any token work: a bad request never travels the link.
     const shape = checkRequestShape(c.req.method, target.rest, url.search.slice(1));
     if (shape) return refuseRequest(c, shape);
+    const headers = forwardedHeaders(c.req.raw, addr, hostId);
+    if (isRefusal(headers)) return refuseRequest(c, headers);
     const record = adapter.isAllowed(hostId) ? await adapter.hostRecord(hostId) : undefined;
     if (adapter.audiences.length === 0) return refuse(c, 503, "not_configured", NO_AUDIENCE);
     const cookie = cookieFor(target, cookieName(hostId));
@@ -209,8 +211,6 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     }
     url.searchParams.delete("token");
     url.searchParams.delete(EXCHANGE_CODE_PARAM);
-    const headers = forwardedHeaders(c.req.raw, addr, hostId);
-    if (isRefusal(headers)) return refuseRequest(c, headers);
     const meta = checkedOpenMeta({
       kind: isUpgrade ? "ws" : "http",
       path: rest,
