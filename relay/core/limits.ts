@@ -49,8 +49,8 @@ export const RelayClose = {
   POLICY: 1008, // token revoked, limits
   TOO_BIG: 1009,
   INTERNAL: 1011,
-  RESTART: 1012, // host link replaced/restarting
+  RESTART: 1012, // the host link went away, was replaced or is restarting
   TRY_AGAIN: 1013, // host offline, too many streams
-  HOST_OFFLINE: 4404, // the host's link went away
+  HOST_OFFLINE: 4404, // a Worker restored a client whose host had no link by then (live streams end with RESTART)
   REVOKED: 4401, // the token was revoked
 } as const;
