@@ -13,7 +13,7 @@
  *   header as the user, so the relay token serves both hops.
  */
 import { formatPin } from "../../shared/pin.ts";
-import { browserSignInUrl, clientLinks } from "../tokens-admin.ts";
+import { browserSignInUrl, clientLinks } from "../tokens/admin.ts";
 import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 export type ClientKind = "openclaw" | "loopgate";

@@ -39,7 +39,7 @@ export interface ConnectorOptions {
   identity: HostIdentity;
   log: Logger;
   revokedIds?: () => string[];
-  /** Pending exchange codes (agent/exchange-codes.ts): sha256 of each code, its token, expiry in ms. */
+  /** Pending exchange codes (agent/tokens/exchange-codes.ts): sha256 of each code, its token, expiry in ms. */
   exchangeCodes?: () => { hash: string; token: string; exp: number }[];
   heartbeat?: { intervalMs: number; timeoutMs: number };
   backoff?: { baseMs: number; maxMs: number };

@@ -24,7 +24,7 @@ import {
   MAX_EXCHANGE_TTL_MS,
   type ExchangeCodeEntry,
 } from "../../relay/core/exchange-codes.ts";
-import { newExchangeCode } from "../../agent/exchange-codes.ts";
+import { newExchangeCode } from "../../agent/tokens/exchange-codes.ts";
 
 const A = "https://relay-a.test:8443";
 const quiet = { info: () => {}, warn: () => {} };

@@ -14,8 +14,8 @@ import {
   checkScopes,
   createClientToken,
   listClientTokens,
-} from "../../agent/tokens-admin.ts";
-import { TokenStore } from "../../agent/tokens-store.ts";
+} from "../../agent/tokens/admin.ts";
+import { TokenStore } from "../../agent/tokens/store.ts";
 import { loadHostIdentity, loadOrCreateHostIdentity } from "../../agent/identity.ts";
 import { verifyClientToken } from "../../shared/tokens.ts";
 import { LoopgateError } from "../../shared/errors.ts";

@@ -24,7 +24,7 @@ async function enableRelayFeatures(gw: GatewayHandle, settings: GatewaySettings,
   const { loadHostIdentity, loadOrCreateHostIdentity } = await import("../../identity.ts");
   const identity = settings.relay.enabled ? await loadOrCreateHostIdentity() : await loadHostIdentity();
   if (!identity) return;
-  const { TokenStore } = await import("../../tokens-store.ts");
+  const { TokenStore } = await import("../../tokens/store.ts");
   const { verifyClientToken, relayAudience } = await import("../../../shared/tokens.ts");
   const store = new TokenStore();
   // Linked to a relay: only tokens for that relay (a token meant for another relay is not ours to honour).

@@ -86,9 +86,9 @@ export function registerTokenCommands(program: Command): void {
               (linkRecord?.relayUrl === relayUrl ? linkRecord.pins : undefined),
           );
           const { loadOrCreateHostIdentity } = await import("../../identity.ts");
-          const { TokenStore, parseDuration } = await import("../../tokens-store.ts");
-          const { createClientToken, createExchangeCode } = await import("../../tokens-admin.ts");
-          const { ExchangeCodeStore, parseExchangeTtl } = await import("../../exchange-codes.ts");
+          const { TokenStore, parseDuration } = await import("../../tokens/store.ts");
+          const { createClientToken, createExchangeCode } = await import("../../tokens/admin.ts");
+          const { ExchangeCodeStore, parseExchangeTtl } = await import("../../tokens/exchange-codes.ts");
           if (flags.exchangeTtl !== undefined && !flags.exchange)
             throw new LoopgateError(ErrorCodes.USAGE, "--exchange-ttl goes with --exchange");
           const exchangeTtl = flags.exchange ? parseExchangeTtl(flags.exchangeTtl) : undefined;
@@ -187,8 +187,8 @@ export function registerTokenCommands(program: Command): void {
     .option("--json", "print JSON")
     .action(
       action(async (flags: { json?: boolean }) => {
-        const { TokenStore } = await import("../../tokens-store.ts");
-        const { listClientTokens } = await import("../../tokens-admin.ts");
+        const { TokenStore } = await import("../../tokens/store.ts");
+        const { listClientTokens } = await import("../../tokens/admin.ts");
         const list = listClientTokens(new TokenStore());
         if (flags.json) {
           printJson({ ok: true, tokens: list });
@@ -209,7 +209,7 @@ export function registerTokenCommands(program: Command): void {
     .option("--json", "print JSON")
     .action(
       action(async (idArg: string, flags: { json?: boolean }) => {
-        const { TokenStore } = await import("../../tokens-store.ts");
+        const { TokenStore } = await import("../../tokens/store.ts");
         const r = new TokenStore().revoke(idArg);
         if (flags.json) printJson({ ok: true, id: r.id, revokedAt: new Date(r.revokedAt ?? Date.now()).toISOString() });
         else process.stdout.write(`revoked ${r.id}; a running gateway/link tells the relay within seconds\n`);

@@ -6,7 +6,7 @@
  *   loopgate.tokens.create  {name?, access, ttl}        → the token once, its links, a QR code (SVG) of the sign-in link
  *   loopgate.tokens.revoke  {id}                        → the record, revoked; this token's connections close (4401)
  * Minting and listing are the CLI's (`loopgate token …`), shared through
- * agent/tokens-admin.ts. The relay hears of a revocation from the link,
+ * agent/tokens/admin.ts. The relay hears of a revocation from the link,
  * which watches the same store.
  */
 import { renderSVG } from "uqr";
@@ -18,8 +18,8 @@ import {
   listClientTokens,
   MAX_TOKEN_NAME,
   tokenState,
-} from "../../tokens-admin.ts";
-import { parseDuration, TokenStore } from "../../tokens-store.ts";
+} from "../../tokens/admin.ts";
+import { parseDuration, TokenStore } from "../../tokens/store.ts";
 import { MethodError, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";

@@ -4,8 +4,8 @@
  * pushed to the relay over the link and checked by the gateway.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { LoopgateError, ErrorCodes } from "../shared/errors.ts";
-import { statePath, writeSecretFile } from "./state.ts";
+import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
+import { statePath, writeSecretFile } from "../state.ts";
 
 export const TOKENS_FILE = "tokens.json";
 

@@ -7,9 +7,9 @@
  * a code for its token once (relay/core/exchange-codes.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { LoopgateError, ErrorCodes } from "../shared/errors.ts";
-import { hashExchangeCode, type ExchangeCodeEntry } from "../relay/core/exchange-codes.ts";
-import { statePath, writeSecretFile } from "./state.ts";
+import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
+import { hashExchangeCode, type ExchangeCodeEntry } from "../../relay/core/exchange-codes.ts";
+import { statePath, writeSecretFile } from "../state.ts";
 
 export const EXCHANGE_FILE = "exchange-codes.json";
 /** How long a code works: one use within this. */

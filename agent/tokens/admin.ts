@@ -5,15 +5,15 @@
  * records with their state, revoke one. Where a client reaches this host
  * through the relay is decided in one place, `clientLinks`.
  */
-import { LoopgateError, ErrorCodes } from "../shared/errors.ts";
-import { formatPin, parsePins } from "../shared/pin.ts";
-import { mintClientToken, relayAudience } from "../shared/tokens.ts";
-import { hostOrigin } from "../shared/host-label.ts";
-import type { HostIdentity } from "./identity.ts";
-import { ALL_OPERATOR_SCOPES } from "./gateway/scopes.ts";
-import type { TokenRecord, TokenStore } from "./tokens-store.ts";
+import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
+import { formatPin, parsePins } from "../../shared/pin.ts";
+import { mintClientToken, relayAudience } from "../../shared/tokens.ts";
+import { hostOrigin } from "../../shared/host-label.ts";
+import type { HostIdentity } from "../identity.ts";
+import { ALL_OPERATOR_SCOPES } from "../gateway/scopes.ts";
+import type { TokenRecord, TokenStore } from "./store.ts";
 import type { ExchangeCodeStore } from "./exchange-codes.ts";
-import { EXCHANGE_CODE_PARAM } from "../relay/core/exchange-codes.ts";
+import { EXCHANGE_CODE_PARAM } from "../../relay/core/exchange-codes.ts";
 
 export const MAX_TOKEN_NAME = 64;
 
