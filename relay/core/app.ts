@@ -178,8 +178,12 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
       cookieName: cookie.name,
     });
     if (!auth.ok) {
-      // No token at all guesses nothing: refused, never counted toward a lockout.
-      if (!auth.missing) {
+      // No token at all guesses nothing: refused, never counted toward a lockout. Nor is a token for a
+      // host this relay allows but has not heard from since it started (a restarted Node relay before the
+      // host relinks): it cannot be checked yet, and counting it would lock out every client that retries
+      // through the restart by the time the host is back. The answer is the same either way.
+      const unverifiable = record === undefined && adapter.isAllowed(hostId);
+      if (!auth.missing && !unverifiable) {
         limiter.fail(addr);
         metrics.authFailed("client");
       }

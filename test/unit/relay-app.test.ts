@@ -64,12 +64,20 @@ async function testHost(metrics: RelayMetrics): Promise<TestHost> {
  * is whatever `x-test-addr` says (default 192.0.2.1), as a runtime would see it.
  */
 async function rig(
-  opts: { singleHost?: boolean; linkA?: boolean; http?: HttpAnswer; limits?: Partial<RelayLimits> } = {},
+  opts: {
+    singleHost?: boolean;
+    linkA?: boolean;
+    http?: HttpAnswer;
+    limits?: Partial<RelayLimits>;
+    /** A is allowed but unknown until `rememberA()`: a Node relay just restarted, before the host relinks. */
+    forgetA?: boolean;
+  } = {},
 ) {
   const metrics = new RelayMetrics();
   const a = await testHost(metrics);
   const b = await testHost(metrics);
   const hubs = new Map([a, b].map((h) => [h.hostId, h.hub]));
+  let forgotten = opts.forgetA ? a.hostId : undefined;
   const forwarded: { hostId: string; meta: OpenMeta; body: string | undefined }[] = [];
   const upgrades: { hostId: string; meta: OpenMeta; protocol: string | undefined }[] = [];
   const adapter: RelayAdapter = {
@@ -83,7 +91,7 @@ async function rig(
     claimLinkToken: () => true,
     isAllowed: (id) => hubs.has(id),
     singleHost: () => opts.singleHost ?? false,
-    hostRecord: (id) => hubs.get(id),
+    hostRecord: (id) => (id === forgotten ? undefined : hubs.get(id)),
     clientAddr: (c) => c.req.header("x-test-addr") ?? "192.0.2.1",
     upgradeLink: (c) => c.text("linked"),
     upgradeClient: (c, hostId, meta, protocol) => {
@@ -107,7 +115,10 @@ async function rig(
   const app = createRelayApp(adapter);
   const hostA = opts.linkA === false ? undefined : a.link(opts.http);
   const send = (url: string, init: RequestInit = {}) => app.request(url, init);
-  return { app, send, a, b, hostA, forwarded, upgrades, metrics };
+  const rememberA = () => {
+    forgotten = undefined;
+  };
+  return { app, send, a, b, hostA, forwarded, upgrades, metrics, rememberA };
 }
 
 const CLIENT_TOKEN = "x-loopgate-client-token";
@@ -405,4 +416,31 @@ test("lockout: after the limit of failed tokens an address gets 429 with Retry-A
   // A host id that is no host id counts as a failure too.
   for (let i = 0; i < LIMIT; i++) assert.equal((await from("198.51.100.9", a.token, `${AUD}/h/short/x`)).status, 401);
   assert.equal((await from("198.51.100.9", a.token)).status, 429);
+});
+
+test("a restarted relay does not lock clients out while their host relinks; unknown hosts still count", async () => {
+  const { send, a, metrics, rememberA } = await rig({ forgetA: true, linkA: false });
+  for (let i = 0; i < LIMIT * 3; i++) {
+    const r = await send(`${a.origin}/`, { headers: bearer(a.token) });
+    assert.equal(r.status, 401, "a token the relay cannot check yet is refused");
+    assert.match(await r.text(), /token refused \(invalid\)/, "the same answer as for an unknown host");
+  }
+  assert.equal(authFailures(metrics), 0, "not counted: the host is allowed, only not linked since the start");
+  rememberA();
+  a.link();
+  await settle();
+  assert.equal(
+    (await send(`${a.origin}/`, { headers: bearer(a.token) })).status,
+    200,
+    "not locked out once it relinks",
+  );
+
+  const stranger = await testHost(new RelayMetrics()); // not allowed on this relay
+  const statuses: number[] = [];
+  for (let i = 0; i <= LIMIT; i++)
+    statuses.push(
+      (await send(`${stranger.origin}/`, { headers: { ...bearer(stranger.token), "x-test-addr": "192.0.2.9" } }))
+        .status,
+    );
+  assert.equal(statuses.at(-1), 429, `a host the relay does not allow still counts toward the lockout: ${statuses}`);
 });
