@@ -11,6 +11,7 @@ import type { JWK } from "jose";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import { acceptUpgrade, handleUpgrades, incomingOf } from "./upgrade.ts";
+import { Inbox, TurnBudget, sharedPause } from "./fair-inbox.ts";
 import type { OpenMeta } from "../../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "../core/app.ts";
 import { HostHub, type ClientSocket } from "../core/hub.ts";
@@ -61,6 +62,17 @@ function toBytes(data: RawData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+interface ClientMessage {
+  data: RawData;
+  isBinary: boolean;
+}
+
+function clientMessageBytes(m: ClientMessage): number {
+  const d = m.data;
+  if (Array.isArray(d)) return d.reduce((n, b) => n + b.length, 0);
+  return d.byteLength;
+}
+
 function normalizeAddr(a: string | undefined): string {
   if (!a) return "unknown";
   return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
@@ -74,6 +86,14 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   const sockets = new Map<WebSocket, number>();
   const metrics = new RelayMetrics();
   const processMetrics = opts.metrics?.token ? startProcessMetrics() : undefined;
+
+  /** Each host's share of a turn, spent by its link and its clients alike. */
+  const budgets = new Map<string, TurnBudget>();
+  const budgetOf = (hostId: string) => {
+    let b = budgets.get(hostId);
+    if (!b) budgets.set(hostId, (b = new TurnBudget()));
+    return b;
+  };
 
   const track = (ws: WebSocket) => {
     sockets.set(ws, Date.now());
@@ -101,14 +121,19 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
       publicJwk,
     );
+    // Frames go through an inbox: this host gets a bounded share of each turn (fairness across hosts).
+    const inbox = new Inbox(budgetOf(hostId), ws, (b: Uint8Array) => b.length, handle.message);
     ws.on("message", (data, isBinary) => {
       if (!isBinary) {
         if (String(data) === LINK_PING_TEXT) return ws.send(LINK_PONG_TEXT);
         return ws.close(1003, "the link carries binary frames only");
       }
-      handle.message(toBytes(data));
+      inbox.push(toBytes(data));
     });
-    ws.on("close", () => handle.closed());
+    ws.on("close", () => {
+      inbox.close();
+      handle.closed();
+    });
   };
 
   const clientOpened = (hub: HostHub, meta: OpenMeta | undefined, protocol: string | undefined) => (ws: WebSocket) => {
@@ -118,18 +143,26 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     track(ws);
     if (protocol !== undefined && ws.protocol !== protocol)
       opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
+    const pausers = sharedPause(ws);
     const sock: ClientSocket = {
       send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
       close: (code, reason) => {
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
       },
-      pause: () => ws.pause(),
-      resume: () => ws.resume(),
+      pause: pausers.credit.pause,
+      resume: pausers.credit.resume,
     };
     const handle = hub.attachClient(sock, open);
     if (!handle) return;
-    ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
-    ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
+    // The client's messages share its host's turn budget with the host's link (fairness across hosts).
+    const inbox = new Inbox(budgetOf(hub.hostId), pausers.inbox, clientMessageBytes, (m: ClientMessage) =>
+      handle.message(m.isBinary ? toBytes(m.data) : m.data.toString()),
+    );
+    ws.on("message", (data, isBinary) => inbox.push({ data, isBinary }));
+    ws.on("close", (code, reason) => {
+      inbox.close();
+      handle.closed(code, reason.toString());
+    });
   };
 
   /** A host that never linked to this relay: offline, counted like one whose link dropped. */
