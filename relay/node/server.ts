@@ -146,6 +146,8 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     const pausers = sharedPause(ws);
     const sock: ClientSocket = {
       send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
+      // A host's message goes on chunk by chunk, as WebSocket fragments: never held whole here.
+      sendChunk: (chunk, isBinary, fin, done) => ws.send(chunk, { binary: isBinary, fin }, () => done()),
       close: (code, reason) => {
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
       },
@@ -156,7 +158,8 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     if (!handle) return;
     // The client's messages share its host's turn budget with the host's link (fairness across hosts).
     const inbox = new Inbox(budgetOf(hub.hostId), pausers.inbox, clientMessageBytes, (m: ClientMessage) =>
-      handle.message(m.isBinary ? toBytes(m.data) : m.data.toString()),
+      // Text stays bytes: ws has checked its UTF-8, and the link carries it as is.
+      handle.message(toBytes(m.data), m.isBinary),
     );
     ws.on("message", (data, isBinary) => inbox.push({ data, isBinary }));
     ws.on("close", (code, reason) => {
