@@ -10,6 +10,7 @@
 import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
+import { useFrameAllocator } from "../../shared/link/codec.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { zeroMask } from "../tls/pinned-connect.ts";
 import { Heartbeat, LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
@@ -23,6 +24,9 @@ import { linkStreamSocket } from "./stream-socket.ts";
 import type { GatewayHandle } from "../gateway/server.ts";
 import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
+
+// Link frames are written in full before they are sent: no need to zero them first.
+useFrameAllocator((n) => Buffer.allocUnsafe(n));
 
 export type LinkState = "connecting" | "linked" | "backoff" | "stopped";
 

@@ -19,11 +19,14 @@ import { DEFAULT_RELAY_LIMITS, RelayClose, type RelayLimits } from "../core/limi
 import { SUBPROTOCOL, LinkTokenLedger } from "../core/auth.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 import type { LinkLimits } from "../../shared/link/mux.ts";
-import { MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
+import { MAX_FRAME_BYTES, useFrameAllocator } from "../../shared/link/codec.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { RelayMetrics, metricFamilies } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
+
+// Link frames are written in full before they are sent: no need to zero them first.
+useFrameAllocator((n) => Buffer.allocUnsafe(n));
 
 export interface NodeRelayOptions {
   host: string;
