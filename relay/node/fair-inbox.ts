@@ -19,10 +19,17 @@ export interface TurnLimits {
   highWaterBytes: number;
 }
 
+/**
+ * 128 KiB a turn per host, and a socket stops reading once 128 KiB wait in
+ * its inbox. The high-water mark matters most: reading (TLS, WebSocket
+ * parsing) happens before the budget is spent, so a socket left reading
+ * while its inbox grows turned one host's flood into 300-400 ms stalls for
+ * another host on a 2-core machine; at 128 KiB they were 40-50 ms.
+ */
 export const DEFAULT_TURN_LIMITS: TurnLimits = {
-  turnBytes: 256 * 1024,
+  turnBytes: 128 * 1024,
   turnMessages: 64,
-  highWaterBytes: 1024 * 1024,
+  highWaterBytes: 128 * 1024,
 };
 
 interface Drainable {
