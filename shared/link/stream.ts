@@ -228,7 +228,8 @@ export class LinkStream {
       this.#fail(1009, `message exceeds the ${this.#maxIncoming}-byte limit`);
       return;
     }
-    if (this.onChunk) return this.#handleChunk(binary, fin, data);
+    // A message that began whole (onChunk set since) is finished whole.
+    if (this.onChunk && this.#parts.length === 0) return this.#handleChunk(binary, fin, data);
     if (!fin) {
       if (this.#parts.length === 0) this.#partsBinary = binary;
       // A view, not a copy: what the mux hands in is a fresh receive buffer that nothing writes to again.
