@@ -357,11 +357,10 @@ export class HostHub implements HostRecord {
       if (stream.heldBytes > peak) peak = stream.heldBytes;
       sock.send(data, release);
     };
-    const sendChunk = sock.sendChunk?.bind(sock);
-    if (sendChunk)
+    if (sock.sendChunk)
       stream.onChunk = (chunk, isBinary, fin, release) => {
         if (stream.heldBytes > peak) peak = stream.heldBytes;
-        sendChunk(chunk, isBinary, fin, release);
+        sock.sendChunk?.(chunk, isBinary, fin, release);
       };
     stream.onDrain = () => sock.resume();
     stream.onClose = (code, reason) => {

@@ -180,20 +180,39 @@ export class Inbox<T> implements Drainable {
 
 /**
  * Two reasons to stop reading one socket (no stream credit; a full inbox):
- * it reads again only when neither holds.
+ * it reads again only when neither holds. A class, not closures: every idle
+ * client has one.
  */
-export function sharedPause(sock: PausableSocket): { credit: PausableSocket; inbox: PausableSocket } {
-  let credit = false;
-  let inbox = false;
-  const apply = () => (credit || inbox ? sock.pause() : sock.resume());
-  return {
-    credit: {
-      pause: () => ((credit = true), apply()),
-      resume: () => ((credit = false), apply()),
-    },
-    inbox: {
-      pause: () => ((inbox = true), apply()),
-      resume: () => ((inbox = false), apply()),
-    },
-  };
+export class PauseGate {
+  readonly #sock: PausableSocket;
+  #credit = false;
+  #inbox = false;
+
+  constructor(sock: PausableSocket) {
+    this.#sock = sock;
+  }
+
+  pauseCredit(): void {
+    this.#credit = true;
+    this.#sock.pause();
+  }
+
+  resumeCredit(): void {
+    this.#credit = false;
+    if (!this.#inbox) this.#sock.resume();
+  }
+
+  /** The inbox's side of the gate (made when a client first needs an inbox). */
+  inboxSide(): PausableSocket {
+    return {
+      pause: () => {
+        this.#inbox = true;
+        this.#sock.pause();
+      },
+      resume: () => {
+        this.#inbox = false;
+        if (!this.#credit) this.#sock.resume();
+      },
+    };
+  }
 }

@@ -11,7 +11,7 @@ import type { JWK } from "jose";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import { acceptUpgrade, handleUpgrades, incomingOf } from "./upgrade.ts";
-import { Inbox, TurnBudget, sharedPause } from "./fair-inbox.ts";
+import { Inbox, PauseGate, TurnBudget } from "./fair-inbox.ts";
 import type { OpenMeta } from "../../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "../core/app.ts";
 import { HostHub, type ClientSocket } from "../core/hub.ts";
@@ -146,7 +146,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     track(ws);
     if (protocol !== undefined && ws.protocol !== protocol)
       opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
-    const pausers = sharedPause(ws);
+    const gate = new PauseGate(ws);
     const sock: ClientSocket = {
       send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
       // A host's message goes on chunk by chunk, as WebSocket fragments: never held whole here.
@@ -154,19 +154,29 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       close: (code, reason) => {
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
       },
-      pause: pausers.credit.pause,
-      resume: pausers.credit.resume,
+      pause: () => gate.pauseCredit(),
+      resume: () => gate.resumeCredit(),
     };
     const handle = hub.attachClient(sock, open);
     if (!handle) return;
     // The client's messages share its host's turn budget with the host's link (fairness across hosts).
-    const inbox = new Inbox(budgetOf(hub.hostId), pausers.inbox, clientMessageBytes, (m: ClientMessage) =>
-      // Text stays bytes: ws has checked its UTF-8, and the link carries it as is.
-      handle.message(toBytes(m.data), m.isBinary),
-    );
-    ws.on("message", (data, isBinary) => inbox.push({ data, isBinary }));
+    // Text stays bytes: ws has checked its UTF-8, and the link carries it as is.
+    const budget = budgetOf(hub.hostId);
+    // Made only once this client's messages first have to wait (most never do: idle clients hold none).
+    let inbox: Inbox<ClientMessage> | undefined;
+    ws.on("message", (data, isBinary) => {
+      if (!inbox && budget.available) {
+        budget.spend(clientMessageBytes({ data, isBinary }));
+        handle.message(toBytes(data), isBinary);
+        return;
+      }
+      inbox ??= new Inbox(budget, gate.inboxSide(), clientMessageBytes, (m: ClientMessage) =>
+        handle.message(toBytes(m.data), m.isBinary),
+      );
+      inbox.push({ data, isBinary });
+    });
     ws.on("close", (code, reason) => {
-      inbox.close();
+      inbox?.close();
       handle.closed(code, reason.toString());
     });
   };

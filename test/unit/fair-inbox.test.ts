@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Inbox, TurnBudget, sharedPause } from "../../relay/node/fair-inbox.ts";
+import { Inbox, PauseGate, TurnBudget } from "../../relay/node/fair-inbox.ts";
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 const limits = { turnBytes: 100, turnMessages: 1000, highWaterBytes: 250 };
@@ -126,11 +126,12 @@ test("close delivers what was queued, then nothing more", () => {
 
 test("a socket paused for two reasons reads again only when both are gone", () => {
   const sock = socket();
-  const p = sharedPause(sock);
-  p.credit.pause();
-  p.inbox.pause();
-  p.credit.resume();
-  assert.deepEqual(sock.log, ["pause", "pause", "pause"]);
-  p.inbox.resume();
-  assert.equal(sock.log.at(-1), "resume");
+  const gate = new PauseGate(sock);
+  const inbox = gate.inboxSide();
+  gate.pauseCredit();
+  inbox.pause();
+  gate.resumeCredit();
+  assert.deepEqual(sock.log, ["pause", "pause"]);
+  inbox.resume();
+  assert.deepEqual(sock.log, ["pause", "pause", "resume"]);
 });
