@@ -55,10 +55,10 @@ export class TurnBudget {
   }
 
   spend(bytes: number): void {
+    // It renews on the next turn after something had to wait (no timer while traffic stays light):
+    // at most one budget's work between two yields.
     this.#bytes += bytes;
     this.#messages++;
-    // The budget is per macrotask: it renews on the next turn.
-    this.#schedule();
   }
 
   wait(inbox: Drainable): void {
