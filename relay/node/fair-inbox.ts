@@ -3,9 +3,10 @@
  * TCP read synchronously and libuv reads a busy socket many times per loop
  * turn, so one flooding host (its link and its clients) could keep the event
  * loop on its own messages while another host's wait. Instead each socket
- * gets an inbox and each host a per-turn budget that its link and all its
- * clients share: past the budget, messages wait for the next macrotask
- * (a setImmediate, behind everyone else's I/O), and a socket whose inbox is
+ * gets an inbox and each host a budget that its link and all its clients
+ * share: past the budget, messages wait for the next macrotask (a
+ * setImmediate, behind everyone else's I/O, which renews the budget), so at
+ * most one budget's work is done between yields; a socket whose inbox is
  * past a high-water mark stops reading, so a flood waits in TCP, not in the
  * relay's heap. Light traffic is handled at once, with no extra hop.
  */
