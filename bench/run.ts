@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--idle N] [--out FILE] [--chart FILE] [--no-workers]`
+ * `npm run bench [-- --quick] [--idle N] [--out FILE] [--chart FILE] [--no-workers] [--only PHASES]`
  *
  * Starts everything itself on 127.0.0.1 (an echo upstream, our gateway, a
  * throwaway sshd with `ssh -N -L`, the Node relay with its link, and the
@@ -8,7 +8,8 @@
  * printing every figure with its ratio to direct loopback and to `ssh -L`.
  * loopgate's own gateway is measured too (its `health` RPC and the CLI), over
  * direct, `ssh -L` and each relay with the gateway's in-process link. Bounded: every phase has a count and a time cap;
- * --quick finishes in about a minute.
+ * --quick finishes in about a minute. `--only echo,floor,rpc,fair,idle,reconnect` runs
+ * just those phases (a focused before/after comparison on a busy machine).
  */
 import { cpus, totalmem, release } from "node:os";
 import { spawnSync } from "node:child_process";
@@ -38,6 +39,7 @@ import {
 } from "./measure.ts";
 import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
 import { relayIdleMemory, relayKibPerClient } from "./memory.ts";
+import { fairness } from "./fairness.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -46,11 +48,14 @@ const { values: args } = parseArgs({
     out: { type: "string", default: join(ROOT, "bench", "out", "latest.json") },
     chart: { type: "string", default: join(ROOT, "bench", "out", "chart.svg") },
     "no-workers": { type: "boolean", default: false },
+    only: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (args.help) {
-  console.log("usage: npm run bench -- [--quick] [--idle N] [--out FILE] [--chart FILE] [--no-workers]");
+  console.log(
+    "usage: npm run bench -- [--quick] [--idle N] [--out FILE] [--chart FILE] [--no-workers] [--only echo,floor,rpc,fair,idle,reconnect]",
+  );
   process.exit(0);
 }
 
@@ -63,7 +68,13 @@ const N = {
   idle: Number(args.idle ?? (quick ? 1000 : 10_000)),
   slow: quick ? 200 : 1000,
   health: quick ? 3 : 7,
+  fairSeconds: quick ? 4 : 10,
 };
+const PHASES = ["echo", "floor", "rpc", "fair", "idle", "reconnect"] as const;
+const only = args.only ? new Set(args.only.split(",").map((x) => x.trim())) : undefined;
+for (const p of only ?? [])
+  if (!(PHASES as readonly string[]).includes(p)) throw new Error(`--only: unknown phase ${p}`);
+const want = (phase: (typeof PHASES)[number]) => !only || only.has(phase);
 
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 const cleanups: (() => Promise<void>)[] = [];
@@ -115,13 +126,14 @@ async function main(): Promise<void> {
   cleanups.push(async () => void (await echo.kill()));
 
   const paths: PathTarget[] = [await directPath(echo.port)];
-  const ssh = await sshPath(echo.port);
+  const pathPhases = want("echo") || want("idle") || want("reconnect");
+  const ssh = pathPhases ? await sshPath(echo.port) : "not needed by --only";
   if (typeof ssh === "string") report.skipped["ssh -L"] = ssh;
   else paths.push(ssh);
-  const node = await relayPath("node", echo.port);
+  const node = pathPhases ? await relayPath("node", echo.port) : "not needed by --only";
   if (typeof node === "string") report.skipped["relay (Node)"] = node;
   else paths.push(node);
-  if (!args["no-workers"]) {
+  if (!args["no-workers"] && pathPhases) {
     log("starting the Workers relay under local workerd");
     const w = await relayPath("workers", echo.port).catch((e: Error) => e.message);
     if (typeof w === "string") report.skipped["relay (Workers)"] = w;
@@ -137,7 +149,7 @@ async function main(): Promise<void> {
   };
   // Relay memory at rest (host linked, no client yet), before any traffic: bench/memory.ts.
   const idleRss = metric("relay_idle_rss", "relay idle RSS (host linked, no clients)", "MiB");
-  for (const [name, m] of Object.entries(await relayIdleMemory(paths))) {
+  for (const [name, m] of Object.entries(want("idle") ? await relayIdleMemory(paths) : {})) {
     idleRss.values[name] = m.rssKiB / 1024;
     report.extra[`idle memory ${name}`] = m;
   }
@@ -148,7 +160,7 @@ async function main(): Promise<void> {
   const tp8 = metric("tput_8", "throughput, 8 streams", "MiB/s", true);
   const conn = metric("connect", "connect + first reply p50", "ms");
   const slow99 = metric("slow_p99", "p99 while another client stalls", "ms");
-  for (const p of paths) {
+  for (const p of want("echo") ? paths : []) {
     log(`${p.name}: round trips`);
     const s = await roundTrips(p, "x".repeat(64), N.small, 30_000);
     small50.values[p.name] = percentile(s, 0.5);
@@ -165,81 +177,100 @@ async function main(): Promise<void> {
   }
 
   // The byte-level floor (bench/floor.ts): the relay's route when Node only moves bytes. Echo rows only.
-  log(`${FLOOR}: round trips and throughput`);
-  const floor = await floorPath(echo.port);
-  cleanups.push(() => floor.close());
-  report.paths.push(FLOOR);
-  {
+  if (want("floor")) {
+    log(`${FLOOR}: round trips and throughput`);
+    const floor = await floorPath(echo.port);
+    cleanups.push(() => floor.close());
+    report.paths.push(FLOOR);
     const s = await roundTrips(floor, "x".repeat(64), N.small, 30_000);
     small50.values[FLOOR] = percentile(s, 0.5);
     small99.values[FLOOR] = percentile(s, 0.99);
     big.values[FLOOR] = percentile(await roundTrips(floor, Buffer.alloc(1024 * 1024, 1), N.big, 30_000), 0.5);
     tp1.values[FLOOR] = (await throughput(floor, 1, N.tputSeconds)) / 1048576;
     tp8.values[FLOOR] = (await throughput(floor, 8, N.tputSeconds)) / 1048576;
+    await floor.close();
   }
-  await floor.close();
 
   // loopgate's own gateway over each path: its `health` RPC on one connection (the relays with the
   // gateway's in-process link), then `loopgate health` as a user runs it, a CLI process per call.
-  log("loopgate gateway: health RPC and `loopgate health` end to end");
   const rpc50 = metric("rpc_p50", "gateway `health` RPC p50", "ms");
   const rpc99 = metric("rpc_p99", "gateway `health` RPC p99", "ms");
   const health = metric("health", "`loopgate health` end to end p50", "ms");
-  const TOKEN = "bench-token-0123456789abcdef";
-  const gw = await startGateway({ args: ["--token", TOKEN] });
-  cleanups.push(async () => void (await gw.kill()));
-  const timeCli = async (argv: string[], env: Record<string, string>) => {
-    const xs: number[] = [];
-    for (let i = 0; i < N.health; i++) {
-      const t0 = performance.now();
-      const r = await cli(argv, { env });
-      if (r.code !== 0) throw new Error(`health failed: ${r.stderr}`);
-      xs.push(performance.now() - t0);
+  if (want("rpc")) await gatewayPhase();
+  async function gatewayPhase(): Promise<void> {
+    log("loopgate gateway: health RPC and `loopgate health` end to end");
+    const TOKEN = "bench-token-0123456789abcdef";
+    const gw = await startGateway({ args: ["--token", TOKEN] });
+    cleanups.push(async () => void (await gw.kill()));
+    const timeCli = async (argv: string[], env: Record<string, string>) => {
+      const xs: number[] = [];
+      for (let i = 0; i < N.health; i++) {
+        const t0 = performance.now();
+        const r = await cli(argv, { env });
+        if (r.code !== 0) throw new Error(`health failed: ${r.stderr}`);
+        xs.push(performance.now() - t0);
+      }
+      return percentile(xs, 0.5);
+    };
+    const timeRpc = async (target: PathTarget, token: string) => {
+      const xs = await rpcRoundTrips(target, token, N.small, 30_000);
+      rpc50.values[target.name] = percentile(xs, 0.5);
+      rpc99.values[target.name] = percentile(xs, 0.99);
+    };
+    const bare = { OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", LOOPGATE_CONFIG: "" };
+    await timeRpc(await directPath(gw.port), TOKEN);
+    health.values.direct = await timeCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], bare);
+    if (!sshAvailable()) {
+      if (!report.paths.includes("ssh -L")) report.paths.splice(1, 0, "ssh -L");
+      const t = await startSshTunnel(gw.port);
+      cleanups.push(() => t.close());
+      await timeRpc({ name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: async () => {} }, TOKEN);
+      health.values["ssh -L"] = await timeCli(
+        ["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN],
+        bare,
+      );
     }
-    return percentile(xs, 0.5);
-  };
-  const timeRpc = async (target: PathTarget, token: string) => {
-    const xs = await rpcRoundTrips(target, token, N.small, 30_000);
-    rpc50.values[target.name] = percentile(xs, 0.5);
-    rpc99.values[target.name] = percentile(xs, 0.99);
-  };
-  const bare = { OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", LOOPGATE_CONFIG: "" };
-  await timeRpc(await directPath(gw.port), TOKEN);
-  health.values.direct = await timeCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], bare);
-  if (!sshAvailable()) {
-    const t = await startSshTunnel(gw.port);
-    cleanups.push(() => t.close());
-    await timeRpc({ name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: async () => {} }, TOKEN);
-    health.values["ssh -L"] = await timeCli(
-      ["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN],
-      bare,
-    );
+    for (const kind of ["node", "workers"] as const) {
+      const name = kind === "node" ? "relay (Node)" : "relay (Workers)";
+      if (kind === "workers" && (args["no-workers"] || workersUnavailable())) continue;
+      if (!report.paths.includes(name)) report.paths.push(name);
+      const host = await makeHost();
+      const relay = await startRelay(kind, { allowHosts: [host.hostId] });
+      cleanups.push(async () => void (await relay.kill("SIGKILL")));
+      const lgw = await startLinkedGateway(host, relay);
+      cleanups.push(async () => void (await lgw.kill()));
+      const minted = await mintToken(host, relay);
+      await timeRpc(
+        {
+          name,
+          url: `${relay.url}/h/${host.hostId}`,
+          pins: [relay.pin],
+          headers: { authorization: `Bearer ${minted.token}` },
+          pids: {},
+          close: async () => {},
+        },
+        minted.token,
+      );
+      health.values[name] = await timeCli(["health"], clientEnv(minted.clientConfig));
+    }
   }
-  for (const kind of ["node", "workers"] as const) {
+
+  // Fairness across hosts: another host's p99 alone and while one host floods the same relay (bench/fairness.ts).
+  const fairAlone = metric("fair_alone_p99", "other host's p99, alone", "ms");
+  const fairFlood = metric("fair_flood_p99", "other host's p99 while one host floods", "ms");
+  for (const kind of want("fair") ? (["node", "workers"] as const) : []) {
+    if (kind === "workers" && (args["no-workers"] || workersUnavailable())) continue;
     const name = kind === "node" ? "relay (Node)" : "relay (Workers)";
-    if (!report.paths.includes(name)) continue;
-    const host = await makeHost();
-    const relay = await startRelay(kind, { allowHosts: [host.hostId] });
-    cleanups.push(async () => void (await relay.kill("SIGKILL")));
-    const lgw = await startLinkedGateway(host, relay);
-    cleanups.push(async () => void (await lgw.kill()));
-    const minted = await mintToken(host, relay);
-    await timeRpc(
-      {
-        name,
-        url: `${relay.url}/h/${host.hostId}`,
-        pins: [relay.pin],
-        headers: { authorization: `Bearer ${minted.token}` },
-        pids: {},
-        close: async () => {},
-      },
-      minted.token,
-    );
-    health.values[name] = await timeCli(["health"], clientEnv(minted.clientConfig));
+    log(`${name}: another host's p99 while one host floods`);
+    if (!report.paths.includes(name)) report.paths.push(name);
+    const f = await fairness(kind, N.small, N.fairSeconds);
+    fairAlone.values[name] = f.p99AloneMs;
+    fairFlood.values[name] = f.p99FloodedMs;
+    report.extra[`fairness ${name}`] = f;
   }
 
   log(`idle clients: ${N.idle} per relay`);
-  for (const p of paths.filter((x) => x.name.startsWith("relay"))) {
+  for (const p of want("idle") ? paths.filter((x) => x.name.startsWith("relay")) : []) {
     const r = await idleClients(p, N.idle);
     report.extra[`idle ${p.name}`] = r;
     log(`${p.name}: held ${r.held}/${r.opened}, KiB per client ${JSON.stringify(r.kibPerClient)}`);
@@ -248,7 +279,7 @@ async function main(): Promise<void> {
   Object.assign(perClient.values, relayKibPerClient(report, paths));
   log("relay restart to first successful request");
   const rec = metric("reconnect", "relay restart → first echo (after listening)", "ms");
-  for (const p of paths) {
+  for (const p of want("reconnect") ? paths : []) {
     const r = await reconnect(p);
     if (r) rec.values[p.name] = r.listenToFirstEchoMs;
   }
@@ -260,6 +291,10 @@ async function main(): Promise<void> {
   for (const m of [small50, small99, big, tp1, tp8]) {
     const r = ratio(m.values["relay (Node)"], m.values[FLOOR]);
     if (r !== undefined) console.log(`relay (Node) ÷ ${FLOOR}, ${m.label}: ${r.toFixed(2)}×`);
+  }
+  for (const name of Object.keys(fairFlood.values)) {
+    const r = ratio(fairFlood.values[name], fairAlone.values[name]);
+    if (r !== undefined) console.log(`${name}, other host's p99 flooded ÷ alone: ${r.toFixed(2)}×`);
   }
   for (const [k, v] of Object.entries(report.extra)) console.log(`${k}: ${JSON.stringify(v)}`);
   writeJson(args.out!, report);

@@ -10,6 +10,7 @@
 import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
+import { useFrameAllocator } from "../../shared/link/codec.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { zeroMask } from "../tls/pinned-connect.ts";
 import { Heartbeat, LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
@@ -23,6 +24,9 @@ import { linkStreamSocket } from "./stream-socket.ts";
 import type { GatewayHandle } from "../gateway/server.ts";
 import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
+
+// Link frames are written in full before they are sent: no need to zero them first.
+useFrameAllocator((n) => Buffer.allocUnsafe(n));
 
 export type LinkState = "connecting" | "linked" | "backoff" | "stopped";
 
@@ -330,11 +334,15 @@ export class LinkConnector {
       generateMask: zeroMask,
     });
     this.#upstreams.add(local);
-    const early: { data: string | Uint8Array; release: () => void }[] = [];
-    stream.onMessage = (data, _bin, release) => {
-      if (local.readyState === WebSocket.OPEN) local.send(data, { binary: typeof data !== "string" }, () => release());
-      else early.push({ data, release });
+    const early: { data: string | Uint8Array; binary: boolean; fin: boolean; release: () => void }[] = [];
+    const toLocal = (data: string | Uint8Array, binary: boolean, fin: boolean, release: () => void) => {
+      if (local.readyState === WebSocket.OPEN) local.send(data, { binary, fin }, () => release());
+      else early.push({ data, binary, fin, release });
     };
+    // Held messages arrive whole; the rest go on chunk by chunk as WebSocket fragments (text as its
+    // UTF-8 bytes, which the gateway's WebSocket checks), never reassembled or re-encoded here.
+    stream.onMessage = (data, _bin, release) => toLocal(data, typeof data !== "string", true, release);
+    stream.onChunk = toLocal;
     stream.onDrain = () => local.resume();
     stream.onClose = (code, reason) => {
       if (local.readyState === WebSocket.OPEN || local.readyState === WebSocket.CONNECTING) {
@@ -346,13 +354,13 @@ export class LinkConnector {
       }
     };
     local.on("open", () => {
-      for (const m of early.splice(0)) local.send(m.data, { binary: typeof m.data !== "string" }, () => m.release());
+      for (const m of early.splice(0)) local.send(m.data, { binary: m.binary, fin: m.fin }, () => m.release());
     });
     local.on("message", (data, isBinary) => {
       const b = data as Buffer;
-      // A view of ws's fresh message buffer (nothing writes to it again), not a copy.
-      const payload = isBinary ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : b.toString("utf8");
-      if (!stream.sendMessage(payload)) local.pause();
+      // A view of ws's fresh message buffer (nothing writes to it again), not a copy; text stays its
+      // UTF-8 bytes (ws has checked them).
+      if (!stream.sendMessage(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), isBinary)) local.pause();
     });
     local.on("close", (code, reason) => {
       this.#upstreams.delete(local);

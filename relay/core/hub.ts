@@ -19,6 +19,12 @@ import type { RelayLog } from "../../shared/log.ts";
 export interface ClientSocket {
   /** Sends; `done` runs once the bytes left this process (or at once where the runtime cannot tell). */
   send(data: string | Uint8Array, done: () => void): void;
+  /**
+   * Where the runtime can send a message in fragments (Node): one chunk of a
+   * message from the host, sent on as it arrives (`fin` on the last; text
+   * as its UTF-8 bytes), so the relay never holds a large message whole.
+   */
+  sendChunk?(chunk: Uint8Array, isBinary: boolean, fin: boolean, done: () => void): void;
   close(code: number, reason: string): void;
   /** Stop/start reading from the client (no-ops where the runtime cannot). */
   pause(): void;
@@ -34,7 +40,8 @@ export interface LinkSocket {
 export interface ClientHandle {
   /** The link stream carrying this client (persisted by relays that can be evicted). */
   streamId: number;
-  message(data: string | Uint8Array): void;
+  /** `isBinary` false with bytes: a text message's UTF-8 (already checked by the socket), passed on as is. */
+  message(data: string | Uint8Array, isBinary?: boolean): void;
   closed(code: number, reason: string): void;
 }
 
@@ -373,6 +380,11 @@ export class HostHub implements HostRecord {
       if (stream.heldBytes > peak) peak = stream.heldBytes;
       sock.send(data, release);
     };
+    if (sock.sendChunk)
+      stream.onChunk = (chunk, isBinary, fin, release) => {
+        if (stream.heldBytes > peak) peak = stream.heldBytes;
+        sock.sendChunk?.(chunk, isBinary, fin, release);
+      };
     stream.onDrain = () => sock.resume();
     stream.onClose = (code, reason) => {
       end();
@@ -380,9 +392,9 @@ export class HostHub implements HostRecord {
     };
     return {
       streamId: stream.id,
-      message: (data) => {
+      message: (data, isBinary) => {
         if (ended) return;
-        const below = stream.sendMessage(data);
+        const below = stream.sendMessage(data, isBinary ?? typeof data !== "string");
         if (stream.queuedBytes > peak) peak = stream.queuedBytes;
         if (!below) sock.pause();
       },

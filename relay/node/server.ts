@@ -11,6 +11,7 @@ import type { JWK } from "jose";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import { acceptUpgrade, handleUpgrades, incomingOf } from "./upgrade.ts";
+import { Inbox, PauseGate, TurnBudget } from "./fair-inbox.ts";
 import type { OpenMeta } from "../../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "../core/app.ts";
 import { HostHub, type ClientSocket } from "../core/hub.ts";
@@ -19,11 +20,14 @@ import { DEFAULT_RELAY_LIMITS, RelayClose, type RelayLimits } from "../core/limi
 import { SUBPROTOCOL, LinkTokenLedger } from "../core/auth.ts";
 import { relayAudience } from "../../shared/tokens.ts";
 import type { LinkLimits } from "../../shared/link/mux.ts";
-import { MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
+import { MAX_FRAME_BYTES, useFrameAllocator } from "../../shared/link/codec.ts";
 import { RelayMetrics, metricFamilies } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
 import { normalizeAddr } from "../../shared/url-safety.ts";
+
+// Link frames are written in full before they are sent: no need to zero them first.
+useFrameAllocator((n) => Buffer.allocUnsafe(n));
 
 export interface NodeRelayOptions {
   host: string;
@@ -62,6 +66,17 @@ function toBytes(data: RawData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+interface ClientMessage {
+  data: RawData;
+  isBinary: boolean;
+}
+
+function clientMessageBytes(m: ClientMessage): number {
+  const d = m.data;
+  if (Array.isArray(d)) return d.reduce((n, b) => n + b.length, 0);
+  return d.byteLength;
+}
+
 export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay> {
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...opts.limits };
   const allow = new Set(opts.allowHosts);
@@ -70,6 +85,14 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   const sockets = new Map<WebSocket, number>();
   const metrics = new RelayMetrics();
   const processMetrics = opts.metrics?.token ? startProcessMetrics() : undefined;
+
+  /** Each host's share of a turn, spent by its link and its clients alike. */
+  const budgets = new Map<string, TurnBudget>();
+  const budgetOf = (hostId: string) => {
+    let b = budgets.get(hostId);
+    if (!b) budgets.set(hostId, (b = new TurnBudget()));
+    return b;
+  };
 
   const track = (ws: WebSocket) => {
     sockets.set(ws, Date.now());
@@ -97,8 +120,17 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
       publicJwk,
     );
-    ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
-    ws.on("close", () => handle.closed());
+    // Frames go through an inbox: this host gets a bounded share of each turn (fairness across hosts).
+    // Text is the keepalive ping, which the hub answers, or a protocol error it closes on.
+    const inbox = new Inbox(budgetOf(hostId), ws, (b: Uint8Array) => b.length, handle.message);
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary) return handle.message(data.toString());
+      inbox.push(toBytes(data));
+    });
+    ws.on("close", () => {
+      inbox.close();
+      handle.closed();
+    });
   };
 
   const clientOpened = (hub: HostHub, meta: OpenMeta | undefined, protocol: string | undefined) => (ws: WebSocket) => {
@@ -108,18 +140,39 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     track(ws);
     if (protocol !== undefined && ws.protocol !== protocol)
       opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
+    const gate = new PauseGate(ws);
     const sock: ClientSocket = {
       send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
+      // A host's message goes on chunk by chunk, as WebSocket fragments: never held whole here.
+      sendChunk: (chunk, isBinary, fin, done) => ws.send(chunk, { binary: isBinary, fin }, () => done()),
       close: (code, reason) => {
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
       },
-      pause: () => ws.pause(),
-      resume: () => ws.resume(),
+      pause: () => gate.pauseCredit(),
+      resume: () => gate.resumeCredit(),
     };
     const handle = hub.attachClient(sock, open);
     if (!handle) return;
-    ws.on("message", (data, isBinary) => handle.message(isBinary ? toBytes(data) : data.toString()));
-    ws.on("close", (code, reason) => handle.closed(code, reason.toString()));
+    // The client's messages share its host's turn budget with the host's link (fairness across hosts).
+    // Text stays bytes: ws has checked its UTF-8, and the link carries it as is.
+    const budget = budgetOf(hub.hostId);
+    // Made only once this client's messages first have to wait (most never do: idle clients hold none).
+    let inbox: Inbox<ClientMessage> | undefined;
+    ws.on("message", (data, isBinary) => {
+      if (!inbox && budget.available) {
+        budget.spend(clientMessageBytes({ data, isBinary }));
+        handle.message(toBytes(data), isBinary);
+        return;
+      }
+      inbox ??= new Inbox(budget, gate.inboxSide(), clientMessageBytes, (m: ClientMessage) =>
+        handle.message(toBytes(m.data), m.isBinary),
+      );
+      inbox.push({ data, isBinary });
+    });
+    ws.on("close", (code, reason) => {
+      inbox?.close();
+      handle.closed(code, reason.toString());
+    });
   };
 
   const audiences: string[] = [...(opts.audiences ?? [])];

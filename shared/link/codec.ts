@@ -102,18 +102,31 @@ function fail(message: string): never {
   throw new LoopgateError(ErrorCodes.LINK_PROTOCOL, `link frame: ${message}`);
 }
 
-function frame(type: number, streamId: number, payloadLength: number): { buf: Uint8Array; view: DataView } {
-  const buf = new Uint8Array(HEADER_BYTES + payloadLength);
-  const view = new DataView(buf.buffer);
-  view.setUint8(0, type);
-  view.setUint32(1, streamId >>> 0);
-  return { buf, view };
+/**
+ * Where frames are allocated. Web APIs only give zero-filled memory; a
+ * runtime with a faster allocator (Node's Buffer.allocUnsafe: every byte of
+ * a frame is written before it is sent) installs it with useFrameAllocator.
+ */
+let allocate: (bytes: number) => Uint8Array = (n) => new Uint8Array(n);
+
+export function useFrameAllocator(fn: (bytes: number) => Uint8Array): void {
+  allocate = fn;
+}
+
+function frame(type: number, streamId: number, payloadLength: number): Uint8Array {
+  const buf = allocate(HEADER_BYTES + payloadLength);
+  buf[0] = type;
+  buf[1] = streamId >>> 24;
+  buf[2] = (streamId >>> 16) & 0xff;
+  buf[3] = (streamId >>> 8) & 0xff;
+  buf[4] = streamId & 0xff;
+  return buf;
 }
 
 function jsonFrame(type: number, streamId: number, value: unknown, max: number): Uint8Array {
   const body = enc.encode(JSON.stringify(value));
   if (body.length > max) fail(`JSON payload of ${body.length} bytes exceeds ${max}`);
-  const { buf } = frame(type, streamId, body.length);
+  const buf = frame(type, streamId, body.length);
   buf.set(body, HEADER_BYTES);
   return buf;
 }
@@ -135,7 +148,7 @@ export function encodeAccept(streamId: number, info: AcceptInfo): Uint8Array {
 export function encodeData(streamId: number, data: Uint8Array, binary: boolean, fin: boolean): Uint8Array {
   checkStreamId(streamId);
   if (data.length > MAX_CHUNK_BYTES) fail(`DATA chunk of ${data.length} bytes exceeds ${MAX_CHUNK_BYTES}`);
-  const { buf } = frame(FrameType.DATA, streamId, 1 + data.length);
+  const buf = frame(FrameType.DATA, streamId, 1 + data.length);
   buf[HEADER_BYTES] = (binary ? DataFlags.BINARY : 0) | (fin ? DataFlags.FIN : 0);
   buf.set(data, HEADER_BYTES + 1);
   return buf;
@@ -144,8 +157,10 @@ export function encodeData(streamId: number, data: Uint8Array, binary: boolean, 
 export function encodeClose(streamId: number, code: number, reason: string): Uint8Array {
   checkStreamId(streamId);
   const r = enc.encode(clampCloseReason(reason));
-  const { buf, view } = frame(FrameType.CLOSE, streamId, 2 + r.length);
-  view.setUint16(HEADER_BYTES, sendableCloseCode(code));
+  const buf = frame(FrameType.CLOSE, streamId, 2 + r.length);
+  const wire = sendableCloseCode(code);
+  buf[HEADER_BYTES] = wire >>> 8;
+  buf[HEADER_BYTES + 1] = wire & 0xff;
   buf.set(r, HEADER_BYTES + 2);
   return buf;
 }
@@ -153,14 +168,17 @@ export function encodeClose(streamId: number, code: number, reason: string): Uin
 export function encodeCredit(streamId: number, bytes: number): Uint8Array {
   checkStreamId(streamId);
   if (!Number.isInteger(bytes) || bytes < 1 || bytes > 0xffffffff) fail(`credit ${bytes} out of range`);
-  const { buf, view } = frame(FrameType.CREDIT, streamId, 4);
-  view.setUint32(HEADER_BYTES, bytes);
+  const buf = frame(FrameType.CREDIT, streamId, 4);
+  buf[HEADER_BYTES] = bytes >>> 24;
+  buf[HEADER_BYTES + 1] = (bytes >>> 16) & 0xff;
+  buf[HEADER_BYTES + 2] = (bytes >>> 8) & 0xff;
+  buf[HEADER_BYTES + 3] = bytes & 0xff;
   return buf;
 }
 
 export function encodePing(nonce: Uint8Array, pong = false): Uint8Array {
   if (nonce.length !== 8) fail("ping nonce must be 8 bytes");
-  const { buf } = frame(pong ? FrameType.PONG : FrameType.PING, 0, 8);
+  const buf = frame(pong ? FrameType.PONG : FrameType.PING, 0, 8);
   buf.set(nonce, HEADER_BYTES);
   return buf;
 }
@@ -261,14 +279,37 @@ function validateAccept(v: Record<string, unknown>): AcceptInfo {
   };
 }
 
+function u32(b: Uint8Array, at: number): number {
+  return (
+    (((b[at] as number) << 24) |
+      ((b[at + 1] as number) << 16) |
+      ((b[at + 2] as number) << 8) |
+      (b[at + 3] as number)) >>>
+    0
+  );
+}
+
 /** Decodes and validates one frame. Throws LoopgateError(LINK_PROTOCOL) on anything malformed. */
 export function decodeFrame(bytes: Uint8Array): LinkFrame {
   if (bytes.length < HEADER_BYTES) fail(`truncated: ${bytes.length} bytes`);
   if (bytes.length > MAX_FRAME_BYTES && bytes[0] !== FrameType.CONTROL && bytes[0] !== FrameType.OPEN)
     fail(`frame of ${bytes.length} bytes exceeds ${MAX_FRAME_BYTES}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const type = view.getUint8(0);
-  const streamId = view.getUint32(1);
+  const type = bytes[0] as number;
+  const streamId = u32(bytes, 1);
+  // DATA first, and without closures or views: it is nearly every frame.
+  if (type === FrameType.DATA) {
+    if (streamId === 0) fail(`type ${type} needs a stream id`);
+    if (bytes.length < HEADER_BYTES + 1) fail("DATA without flags");
+    const flags = bytes[HEADER_BYTES] as number;
+    if (flags & ~3) fail(`DATA has unknown flags ${flags}`);
+    return {
+      type,
+      streamId,
+      binary: (flags & DataFlags.BINARY) !== 0,
+      fin: (flags & DataFlags.FIN) !== 0,
+      data: bytes.subarray(HEADER_BYTES + 1),
+    };
+  }
   const payload = bytes.subarray(HEADER_BYTES);
   const needStream = () => {
     if (streamId === 0) fail(`type ${type} needs a stream id`);
@@ -288,24 +329,11 @@ export function decodeFrame(bytes: Uint8Array): LinkFrame {
     case FrameType.ACCEPT:
       needStream();
       return { type, streamId, info: validateAccept(parseJson(payload, MAX_META_BYTES, "ACCEPT info")) };
-    case FrameType.DATA: {
-      needStream();
-      if (payload.length < 1) fail("DATA without flags");
-      const flags = payload[0] as number;
-      if (flags & ~3) fail(`DATA has unknown flags ${flags}`);
-      return {
-        type,
-        streamId,
-        binary: (flags & DataFlags.BINARY) !== 0,
-        fin: (flags & DataFlags.FIN) !== 0,
-        data: payload.subarray(1),
-      };
-    }
     case FrameType.CLOSE: {
       needStream();
       if (payload.length < 2) fail("CLOSE without a code");
       if (payload.length > 2 + MAX_REASON_BYTES) fail("CLOSE reason too long");
-      const code = view.getUint16(HEADER_BYTES);
+      const code = ((bytes[HEADER_BYTES] as number) << 8) | (bytes[HEADER_BYTES + 1] as number);
       if (sendableCloseCode(code) !== code) fail(`CLOSE code ${code} is not allowed on the wire`);
       let reason: string;
       try {
@@ -318,7 +346,7 @@ export function decodeFrame(bytes: Uint8Array): LinkFrame {
     case FrameType.CREDIT: {
       needStream();
       if (payload.length !== 4) fail("CREDIT must carry 4 bytes");
-      const n = view.getUint32(HEADER_BYTES);
+      const n = u32(bytes, HEADER_BYTES);
       if (n === 0) fail("CREDIT of 0");
       return { type, streamId, bytes: n };
     }

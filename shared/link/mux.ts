@@ -22,10 +22,16 @@ export interface LinkLimits extends StreamLimits {
   maxStreams: number;
 }
 
-/** Defaults: a 256 KiB window per stream keeps one stream near line rate on a fast path without letting a stalled one hold much. */
+/**
+ * Defaults: every stream starts with the protocol's 256 KiB of credit each
+ * way; each receiver then grants up to a 1 MiB window, so one stream keeps a
+ * fast path busy (a 1 MiB message crosses in one round of credit) while a
+ * stalled one holds at most that.
+ */
 export const DEFAULT_LINK_LIMITS: LinkLimits = {
   maxStreams: 1024,
   initialWindow: 256 * 1024,
+  receiveWindow: 1024 * 1024,
   maxMessageBytes: 25 * 1024 * 1024,
   maxQueuedBytes: 32 * 1024 * 1024,
   highWaterBytes: 512 * 1024,
@@ -62,6 +68,9 @@ export class LinkMux {
     this.role = opts.role;
     this.#opts = opts;
     this.limits = { ...DEFAULT_LINK_LIMITS, ...opts.limits };
+    // A caller that sets only the initial window means that window (tests, small links).
+    if (opts.limits?.initialWindow !== undefined && opts.limits.receiveWindow === undefined)
+      this.limits.receiveWindow = opts.limits.initialWindow;
     this.#lastRx = (opts.now ?? Date.now)();
   }
 
@@ -114,6 +123,7 @@ export class LinkMux {
     const s = new LinkStream(id, this.#streamHost, this.limits);
     this.#streams.set(id, s);
     this.#send(encodeOpen(id, meta));
+    s.growWindow();
     return s;
   }
 
@@ -181,6 +191,7 @@ export class LinkMux {
         }
         const s = new LinkStream(f.streamId, this.#streamHost, this.limits, f.meta);
         this.#streams.set(f.streamId, s);
+        s.growWindow();
         try {
           this.#opts.onOpen?.(s);
         } catch (e) {

@@ -4,12 +4,20 @@
  * queue); incoming chunks are reassembled into whole messages; credit goes
  * back to the peer only as the consumer releases what it was given, so a
  * reader that stops reading stalls its own stream and nothing else.
+ *
+ * Windows: both sides start each stream with `initialWindow` of credit (a
+ * protocol constant: it must match the peer's). A receiver with a larger
+ * `receiveWindow` grants the difference at once (growWindow), so a fast path
+ * keeps more in flight; a peer that caps credit at the initial window simply
+ * does not use the extra.
  */
 import { encodeData, encodeClose, encodeCredit, encodeAccept, type OpenMeta, type AcceptInfo } from "./codec.ts";
 
 export interface StreamLimits {
-  /** Credit each side starts with, per stream (bytes). */
+  /** Credit each side starts with, per stream (bytes). Both peers must agree on it. */
   initialWindow: number;
+  /** What this side lets its peer have in flight per stream (bytes; initialWindow when absent or smaller). */
+  receiveWindow?: number;
   /** Largest reassembled message (bytes); larger closes the stream with 1009. */
   maxMessageBytes: number;
   /** Bytes queued for sending before the stream is closed (a source that cannot be paused). */
@@ -29,8 +37,14 @@ const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 type Outgoing = { data: Uint8Array; offset: number; binary: boolean };
 
+/** Most credit a sender keeps: far past any window, so a peer's grants can never overflow it. */
+const MAX_SEND_CREDIT = 64 * 1024 * 1024;
+
 /** `bytes`: the message's size on the wire (UTF-8 bytes for text), so a consumer need not re-encode to measure it. */
 export type MessageHandler = (data: string | Uint8Array, isBinary: boolean, release: () => void, bytes: number) => void;
+
+/** One chunk of a message, for a consumer that forwards without reassembling (see `onChunk`). */
+export type ChunkHandler = (chunk: Uint8Array, isBinary: boolean, fin: boolean, release: () => void) => void;
 
 export class LinkStream {
   readonly id: number;
@@ -54,8 +68,20 @@ export class LinkStream {
   #wasAboveHighWater = false;
   /** Largest message accepted from the peer (at most limits.maxMessageBytes; see limitIncoming). */
   #maxIncoming: number;
+  /** This side's receive window: the most the peer may have sent and not had granted back. */
+  readonly #window: number;
+  #grown = false;
+  /** onChunk: inside a message whose first chunk was handed over. */
+  #midMessage = false;
 
   onMessage: MessageHandler = (_d, _b, release) => release();
+  /**
+   * When set, messages are not reassembled: each chunk is handed over as it
+   * arrives (`fin` on a message's last), as bytes even for text (not checked
+   * as UTF-8: the consumer forwards them to a peer that checks). A relay
+   * streams large messages through this way, without holding them whole.
+   */
+  onChunk: ChunkHandler | undefined;
   /** The stream ended other than by our own close(): peer CLOSE, a limit, or link loss. Fires once. */
   onClose: (code: number, reason: string) => void = () => {};
   onAccept: (info: AcceptInfo) => void = () => {};
@@ -69,6 +95,7 @@ export class LinkStream {
     this.meta = meta;
     this.#sendCredit = limits.initialWindow;
     this.#maxIncoming = limits.maxMessageBytes;
+    this.#window = Math.max(limits.initialWindow, limits.receiveWindow ?? limits.initialWindow);
   }
 
   /**
@@ -102,10 +129,13 @@ export class LinkStream {
     this.#host.sendFrame(encodeAccept(this.id, info));
   }
 
-  /** Queues a message; returns false when the caller should pause its source. */
-  sendMessage(data: string | Uint8Array): boolean {
+  /**
+   * Queues a message; returns false when the caller should pause its source.
+   * `binary`: false sends bytes as a text message (UTF-8 the caller has
+   * already checked, e.g. a WebSocket text frame), without decoding them.
+   */
+  sendMessage(data: string | Uint8Array, binary = typeof data !== "string"): boolean {
     if (this.#state !== "open") return false;
-    const binary = typeof data !== "string";
     const bytes = typeof data === "string" ? enc.encode(data) : data;
     if (bytes.length > this.#limits.maxMessageBytes) {
       this.#fail(1009, `message of ${bytes.length} bytes exceeds the ${this.#limits.maxMessageBytes}-byte limit`);
@@ -189,7 +219,7 @@ export class LinkStream {
   handleData(binary: boolean, fin: boolean, data: Uint8Array): void {
     if (this.#state === "closed") return;
     this.#outstanding += data.length;
-    if (this.#outstanding > this.#limits.initialWindow) {
+    if (this.#outstanding > this.#window) {
       this.#fail(1008, "link protocol: credit exceeded");
       return;
     }
@@ -198,6 +228,8 @@ export class LinkStream {
       this.#fail(1009, `message exceeds the ${this.#maxIncoming}-byte limit`);
       return;
     }
+    // A message that began whole (onChunk set since) is finished whole.
+    if (this.onChunk && this.#parts.length === 0) return this.#handleChunk(binary, fin, data);
     if (!fin) {
       if (this.#parts.length === 0) this.#partsBinary = binary;
       // A view, not a copy: what the mux hands in is a fresh receive buffer that nothing writes to again.
@@ -245,6 +277,31 @@ export class LinkStream {
     );
   }
 
+  /** A chunk handed over as it is: the message's type is its first chunk's; the size limit still counts the whole. */
+  #handleChunk(binary: boolean, fin: boolean, data: Uint8Array): void {
+    if (!this.#midMessage) this.#partsBinary = binary;
+    this.#partsBytes += data.length;
+    this.#midMessage = !fin;
+    const isBinary = this.#partsBinary;
+    if (fin) this.#partsBytes = 0;
+    this.#unreleasedBytes += data.length;
+    let released = false;
+    (this.onChunk as ChunkHandler)(data, isBinary, fin, () => {
+      if (released) return;
+      released = true;
+      this.#unreleasedBytes -= data.length;
+      this.#maybeGrant();
+    });
+  }
+
+  /** Receiver: gives the peer the part of our receive window past the initial one (once, when the stream opens). */
+  growWindow(): void {
+    const extra = this.#window - this.#limits.initialWindow;
+    if (this.#state !== "open" || extra <= 0 || this.#grown) return;
+    this.#grown = true;
+    this.#host.sendFrame(encodeCredit(this.id, extra));
+  }
+
   /**
    * Grants back what the consumer no longer holds: received bytes minus those
    * of messages still unreleased (a pipelined stream keeps flowing while one
@@ -255,7 +312,7 @@ export class LinkStream {
     if (this.#state === "closed") return;
     const n = Math.min(this.#ungranted, this.#ungranted - this.#unreleasedBytes);
     if (n <= 0) return;
-    if (n < this.#limits.initialWindow / 4 && this.#outstanding < this.#limits.initialWindow / 2) return;
+    if (n < this.#window / 4 && this.#outstanding < this.#window / 2) return;
     this.#ungranted -= n;
     this.#outstanding -= n;
     this.#host.sendFrame(encodeCredit(this.id, n));
@@ -274,7 +331,7 @@ export class LinkStream {
   /** @internal */
   handleCredit(n: number): void {
     if (this.#state === "closed") return;
-    this.#sendCredit = Math.min(this.#sendCredit + n, this.#limits.initialWindow);
+    this.#sendCredit = Math.min(this.#sendCredit + n, MAX_SEND_CREDIT);
     this.#pump();
   }
 

@@ -2,11 +2,15 @@
  * Isolation and sustained load at the relay (npm run test:chaos), bounded in
  * count and time and all on 127.0.0.1:
  * - one host flooding its link does not slow another host's clients beyond a
- *   stated bound: p99 round trip under 250 ms (or 4x unloaded + 25 ms if
- *   that is larger) while the other host pushes tens of MiB/s through the
+ *   stated bound: p99 round trip at most FAIR_RATIO times its p99 alone
+ *   (floor: 150 ms; 250 ms on local workerd) while the other host pushes tens of MiB/s through the
  *   same relay. The hosts share no link and no queue; what they share is
- *   the relay's CPU, and on a 2-core machine that runs the relay, both links,
- *   both upstreams and the flooder, that is what the bound covers.
+ *   the relay's event loop (the Node relay gives each host a bounded share
+ *   of every turn: relay/node/fair-inbox.ts) and its CPU, and on a 2-core
+ *   machine that runs the relay, both links, both upstreams and the flooder,
+ *   that is what the bound covers. The target is 5x (bench/fairness.ts
+ *   measures it); the default ratio, 50x, is that with slack for a shared CI
+ *   machine. Before the fair inbox this test saw 300-470 ms on such a machine.
  * - many clients with steady traffic for a bounded time: nothing lost, and the
  *   relay's memory stays flat (last third within 25 % + 16 MiB of the first).
  * Both run against the Node relay and the Workers relay (local workerd). On
@@ -35,6 +39,7 @@ import { runProcess, rssKiB, ROOT, type Proc } from "../helpers/proc.ts";
 
 const LOAD_SECONDS = Number(process.env.LOOPGATE_CHAOS_LOAD_SECONDS ?? 12);
 const LOAD_CLIENTS = Number(process.env.LOOPGATE_CHAOS_LOAD_CLIENTS ?? 200);
+const FAIR_RATIO = Number(process.env.LOOPGATE_CHAOS_FAIR_RATIO ?? 50);
 
 function open(relay: RelayProc, hostId: string, token: string): Promise<WebSocket> {
   return openWebSocket(`${relay.url}/h/${hostId}`, {
@@ -111,9 +116,10 @@ for (const kind of RELAY_KINDS)
       const mib = Number(/mib (\d+)/.exec(flood.stdout.filter((l) => l.startsWith("mib")).pop() ?? "mib 0")![1]);
       await flood.kill("SIGKILL");
       b.close();
-      const bound = Math.max(250, base * 4 + 25);
+      // Local workerd runs both hosts' Durable Objects on one thread, without the Node relay's turn budget: a higher floor.
+      const bound = Math.max(kind === "workers" ? 250 : 150, base * FAIR_RATIO);
       console.log(
-        `# ${kind}: host B p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms while host A echoed ${mib} MiB`,
+        `# ${kind}: host B p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms (${(loaded / base).toFixed(1)}x) while host A echoed ${mib} MiB`,
       );
       assert.deepEqual(
         flood.stdout.filter((l) => l.startsWith("closed")),

@@ -151,6 +151,79 @@ test("mux: credit stops a sender at the window; a stalled stream does not block 
   assert.equal(stalled.queuedBytes, 0);
 });
 
+test("mux: a receive window past the initial one is granted at open; a peer with the initial window still interoperates", async () => {
+  const initial = { initialWindow: 16 * 1024, chunkBytes: 4 * 1024, highWaterBytes: 1024 * 1024 };
+  const cases = [
+    { relayWindow: 64 * 1024, hostWindow: 64 * 1024, expectHeld: 64 * 1024 },
+    // A host that knows only the initial window (an older host) holds its peer to it.
+    { relayWindow: 64 * 1024, hostWindow: 16 * 1024, expectHeld: 16 * 1024 },
+    { relayWindow: 16 * 1024, hostWindow: 64 * 1024, expectHeld: 64 * 1024 },
+  ];
+  for (const c of cases) {
+    const opened: LinkStream[] = [];
+    let relay!: LinkMux;
+    let host!: LinkMux;
+    const deliver = (to: () => LinkMux) => (f: Uint8Array) => queueMicrotask(() => to().receive(f));
+    relay = new LinkMux({
+      role: "relay",
+      send: deliver(() => host),
+      limits: { ...initial, receiveWindow: c.relayWindow },
+    });
+    host = new LinkMux({
+      role: "host",
+      send: deliver(() => relay),
+      limits: { ...initial, receiveWindow: c.hostWindow },
+      onOpen: (s) => opened.push(s),
+    });
+    const s = relay.openStream(META);
+    await tick();
+    const held: (() => void)[] = [];
+    opened[0]!.onMessage = (_d, _b, release) => held.push(release); // holds everything
+    let closed: number | undefined;
+    s.onClose = (code) => (closed = code);
+    for (let i = 0; i < 64; i++) s.sendMessage(new Uint8Array(4 * 1024));
+    for (let i = 0; i < 20; i++) await tick();
+    assert.equal(closed, undefined, "no credit violation either way");
+    assert.equal(opened[0]!.heldBytes, c.expectHeld, `window ${JSON.stringify(c)}`);
+    held.splice(0).forEach((r) => r());
+    for (let i = 0; i < 100 && s.queuedBytes > 0; i++) {
+      await tick();
+      held.splice(0).forEach((r) => r());
+    }
+    assert.equal(s.queuedBytes, 0, "everything crossed once released");
+  }
+});
+
+test("stream: onChunk hands each chunk over as it arrives, text as bytes, under the message cap", async () => {
+  const { relay, opened } = pair({ initialWindow: 16 * 1024, chunkBytes: 4 * 1024 });
+  const s = relay.openStream(META);
+  await tick();
+  const chunks: [number, boolean, boolean][] = [];
+  let text = "";
+  s.onChunk = (chunk, isBinary, fin, release) => {
+    chunks.push([chunk.length, isBinary, fin]);
+    if (!isBinary) text += new TextDecoder().decode(chunk, { stream: !fin });
+    release();
+  };
+  opened[0]!.sendMessage(new Uint8Array(10 * 1024));
+  opened[0]!.sendMessage("é".repeat(3000)); // 6000 bytes: a chunk boundary inside a character
+  for (let i = 0; i < 50 && chunks.length < 5; i++) await tick();
+  assert.deepEqual(chunks, [
+    [4096, true, false],
+    [4096, true, false],
+    [2048, true, true],
+    [4096, false, false],
+    [1904, false, true],
+  ]);
+  assert.equal(text, "é".repeat(3000));
+  let code: number | undefined;
+  s.onClose = (c) => (code = c);
+  s.limitIncoming(6 * 1024);
+  opened[0]!.sendMessage(new Uint8Array(8 * 1024));
+  for (let i = 0; i < 20 && code === undefined; i++) await tick();
+  assert.equal(code, 1009);
+});
+
 test("mux: a source that cannot pause is told to pause, then closed at the queue limit", async () => {
   const { relay, opened } = pair({
     initialWindow: 16 * 1024,
