@@ -4,7 +4,6 @@
  * echoes, from a separate process). Each host has its own link process and
  * its own upstream process, as real hosts do: the relay is what they share.
  */
-import { join } from "node:path";
 import {
   startRelay,
   makeHost,
@@ -13,7 +12,7 @@ import {
   startEchoProcess,
   type RelayKind,
 } from "../test/helpers/relay.ts";
-import { runProcess, ROOT } from "../test/helpers/proc.ts";
+import { startFlood } from "../test/helpers/flood.ts";
 import { roundTrips, percentile } from "./measure.ts";
 import type { PathTarget } from "./paths.ts";
 
@@ -44,32 +43,20 @@ export async function fairness(kind: RelayKind, count: number, floodSeconds: num
       close: async () => {},
     };
     const alone = await roundTrips(b, "x".repeat(64), count, 20_000);
-    const flood = runProcess(process.execPath, [
-      join(ROOT, "test", "helpers", "flood-client.ts"),
-      `${relay.url}/h/${hostA.hostId}`,
-      relay.pin,
-      tokenA,
-      "8",
-      String(512 * 1024),
-      // Workers cannot pause a client's reads: keep the flooder within its credit there.
-      kind === "workers" ? String(1024 * 1024) : "0",
-    ]);
+    const flood = await startFlood(relay, hostA.hostId, tokenA, kind);
     try {
-      await flood.waitForLine((l) => l === "ready");
-      await new Promise((r) => setTimeout(r, 500));
       const flooded = await roundTrips(b, "x".repeat(64), count, floodSeconds * 1000);
       await new Promise((r) => setTimeout(r, 1100));
-      const mib = Number(/mib (\d+)/.exec(flood.stdout.filter((l) => l.startsWith("mib")).pop() ?? "mib 0")?.[1]);
       return {
         p99AloneMs: percentile(alone, 0.99),
         p99FloodedMs: percentile(flooded, 0.99),
         p50AloneMs: percentile(alone, 0.5),
         p50FloodedMs: percentile(flooded, 0.5),
-        floodMiB: mib,
-        floodClosed: flood.stdout.filter((l) => l.startsWith("closed")),
+        floodMiB: flood.mib(),
+        floodClosed: flood.closed(),
       };
     } finally {
-      await flood.kill("SIGKILL");
+      await flood.stop();
     }
   } finally {
     for (const l of links) await l.kill("SIGKILL");

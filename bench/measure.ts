@@ -6,6 +6,7 @@ import type WebSocket from "ws";
 import { openWebSocket } from "../agent/tls/pinned-connect.ts";
 import type { PathTarget } from "./paths.ts";
 import { rssKiB } from "../test/helpers/proc.ts";
+import { connectParams } from "../test/helpers/ws-client.ts";
 
 export function open(p: PathTarget, timeoutMs = 15_000): Promise<WebSocket> {
   return openWebSocket(p.url, {
@@ -237,14 +238,10 @@ export async function rpcRoundTrips(p: PathTarget, token: string, count: number,
       type: "req",
       id: "c",
       method: "connect",
-      params: {
-        minProtocol: 4,
-        maxProtocol: 4,
-        client: { id: "cli", version: "0.0.0", platform: process.platform, mode: "cli" },
-        role: "operator",
-        scopes: ["operator.read"],
-        auth: { token },
-      },
+      params: connectParams(
+        { token },
+        { client: { id: "cli", version: "0.0.0", platform: process.platform, mode: "cli" }, scopes: ["operator.read"] },
+      ),
     };
     const hello = response(ws, "c");
     ws.send(JSON.stringify(connect));

@@ -34,8 +34,8 @@ import {
   type RelayProc,
   type Host,
 } from "../helpers/relay.ts";
-import { join } from "node:path";
-import { runProcess, rssKiB, ROOT, type Proc } from "../helpers/proc.ts";
+import { rssKiB, type Proc } from "../helpers/proc.ts";
+import { startFlood } from "../helpers/flood.ts";
 
 const LOAD_SECONDS = Number(process.env.LOOPGATE_CHAOS_LOAD_SECONDS ?? 12);
 const LOAD_CLIENTS = Number(process.env.LOOPGATE_CHAOS_LOAD_CLIENTS ?? 200);
@@ -98,34 +98,21 @@ for (const kind of RELAY_KINDS)
       const b = await open(relay, hostB.hostId, tokenB);
       await roundTrips(b, 20); // warm up
       const base = p99(await roundTrips(b, 200));
-      const flood = runProcess(process.execPath, [
-        join(ROOT, "test", "helpers", "flood-client.ts"),
-        `${relay.url}/h/${hostA.hostId}`,
-        relay.pin,
-        tokenA,
-        "8",
-        String(512 * 1024),
-        kind === "workers" ? String(1024 * 1024) : "0",
-      ]);
-      await flood.waitForLine((l) => l === "ready");
-      await new Promise((r) => setTimeout(r, 500));
+      const flood = await startFlood(relay, hostA.hostId, tokenA, kind);
       const rts: number[] = [];
       const until = Date.now() + 3000;
       while (Date.now() < until || rts.length < 200) rts.push(...(await roundTrips(b, 20)));
       const loaded = p99(rts);
-      const mib = Number(/mib (\d+)/.exec(flood.stdout.filter((l) => l.startsWith("mib")).pop() ?? "mib 0")![1]);
-      await flood.kill("SIGKILL");
+      const mib = flood.mib();
+      const closed = flood.closed();
+      await flood.stop();
       b.close();
       // Local workerd runs both hosts' Durable Objects on one thread, without the Node relay's turn budget: a higher floor.
       const bound = Math.max(kind === "workers" ? 250 : 150, base * FAIR_RATIO);
       console.log(
         `# ${kind}: host B p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms (${(loaded / base).toFixed(1)}x) while host A echoed ${mib} MiB`,
       );
-      assert.deepEqual(
-        flood.stdout.filter((l) => l.startsWith("closed")),
-        [],
-        "the flood's streams stayed open",
-      );
+      assert.deepEqual(closed, [], "the flood's streams stayed open");
       assert.ok(mib >= 8, "host A really was flooding");
       assert.ok(loaded <= bound, `host B p99 ${loaded.toFixed(1)} ms exceeds the ${bound.toFixed(1)} ms bound`);
     });

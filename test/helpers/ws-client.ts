@@ -71,20 +71,28 @@ export class TestClient {
   }
 
   connect(auth: { token?: string; password?: string } = {}, extra: Record<string, unknown> = {}): Promise<Frame> {
-    return this.request("connect", {
-      minProtocol: 4,
-      maxProtocol: 4,
-      client: { id: "test", version: "0.0.0", platform: "linux", mode: "test" },
-      role: "operator",
-      scopes: ["operator.admin"],
-      auth,
-      ...extra,
-    });
+    return this.request("connect", connectParams(auth, extra));
   }
 
   close(): void {
     this.ws.close();
   }
+}
+
+/** Protocol v4 `connect` params for a test or bench client (an operator; admin unless `extra` says otherwise). */
+export function connectParams(
+  auth: { token?: string; password?: string },
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    minProtocol: 4,
+    maxProtocol: 4,
+    client: { id: "test", version: "0.0.0", platform: "linux", mode: "test" },
+    role: "operator",
+    scopes: ["operator.admin"],
+    auth,
+    ...extra,
+  };
 }
 
 export async function connectedClient(
