@@ -108,6 +108,8 @@ export function createTokenPanel(request) {
     $("token-link").value = t.link;
     // The SVG comes from the gateway (uqr); as an <img> it can draw but never run anything.
     $("token-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(t.qrSvg)}`;
+    $("token-qr-once").hidden = !t.exchange;
+    $("token-qr").alt = t.exchange ? "QR code of a single-use sign-in link (60 s)" : "QR code of the sign-in link";
     $("token-config").textContent = JSON.stringify(t.clientConfig, null, 2);
     $("token-once").scrollIntoView({ block: "nearest" });
   }
@@ -116,6 +118,7 @@ export function createTokenPanel(request) {
     $("token-once").hidden = true;
     $("token-link").value = "";
     $("token-qr").removeAttribute("src");
+    $("token-qr-once").hidden = true;
     $("token-config").textContent = "";
   }
 

@@ -260,7 +260,17 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       ).exec(link);
       assert.ok(m, `the link opens the UI through the relay (${link.replace(/token=.*/, "token=…")})`);
       const token = m[1]!;
-      assert.equal(await decodeQr(page), link, "the QR code decodes to the shown link");
+      // The QR holds a single-use exchange code (60 s) the in-process link pushed to the relay, not the token.
+      const scanned = await decodeQr(page);
+      assert.match(
+        scanned ?? "",
+        new RegExp(
+          `^https://127\\.0\\.0\\.1:${relayed.relay.port}/h/${relayed.host.hostId}/\\?code=[A-Za-z0-9_-]{20,}$`,
+        ),
+        "the QR code decodes to a single-use sign-in link",
+      );
+      assert.ok(!scanned!.includes(token), "the QR code does not carry the token");
+      assert.ok(await page.isVisible("#token-qr-once"), "the page says the QR works once within 60 s");
       const config = JSON.parse((await page.textContent("#token-config"))!) as {
         gateway: { remote: { url: string; token: string } };
       };
@@ -288,8 +298,13 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       await row.waitFor();
       assert.equal(await page.evaluate((t) => document.documentElement.outerHTML.includes(t), token), false);
 
-      // The link on a "phone": a read-only session through the relay, with no token panel and no composer.
-      const phone = await openUi(suite.browser, link, { ignoreHTTPSErrors: true });
+      // The QR on a "phone": a read-only session through the relay, with no token panel and no composer.
+      // The code is spent by the first scan: a second browser opening it is refused.
+      const phone = await openUi(suite.browser, scanned!, { ignoreHTTPSErrors: true });
+      const again = await suite.browser.newContext({ ignoreHTTPSErrors: true });
+      const replay = await (await again.newPage()).goto(scanned!);
+      assert.equal(replay?.status(), 401, "an exchange code signs in once");
+      await again.close();
       assert.equal(await phone.page.textContent("#conn"), "connected via relay");
       await phone.page.waitForFunction(() => document.getElementById("s-version")!.textContent !== "–");
       assert.ok(await phone.page.isHidden("#tokens-card"), "no token panel without operator.admin");

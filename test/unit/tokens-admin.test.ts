@@ -16,6 +16,7 @@ import {
   listClientTokens,
 } from "../../agent/tokens/admin.ts";
 import { TokenStore } from "../../agent/tokens/store.ts";
+import { ExchangeCodeStore } from "../../agent/tokens/exchange-codes.ts";
 import { loadHostIdentity, loadOrCreateHostIdentity } from "../../agent/identity.ts";
 import { verifyClientToken } from "../../shared/tokens.ts";
 import { LoopgateError } from "../../shared/errors.ts";
@@ -168,6 +169,18 @@ test("loopgate.tokens.*: without a relay, create says how to set one up; with on
       `https://${hostLabel((await loadHostIdentity(env))!.hostId)!}.relay.example.com:8443/?token=${made.token as string}`,
     );
     assert.match(String(made.qrSvg), /^<svg[^>]*>/);
+    // With the in-process link enabled, the QR carries a single-use code the link pushes, not the token.
+    const exchange = made.exchange as { url: string; wsUrl: string; expiresAt: number };
+    assert.match(exchange.url, /^https:\/\/[a-z2-7]+\.relay\.example\.com:8443\/\?code=[A-Za-z0-9_-]{20,}$/);
+    assert.ok(!exchange.url.includes(made.token as string));
+    assert.ok(Math.abs(exchange.expiresAt - (Date.now() + 60_000)) < 5_000, "a code lives 60 s");
+    const pending = new ExchangeCodeStore(env).pending();
+    assert.deepEqual(
+      pending.map((c) => c.token),
+      [made.token],
+      "the store the link pushes from has the code's hash, for this token",
+    );
+    assert.ok(!JSON.stringify(pending).includes(exchange.url.split("code=")[1]!), "the code itself is not stored");
     assert.ok(Math.abs((made.expiresAt as number) - (Date.now() + 7 * 86400_000)) < 60_000);
 
     const listed = await call(reg, "loopgate.tokens.list", {});

@@ -14,12 +14,14 @@ import { LoopgateError, ErrorCodes } from "../../../shared/errors.ts";
 import { loadHostIdentity, loadOrCreateHostIdentity } from "../../identity.ts";
 import {
   browserSignInUrl,
+  createExchangeCode,
   createClientToken,
   listClientTokens,
   MAX_TOKEN_NAME,
   tokenState,
 } from "../../tokens/admin.ts";
 import { parseDuration, TokenStore } from "../../tokens/store.ts";
+import { ExchangeCodeStore } from "../../tokens/exchange-codes.ts";
 import { MethodError, type MethodRegistry } from "../methods.ts";
 import { GatewayErrorCodes } from "../protocol.ts";
 import { Scopes } from "../scopes.ts";
@@ -125,6 +127,12 @@ export function registerTokenMethods(registry: MethodRegistry, deps: TokenMethod
           name,
         });
         const signIn = browserSignInUrl(t.links, t.token);
+        // With the in-process link running, the QR carries a single-use code (60 s) the link pushes to the
+        // relay, so a photo of the screen or a phone's history holds no long-lived token.
+        const exchange = relay.enabled
+          ? await createExchangeCode(new ExchangeCodeStore(env), t.token, t.links)
+          : undefined;
+        const scanned = exchange?.url ?? signIn;
         return {
           id: t.id,
           name: t.name ?? null,
@@ -134,8 +142,9 @@ export function registerTokenMethods(registry: MethodRegistry, deps: TokenMethod
           url: t.links.wsUrl,
           link: signIn,
           clientConfig: t.clientConfig,
+          ...(exchange ? { exchange: { url: exchange.url, wsUrl: exchange.wsUrl, expiresAt: exchange.exp } } : {}),
           // ECC level L keeps a long token link small enough to scan from a screen.
-          qrSvg: renderSVG(signIn, { ecc: "L", border: 2, pixelSize: 4 }),
+          qrSvg: renderSVG(scanned, { ecc: "L", border: 2, pixelSize: 4 }),
           relayEnabled: relay.enabled,
         };
       } catch (e) {
