@@ -12,7 +12,7 @@
  *
  * A host alone on the relay (no other host handled anything lately) gets a
  * larger share per turn: the smaller one only costs it throughput (queueing,
- * pausing and yielding every 128 KiB) when nobody else is there to be fair
+ * pausing and yielding every 64 KiB) when nobody else is there to be fair
  * to, while the larger one still bounds what a turn can hold when another
  * host's first message arrives.
  */
@@ -30,20 +30,25 @@ export interface TurnLimits {
 }
 
 /**
- * 128 KiB a turn per host, and a socket stops reading once 128 KiB wait in
+ * 64 KiB a turn per host, and a socket stops reading once 64 KiB wait in
  * its inbox. The high-water mark matters most: reading (TLS, WebSocket
  * parsing) happens before the budget is spent, so a socket left reading
  * while its inbox grows turned one host's flood into 300-400 ms stalls for
- * another host on a 2-core machine; at 128 KiB they were 40-50 ms.
+ * another host on a 2-core machine; at 128 KiB they were 40-50 ms. At 64 KiB
+ * (both), another host's p99 was 41 ms where it was 46 and its p50 5.8 where
+ * it was 7.1 (medians of 6; the p99 ranges overlap), while the flooding host
+ * moved ~20% less; 32 KiB measured no better. Most of what is left is CPU:
+ * on 2 cores shared with both links, both upstreams and the flooder, the
+ * relay waits for a CPU ~0.5 s of every second of the flood.
  * Alone, 1 MiB and 512 messages: echoing over 8 streams through one host,
  * the relay spent ~17 ms of CPU per MiB instead of ~22 (40 -> 49 MiB/s,
  * medians of 3 on a 2-core machine, +-15% noise); another host's p99 under
  * a flood did not change (the flooding host is contended then).
  */
 export const DEFAULT_TURN_LIMITS: TurnLimits = {
-  turnBytes: 128 * 1024,
+  turnBytes: 64 * 1024,
   turnMessages: 64,
-  highWaterBytes: 128 * 1024,
+  highWaterBytes: 64 * 1024,
   soloTurnBytes: 1024 * 1024,
   soloTurnMessages: 512,
 };
