@@ -9,6 +9,12 @@
  * most one budget's work is done between yields; a socket whose inbox is
  * past a high-water mark stops reading, so a flood waits in TCP, not in the
  * relay's heap. Light traffic is handled at once, with no extra hop.
+ *
+ * A host alone on the relay (no other host handled anything lately) gets a
+ * larger share per turn: the smaller one only costs it throughput (queueing,
+ * pausing and yielding every 64 KiB) when nobody else is there to be fair
+ * to, while the larger one still bounds what a turn can hold when another
+ * host's first message arrives.
  */
 
 export interface TurnLimits {
@@ -18,20 +24,70 @@ export interface TurnLimits {
   turnMessages: number;
   /** Queued bytes in one inbox above which its socket is paused (resumed at half). */
   highWaterBytes: number;
+  /** The same two shares while no other host is busy (see Contention). */
+  soloTurnBytes: number;
+  soloTurnMessages: number;
 }
 
 /**
- * 128 KiB a turn per host, and a socket stops reading once 128 KiB wait in
+ * 64 KiB a turn per host, and a socket stops reading once 64 KiB wait in
  * its inbox. The high-water mark matters most: reading (TLS, WebSocket
  * parsing) happens before the budget is spent, so a socket left reading
  * while its inbox grows turned one host's flood into 300-400 ms stalls for
- * another host on a 2-core machine; at 128 KiB they were 40-50 ms.
+ * another host on a 2-core machine; at 128 KiB they were 40-50 ms. At 64 KiB
+ * (both), another host's p99 was 41 ms where it was 46 and its p50 5.8 where
+ * it was 7.1 (medians of 6; the p99 ranges overlap), while the flooding host
+ * moved ~20% less; 32 KiB measured no better. Most of what is left is CPU:
+ * on 2 cores shared with both links, both upstreams and the flooder, the
+ * relay waits for a CPU ~0.5 s of every second of the flood.
+ * Alone, 1 MiB and 512 messages: echoing over 8 streams through one host,
+ * the relay spent ~17 ms of CPU per MiB instead of ~22 (40 -> 49 MiB/s,
+ * medians of 3 on a 2-core machine, +-15% noise); another host's p99 under
+ * a flood did not change (the flooding host is contended then).
  */
 export const DEFAULT_TURN_LIMITS: TurnLimits = {
-  turnBytes: 128 * 1024,
+  turnBytes: 64 * 1024,
   turnMessages: 64,
-  highWaterBytes: 128 * 1024,
+  highWaterBytes: 64 * 1024,
+  soloTurnBytes: 1024 * 1024,
+  soloTurnMessages: 512,
 };
+
+/** How long after another host's last message a host still counts as sharing the relay. */
+export const CONTENDED_MS = 500;
+
+/**
+ * Which hosts were busy lately, relay-wide: one host is contended while
+ * another has handled a message within `windowMs`. Only the last two
+ * distinct spenders are kept (O(1) per message); with more hosts that is an
+ * approximation that errs towards contended.
+ */
+export class Contention {
+  readonly #windowMs: number;
+  readonly #now: () => number;
+  #lastBy: object | undefined;
+  #lastAt = Number.NEGATIVE_INFINITY;
+  /** When someone other than #lastBy last spent. */
+  #otherAt = Number.NEGATIVE_INFINITY;
+
+  constructor(windowMs = CONTENDED_MS, now: () => number = Date.now) {
+    this.#windowMs = windowMs;
+    this.#now = now;
+  }
+
+  note(host: object): void {
+    const now = this.#now();
+    if (host !== this.#lastBy) {
+      this.#otherAt = this.#lastAt;
+      this.#lastBy = host;
+    }
+    this.#lastAt = now;
+  }
+
+  contended(host: object): boolean {
+    return this.#now() - (host === this.#lastBy ? this.#otherAt : this.#lastAt) <= this.#windowMs;
+  }
+}
 
 interface Drainable {
   /** Handles up to `max` queued messages while the budget lasts; true while some are left. */
@@ -41,18 +97,23 @@ interface Drainable {
 /** One host's share of a turn, spent by its link's inbox and its clients' inboxes. */
 export class TurnBudget {
   readonly limits: TurnLimits;
+  readonly #contention: Contention | undefined;
   #bytes = 0;
   #messages = 0;
   #scheduled = false;
   /** Inboxes with messages left over, served round-robin next turn. */
   readonly #waiting = new Set<Drainable>();
 
-  constructor(limits: TurnLimits = DEFAULT_TURN_LIMITS) {
+  /** Without `contention`, every turn is a contended one (the smaller share). */
+  constructor(limits: TurnLimits = DEFAULT_TURN_LIMITS, contention?: Contention) {
     this.limits = limits;
+    this.#contention = contention;
   }
 
   get available(): boolean {
-    return this.#bytes < this.limits.turnBytes && this.#messages < this.limits.turnMessages;
+    if (this.#bytes < this.limits.turnBytes && this.#messages < this.limits.turnMessages) return true;
+    if (this.#bytes >= this.limits.soloTurnBytes || this.#messages >= this.limits.soloTurnMessages) return false;
+    return this.#contention !== undefined && !this.#contention.contended(this);
   }
 
   spend(bytes: number): void {
@@ -60,6 +121,7 @@ export class TurnBudget {
     // at most one budget's work between two yields.
     this.#bytes += bytes;
     this.#messages++;
+    this.#contention?.note(this);
   }
 
   wait(inbox: Drainable): void {

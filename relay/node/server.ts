@@ -11,7 +11,7 @@ import type { JWK } from "jose";
 import { createAdaptorServer } from "@hono/node-server";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import { acceptUpgrade, handleUpgrades, incomingOf } from "./upgrade.ts";
-import { Inbox, PauseGate, TurnBudget } from "./fair-inbox.ts";
+import { Contention, DEFAULT_TURN_LIMITS, Inbox, PauseGate, TurnBudget } from "./fair-inbox.ts";
 import type { OpenMeta } from "../../shared/link/codec.ts";
 import { createRelayApp, type RelayAdapter } from "../core/app.ts";
 import { HostHub, type ClientSocket } from "../core/hub.ts";
@@ -88,9 +88,11 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
 
   /** Each host's share of a turn, spent by its link and its clients alike. */
   const budgets = new Map<string, TurnBudget>();
+  // A host alone on the relay gets a larger share per turn (fair-inbox.ts).
+  const contention = new Contention();
   const budgetOf = (hostId: string) => {
     let b = budgets.get(hostId);
-    if (!b) budgets.set(hostId, (b = new TurnBudget()));
+    if (!b) budgets.set(hostId, (b = new TurnBudget(DEFAULT_TURN_LIMITS, contention)));
     return b;
   };
 

@@ -2,15 +2,16 @@
  * The Node relay's fair inbox (relay/node/fair-inbox.ts): messages keep their
  * order, a host spends at most its budget per turn and the rest waits for
  * the next one, hosts' budgets are independent, a full inbox pauses its
- * socket until it drains, and a close still delivers what came before it.
- * Turns are counted, not timed.
+ * socket until it drains, and a close still delivers what came before it;
+ * a host alone on the relay gets the larger share until another host is
+ * busy. Turns are counted, not timed; contention runs on a fake clock.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Inbox, PauseGate, TurnBudget } from "../../relay/node/fair-inbox.ts";
+import { Contention, Inbox, PauseGate, TurnBudget } from "../../relay/node/fair-inbox.ts";
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
-const limits = { turnBytes: 100, turnMessages: 1000, highWaterBytes: 250 };
+const limits = { turnBytes: 100, turnMessages: 1000, highWaterBytes: 250, soloTurnBytes: 400, soloTurnMessages: 1000 };
 
 function socket() {
   const log: string[] = [];
@@ -134,4 +135,44 @@ test("a socket paused for two reasons reads again only when both are gone", () =
   assert.deepEqual(sock.log, ["pause", "pause"]);
   inbox.resume();
   assert.deepEqual(sock.log, ["pause", "pause", "resume"]);
+});
+
+test("a host alone gets the larger share per turn; another host's message brings back the smaller one", () => {
+  let now = 1000;
+  const contention = new Contention(500, () => now);
+  // A fresh budget (and inbox) per phase: each starts a turn of its own.
+  const pushTwelve = () => {
+    const got: number[] = [];
+    const inbox = new Inbox(
+      new TurnBudget(limits, contention),
+      socket(),
+      () => 40,
+      (n: number) => got.push(n),
+    );
+    for (let i = 0; i < 12; i++) inbox.push(i);
+    return got.length;
+  };
+  assert.equal(pushTwelve(), 10, "alone: 400 bytes a turn, ten 40-byte messages");
+  new TurnBudget(limits, contention).spend(10); // another host
+  assert.equal(pushTwelve(), 3, "another host was busy just now: 100 bytes a turn");
+  now += 501;
+  assert.equal(pushTwelve(), 10, "the other host quiet for longer than the window: the larger share again");
+});
+
+test("contention: a host is contended while another spent within the window, never by itself", () => {
+  let now = 0;
+  const c = new Contention(100, () => now);
+  const a = {};
+  const b = {};
+  c.note(a);
+  assert.equal(c.contended(a), false, "only a so far");
+  assert.equal(c.contended(b), true, "a is busy: b shares the relay with it");
+  now = 50;
+  c.note(b);
+  c.note(b);
+  assert.equal(c.contended(a), true, "b spent just now");
+  assert.equal(c.contended(b), true, "a spent 50 ms ago");
+  now = 151;
+  assert.equal(c.contended(b), false, "a quiet for 151 ms");
+  assert.equal(c.contended(a), false, "b quiet for 101 ms");
 });
