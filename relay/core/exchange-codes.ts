@@ -11,6 +11,7 @@
  * Runtime-agnostic (Web Crypto only): the hub owns one table per host, and the
  * Workers relay persists the table's snapshot in the host's Durable Object.
  */
+import { encode as base64url } from "jose/base64url";
 
 /** The query parameter that carries a code (beside `?token=`). */
 export const EXCHANGE_CODE_PARAM = "code";
@@ -30,12 +31,6 @@ export interface ExchangeCodeEntry {
 const HASH = /^[A-Za-z0-9_-]{43}$/;
 /** What a presented code may look like before it is hashed (16 bytes of base64url at least). */
 const CODE = /^[A-Za-z0-9_-]{22,128}$/;
-
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
 
 /** sha256 of a code, base64url: what the host stores and pushes, and what the relay looks up. */
 export async function hashExchangeCode(code: string): Promise<string> {
