@@ -198,10 +198,11 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
     const claims: ClientClaims = auth.claims;
     const prefix = target.via === "path" ? `/h/${hostId}` : "";
     const rest = target.rest;
+    // The relay's own credentials go no further: not to the host, not into a redirect.
+    url.searchParams.delete("token");
+    url.searchParams.delete(EXCHANGE_CODE_PARAM);
     // A browser's one-time ?token= (or single-use ?code=) becomes an HttpOnly cookie scoped to this host, and leaves the address bar.
     if (!isUpgrade && auth.source === "query" && c.req.method === "GET") {
-      url.searchParams.delete("token");
-      url.searchParams.delete(EXCHANGE_CODE_PARAM);
       const maxAge = Math.max(0, claims.exp - Math.floor(Date.now() / 1000));
       return new Response(null, {
         status: 303,
@@ -213,8 +214,6 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
         },
       });
     }
-    url.searchParams.delete("token");
-    url.searchParams.delete(EXCHANGE_CODE_PARAM);
     const meta = checkedOpenMeta({
       kind: isUpgrade ? "ws" : "http",
       path: rest,
