@@ -76,7 +76,7 @@ export async function startLink(o: {
     });
     w.unref();
   } catch {
-    o.log.warn("cannot watch the token store; revocations reach the relay on the next reconnect");
+    o.log.warn("cannot watch the state dir; revocations and exchange codes reach the relay on the next reconnect");
   }
   return connector;
 }
