@@ -5,9 +5,8 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startGateway, cli, tempDir, type GatewayProc } from "../helpers/proc.ts";
+import { startGateway, cli, isolatedEnv, type GatewayProc } from "../helpers/proc.ts";
 import { startTlsTerminator, type Terminator } from "../helpers/tls-terminator.ts";
 import { startSshTunnel, sshAvailable } from "../helpers/sshd.ts";
 import { formatPin } from "../../shared/pin.ts";
@@ -153,24 +152,12 @@ describe("CLI over wss:// with TLS pinning (local TLS terminator)", () => {
     const both = `${"1".repeat(64)},${term.cert.pin}`;
     const r = await cli(["health", "--url", url(), "--token", TOKEN, "--tls-fingerprint", both], { env: gw.env });
     assert.equal(r.code, 0, r.stderr);
-    const dir = tempDir();
-    const cfg = join(dir, "client.json5");
-    writeFileSync(
-      cfg,
-      JSON.stringify({
-        gateway: {
-          mode: "remote",
-          remote: { url: url(), token: TOKEN, tlsFingerprint: ["2".repeat(64), formatPin(term.cert.pin)] },
-        },
-      }),
-    );
-    const env = {
-      HOME: dir,
-      LOOPGATE_STATE_DIR: dir,
-      LOOPGATE_CONFIG: cfg,
-      OPENCLAW_GATEWAY_TOKEN: "",
-      OPENCLAW_GATEWAY_URL: "",
-    };
+    const env = isolatedEnv({
+      gateway: {
+        mode: "remote",
+        remote: { url: url(), token: TOKEN, tlsFingerprint: ["2".repeat(64), formatPin(term.cert.pin)] },
+      },
+    });
     const viaConfig = await cli(["status", "--deep", "--json"], { env });
     assert.equal(viaConfig.code, 0, viaConfig.stderr);
     const deep = JSON.parse(viaConfig.stdout).deep;
@@ -190,22 +177,9 @@ describe("CLI through a real ssh -L tunnel (the seed's universal fallback)", () 
     const gw = await startGateway({ args: ["--token", TOKEN] });
     const tunnel = await startSshTunnel(gw.port);
     try {
-      const dir = tempDir();
-      const cfg = join(dir, "client.json5");
-      writeFileSync(
-        cfg,
-        JSON.stringify({
-          gateway: { mode: "remote", remote: { url: `ws://127.0.0.1:${tunnel.localPort}`, token: TOKEN } },
-        }),
-      );
-      const env = {
-        HOME: dir,
-        LOOPGATE_STATE_DIR: dir,
-        LOOPGATE_CONFIG: cfg,
-        OPENCLAW_GATEWAY_TOKEN: "",
-        OPENCLAW_GATEWAY_URL: "",
-        OPENCLAW_GATEWAY_PORT: "",
-      };
+      const env = isolatedEnv({
+        gateway: { mode: "remote", remote: { url: `ws://127.0.0.1:${tunnel.localPort}`, token: TOKEN } },
+      });
       const r = await cli(["health", "--json"], { env });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).url, `ws://127.0.0.1:${tunnel.localPort}`);

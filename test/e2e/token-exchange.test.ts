@@ -11,7 +11,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import type { LookupFunction } from "node:net";
 import { createHash } from "node:crypto";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
 import {
@@ -25,7 +25,7 @@ import {
   type EchoUpstream,
 } from "../helpers/relay.ts";
 import { startNamedRelay } from "../helpers/named-relay.ts";
-import { cli, tempDir, type Proc } from "../helpers/proc.ts";
+import { cli, isolatedEnv, type Proc } from "../helpers/proc.ts";
 import { decodeTerminal } from "../helpers/qr.ts";
 import { hostLabel } from "../../shared/host-label.ts";
 
@@ -154,15 +154,8 @@ for (const kind of RELAY_KINDS) {
 }
 
 test("token create --exchange --qr: the QR code is the exchange URL, not the token; only the code's hash is stored, 0600", async () => {
-  const dir = tempDir("loopgate-exchange-qr-");
-  const env = {
-    LOOPGATE_STATE_DIR: dir,
-    HOME: dir,
-    LOOPGATE_CONFIG: join(dir, "config.json5"),
-    OPENCLAW_GATEWAY_TOKEN: "",
-    OPENCLAW_GATEWAY_URL: "",
-  };
-  writeFileSync(env.LOOPGATE_CONFIG, JSON.stringify({ gateway: { relay: { url: "wss://relay.example.com:8443" } } }));
+  const env = isolatedEnv({ gateway: { relay: { url: "wss://relay.example.com:8443" } } }, "loopgate-exchange-qr-");
+  const dir = env.LOOPGATE_STATE_DIR;
   const r = await cli(["token", "create", "--name", "phone", "--exchange", "--qr"], { env });
   assert.equal(r.code, 0, r.stderr);
   const url = /browser: (https:\/\/\S+\?code=[A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];

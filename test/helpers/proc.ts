@@ -4,7 +4,7 @@
  * secrets scan can read them), and kill it (SIGTERM or SIGKILL) at the end.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,32 @@ export function tempDir(prefix = "loopgate-test-"): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.push(d);
   return d;
+}
+
+/** The environment of a loopgate process with a home of its own. */
+export type IsolatedEnv = Record<string, string> & {
+  LOOPGATE_STATE_DIR: string;
+  LOOPGATE_CONFIG: string;
+  HOME: string;
+};
+
+/**
+ * A private state dir (also HOME) with a config file holding `config`, and none of the
+ * OPENCLAW_GATEWAY_* variables of the environment the tests run in.
+ */
+export function isolatedEnv(config: unknown = {}, prefix?: string): IsolatedEnv {
+  const dir = tempDir(prefix);
+  const configPath = join(dir, "config.json5");
+  writeFileSync(configPath, JSON.stringify(config));
+  return {
+    LOOPGATE_STATE_DIR: dir,
+    LOOPGATE_CONFIG: configPath,
+    HOME: dir,
+    OPENCLAW_GATEWAY_TOKEN: "",
+    OPENCLAW_GATEWAY_PASSWORD: "",
+    OPENCLAW_GATEWAY_PORT: "",
+    OPENCLAW_GATEWAY_URL: "",
+  };
 }
 
 export interface Proc {
@@ -200,20 +226,8 @@ export interface GatewayProc extends Proc {
 export async function startGateway(
   opts: { args?: string[]; config?: unknown; env?: Record<string, string> } = {},
 ): Promise<GatewayProc> {
-  const stateDir = tempDir();
-  mkdirSync(stateDir, { recursive: true });
-  const configPath = join(stateDir, "config.json5");
-  writeFileSync(configPath, JSON.stringify(opts.config ?? {}));
-  const env = {
-    LOOPGATE_STATE_DIR: stateDir,
-    LOOPGATE_CONFIG: configPath,
-    HOME: stateDir,
-    OPENCLAW_GATEWAY_TOKEN: "",
-    OPENCLAW_GATEWAY_PASSWORD: "",
-    OPENCLAW_GATEWAY_PORT: "",
-    OPENCLAW_GATEWAY_URL: "",
-    ...opts.env,
-  };
+  const env = { ...isolatedEnv(opts.config), ...opts.env };
+  const stateDir = env.LOOPGATE_STATE_DIR;
   const p = runCli(["gateway", "run", "--port", "0", "--json", ...(opts.args ?? [])], { env });
   const line = await p.waitForLine((l) => l.startsWith("{") && l.includes('"ready"'));
   const ready = JSON.parse(line) as Record<string, unknown> & { port: number };

@@ -7,7 +7,17 @@ import { before, after } from "node:test";
 import { writeFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { WebSocketServer } from "ws";
-import { runCli, runProcess, cli, tempDir, startGateway, ROOT, type Proc, type GatewayProc } from "./proc.ts";
+import {
+  runCli,
+  runProcess,
+  cli,
+  tempDir,
+  isolatedEnv,
+  startGateway,
+  ROOT,
+  type Proc,
+  type GatewayProc,
+} from "./proc.ts";
 import { freePort } from "./sshd.ts";
 
 export { freePort };
@@ -187,16 +197,8 @@ export interface Host {
 
 /** A host identity in its own state dir. */
 export async function makeHost(): Promise<Host> {
-  const stateDir = tempDir("loopgate-host-");
-  const env = {
-    LOOPGATE_STATE_DIR: stateDir,
-    HOME: stateDir,
-    LOOPGATE_CONFIG: join(stateDir, "config.json5"),
-    OPENCLAW_GATEWAY_TOKEN: "",
-    OPENCLAW_GATEWAY_URL: "",
-    OPENCLAW_GATEWAY_PORT: "",
-  };
-  writeFileSync(env.LOOPGATE_CONFIG, "{}");
+  const env = isolatedEnv({}, "loopgate-host-");
+  const stateDir = env.LOOPGATE_STATE_DIR;
   const r = await cli(["host", "id", "--json"], { env });
   if (r.code !== 0) throw new Error(`host id failed: ${r.stderr}`);
   return { stateDir, hostId: JSON.parse(r.stdout).hostId, env };
@@ -266,17 +268,7 @@ export async function mintToken(
 
 /** A client-side state dir with the printed config pasted in. */
 export function clientEnv(clientConfig: unknown): Record<string, string> {
-  const dir = tempDir("loopgate-client-");
-  const cfg = join(dir, "config.json5");
-  writeFileSync(cfg, JSON.stringify(clientConfig));
-  return {
-    HOME: dir,
-    LOOPGATE_STATE_DIR: dir,
-    LOOPGATE_CONFIG: cfg,
-    OPENCLAW_GATEWAY_TOKEN: "",
-    OPENCLAW_GATEWAY_URL: "",
-    OPENCLAW_GATEWAY_PORT: "",
-  };
+  return isolatedEnv(clientConfig, "loopgate-client-");
 }
 
 /**
