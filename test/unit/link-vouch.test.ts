@@ -28,6 +28,15 @@ async function host(): Promise<{ privateKey: CryptoKey; publicJwk: JWK; hostId: 
   return { privateKey: privateKey as CryptoKey, publicJwk, hostId: await hostIdFromJwk(publicJwk) };
 }
 
+/** The link's voucher for host `h`, naming clients in `header` (x-loopgate-user unless told). */
+function voucherFor(
+  h: { publicJwk: JWK; hostId: string },
+  isRevoked: (id: string) => boolean = () => false,
+  header = "x-loopgate-user",
+): Voucher {
+  return new Voucher({ header, hostId: h.hostId, hostKey: h.publicJwk, relayUrl: RELAY, isRevoked });
+}
+
 function open(headers: Record<string, string>, kind: "ws" | "http" = "ws"): OpenMeta {
   return { kind, path: "/", headers, clientAddr: "192.0.2.7" };
 }
@@ -35,13 +44,7 @@ function open(headers: Record<string, string>, kind: "ws" | "http" = "ws"): Open
 test("a verified client token is named (its id) in the vouch header, and a forged copy is replaced", async () => {
   const h = await host();
   const revoked = new Set<string>();
-  const v = new Voucher({
-    header: "X-Loopgate-User",
-    hostId: h.hostId,
-    hostKey: h.publicJwk,
-    relayUrl: RELAY,
-    isRevoked: (id) => revoked.has(id),
-  });
+  const v = voucherFor(h, (id) => revoked.has(id), "X-Loopgate-User");
   const { token, id } = await mintClientToken(h.privateKey, h.hostId, {
     audience: AUD,
     ttlSec: 600,
@@ -67,13 +70,7 @@ test("a verified client token is named (its id) in the vouch header, and a forge
 
 test("no token (plain HTTP): no vouch header, and a client's copy is dropped", async () => {
   const h = await host();
-  const v = new Voucher({
-    header: "x-loopgate-user",
-    hostId: h.hostId,
-    hostKey: h.publicJwk,
-    relayUrl: RELAY,
-    isRevoked: () => false,
-  });
+  const v = voucherFor(h);
   const meta = open({}, "http");
   const req = upstreamRequest(meta, UPSTREAM, AUD);
   const out = await v.vouch(meta, {
@@ -87,13 +84,7 @@ test("no token (plain HTTP): no vouch header, and a client's copy is dropped", a
 test("a token the host key does not vouch for is refused: another host's, another relay's, expired, not a JWT", async () => {
   const h = await host();
   const other = await host();
-  const v = new Voucher({
-    header: "x-loopgate-user",
-    hostId: h.hostId,
-    hostKey: h.publicJwk,
-    relayUrl: RELAY,
-    isRevoked: () => false,
-  });
+  const v = voucherFor(h);
   const cases: [string, string, string][] = [
     [
       "another host's",
