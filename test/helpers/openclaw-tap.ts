@@ -42,6 +42,8 @@ export interface FrameTap {
   failures(since?: number): FailedCall[];
   /** Events the gateway sent, by name. */
   events(since?: number): string[];
+  /** The `chat` events the gateway sent in this state (delta, final, aborted…). */
+  chatEvents(state: string): TappedFrame[];
   close(): Promise<void>;
 }
 
@@ -179,6 +181,13 @@ export async function startFrameTap(upstreamPort: number): Promise<FrameTap> {
         .slice(since)
         .filter((f) => f.dir === "out" && f.frame.type === "event")
         .map((f) => f.frame.event ?? "?"),
+    chatEvents: (state) =>
+      frames.filter(
+        (f) =>
+          f.dir === "out" &&
+          f.frame.event === "chat" &&
+          (f.frame.payload as { state?: string } | undefined)?.state === state,
+      ),
     close: () =>
       new Promise<void>((r) => {
         for (const c of wss.clients) c.terminate();

@@ -56,13 +56,6 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         assert.ok(s && connected, "the UI never connected (see the first failure)");
         return s.page;
       };
-      const chatEvents = (state: string) =>
-        rig.tap.frames.filter(
-          (f) =>
-            f.dir === "out" &&
-            f.frame.event === "chat" &&
-            (f.frame.payload as { state?: string } | undefined)?.state === state,
-        );
       before(async () => {
         // Through the relay the page's origin is a loopback port of the user's own machine, which means
         // nothing to the host: the gateway admits it because the user listed it, as anyone hosting the UI would.
@@ -119,7 +112,7 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
         await p.press(COMPOSER, "Enter");
         await p.waitForSelector(bubble("user", "hello from the openclaw ui"), { timeout: 15_000 });
         await p.waitForSelector(bubble("assistant", "Hello, world"), { timeout: 20_000 });
-        assert.ok(chatEvents("delta").length >= 1, "the reply arrived as chat deltas");
+        assert.ok(rig.tap.chatEvents("delta").length >= 1, "the reply arrived as chat deltas");
         assert.match(rig.model.requests.at(-1)?.messages.at(-1)?.content ?? "", /hello from the openclaw ui/);
       });
 
@@ -166,7 +159,7 @@ describe("OpenClaw Control UI in chromium against loopgate", { skip }, () => {
           (f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn,
         );
         assert.equal(res?.frame.ok, true, JSON.stringify(res?.frame.error));
-        assert.ok(chatEvents("aborted").length >= 1, "the run ended as aborted");
+        assert.ok(rig.tap.chatEvents("aborted").length >= 1, "the run ended as aborted");
       });
 
       test("no gateway-caused console errors, failed requests or failed gateway calls", () => {

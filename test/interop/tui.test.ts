@@ -33,13 +33,6 @@ for (const route of ROUTES) {
       const args = route === "local" ? ["--url", rig.url, "--token", rig.token] : [];
       return startTui(args, { home });
     };
-    const chatEvents = (state: string) =>
-      rig.tap.frames.filter(
-        (f) =>
-          f.dir === "out" &&
-          f.frame.event === "chat" &&
-          (f.frame.payload as { state?: string } | undefined)?.state === state,
-      );
 
     before(async () => {
       rig = await startRig(route);
@@ -63,8 +56,8 @@ for (const route of ROUTES) {
       const tui = ready();
       await tui.submit("hello from the tui");
       await tui.waitFor((s) => s.includes("hello from the tui") && s.includes("Hello, world") && idle(s), 30_000);
-      assert.ok(chatEvents("delta").length >= 1, "the reply arrived as chat deltas");
-      assert.ok(chatEvents("final").length >= 1, "and ended with a final");
+      assert.ok(rig.tap.chatEvents("delta").length >= 1, "the reply arrived as chat deltas");
+      assert.ok(rig.tap.chatEvents("final").length >= 1, "and ended with a final");
       assert.match(rig.model.requests.at(-1)?.messages.at(-1)?.content ?? "", /hello from the tui/);
     });
 
@@ -80,7 +73,7 @@ for (const route of ROUTES) {
         (f) => f.dir === "out" && f.frame.type === "res" && f.frame.id === abort.frame.id && f.conn === abort.conn,
       );
       assert.equal(res?.frame.ok, true, JSON.stringify(res?.frame.error));
-      assert.ok(chatEvents("aborted").length >= 1, "the run ended as aborted");
+      assert.ok(rig.tap.chatEvents("aborted").length >= 1, "the run ended as aborted");
     });
 
     test("switches to another session and back; each shows its own history", async () => {
