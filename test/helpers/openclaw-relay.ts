@@ -15,7 +15,8 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { CHROMIUM, launchChromium } from "./chromium.ts";
 import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "./netns.ts";
-import { openclawUnavailable } from "./openclaw.ts";
+import { openclawUnavailable, startOpenclawGateway } from "./openclaw.ts";
+import { startFakeModel, type FakeModel } from "./fake-model.ts";
 import { tmuxUnavailable } from "./openclaw-tui.ts";
 import { startNamedRelay } from "./named-relay.ts";
 import { tempDir, type Proc } from "./proc.ts";
@@ -43,7 +44,7 @@ export async function linkToOpenclawPort(opts: { name: string; listen: string; l
 }
 
 /** OpenClaw settings that make the fake model (test/helpers/fake-model.ts at `baseUrl`) its agent's model. */
-export function fakeModelAgentConfig(baseUrl: string): Record<string, unknown> {
+function fakeModelAgentConfig(baseUrl: string): Record<string, unknown> {
   const fake = {
     id: "fake-1",
     name: "Fake",
@@ -58,6 +59,27 @@ export function fakeModelAgentConfig(baseUrl: string): Record<string, unknown> {
     models: {
       mode: "merge",
       providers: { fake: { baseUrl, apiKey: "sk-fake", api: "openai-completions", models: [fake] } },
+    },
+  };
+}
+
+/**
+ * A real OpenClaw gateway on `port` with the host-side settings `hostConfig` (what `token create`
+ * printed, plus the owner's additions) and the fake model as its agent's model. `stop` ends both.
+ */
+export async function startOpenclawWithFakeModel(
+  port: number,
+  token: string | undefined,
+  hostConfig: Record<string, unknown>,
+): Promise<{ model: FakeModel; log: () => string; stop: () => Promise<void> }> {
+  const model = await startFakeModel();
+  const gw = await startOpenclawGateway(port, token, { ...hostConfig, ...fakeModelAgentConfig(model.baseUrl) });
+  return {
+    model,
+    log: gw.log,
+    stop: async () => {
+      await model.close();
+      await gw.stop();
     },
   };
 }

@@ -16,14 +16,14 @@ import { startTui } from "../helpers/openclaw-tui.ts";
 import { NETNS_ADDR } from "../helpers/netns.ts";
 import {
   describeNamespaceRun,
-  fakeModelAgentConfig,
+  startOpenclawWithFakeModel,
   linkToOpenclawPort,
   namespacedSuiteSkips,
   openclawHome,
   relayBrowserPage,
 } from "../helpers/openclaw-relay.ts";
 import { cli, type Proc } from "../helpers/proc.ts";
-import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
+import type { FakeModel } from "../helpers/fake-model.ts";
 import type { RelayProc, Host } from "../helpers/relay.ts";
 
 const NETNS_ADDR_OUTER = "10.99.0.3";
@@ -65,7 +65,6 @@ describe("openclaw behind the relay: the printed config, as is", {
     openclawHostConfig: Record<string, unknown>;
   };
   before(async () => {
-    const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
     let byName: { url: string; pin: string };
     ({ port: gwPort, host, relay, byName, link } = await linkToOpenclawPort({ name: RELAY_NAME, listen: NETNS_ADDR! }));
     relayUrl = byName.url;
@@ -76,15 +75,9 @@ describe("openclaw behind the relay: the printed config, as is", {
     assert.equal(r.code, 0, r.stderr);
     printed = JSON.parse(r.stdout);
     // The OpenClaw gateway: the printed host-side settings, plus a fake OpenAI-compatible model for its agent.
-    model = await startFakeModel();
-    const hostSide = printed.openclawHostConfig as { gateway: Record<string, unknown> };
-    ({ stop, log: gwLog } = await startOpenclawGateway(gwPort, GW_TOKEN, {
-      ...hostSide,
-      ...fakeModelAgentConfig(model.baseUrl),
-    }));
+    ({ model, stop, log: gwLog } = await startOpenclawWithFakeModel(gwPort, GW_TOKEN, printed.openclawHostConfig));
   });
   after(async () => {
-    await model?.close();
     await link?.kill();
     await relay?.kill();
     await stop?.();

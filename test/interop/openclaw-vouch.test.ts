@@ -14,14 +14,14 @@ import { openclaw, lastJson, approvePendingDevices } from "../helpers/openclaw.t
 import { NETNS_ADDR } from "../helpers/netns.ts";
 import {
   describeNamespaceRun,
-  fakeModelAgentConfig,
+  startOpenclawWithFakeModel,
   linkToOpenclawPort,
   namespacedSuiteSkips,
   openclawHome,
   relayBrowserPage,
 } from "../helpers/openclaw-relay.ts";
 import { startTui } from "../helpers/openclaw-tui.ts";
-import { startFakeModel, type FakeModel } from "../helpers/fake-model.ts";
+import type { FakeModel } from "../helpers/fake-model.ts";
 import { cli, type Proc } from "../helpers/proc.ts";
 import type { RelayProc, Host } from "../helpers/relay.ts";
 
@@ -68,7 +68,6 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
   let model: FakeModel | undefined;
   let port = 0;
   before(async () => {
-    const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
     ({ port, host, relay, link } = await linkToOpenclawPort({
       name: RELAY_NAME,
       listen: NETNS_ADDR!,
@@ -98,14 +97,9 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
       [laptop.id]: ["operator.read", "operator.write"],
       [reader.id]: ["operator.read", "operator.write"],
     };
-    model = await startFakeModel();
-    ({ stop, log: gwLog } = await startOpenclawGateway(port, undefined, {
-      ...hostSide,
-      ...fakeModelAgentConfig(model.baseUrl),
-    }));
+    ({ model, stop, log: gwLog } = await startOpenclawWithFakeModel(port, undefined, hostSide));
   });
   after(async () => {
-    await model?.close();
     await link?.kill();
     await relay?.kill();
     await stop?.();
