@@ -17,7 +17,7 @@ import { CHROMIUM, launchChromium } from "./chromium.ts";
 import { NETNS_ADDR, namespaceUnavailable, runInNamespace } from "./netns.ts";
 import { openclawUnavailable, startOpenclawGateway } from "./openclaw.ts";
 import { startFakeModel, type FakeModel } from "./fake-model.ts";
-import { tmuxUnavailable } from "./openclaw-tui.ts";
+import { tmuxUnavailable, type Tui } from "./openclaw-tui.ts";
 import { startNamedRelay } from "./named-relay.ts";
 import { tempDir, type Proc } from "./proc.ts";
 import { makeHost, startLinkProc, type Host, type RelayProc } from "./relay.ts";
@@ -82,6 +82,32 @@ export async function startOpenclawWithFakeModel(
       await gw.stop();
     },
   };
+}
+
+/** The TUI's status line when it is connected and waiting for input. */
+export const tuiIdle = (screen: string): boolean => /connected \| idle/.test(screen);
+
+/**
+ * Waits for the TUI to connect through the relay. If OpenClaw asks to pair it first, `approve`
+ * (the owner, on the host) lets it in and the TUI reconnects by itself. Says whether it asked.
+ */
+export async function tuiConnected(tui: Tui, approve: () => Promise<number>): Promise<boolean> {
+  const first = await tui.waitFor((s) => tuiIdle(s) || /pair/i.test(s), 60_000);
+  if (tuiIdle(first)) return false;
+  assert.ok((await approve()) >= 1, `the TUI asked to pair but the host has no request:\n${first}`);
+  await tui.waitFor(tuiIdle, 60_000);
+  return true;
+}
+
+/** Sends `text` from the TUI: it reaches the host's (fake) model, and the model's reply shows, the TUI idle again. */
+export async function tuiChat(tui: Tui, model: FakeModel, text: string, replyTimeoutMs: number): Promise<void> {
+  await tui.submit(text);
+  // The session may already show an earlier reply (history): first the message reaches the host's model, then its reply shows.
+  const sent = () => model.requests.some((r) => JSON.stringify(r.messages).includes(text));
+  for (const deadline = Date.now() + 60_000; !sent() && Date.now() < deadline; )
+    await new Promise((r) => setTimeout(r, 200));
+  assert.ok(sent(), "the host's model got the TUI's message");
+  await tui.waitFor((s) => s.includes(text) && s.includes("Hello, world") && tuiIdle(s), replyTimeoutMs);
 }
 
 /** A fresh HOME whose ~/.openclaw/openclaw.json is `config`, written as is. */

@@ -17,6 +17,8 @@ import { NETNS_ADDR } from "../helpers/netns.ts";
 import {
   describeNamespaceRun,
   startOpenclawWithFakeModel,
+  tuiChat,
+  tuiConnected,
   linkToOpenclawPort,
   namespacedSuiteSkips,
   openclawHome,
@@ -173,33 +175,17 @@ describe("openclaw behind the relay: the printed config, as is", {
     skip: tmuxMissing,
   }, async (t) => {
     const home = openclawHome(printed.openclawConfig, "loopgate-octui-");
-    const idle = (s: string) => /connected \| idle/.test(s);
     // No --url or --token: the TUI takes the configured remote, so no secret is on its command line or in its header.
     const tui = await startTui([], { home });
     try {
-      const first = await tui.waitFor((s) => idle(s) || /pair/i.test(s), 60_000);
-      if (!idle(first)) {
-        // A new device behind the relay is a remote one: the owner approves it once, and the TUI reconnects by itself.
-        assert.ok((await approvePending()) >= 1, `the TUI asked to pair but the host has no request:\n${first}`);
-        await tui.waitFor(idle, 60_000);
-        t.diagnostic("the TUI was paired by the owner on the host");
-      }
+      // A new device behind the relay is a remote one: the owner approves it once.
+      if (await tuiConnected(tui, approvePending)) t.diagnostic("the TUI was paired by the owner on the host");
       const screen = await tui.screen();
       assert.ok(
         !screen.includes(printed.openclawConfig.gateway.remote.token as string),
         "no gateway token on the TUI's screen",
       );
-      await tui.submit("hello from the tui through the relay");
-      // The session may already show an earlier reply (history): first the message reaches the host's model, then its reply shows.
-      const sent = () =>
-        model!.requests.some((r) => /hello from the tui through the relay/.test(JSON.stringify(r.messages)));
-      for (const deadline = Date.now() + 60_000; !sent() && Date.now() < deadline; )
-        await new Promise((r) => setTimeout(r, 200));
-      assert.ok(sent(), "the host's model got the TUI's message");
-      await tui.waitFor(
-        (s) => s.includes("hello from the tui through the relay") && s.includes("Hello, world") && idle(s),
-        45_000,
-      );
+      await tuiChat(tui, model!, "hello from the tui through the relay", 45_000);
     } finally {
       await tui.close();
     }

@@ -15,6 +15,8 @@ import { NETNS_ADDR } from "../helpers/netns.ts";
 import {
   describeNamespaceRun,
   startOpenclawWithFakeModel,
+  tuiChat,
+  tuiConnected,
   linkToOpenclawPort,
   namespacedSuiteSkips,
   openclawHome,
@@ -203,24 +205,14 @@ describe("openclaw trusted-proxy behind the link: one relay token serves both ho
   test("openclaw tui with only its relay token chats through the relay (pairing, if OpenClaw asks, by the owner's password)", {
     skip: tmuxMissing,
   }, async (t) => {
-    const idle = (s: string) => /connected \| idle/.test(s);
     const home = clientHome(laptop.openclawConfig);
     const tui = await startTui([], { home });
     try {
-      const first = await tui.waitFor((s) => idle(s) || /pair/i.test(s), 60_000);
-      if (!idle(first)) {
-        // The owner approves on the host with the local password (trusted-proxy mode has no shared token).
-        assert.ok((await approvePending()) >= 1, `the TUI asked to pair but the host has no request:\n${first}`);
-        await tui.waitFor(idle, 60_000);
+      // The owner approves on the host with the local password (trusted-proxy mode has no shared token).
+      if (await tuiConnected(tui, approvePending))
         t.diagnostic("OpenClaw asked to pair the TUI; the owner approved it on the host");
-      } else t.diagnostic("no pairing asked: the vouched identity was enough");
-      await tui.submit("hello with one token");
-      // The session may already show an earlier reply (history): first the message reaches the host's model, then its reply shows.
-      const sent = () => model!.requests.some((r) => /hello with one token/.test(JSON.stringify(r.messages)));
-      for (const deadline = Date.now() + 60_000; !sent() && Date.now() < deadline; )
-        await new Promise((r) => setTimeout(r, 200));
-      assert.ok(sent(), "the host's model got the TUI's message");
-      await tui.waitFor((s) => s.includes("hello with one token") && s.includes("Hello, world") && idle(s), 60_000);
+      else t.diagnostic("no pairing asked: the vouched identity was enough");
+      await tuiChat(tui, model!, "hello with one token", 60_000);
     } finally {
       await tui.close();
     }
