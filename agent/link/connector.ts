@@ -24,6 +24,7 @@ import { linkStreamSocket } from "./stream-socket.ts";
 import type { GatewayHandle } from "../gateway/server.ts";
 import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
+import { sendMessageParts } from "../../relay/node/ws-message-parts.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
 useFrameAllocator((n) => Buffer.allocUnsafe(n));
@@ -224,6 +225,8 @@ export class LinkConnector {
       send: (f) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(f);
       },
+      // The link's socket sends with an all-zero mask (zeroMask in #connect).
+      sendParts: (head, payload) => void sendMessageParts(ws, head, payload, true),
       ...(this.#o.limits ? { limits: this.#o.limits } : {}),
       onOpen: (stream) => this.#onStream(stream),
       onRefusedOpen: (id, err) =>

@@ -34,6 +34,8 @@ export interface ClientSocket {
 export interface LinkSocket {
   /** A frame, or the text answer to the host's keepalive. */
   send(frame: Uint8Array | string): void;
+  /** A DATA frame as its head and payload, sent as one message without joining them (LinkMux's sendParts). */
+  sendParts?(head: Uint8Array, payload: Uint8Array): void;
   close(code: number, reason: string): void;
 }
 
@@ -224,6 +226,7 @@ export class HostHub implements HostRecord {
     const mux: LinkMux = new LinkMux({
       role: "relay",
       send: (f) => sock.send(f),
+      ...(sock.sendParts ? { sendParts: (h: Uint8Array, p: Uint8Array) => sock.sendParts?.(h, p) } : {}),
       limits: {
         maxStreams: this.#limits.maxStreamsPerHost,
         maxMessageBytes: this.#limits.maxMessageBytes,

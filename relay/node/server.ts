@@ -25,6 +25,7 @@ import { RelayMetrics, metricFamilies } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
 import { normalizeAddr } from "../../shared/url-safety.ts";
+import { sendMessageParts } from "./ws-message-parts.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
 useFrameAllocator((n) => Buffer.allocUnsafe(n));
@@ -119,7 +120,11 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       hubs.set(hostId, hub);
     }
     const handle = hub.attachLink(
-      { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
+      {
+        send: (f) => ws.send(f),
+        sendParts: (head, payload) => void sendMessageParts(ws, head, payload, false),
+        close: (code, reason) => ws.close(code, reason),
+      },
       publicJwk,
     );
     // Frames go through an inbox: this host gets a bounded share of each turn (fairness across hosts).

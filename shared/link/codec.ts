@@ -154,6 +154,22 @@ export function encodeData(streamId: number, data: Uint8Array, binary: boolean, 
   return buf;
 }
 
+/** Bytes before a DATA frame's payload: the frame header and the flags byte. */
+export const DATA_HEAD_BYTES = HEADER_BYTES + 1;
+
+/**
+ * A DATA frame's first DATA_HEAD_BYTES bytes, for a transport that writes
+ * them and the payload as one message without joining them (the frame is
+ * this head followed by `payloadLength` bytes of payload).
+ */
+export function encodeDataHead(streamId: number, payloadLength: number, binary: boolean, fin: boolean): Uint8Array {
+  checkStreamId(streamId);
+  if (payloadLength > MAX_CHUNK_BYTES) fail(`DATA chunk of ${payloadLength} bytes exceeds ${MAX_CHUNK_BYTES}`);
+  const buf = frame(FrameType.DATA, streamId, 1);
+  buf[HEADER_BYTES] = (binary ? DataFlags.BINARY : 0) | (fin ? DataFlags.FIN : 0);
+  return buf;
+}
+
 export function encodeClose(streamId: number, code: number, reason: string): Uint8Array {
   checkStreamId(streamId);
   const r = enc.encode(clampCloseReason(reason));

@@ -11,6 +11,9 @@ import {
   encodePing,
   encodeControl,
   encodeClose,
+  encodeData,
+  encodeDataHead,
+  DATA_HEAD_BYTES,
   FrameType,
   BadOpenError,
   BAD_OPEN_CLOSE_CODE,
@@ -41,6 +44,13 @@ export const DEFAULT_LINK_LIMITS: LinkLimits = {
 export interface MuxOptions {
   role: "relay" | "host";
   send: (frame: Uint8Array) => void;
+  /**
+   * Sends a DATA frame given as its head (codec.encodeDataHead) and its
+   * payload, as one message, without joining them: a transport that can
+   * write both parts as one WebSocket message saves a copy of every chunk.
+   * Without it, DATA frames go through `send` whole.
+   */
+  sendParts?: (head: Uint8Array, payload: Uint8Array) => void;
   limits?: Partial<LinkLimits>;
   /** Host side: a new stream from the relay. */
   onOpen?: (stream: LinkStream) => void;
@@ -101,6 +111,13 @@ export class LinkMux {
 
   #streamHost = {
     sendFrame: (f: Uint8Array) => this.#send(f),
+    sendData: (id: number, chunk: Uint8Array, binary: boolean, fin: boolean) => {
+      const parts = this.#opts.sendParts;
+      if (!parts) return this.#send(encodeData(id, chunk, binary, fin));
+      if (this.#dead) return;
+      this.#bytesOut += DATA_HEAD_BYTES + chunk.length;
+      parts(encodeDataHead(id, chunk.length, binary, fin), chunk);
+    },
     remove: (id: number) => {
       this.#streams.delete(id);
     },

@@ -11,7 +11,7 @@
  * keeps more in flight; a peer that caps credit at the initial window simply
  * does not use the extra.
  */
-import { encodeData, encodeClose, encodeCredit, encodeAccept, type OpenMeta, type AcceptInfo } from "./codec.ts";
+import { encodeClose, encodeCredit, encodeAccept, type OpenMeta, type AcceptInfo } from "./codec.ts";
 
 export interface StreamLimits {
   /** Credit each side starts with, per stream (bytes). Both peers must agree on it. */
@@ -29,6 +29,8 @@ export interface StreamLimits {
 
 export interface StreamHost {
   sendFrame(frame: Uint8Array): void;
+  /** A DATA chunk: the host encodes it (as one frame, or as its head and the chunk unjoined). */
+  sendData(id: number, chunk: Uint8Array, binary: boolean, fin: boolean): void;
   remove(id: number): void;
 }
 
@@ -166,7 +168,7 @@ export class LinkStream {
       this.#sendCredit -= n;
       this.#queuedBytes -= n;
       if (fin) this.#queue.shift();
-      this.#host.sendFrame(encodeData(this.id, chunk, head.binary, fin));
+      this.#host.sendData(this.id, chunk, head.binary, fin);
       if (this.#state === "closed") return;
     }
     if (this.#wasAboveHighWater && this.#queuedBytes <= this.#limits.highWaterBytes / 2) {

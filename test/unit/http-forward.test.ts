@@ -5,6 +5,7 @@ import { createServer } from "node:http";
 import { brotliCompressSync } from "node:zlib";
 import { LinkStream, type StreamLimits } from "../../shared/link/stream.ts";
 import { forwardHttpStream } from "../../agent/link/http-forward.ts";
+import { encodeData } from "../../shared/link/codec.ts";
 
 const LIMITS: StreamLimits = {
   initialWindow: 64 * 1024,
@@ -16,13 +17,22 @@ const LIMITS: StreamLimits = {
 
 function stream(path: string): { s: LinkStream; frames: Uint8Array[] } {
   const frames: Uint8Array[] = [];
-  const s = new LinkStream(1, { sendFrame: (f) => frames.push(f), remove: () => {} }, LIMITS, {
-    kind: "http",
-    path,
-    method: "GET",
-    headers: {},
-    clientAddr: "203.0.113.9",
-  });
+  const s = new LinkStream(
+    1,
+    {
+      sendFrame: (f) => frames.push(f),
+      sendData: (id, c, b, fin) => frames.push(encodeData(id, c, b, fin)),
+      remove: () => {},
+    },
+    LIMITS,
+    {
+      kind: "http",
+      path,
+      method: "GET",
+      headers: {},
+      clientAddr: "203.0.113.9",
+    },
+  );
   return { s, frames };
 }
 

@@ -373,3 +373,33 @@ test("stream: a transport that returns credit synchronously gets each chunk once
     [3000],
   );
 });
+
+test("mux: with sendParts, DATA goes as its head and the chunk itself (no copy); the joined frame is the same bytes", () => {
+  const whole: Uint8Array[] = [];
+  const parts: [Uint8Array, Uint8Array][] = [];
+  const relay = new LinkMux({ role: "relay", send: (f) => whole.push(f), sendParts: (h, p) => parts.push([h, p]) });
+  const s = relay.openStream(META);
+  const msg = new Uint8Array(150 * 1024).map((_, i) => i & 0xff);
+  s.sendMessage(msg);
+  // Chunks of 64 KiB within the initial 256 KiB window: three DATA frames, each a view of the message.
+  assert.equal(parts.length, 3);
+  let offset = 0;
+  for (const [i, [head, payload]] of parts.entries()) {
+    assert.equal(payload.buffer, msg.buffer, "the payload is a view of the caller's bytes");
+    const fin: boolean = i === parts.length - 1;
+    assert.deepEqual(
+      decodeFrame(new Uint8Array([...head, ...payload])),
+      decodeFrame(encodeData(s.id, msg.subarray(offset, offset + payload.length), true, fin)),
+    );
+    offset += payload.length;
+  }
+  assert.equal(offset, msg.length);
+  assert.ok(
+    whole.every((f) => f[0] !== FrameType.DATA),
+    "no DATA frame went through send",
+  );
+  assert.equal(
+    relay.bytesOut,
+    whole.reduce((n, f) => n + f.length, 0) + parts.reduce((n, [h, p]) => n + h.length + p.length, 0),
+  );
+});
