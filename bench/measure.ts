@@ -3,6 +3,7 @@
  * (pinned TLS for the relays) against an echo upstream.
  */
 import type WebSocket from "ws";
+import { Agent, request } from "undici";
 import { openWebSocket } from "../agent/tls/pinned-connect.ts";
 import type { PathTarget } from "./paths.ts";
 import { rssKiB } from "../test/helpers/proc.ts";
@@ -265,5 +266,38 @@ export async function rpcRoundTrips(p: PathTarget, token: string, count: number,
     return out;
   } finally {
     ws.terminate();
+  }
+}
+
+/**
+ * GETs of one Control UI page over a single keep-alive connection, as a
+ * browser loads a page's assets; returns the latencies in ms. The relay's
+ * certificate is not checked here: the WebSocket rows check the pin, and a
+ * kept-alive connection pays for its handshake once.
+ */
+export async function httpRoundTrips(
+  url: string,
+  headers: Record<string, string>,
+  count: number,
+  budgetMs: number,
+): Promise<number[]> {
+  const agent = new Agent({ connect: { rejectUnauthorized: false }, keepAliveTimeout: 60_000, connections: 1 });
+  const get = async () => {
+    const r = await request(url, { dispatcher: agent, headers });
+    await r.body.arrayBuffer();
+    if (r.statusCode !== 200) throw new Error(`GET ${new URL(url).pathname} answered ${r.statusCode}`);
+  };
+  try {
+    for (let i = 0; i < 20; i++) await get(); // warm up
+    const out: number[] = [];
+    const deadline = performance.now() + budgetMs;
+    for (let i = 0; i < count && performance.now() < deadline; i++) {
+      const t0 = performance.now();
+      await get();
+      out.push(performance.now() - t0);
+    }
+    return out;
+  } finally {
+    await agent.close();
   }
 }

@@ -36,6 +36,7 @@ import {
   slowConsumer,
   reconnect,
   percentile,
+  httpRoundTrips,
 } from "./measure.ts";
 import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
 import { relayIdleMemory, relayKibPerClient } from "./memory.ts";
@@ -196,6 +197,8 @@ async function main(): Promise<void> {
   const rpc50 = metric("rpc_p50", "gateway `health` RPC p50", "ms");
   const rpc99 = metric("rpc_p99", "gateway `health` RPC p99", "ms");
   const health = metric("health", "`loopgate health` end to end p50", "ms");
+  const page50 = metric("ui_get_p50", "Control UI page GET p50 (kept-alive)", "ms");
+  const page99 = metric("ui_get_p99", "Control UI page GET p99 (kept-alive)", "ms");
   if (want("rpc")) await gatewayPhase();
   async function gatewayPhase(): Promise<void> {
     log("loopgate gateway: health RPC and `loopgate health` end to end");
@@ -217,14 +220,22 @@ async function main(): Promise<void> {
       rpc50.values[target.name] = percentile(xs, 0.5);
       rpc99.values[target.name] = percentile(xs, 0.99);
     };
+    // The Control UI's page, as a browser fetches it: the relay forwards it over the link as an HTTP stream.
+    const timePage = async (name: string, base: string, headers: Record<string, string> = {}) => {
+      const xs = await httpRoundTrips(`${base.replace(/^ws/, "http")}/`, headers, N.small, 30_000);
+      page50.values[name] = percentile(xs, 0.5);
+      page99.values[name] = percentile(xs, 0.99);
+    };
     const bare = { OPENCLAW_GATEWAY_TOKEN: "", OPENCLAW_GATEWAY_URL: "", LOOPGATE_CONFIG: "" };
     await timeRpc(await directPath(gw.port), TOKEN);
+    await timePage("direct", `ws://127.0.0.1:${gw.port}`);
     health.values.direct = await timeCli(["health", "--url", `ws://127.0.0.1:${gw.port}`, "--token", TOKEN], bare);
     if (!sshAvailable()) {
       if (!report.paths.includes("ssh -L")) report.paths.splice(1, 0, "ssh -L");
       const t = await startSshTunnel(gw.port);
       cleanups.push(() => t.close());
       await timeRpc({ name: "ssh -L", url: `ws://127.0.0.1:${t.localPort}`, pids: {}, close: async () => {} }, TOKEN);
+      await timePage("ssh -L", `ws://127.0.0.1:${t.localPort}`);
       health.values["ssh -L"] = await timeCli(
         ["health", "--url", `ws://127.0.0.1:${t.localPort}`, "--token", TOKEN],
         bare,
@@ -251,6 +262,7 @@ async function main(): Promise<void> {
         },
         minted.token,
       );
+      await timePage(name, `${relay.url}/h/${host.hostId}`, { authorization: `Bearer ${minted.token}` });
       health.values[name] = await timeCli(["health"], clientEnv(minted.clientConfig));
     }
   }
