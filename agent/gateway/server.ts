@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Server, IncomingMessage } from "node:http";
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { createAdaptorServer, upgradeWebSocket, type WebSocketServerLike } from "@hono/node-server";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "../log/logger.ts";
@@ -60,6 +60,13 @@ export interface GatewayHandle {
     socket: ClientSocket,
     request: { path: string; headers: Readonly<Record<string, string>> },
   ): { code: number; reason: string } | undefined;
+  /**
+   * A relayed HTTP request from the gateway's own in-process link, answered
+   * by the gateway's app without a loopback socket: forwarded and never local
+   * by construction (linkedPeerInfo of `headers`, the ones the link built for
+   * the stream), its Host checked as for any request.
+   */
+  fetchLinked(request: Request, headers: Readonly<Record<string, string>>): Promise<Response>;
   /** Closes (4401) every connection that authenticated with one of these client token ids; returns how many. */
   closeRevokedTokens(ids: Iterable<string>): number;
   close(reason?: string): Promise<void>;
@@ -157,6 +164,11 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayHandle>
       if (refused) return { code: refused.closeCode, reason: refused.message };
       attach(socket, peer);
       return undefined;
+    },
+    async fetchLinked(request, headers) {
+      if (closing || !g.originPolicy) return new Response("gateway is not accepting requests\n", { status: 503 });
+      const env: LinkedEnv = { linkedPeer: linkedPeerInfo(headers) };
+      return app.fetch(request, env);
     },
     closeRevokedTokens(ids) {
       let n = 0;
@@ -319,11 +331,24 @@ function createHttpApp(g: GatewayState, logRefusal: (r: Refusal) => void, admit:
   return app;
 }
 
+/** What an HTTP request's handler has to tell who sent it: Node's request, or the in-process link's peer. */
+type LinkedEnv = { linkedPeer: PeerInfo };
+type RequestEnv = { incoming: IncomingMessage } | LinkedEnv;
+
+/** The peer of an HTTP request: from its socket and headers, or relayed by the in-process link (fetchLinked). */
+function requestPeer(c: Context, trustedProxies: readonly string[]): PeerInfo {
+  const env = c.env as RequestEnv;
+  if ("linkedPeer" in env) return env.linkedPeer;
+  return peerInfo(env.incoming.socket.remoteAddress, env.incoming.headers, trustedProxies);
+}
+
 /** The protocol WebSocket lives at "/" like OpenClaw's; Origin, the cap and proxy identities are checked before the upgrade. */
 function mountProtocolSocket(app: Hono, settings: GatewaySettings, admit: Admit, attach: Attach): void {
   const proxyIdentities = new WeakMap<IncomingMessage, ProxyIdentity>();
   app.use("*", async (c, next) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next();
+    // The in-process link hands WebSockets over with acceptLinked, never as an upgrade request.
+    if ("linkedPeer" in (c.env as RequestEnv)) return c.text("not a WebSocket endpoint for a relayed request", 400);
     const incoming = (c.env as { incoming: IncomingMessage }).incoming;
     const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, settings.trustedProxies);
     const refused = admit(peer, c.req.header("host"));
@@ -359,8 +384,7 @@ function mountHttpApi(app: Hono, g: GatewayState): void {
   app.get("/healthz", (c) => c.json({ ok: true, version: VERSION, uptimeMs: Date.now() - g.startedAt }));
 
   app.get("/api/status", async (c) => {
-    const incoming = (c.env as { incoming: IncomingMessage }).incoming;
-    const peer = peerInfo(incoming.socket.remoteAddress, incoming.headers, g.settings.trustedProxies);
+    const peer = requestPeer(c, g.settings.trustedProxies);
     const bearer = bearerToken(c.req.header("authorization"));
     const result = await g.auth.verify(bearer ? { token: bearer } : { password: "" }, {
       ...peer,

@@ -3,7 +3,7 @@
  * pin before sending anything, authenticates with a short-lived link token,
  * and for each client stream opens one local WebSocket (or HTTP request) to
  * the gateway on loopback; inside loopgate's own gateway (`gateway`), it
- * hands each WebSocket stream straight to the gateway instead. Heartbeats,
+ * hands each WebSocket stream and HTTP request straight to the gateway. Heartbeats,
  * reconnects with jittered exponential backoff, logs state changes, and
  * pushes token revocations and pending exchange codes to the relay.
  */
@@ -18,7 +18,7 @@ import { signLinkToken, relayAudience } from "../../shared/tokens.ts";
 import { toLoopgateError } from "../../shared/errors.ts";
 import { openWebSocket } from "../tls/pinned-connect.ts";
 import type { HostIdentity } from "../identity.ts";
-import { forwardHttpStream } from "./http-forward.ts";
+import { forwardHttpStream, viaGateway, viaLoopback } from "./http-forward.ts";
 import { upstreamRequest, type UpstreamRequest } from "./upstream-request.ts";
 import { linkStreamSocket } from "./stream-socket.ts";
 import type { GatewayHandle } from "../gateway/server.ts";
@@ -37,10 +37,10 @@ export interface ConnectorOptions {
   /** ws://127.0.0.1:PORT of the gateway. */
   upstream: string;
   /**
-   * The gateway this connector runs in, if any: its WebSocket streams go
-   * straight to it (no loopback socket); HTTP still goes to `upstream`.
+   * The gateway this connector runs in, if any: its WebSocket and HTTP
+   * streams go straight to it (no loopback socket).
    */
-  gateway?: Pick<GatewayHandle, "acceptLinked">;
+  gateway?: Pick<GatewayHandle, "acceptLinked" | "fetchLinked">;
   identity: HostIdentity;
   log: Logger;
   revokedIds?: () => string[];
@@ -318,7 +318,7 @@ export class LinkConnector {
     const meta = stream.meta;
     if (!meta) return stream.abort(1011, "no stream metadata");
     if (meta.kind === "http") {
-      void forwardHttpStream(stream, req);
+      void forwardHttpStream(stream, req, this.#o.gateway ? viaGateway(this.#o.gateway) : viaLoopback);
       return;
     }
     if (this.#o.gateway) {

@@ -19,6 +19,7 @@ import {
 } from "../helpers/relay.ts";
 import { TestClient, connectedClient } from "../helpers/ws-client.ts";
 import { startGateway, type GatewayProc } from "../helpers/proc.ts";
+import { Agent, request as undiciRequest } from "undici";
 
 const CLIENTS = 20;
 
@@ -110,6 +111,62 @@ describe("the gateway's in-process link", {
       assert.equal(ready, 1, "only the local admin is left");
     } finally {
       admin.close();
+    }
+  });
+
+  test("relayed HTTP is answered in the gateway: no loopback socket, the same bytes as direct, never local trust", async () => {
+    const base = relay.url.replace(/^wss:/, "https:");
+    const agent = new Agent({ connect: { rejectUnauthorized: false }, connections: 8 });
+    const auth = { authorization: `Bearer ${readOnly}` };
+    try {
+      const paths = ["/", "/app.js", "/app.css"];
+      const direct = new Map<string, { type: string | null; body: Buffer }>();
+      for (const path of paths) {
+        const r = await fetch(`http://127.0.0.1:${gw.port}${path}`);
+        direct.set(path, { type: r.headers.get("content-type"), body: Buffer.from(await r.arrayBuffer()) });
+      }
+      // Counted after the direct requests: their kept-alive connection stays open.
+      const before = acceptedConnections(gw.port);
+      for (const path of paths) {
+        const viaRelay = await undiciRequest(`${base}/h/${host.hostId}${path}`, { dispatcher: agent, headers: auth });
+        assert.equal(viaRelay.statusCode, 200, path);
+        assert.equal(viaRelay.headers["content-type"], direct.get(path)?.type, path);
+        assert.deepEqual(
+          Buffer.from(await viaRelay.body.arrayBuffer()),
+          direct.get(path)?.body,
+          `${path} byte for byte`,
+        );
+      }
+      const head = await undiciRequest(`${base}/h/${host.hostId}/app.js`, {
+        dispatcher: agent,
+        method: "HEAD",
+        headers: auth,
+      });
+      assert.equal(head.statusCode, 200);
+      assert.equal((await head.body.arrayBuffer()).byteLength, 0, "HEAD has no body");
+      // Eight at once: a loopback forwarder would need several connections to the gateway for them.
+      const burst = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          undiciRequest(`${base}/h/${host.hostId}/app.js`, { dispatcher: agent, headers: auth }).then(async (r) => {
+            await r.body.arrayBuffer();
+            return r.statusCode;
+          }),
+        ),
+      );
+      assert.deepEqual(burst, Array(8).fill(200));
+      assert.equal(acceptedConnections(gw.port), before, "no loopback connection per relayed request");
+      // The HTTP API: a relayed request is forwarded, never local, so it needs a token the gateway accepts.
+      const status = await undiciRequest(`${base}/h/${host.hostId}/api/status`, { dispatcher: agent, headers: auth });
+      assert.equal(status.statusCode, 401, "the relay's token is not the gateway's bearer, and relayed is not local");
+      await status.body.arrayBuffer();
+      const token = readFileSync(String(gw.ready.tokenPath), "utf8").trim();
+      const local = await fetch(`http://127.0.0.1:${gw.port}/api/status`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(local.status, 200, "the same endpoint answers a local request with the gateway's token");
+      await local.arrayBuffer();
+    } finally {
+      await agent.close();
     }
   });
 
