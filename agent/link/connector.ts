@@ -24,7 +24,7 @@ import { linkStreamSocket } from "./stream-socket.ts";
 import type { GatewayHandle } from "../gateway/server.ts";
 import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
-import { sendMessageParts } from "../../relay/node/ws-message-parts.ts";
+import { FrameWriter } from "../../relay/node/ws-message-parts.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
 useFrameAllocator((n) => Buffer.allocUnsafe(n));
@@ -220,13 +220,14 @@ export class LinkConnector {
     this.#attempt = 0;
     this.#linkedAt = Date.now();
     this.#lastError = undefined;
+    const writer = new FrameWriter(ws, true);
     const mux = new LinkMux({
       role: "host",
       send: (f) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(f);
       },
       // The link's socket sends with an all-zero mask (zeroMask in #connect).
-      sendParts: (head, payload) => void sendMessageParts(ws, head, payload, true),
+      sendParts: (head, payload) => writer.writeParts(head, payload),
       ...(this.#o.limits ? { limits: this.#o.limits } : {}),
       onOpen: (stream) => this.#onStream(stream),
       onRefusedOpen: (id, err) =>

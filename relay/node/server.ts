@@ -25,7 +25,7 @@ import { RelayMetrics, metricFamilies } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
 import { normalizeAddr } from "../../shared/url-safety.ts";
-import { sendMessageParts } from "./ws-message-parts.ts";
+import { FrameWriter } from "./ws-message-parts.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
 useFrameAllocator((n) => Buffer.allocUnsafe(n));
@@ -119,10 +119,11 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
       });
       hubs.set(hostId, hub);
     }
+    const writer = new FrameWriter(ws, false);
     const handle = hub.attachLink(
       {
         send: (f) => ws.send(f),
-        sendParts: (head, payload) => void sendMessageParts(ws, head, payload, false),
+        sendParts: (head, payload) => writer.writeParts(head, payload),
         close: (code, reason) => ws.close(code, reason),
       },
       publicJwk,
@@ -148,10 +149,14 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     if (protocol !== undefined && ws.protocol !== protocol)
       opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
     const gate = new PauseGate(ws);
+    const writer = new FrameWriter(ws, false);
     const sock: ClientSocket = {
-      send: (data, done) => ws.send(data, { binary: typeof data !== "string" }, () => done()),
+      send: (data, done) =>
+        typeof data === "string"
+          ? writer.writeFrame(Buffer.from(data), false, true, done)
+          : writer.writeFrame(data, true, true, done),
       // A host's message goes on chunk by chunk, as WebSocket fragments: never held whole here.
-      sendChunk: (chunk, isBinary, fin, done) => ws.send(chunk, { binary: isBinary, fin }, () => done()),
+      sendChunk: (chunk, isBinary, fin, done) => writer.writeFrame(chunk, isBinary, fin, done),
       close: (code, reason) => {
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
       },

@@ -1,10 +1,11 @@
-// sendMessageParts: a link DATA frame written as its head and payload, unjoined, arrives as one
-// binary message at a real ws peer, both ways (server unmasked, client with the link's zero mask).
+// FrameWriter: frames written through ws's frame writer arrive at a real ws peer as the messages
+// they stand for, both ways (server unmasked, client with the link's zero mask): link DATA frames
+// from a head and a payload, unjoined; fragments of text and binary messages; order with ws.send.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import WebSocket, { WebSocketServer } from "ws";
-import { sendMessageParts } from "../../relay/node/ws-message-parts.ts";
+import { FrameWriter } from "../../relay/node/ws-message-parts.ts";
 import { zeroMask } from "../../agent/tls/pinned-connect.ts";
 import { encodeData, encodeDataHead, decodeFrame, FrameType } from "../../shared/link/codec.ts";
 
@@ -36,17 +37,18 @@ function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }
 const SIZES = [0, 1, 119, 120, 121, 2042, 2048, 2049, 65_529, 65_530, 65_536, 256 * 1024];
 
 for (const side of ["server", "client"] as const) {
-  test(`a DATA frame sent in parts from the ${side} arrives whole and decodes`, async () => {
+  test(`a DATA frame sent in parts from the ${side} arrives whole and decodes`, { timeout: 10_000 }, async () => {
     const { server, client, close } = await pair();
     try {
       const from = side === "server" ? server : client;
       const to = side === "server" ? client : server;
+      const writer = new FrameWriter(from, side === "client");
+      assert.equal(writer.direct, true, "frames go by ws's frame writer, not the ws.send fallback");
       for (const n of SIZES) {
         const payload = Buffer.alloc(n);
         for (let i = 0; i < n; i++) payload[i] = (i * 31 + n) & 0xff;
         const got = nextMessage(to);
-        const fast = sendMessageParts(from, encodeDataHead(7, n, true, n % 2 === 0), payload, side === "client");
-        assert.equal(fast, true, `${n} bytes went by ws's frame writer, not the joined fallback`);
+        writer.writeParts(encodeDataHead(7, n, true, n % 2 === 0), payload);
         const m = await got;
         assert.equal(m.isBinary, true);
         assert.deepEqual(new Uint8Array(m.data), encodeData(7, payload, true, n % 2 === 0), `${n} bytes`);
@@ -64,7 +66,7 @@ for (const side of ["server", "client"] as const) {
       );
       for (let i = 0; i < 3; i++) {
         from.send(Buffer.from([i * 2]));
-        sendMessageParts(from, Buffer.from([i * 2 + 1]), Buffer.alloc(3000), side === "client");
+        writer.writeParts(Buffer.from([i * 2 + 1]), Buffer.alloc(3000));
       }
       await all;
       assert.deepEqual(seen, [0, 1, 2, 3, 4, 5]);
@@ -74,9 +76,52 @@ for (const side of ["server", "client"] as const) {
   });
 }
 
-test("a socket that is not open takes nothing", async () => {
+for (const side of ["server", "client"] as const) {
+  test(`fragments from the ${side}: text and binary messages in pieces arrive whole, ping in between`, {
+    timeout: 10_000,
+  }, async () => {
+    const { server, client, close } = await pair();
+    try {
+      const from = side === "server" ? server : client;
+      const to = side === "server" ? client : server;
+      const writer = new FrameWriter(from, side === "client");
+      const text = "héllo wörld, ünïcode ✓ ".repeat(400);
+      const bytes = Buffer.from(text);
+      const got: { data: Buffer; isBinary: boolean }[] = [];
+      const all = new Promise<void>((r) =>
+        to.on("message", (data: Buffer, isBinary) => {
+          got.push({ data, isBinary });
+          if (got.length === 3) r();
+        }),
+      );
+      // Cut inside a multi-byte character: the receiver checks the whole message's UTF-8.
+      const cuts = [0, 1, 2049, 5000, bytes.length];
+      for (let i = 0; i + 1 < cuts.length; i++)
+        writer.writeFrame(bytes.subarray(cuts[i], cuts[i + 1]), false, i + 2 === cuts.length);
+      const bin = Buffer.alloc(70_000, 9);
+      writer.writeFrame(bin.subarray(0, 100), true, false);
+      from.ping();
+      writer.writeFrame(bin.subarray(100), true, true);
+      const done = new Promise<Error | null | undefined>((r) => writer.writeFrame(Buffer.from("x"), false, true, r));
+      await all;
+      assert.ok(!(await done), "done runs without an error once written");
+      assert.equal(got[0]?.isBinary, false);
+      assert.equal(got[0]?.data.toString(), text);
+      assert.equal(got[1]?.isBinary, true);
+      assert.deepEqual(got[1]?.data, bin);
+      assert.equal(got[2]?.data.toString(), "x");
+    } finally {
+      await close();
+    }
+  });
+}
+
+test("a socket that is not open takes nothing, and says so to the caller", async () => {
   const { client, close } = await pair();
   client.close();
-  assert.equal(sendMessageParts(client, encodeDataHead(1, 1, true, true), Buffer.from([1]), true), false);
+  const err = await new Promise<Error | undefined>((r) =>
+    new FrameWriter(client, true).writeFrame(Buffer.from([1]), true, true, r),
+  );
+  assert.ok(err instanceof Error);
   await close();
 });
