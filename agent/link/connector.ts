@@ -339,8 +339,14 @@ export class LinkConnector {
     });
     this.#upstreams.add(local);
     const early: { data: string | Uint8Array; binary: boolean; fin: boolean; release: () => void }[] = [];
+    // Made at open (ws's frame writer exists from then on); the link's zero mask, as for the relay's socket.
+    let writer: FrameWriter | undefined;
+    const write = (data: string | Uint8Array, binary: boolean, fin: boolean, release: () => void) => {
+      writer ??= new FrameWriter(local, true);
+      writer.writeFrame(typeof data === "string" ? Buffer.from(data) : data, binary, fin, () => release());
+    };
     const toLocal = (data: string | Uint8Array, binary: boolean, fin: boolean, release: () => void) => {
-      if (local.readyState === WebSocket.OPEN) local.send(data, { binary, fin }, () => release());
+      if (local.readyState === WebSocket.OPEN) write(data, binary, fin, release);
       else early.push({ data, binary, fin, release });
     };
     // Held messages arrive whole; the rest go on chunk by chunk as WebSocket fragments (text as its
@@ -358,7 +364,7 @@ export class LinkConnector {
       }
     };
     local.on("open", () => {
-      for (const m of early.splice(0)) local.send(m.data, { binary: m.binary, fin: m.fin }, () => m.release());
+      for (const m of early.splice(0)) write(m.data, m.binary, m.fin, m.release);
     });
     local.on("message", (data, isBinary) => {
       const b = data as Buffer;

@@ -119,7 +119,7 @@ for (const side of ["server", "client"] as const) {
 test("a socket that is not open takes nothing, and says so to the caller", async () => {
   const { client, close } = await pair();
   client.close();
-  const err = await new Promise<Error | undefined>((r) =>
+  const err = await new Promise<Error | null | undefined>((r) =>
     new FrameWriter(client, true).writeFrame(Buffer.from([1]), true, true, r),
   );
   assert.ok(err instanceof Error);
