@@ -25,6 +25,7 @@ import type { GatewayHandle } from "../gateway/server.ts";
 import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
 import { FrameWriter } from "../../relay/node/ws-message-parts.ts";
+import { tuneHeapForByteTraffic } from "../../relay/node/heap-tuning.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
 useFrameAllocator((n) => Buffer.allocUnsafe(n));
@@ -106,6 +107,7 @@ export class LinkConnector {
 
   start(): void {
     if (!this.#stopped) return;
+    tuneHeapForByteTraffic();
     this.#stopped = false;
     void this.#connect();
   }

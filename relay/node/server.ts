@@ -26,6 +26,7 @@ import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
 import { normalizeAddr } from "../../shared/url-safety.ts";
 import { FrameWriter } from "./ws-message-parts.ts";
+import { tuneHeapForByteTraffic } from "./heap-tuning.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
 useFrameAllocator((n) => Buffer.allocUnsafe(n));
@@ -79,6 +80,7 @@ function clientMessageBytes(m: ClientMessage): number {
 }
 
 export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay> {
+  tuneHeapForByteTraffic();
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...opts.limits };
   const allow = new Set(opts.allowHosts);
   const hubs = new Map<string, HostHub>();
