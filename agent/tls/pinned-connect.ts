@@ -101,6 +101,10 @@ export function connectVerifiedTls(
     });
     socket.once("secureConnect", () => {
       clearTimeout(timer);
+      // Checked before getPeerX509Certificate(): after it, Node 24's getPeerCertificate() has no
+      // subjectaltname, and every host name would be refused.
+      const identityError =
+        pins.length === 0 && socket.authorized ? checkServerIdentity(host, socket.getPeerCertificate()) : undefined;
       const cert = socket.getPeerX509Certificate();
       if (!cert) {
         socket.destroy();
@@ -126,7 +130,6 @@ export function connectVerifiedTls(
         resolve(socket);
         return;
       }
-      const identityError = socket.authorized ? checkServerIdentity(host, socket.getPeerCertificate()) : undefined;
       if (!socket.authorized || identityError) {
         socket.destroy();
         const why = identityError
