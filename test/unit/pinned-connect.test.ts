@@ -40,6 +40,25 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 50));
 }
 
+test("a wrong pin is refused with nothing written, also right after a verified connection to the same address", async () => {
+  const [good, other] = await Promise.all([newCert(), newCert()]);
+  const srv = await tlsServer(good);
+  for (let i = 0; i < 3; i++) {
+    const ok = await connectVerifiedTls("127.0.0.1", srv.port, { pins: [good.pin] });
+    // A resumed session has no peer certificate to pin: every connection is a full handshake.
+    assert.equal(ok.isSessionReused(), false);
+    // The last one does write: the server counts what it gets.
+    if (i === 2) await new Promise<void>((r) => ok.end("ping", r));
+    else ok.destroy();
+    assert.equal(
+      await refusal(connectVerifiedTls("127.0.0.1", srv.port, { pins: [other.pin] })),
+      ErrorCodes.PIN_MISMATCH,
+    );
+  }
+  await settle();
+  assert.equal(sum(srv.received), 4, "only the last verified connection's 4 bytes reached the server");
+});
+
 test("without a pin, each connection is checked against its own CAs (`ca`) and host name", async () => {
   const [served, unrelated] = await Promise.all([newCert(), newCert()]);
   const srv = await tlsServer(served);
