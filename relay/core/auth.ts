@@ -27,6 +27,7 @@ import {
   verifyClientToken,
   verifyLinkToken,
   checkHostPublicJwk,
+  importHostPublicJwk,
   type ClientClaims,
   type TokenFailure,
 } from "../../shared/tokens.ts";
@@ -132,12 +133,33 @@ export function chooseSubprotocol(req: Request): string | undefined {
     : undefined;
 }
 
-let decoy: Promise<JWK> | undefined;
+/**
+ * Host keys imported for verification, by the key itself (its public bytes,
+ * `x`), not by host: a token is checked with exactly the key the record
+ * holds now, never with one a host had before. Importing costs about as
+ * much as verifying, on every client connect; bounded, oldest out first.
+ */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_IMPORTED_KEYS = 4096;
+
+function importedKey(jwk: JWK): Promise<CryptoKey> {
+  const x = checkHostPublicJwk(jwk).x!;
+  let key = importedKeys.get(x);
+  if (!key) {
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
+    key = importHostPublicJwk(jwk);
+    importedKeys.set(x, key);
+    key.catch(() => importedKeys.delete(x));
+  }
+  return key;
+}
+
+let decoy: Promise<CryptoKey> | undefined;
 /** A key no token verifies against, so unknown hosts cost the same work as known ones. */
-function decoyKey(): Promise<JWK> {
+function decoyKey(): Promise<CryptoKey> {
   decoy ??= generateKeyPair("Ed25519", { extractable: true })
     .then(({ publicKey }) => exportJWK(publicKey))
-    .then((j) => checkHostPublicJwk(j));
+    .then((j) => importedKey(j));
   return decoy;
 }
 
@@ -202,7 +224,7 @@ export async function authenticateClient(
     token = mapped;
   }
   try {
-    const key = record?.publicJwk ?? (await decoyKey());
+    const key = await (record ? importedKey(record.publicJwk) : decoyKey());
     const claims = await verifyClientToken(token, key, {
       hostId,
       audience: [...audiences],
