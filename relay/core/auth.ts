@@ -154,6 +154,35 @@ function importedKey(jwk: JWK): Promise<CryptoKey> {
   return key;
 }
 
+/**
+ * Client tokens that verified, while unexpired: a client that connects again
+ * with the same token is not put through Ed25519 again (most of a token
+ * check). Keyed by the whole token with the host, the key that verified it
+ * and the audiences, so a hit stands for exactly the check that passed;
+ * expiry and revocation are checked on every use, and anything but a
+ * current, unrevoked hit goes through the full check, which also gives every
+ * refusal. Refused tokens are never kept, so a bad token costs the same work
+ * as before, known host or not. Bounded, oldest out first.
+ */
+const verifiedTokens = new Map<string, ClientClaims>();
+const MAX_VERIFIED_TOKENS = 256;
+
+function verifiedToken(cacheKey: string, record: HostRecord): ClientClaims | undefined {
+  const claims = verifiedTokens.get(cacheKey);
+  if (!claims) return undefined;
+  if (claims.exp <= Math.floor(Date.now() / 1000)) {
+    verifiedTokens.delete(cacheKey);
+    return undefined;
+  }
+  if (record.isRevoked(claims.id)) return undefined;
+  return { ...claims, scopes: [...claims.scopes] };
+}
+
+function rememberVerified(cacheKey: string, claims: ClientClaims): void {
+  if (verifiedTokens.size >= MAX_VERIFIED_TOKENS) verifiedTokens.delete(verifiedTokens.keys().next().value!);
+  verifiedTokens.set(cacheKey, { ...claims, scopes: [...claims.scopes] });
+}
+
 let decoy: Promise<CryptoKey> | undefined;
 /** A key no token verifies against, so unknown hosts cost the same work as known ones. */
 function decoyKey(): Promise<CryptoKey> {
@@ -225,12 +254,17 @@ export async function authenticateClient(
   }
   try {
     const key = await (record ? importedKey(record.publicJwk) : decoyKey());
+    const cacheKey = record ? `${hostId}\n${record.publicJwk.x}\n${audiences.join(" ")}\n${token}` : undefined;
+    const known = cacheKey !== undefined && record ? verifiedToken(cacheKey, record) : undefined;
+    if (known) return { ok: true, claims: known, source: found.source, token };
     const claims = await verifyClientToken(token, key, {
       hostId,
       audience: [...audiences],
       ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}),
     });
-    if (!record) return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
+    if (!record || cacheKey === undefined)
+      return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
+    rememberVerified(cacheKey, claims);
     return { ok: true, claims, source: found.source, token };
   } catch (e) {
     const raw =
