@@ -6,7 +6,13 @@
  * apply, and a failure shows the certificate's pin so the user can pin it
  * after checking it out of band.
  */
-import { connect as tlsConnect, checkServerIdentity, type TLSSocket } from "node:tls";
+import {
+  connect as tlsConnect,
+  checkServerIdentity,
+  createSecureContext,
+  type SecureContext,
+  type TLSSocket,
+} from "node:tls";
 import { isIP } from "node:net";
 import WebSocket from "ws";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
@@ -61,6 +67,28 @@ function netError(e: NodeJS.ErrnoException, host: string, port: number): Loopgat
 }
 
 /**
+ * One client context per set of trusted CAs (the default store, or an extra
+ * `ca`). Without one, tls.connect builds a context per connection, loading
+ * the CA store each time: about a millisecond of every connect. A context
+ * holds only what to trust; each socket is still verified on its own below.
+ * No session is cached anywhere: a resumed TLS 1.3 session carries no peer
+ * certificate, so its pin could not be checked.
+ */
+const contexts = new Map<string, SecureContext>();
+const MAX_CONTEXTS = 16;
+
+function clientContext(ca?: string): SecureContext {
+  const key = ca ?? "";
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
+    ctx = createSecureContext(ca ? { ca } : {});
+    contexts.set(key, ctx);
+  }
+  return ctx;
+}
+
+/**
  * Connects TLS and verifies the server (pin, or CA + host name) before
  * returning the socket. Nothing has been written on it yet.
  */
@@ -79,7 +107,7 @@ export function connectVerifiedTls(
       // Verification happens below, before anything is written, so one code path covers pins and CAs.
       rejectUnauthorized: false,
       ALPNProtocols: opts.alpn ?? ["http/1.1"],
-      ...(opts.ca ? { ca: opts.ca } : {}),
+      secureContext: clientContext(opts.ca),
     });
     const timer = setTimeout(() => {
       socket.destroy();
@@ -101,6 +129,10 @@ export function connectVerifiedTls(
     });
     socket.once("secureConnect", () => {
       clearTimeout(timer);
+      // Checked before getPeerX509Certificate(): after it, Node 24's getPeerCertificate() has no
+      // subjectaltname, and every host name would be refused.
+      const identityError =
+        pins.length === 0 && socket.authorized ? checkServerIdentity(host, socket.getPeerCertificate()) : undefined;
       const cert = socket.getPeerX509Certificate();
       if (!cert) {
         socket.destroy();
@@ -126,7 +158,6 @@ export function connectVerifiedTls(
         resolve(socket);
         return;
       }
-      const identityError = socket.authorized ? checkServerIdentity(host, socket.getPeerCertificate()) : undefined;
       if (!socket.authorized || identityError) {
         socket.destroy();
         const why = identityError

@@ -27,6 +27,7 @@ import {
   verifyClientToken,
   verifyLinkToken,
   checkHostPublicJwk,
+  importHostPublicJwk,
   type ClientClaims,
   type TokenFailure,
 } from "../../shared/tokens.ts";
@@ -132,12 +133,62 @@ export function chooseSubprotocol(req: Request): string | undefined {
     : undefined;
 }
 
-let decoy: Promise<JWK> | undefined;
+/**
+ * Host keys imported for verification, by the key itself (its public bytes,
+ * `x`), not by host: a token is checked with exactly the key the record
+ * holds now, never with one a host had before. Importing costs about as
+ * much as verifying, on every client connect; bounded, oldest out first.
+ */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+const MAX_IMPORTED_KEYS = 4096;
+
+function importedKey(jwk: JWK): Promise<CryptoKey> {
+  const x = checkHostPublicJwk(jwk).x!;
+  let key = importedKeys.get(x);
+  if (!key) {
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
+    key = importHostPublicJwk(jwk);
+    importedKeys.set(x, key);
+    key.catch(() => importedKeys.delete(x));
+  }
+  return key;
+}
+
+/**
+ * Client tokens that verified, while unexpired: a client that connects again
+ * with the same token is not put through Ed25519 again (most of a token
+ * check). Keyed by the whole token with the host, the key that verified it
+ * and the audiences, so a hit stands for exactly the check that passed;
+ * expiry and revocation are checked on every use, and anything but a
+ * current, unrevoked hit goes through the full check, which also gives every
+ * refusal. Refused tokens are never kept, so a bad token costs the same work
+ * as before, known host or not. Bounded, oldest out first.
+ */
+const verifiedTokens = new Map<string, ClientClaims>();
+const MAX_VERIFIED_TOKENS = 256;
+
+function verifiedToken(cacheKey: string, record: HostRecord): ClientClaims | undefined {
+  const claims = verifiedTokens.get(cacheKey);
+  if (!claims) return undefined;
+  if (claims.exp <= Math.floor(Date.now() / 1000)) {
+    verifiedTokens.delete(cacheKey);
+    return undefined;
+  }
+  if (record.isRevoked(claims.id)) return undefined;
+  return { ...claims, scopes: [...claims.scopes] };
+}
+
+function rememberVerified(cacheKey: string, claims: ClientClaims): void {
+  if (verifiedTokens.size >= MAX_VERIFIED_TOKENS) verifiedTokens.delete(verifiedTokens.keys().next().value!);
+  verifiedTokens.set(cacheKey, { ...claims, scopes: [...claims.scopes] });
+}
+
+let decoy: Promise<CryptoKey> | undefined;
 /** A key no token verifies against, so unknown hosts cost the same work as known ones. */
-function decoyKey(): Promise<JWK> {
+function decoyKey(): Promise<CryptoKey> {
   decoy ??= generateKeyPair("Ed25519", { extractable: true })
     .then(({ publicKey }) => exportJWK(publicKey))
-    .then((j) => checkHostPublicJwk(j));
+    .then((j) => importedKey(j));
   return decoy;
 }
 
@@ -202,13 +253,18 @@ export async function authenticateClient(
     token = mapped;
   }
   try {
-    const key = record?.publicJwk ?? (await decoyKey());
+    const key = await (record ? importedKey(record.publicJwk) : decoyKey());
+    const cacheKey = record ? `${hostId}\n${record.publicJwk.x}\n${audiences.join(" ")}\n${token}` : undefined;
+    const known = cacheKey !== undefined && record ? verifiedToken(cacheKey, record) : undefined;
+    if (known) return { ok: true, claims: known, source: found.source, token };
     const claims = await verifyClientToken(token, key, {
       hostId,
       audience: [...audiences],
       ...(record ? { isRevoked: (id) => record.isRevoked(id) } : {}),
     });
-    if (!record) return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
+    if (!record || cacheKey === undefined)
+      return { ok: false, status: 401, why: "token_invalid", reason: "token refused (invalid)" };
+    rememberVerified(cacheKey, claims);
     return { ok: true, claims, source: found.source, token };
   } catch (e) {
     const raw =
