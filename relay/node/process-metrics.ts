@@ -1,11 +1,46 @@
 /**
  * Process metrics of the Node relay, under the names Prometheus' own client
- * libraries use: resident memory, V8 heap, CPU time, start time, and the
- * event loop's delay (sampled by Node's histogram every 20 ms; p99 and max
- * since the previous scrape). Cheap: a few syscalls per scrape.
+ * libraries use: resident memory, V8 heap, CPU time, start time, the event
+ * loop's delay (sampled by Node's histogram every 20 ms; p99 and max since
+ * the previous scrape), and garbage collection pauses by kind (a relay that
+ * moves bytes spends its time there first: see heap-tuning.ts). Cheap: a few
+ * syscalls per scrape, one observer callback per collection.
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { MetricFamily } from "../core/openmetrics.ts";
+import { monitorEventLoopDelay, PerformanceObserver, constants } from "node:perf_hooks";
+import type { HistogramSample, MetricFamily } from "../core/openmetrics.ts";
+
+/** prom-client's buckets for nodejs_gc_duration_seconds. */
+const GC_BOUNDS = [0.001, 0.01, 0.1, 1, 2, 5] as const;
+const GC_KINDS: Readonly<Record<number, string>> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb",
+};
+
+/** Pause durations per kind of collection, since the relay started (a histogram's counts only grow). */
+function gcPauses(): { samples(): HistogramSample[]; stop(): void } {
+  const byKind = new Map<string, { counts: number[]; sum: number }>();
+  for (const kind of Object.values(GC_KINDS)) byKind.set(kind, { counts: GC_BOUNDS.map(() => 0).concat(0), sum: 0 });
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const detail = (e as PerformanceEntry & { detail?: { kind?: number } }).detail;
+      const h = byKind.get(GC_KINDS[detail?.kind ?? -1] ?? "");
+      if (!h) continue;
+      const seconds = e.duration / 1000;
+      let i = GC_BOUNDS.findIndex((b) => seconds <= b);
+      if (i < 0) i = GC_BOUNDS.length;
+      h.counts[i] = (h.counts[i] ?? 0) + 1;
+      h.sum += seconds;
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return {
+    samples: () =>
+      [...byKind].map(([kind, h]) => ({ labels: { kind }, bounds: GC_BOUNDS, counts: [...h.counts], sum: h.sum })),
+    stop: () => observer.disconnect(),
+  };
+}
 
 export interface ProcessMetrics {
   families(): MetricFamily[];
@@ -16,6 +51,7 @@ export function startProcessMetrics(): ProcessMetrics {
   const loop = monitorEventLoopDelay({ resolution: 20 });
   loop.enable();
   const startSec = Math.round((Date.now() - performance.now()) / 1000);
+  const gc = gcPauses();
   return {
     families(): MetricFamily[] {
       const mem = process.memoryUsage();
@@ -57,9 +93,19 @@ export function startProcessMetrics(): ProcessMetrics {
           "Largest event loop delay since the previous scrape.",
           max,
         ),
+        {
+          type: "histogram",
+          name: "nodejs_gc_duration_seconds",
+          unit: "seconds",
+          help: "Garbage collection pauses of the relay process, by kind.",
+          samples: gc.samples(),
+        },
       ];
     },
-    stop: () => loop.disable(),
+    stop: () => {
+      loop.disable();
+      gc.stop();
+    },
   };
 }
 

@@ -269,6 +269,12 @@ for (const kind of RELAY_KINDS) {
       if (kind === "node") {
         assert.ok(value(s1, "process_resident_memory_bytes") > 10 * 1024 * 1024);
         assert.ok(value(s1, "nodejs_heap_size_used_bytes") > 0);
+        // Garbage collection pauses: a series per kind, from the first scrape on (counts start at 0).
+        for (const kind of ["minor", "major", "incremental", "weakcb"])
+          assert.equal(
+            value(s1, "nodejs_gc_duration_seconds_bucket", { kind, le: "+Inf" }),
+            value(s1, "nodejs_gc_duration_seconds_count", { kind }),
+          );
       }
     });
 

@@ -6,6 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { startProcessMetrics } from "../../relay/node/process-metrics.ts";
 import { spawnSync } from "node:child_process";
 import { createRelayApp, type RelayAdapter } from "../../relay/core/app.ts";
 import { DEFAULT_RELAY_LIMITS } from "../../relay/core/limits.ts";
@@ -237,4 +238,25 @@ test("relay serve's metrics token: the file first, else LOOPGATE_METRICS_TOKEN; 
     () => metricsToken({}, { LOOPGATE_METRICS_TOKEN: "short" }, warn),
     (e: unknown) => e instanceof LoopgateError && e.code === "USAGE",
   );
+});
+
+test("process metrics: garbage collection pauses are counted by kind, into the right buckets", async () => {
+  const pm = startProcessMetrics();
+  try {
+    // Enough short-lived objects for several young-generation collections.
+    let keep = 0;
+    for (let i = 0; i < 200; i++) keep += new Array(50_000).fill(i).length;
+    assert.ok(keep > 0);
+    await new Promise((r) => setTimeout(r, 50)); // the observer runs after the collections
+    const gc = pm.families().find((f) => f.name === "nodejs_gc_duration_seconds");
+    assert.ok(gc && gc.type === "histogram");
+    const minor = gc.samples.find((s) => s.labels?.kind === "minor");
+    assert.ok(minor, "a series for minor collections");
+    const count = minor.counts.reduce((a, b) => a + b, 0);
+    assert.ok(count > 0, "the collections were counted");
+    assert.ok(minor.sum > 0 && minor.sum < count * 5, "sum of pauses in seconds");
+    assert.equal(minor.counts.length, minor.bounds.length + 1);
+  } finally {
+    pm.stop();
+  }
 });
