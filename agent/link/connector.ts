@@ -24,7 +24,7 @@ import { linkStreamSocket } from "./stream-socket.ts";
 import type { GatewayHandle } from "../gateway/server.ts";
 import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
-import { FrameWriter } from "../../relay/node/ws-message-parts.ts";
+import { FrameWriter } from "../../relay/node/frame-writer.ts";
 import { tuneHeapForByteTraffic } from "../../relay/node/heap-tuning.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.

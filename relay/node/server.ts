@@ -25,7 +25,7 @@ import { RelayMetrics, metricFamilies } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
 import { normalizeAddr } from "../../shared/url-safety.ts";
-import { FrameWriter } from "./ws-message-parts.ts";
+import { FrameWriter } from "./frame-writer.ts";
 import { tuneHeapForByteTraffic } from "./heap-tuning.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.

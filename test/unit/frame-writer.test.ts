@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import WebSocket, { WebSocketServer } from "ws";
-import { FrameWriter } from "../../relay/node/ws-message-parts.ts";
+import { FrameWriter } from "../../relay/node/frame-writer.ts";
 import { zeroMask } from "../../agent/tls/pinned-connect.ts";
 import { encodeData, encodeDataHead, decodeFrame, FrameType } from "../../shared/link/codec.ts";
 
