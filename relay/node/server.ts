@@ -134,7 +134,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   };
 
   // One listener of each kind for every socket (ws calls them with the socket as `this`), not a
-  // closure per socket and event: at 10,000 idle clients the closures were ~10 % of the relay's heap.
+  // closure per socket and event (with the client socket below, ~0.6 KiB of an idle client's ~8 KiB of heap).
   function forget(this: WebSocket): void {
     sockets.delete(this as Tracked);
   }
