@@ -110,10 +110,18 @@ export async function connectTimes(p: PathTarget, count: number): Promise<number
   return out;
 }
 
-/** Many idle clients: how many stay open, and the memory each costs in the path's processes. */
+/**
+ * Many idle clients: how many stay open, and the memory each costs in the
+ * path's processes. `kibPerClient` is taken `holdMs` after the last client
+ * opened, when the heap still holds the garbage of 10,000 handshakes and
+ * upgrades; `kibPerClientSettled` once more after `settleMs`, by when V8's
+ * memory reducer has run (it waits for a quiet heap, ~10-20 s here): the
+ * figure an idle relay stays at.
+ */
 export async function idleClients(
   p: PathTarget,
   n: number,
+  settleMs = 25_000,
 ): Promise<{
   opened: number;
   heldAfterMs: number;
@@ -121,6 +129,8 @@ export async function idleClients(
   closeCodes: Record<string, number>;
   sampleEchoFailures: number;
   kibPerClient: Record<string, number>;
+  settledAfterMs: number;
+  kibPerClientSettled: Record<string, number>;
 }> {
   const before = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
   const socks: WebSocket[] = [];
@@ -142,17 +152,23 @@ export async function idleClients(
   }
   const holdMs = 5_000;
   await new Promise((r) => setTimeout(r, holdMs));
-  const after = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const rssNow = () => Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const after = rssNow();
+  await new Promise((r) => setTimeout(r, settleMs));
+  const settled = rssNow();
   // Prove they still carry traffic: a sample of them echoes.
   const sample = socks.filter((_, i) => i % Math.max(1, Math.floor(socks.length / 50)) === 0);
   let sampleFailed = 0;
   await Promise.all(sample.map((ws) => echo(ws, "still here?", 10_000).catch(() => sampleFailed++)));
-  const kibPerClient = Object.fromEntries(
-    Object.keys(before).map((k) => [
-      k,
-      socks.length ? Math.round(((after[k]! - before[k]!) / socks.length) * 10) / 10 : NaN,
-    ]),
-  );
+  const perClient = (at: Record<string, number>) =>
+    Object.fromEntries(
+      Object.keys(before).map((k) => [
+        k,
+        socks.length ? Math.round(((at[k]! - before[k]!) / socks.length) * 10) / 10 : NaN,
+      ]),
+    );
+  const kibPerClient = perClient(after);
+  const kibPerClientSettled = perClient(settled);
   const held = socks.length - closed;
   const lost = { ...closeCodes }; // before our own terminate() adds its 1006s
   for (const ws of socks) ws.terminate();
@@ -164,6 +180,8 @@ export async function idleClients(
     closeCodes: lost,
     sampleEchoFailures: sampleFailed,
     kibPerClient,
+    settledAfterMs: holdMs + settleMs,
+    kibPerClientSettled,
   };
 }
 
