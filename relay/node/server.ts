@@ -272,6 +272,8 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     noServer: true,
     maxPayload: Math.max(limits.maxMessageBytes, MAX_FRAME_BYTES + 1024),
     perMessageDeflate: false,
+    // The relay tracks its sockets itself (keepalive): no second set, and no close listener per client, in ws.
+    clientTracking: false,
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
   const server = createAdaptorServer({
