@@ -28,15 +28,17 @@ const built = fileURLToPath(new URL(`../../dist/agent/cli/${entry}.js`, import.m
 const pinned = fileURLToPath(new URL("../../node_modules/node/bin/node", import.meta.url));
 const fromSource = existsSync(source);
 
-// The relay holds thousands of idle sockets. During a burst of connections V8
-// grows its young generation up to 2 x 64 MiB, and an idle relay allocates
-// too little to shrink it again for minutes (~7 KiB per client at 10,000
-// clients). 16 MiB semi-spaces, V8's long-time default, cost no measurable
-// throughput on the relay (bench/). Heap sizes are read only when Node
-// starts: the relay re-executes itself once with the flag (the same process,
-// same pid); a flag given in NODE_OPTIONS or on the command line wins, and a
-// Node without process.execve runs the relay as it is.
-const nodeFlags = (entry === "relay-main" ? ["--max-semi-space-size=16"] : []).filter((f) => {
+// The relay (and a standalone link, one local socket per stream) holds
+// thousands of idle sockets. During a burst of connections V8 grows its young
+// generation up to 2 x 64 MiB, and an idle process allocates too little to
+// shrink it again for minutes (~7 KiB per client at 10,000 clients). 16 MiB
+// semi-spaces, V8's long-time default, cost no measurable throughput on the
+// relay (bench/). Heap sizes are read only when Node starts: the process
+// re-executes itself once with the flag (the same process, same pid); a flag
+// given in NODE_OPTIONS or on the command line wins, and a Node without
+// process.execve runs as it is.
+const holdsIdleSockets = entry === "relay-main" || args[0] === "link";
+const nodeFlags = (holdsIdleSockets ? ["--max-semi-space-size=16"] : []).filter((f) => {
   const name = f.split("=")[0];
   return !process.execArgv.some((a) => a.startsWith(name)) && !(process.env.NODE_OPTIONS ?? "").includes(name);
 });
