@@ -116,7 +116,10 @@ export async function connectTimes(p: PathTarget, count: number): Promise<number
  * opened, when the heap still holds the garbage of 10,000 handshakes and
  * upgrades; `kibPerClientSettled` once more after `settleMs`, by when V8's
  * memory reducer has run (it waits for a quiet heap, ~10-20 s here): the
- * figure an idle relay stays at.
+ * figure an idle relay stays at. `kibPerClientMarginal` counts only the
+ * second half of the clients (from half open to all open): costs paid once,
+ * whatever the count (heap and malloc growth, compiled code), and memory left
+ * by earlier phases of the run move it far less than the whole-run figure.
  */
 export async function idleClients(
   p: PathTarget,
@@ -131,14 +134,22 @@ export async function idleClients(
   kibPerClient: Record<string, number>;
   settledAfterMs: number;
   kibPerClientSettled: Record<string, number>;
+  kibPerClientMarginal: Record<string, number>;
 }> {
-  const before = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const rssNow = () => Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const before = rssNow();
   const socks: WebSocket[] = [];
   const batch = 200;
   let closed = 0;
   /** How the lost ones ended ("code reason" → count), so a loss can be told apart. */
   const closeCodes: Record<string, number> = {};
+  /** Memory once half the clients are open: the second half's cost leaves out what any first client pays. */
+  let half: { at: number; rss: Record<string, number> } | undefined;
   for (let i = 0; i < n; i += batch) {
+    if (!half && i >= n / 2) {
+      await new Promise((r) => setTimeout(r, 1000));
+      half = { at: socks.length, rss: rssNow() };
+    }
     const got = await Promise.allSettled(Array.from({ length: Math.min(batch, n - i) }, () => open(p, 30_000)));
     for (const g of got) {
       if (g.status !== "fulfilled") continue;
@@ -152,7 +163,6 @@ export async function idleClients(
   }
   const holdMs = 5_000;
   await new Promise((r) => setTimeout(r, holdMs));
-  const rssNow = () => Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
   const after = rssNow();
   await new Promise((r) => setTimeout(r, settleMs));
   const settled = rssNow();
@@ -169,6 +179,13 @@ export async function idleClients(
     );
   const kibPerClient = perClient(after);
   const kibPerClientSettled = perClient(settled);
+  const added = socks.length - (half?.at ?? 0);
+  const kibPerClientMarginal = Object.fromEntries(
+    Object.keys(before).map((k) => [
+      k,
+      half && added > 0 ? Math.round(((after[k]! - half.rss[k]!) / added) * 10) / 10 : NaN,
+    ]),
+  );
   const held = socks.length - closed;
   const lost = { ...closeCodes }; // before our own terminate() adds its 1006s
   for (const ws of socks) ws.terminate();
@@ -182,6 +199,7 @@ export async function idleClients(
     kibPerClient,
     settledAfterMs: holdMs + settleMs,
     kibPerClientSettled,
+    kibPerClientMarginal,
   };
 }
 

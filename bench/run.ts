@@ -275,7 +275,8 @@ async function main(): Promise<void> {
     report.extra[`idle ${p.name}`] = r;
     log(
       `${p.name}: held ${r.held}/${r.opened}, KiB per client ${JSON.stringify(r.kibPerClient)}, ` +
-        `settled (${r.settledAfterMs / 1000} s) ${JSON.stringify(r.kibPerClientSettled)}`,
+        `settled (${r.settledAfterMs / 1000} s) ${JSON.stringify(r.kibPerClientSettled)}, ` +
+        `second half only ${JSON.stringify(r.kibPerClientMarginal)}`,
     );
   }
   const perClient = metric("relay_kib_per_client", "relay memory per idle client", "KiB");
