@@ -111,10 +111,21 @@ export async function connectTimes(p: PathTarget, count: number): Promise<number
   return out;
 }
 
-/** Many idle clients: how many stay open, and the memory each costs in the path's processes. */
+/**
+ * Many idle clients: how many stay open, and the memory each costs in the
+ * path's processes. `kibPerClient` is taken `holdMs` after the last client
+ * opened, when the heap still holds the garbage of 10,000 handshakes and
+ * upgrades; `kibPerClientSettled` once more after `settleMs`, by when V8's
+ * memory reducer has run (it waits for a quiet heap, ~10-20 s here): the
+ * figure an idle relay stays at. `kibPerClientMarginal` counts only the
+ * second half of the clients (from half open to all open): costs paid once,
+ * whatever the count (heap and malloc growth, compiled code), and memory left
+ * by earlier phases of the run move it far less than the whole-run figure.
+ */
 export async function idleClients(
   p: PathTarget,
   n: number,
+  settleMs = 25_000,
 ): Promise<{
   opened: number;
   heldAfterMs: number;
@@ -122,14 +133,24 @@ export async function idleClients(
   closeCodes: Record<string, number>;
   sampleEchoFailures: number;
   kibPerClient: Record<string, number>;
+  settledAfterMs: number;
+  kibPerClientSettled: Record<string, number>;
+  kibPerClientMarginal: Record<string, number>;
 }> {
-  const before = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const rssNow = () => Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const before = rssNow();
   const socks: WebSocket[] = [];
   const batch = 200;
   let closed = 0;
   /** How the lost ones ended ("code reason" → count), so a loss can be told apart. */
   const closeCodes: Record<string, number> = {};
+  /** Memory once half the clients are open: the second half's cost leaves out what any first client pays. */
+  let half: { at: number; rss: Record<string, number> } | undefined;
   for (let i = 0; i < n; i += batch) {
+    if (!half && i >= n / 2) {
+      await new Promise((r) => setTimeout(r, 1000));
+      half = { at: socks.length, rss: rssNow() };
+    }
     const got = await Promise.allSettled(Array.from({ length: Math.min(batch, n - i) }, () => open(p, 30_000)));
     for (const g of got) {
       if (g.status !== "fulfilled") continue;
@@ -143,15 +164,27 @@ export async function idleClients(
   }
   const holdMs = 5_000;
   await new Promise((r) => setTimeout(r, holdMs));
-  const after = Object.fromEntries(Object.entries(p.pids).map(([k, pid]) => [k, rssKiB(pid)]));
+  const after = rssNow();
+  await new Promise((r) => setTimeout(r, settleMs));
+  const settled = rssNow();
   // Prove they still carry traffic: a sample of them echoes.
   const sample = socks.filter((_, i) => i % Math.max(1, Math.floor(socks.length / 50)) === 0);
   let sampleFailed = 0;
   await Promise.all(sample.map((ws) => echo(ws, "still here?", 10_000).catch(() => sampleFailed++)));
-  const kibPerClient = Object.fromEntries(
+  const perClient = (at: Record<string, number>) =>
+    Object.fromEntries(
+      Object.keys(before).map((k) => [
+        k,
+        socks.length ? Math.round(((at[k]! - before[k]!) / socks.length) * 10) / 10 : NaN,
+      ]),
+    );
+  const kibPerClient = perClient(after);
+  const kibPerClientSettled = perClient(settled);
+  const added = socks.length - (half?.at ?? 0);
+  const kibPerClientMarginal = Object.fromEntries(
     Object.keys(before).map((k) => [
       k,
-      socks.length ? Math.round(((after[k]! - before[k]!) / socks.length) * 10) / 10 : NaN,
+      half && added > 0 ? Math.round(((after[k]! - half.rss[k]!) / added) * 10) / 10 : NaN,
     ]),
   );
   const held = socks.length - closed;
@@ -165,6 +198,9 @@ export async function idleClients(
     closeCodes: lost,
     sampleEchoFailures: sampleFailed,
     kibPerClient,
+    settledAfterMs: holdMs + settleMs,
+    kibPerClientSettled,
+    kibPerClientMarginal,
   };
 }
 

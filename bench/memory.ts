@@ -38,12 +38,20 @@ export async function relayIdleMemory(
   return out;
 }
 
-/** The relay's KiB per idle client, from the idle-clients phase (report.extra["idle <path>"]). */
-export function relayKibPerClient(report: Report, paths: readonly PathTarget[]): Record<string, number> {
+/**
+ * The relay's KiB per idle client, from the idle-clients phase
+ * (report.extra["idle <path>"]): 5 s after the last one opened, or settled
+ * (once V8's memory reducer has returned the connection burst's garbage).
+ */
+export function relayKibPerClient(
+  report: Report,
+  paths: readonly PathTarget[],
+  field: "kibPerClient" | "kibPerClientSettled" = "kibPerClient",
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const p of paths) {
-    const r = report.extra[`idle ${p.name}`] as { kibPerClient?: Record<string, number> } | undefined;
-    const v = r?.kibPerClient?.relay;
+    const r = report.extra[`idle ${p.name}`] as Partial<Record<typeof field, Record<string, number>>> | undefined;
+    const v = r?.[field]?.relay;
     if (v !== undefined && !Number.isNaN(v)) out[p.name] = v;
   }
   return out;

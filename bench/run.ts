@@ -285,10 +285,16 @@ async function main(): Promise<void> {
   for (const p of want("idle") ? paths.filter((x) => x.name.startsWith("relay")) : []) {
     const r = await idleClients(p, N.idle);
     report.extra[`idle ${p.name}`] = r;
-    log(`${p.name}: held ${r.held}/${r.opened}, KiB per client ${JSON.stringify(r.kibPerClient)}`);
+    log(
+      `${p.name}: held ${r.held}/${r.opened}, KiB per client ${JSON.stringify(r.kibPerClient)}, ` +
+        `settled (${r.settledAfterMs / 1000} s) ${JSON.stringify(r.kibPerClientSettled)}, ` +
+        `second half only ${JSON.stringify(r.kibPerClientMarginal)}`,
+    );
   }
   const perClient = metric("relay_kib_per_client", "relay memory per idle client", "KiB");
   Object.assign(perClient.values, relayKibPerClient(report, paths));
+  const settledPerClient = metric("relay_kib_per_client_settled", "relay memory per idle client, settled", "KiB");
+  Object.assign(settledPerClient.values, relayKibPerClient(report, paths, "kibPerClientSettled"));
   log("relay restart to first successful request");
   const rec = metric("reconnect", "relay restart → first echo (after listening)", "ms");
   for (const p of want("reconnect") ? paths : []) {

@@ -320,6 +320,8 @@ export class LinkConnector {
   #openUpstream(stream: LinkStream, req: UpstreamRequest): void {
     const meta = stream.meta;
     if (!meta) return stream.abort(1011, "no stream metadata");
+    // Everything needed is in `req` now: an open stream keeps neither the OPEN nor the client's token in it.
+    stream.meta = undefined;
     if (meta.kind === "http") {
       void forwardHttpStream(stream, req, this.#o.gateway ? viaGateway(this.#o.gateway) : viaLoopback);
       return;
@@ -340,7 +342,8 @@ export class LinkConnector {
       generateMask: zeroMask,
     });
     this.#upstreams.add(local);
-    const early: { data: string | Uint8Array; binary: boolean; fin: boolean; release: () => void }[] = [];
+    // What the client sent before the local socket opened (made only if it did).
+    let early: { data: string | Uint8Array; binary: boolean; fin: boolean; release: () => void }[] | undefined;
     // Made at open (ws's frame writer exists from then on); the link's zero mask, as for the relay's socket.
     let writer: FrameWriter | undefined;
     const write = (data: string | Uint8Array, binary: boolean, fin: boolean, release: () => void) => {
@@ -349,7 +352,7 @@ export class LinkConnector {
     };
     const toLocal = (data: string | Uint8Array, binary: boolean, fin: boolean, release: () => void) => {
       if (local.readyState === WebSocket.OPEN) write(data, binary, fin, release);
-      else early.push({ data, binary, fin, release });
+      else (early ??= []).push({ data, binary, fin, release });
     };
     // Held messages arrive whole; the rest go on chunk by chunk as WebSocket fragments (text as its
     // UTF-8 bytes, which the gateway's WebSocket checks), never reassembled or re-encoded here.
@@ -366,7 +369,9 @@ export class LinkConnector {
       }
     };
     local.on("open", () => {
-      for (const m of early.splice(0)) write(m.data, m.binary, m.fin, m.release);
+      const held = early;
+      early = undefined;
+      for (const m of held ?? []) write(m.data, m.binary, m.fin, m.release);
     });
     local.on("message", (data, isBinary) => {
       const b = data as Buffer;

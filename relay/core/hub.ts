@@ -89,7 +89,7 @@ export class HostHub implements HostRecord {
   readonly #revoked = new Set<string>();
   readonly #codes: ExchangeCodeTable;
   /** Who holds each open client stream, and how many each token and address hold (the per-token/per-address caps). */
-  readonly #owners = new Map<LinkStream, { tokenId: string | undefined; addr: string }>();
+  readonly #owners = new Map<LinkStream, StreamOwner>();
   readonly #held = new Map<string, number>();
   readonly #caps: { perToken: number; perAddr: number };
   #bytesIn = 0;
@@ -142,9 +142,9 @@ export class HostHub implements HostRecord {
     return undefined;
   }
 
-  #track(stream: LinkStream, tokenId: string | undefined, addr: string): void {
-    this.#owners.set(stream, { tokenId, addr });
-    for (const k of [tokenId !== undefined ? `t:${tokenId}` : undefined, `a:${addr}`])
+  #track(stream: LinkStream, owner: StreamOwner): void {
+    this.#owners.set(stream, owner);
+    for (const k of [owner.tokenId !== undefined ? `t:${owner.tokenId}` : undefined, `a:${owner.addr}`])
       if (k) this.#held.set(k, (this.#held.get(k) ?? 0) + 1);
   }
 
@@ -370,44 +370,21 @@ export class HostHub implements HostRecord {
   }
 
   #wireClient(sock: ClientSocket, stream: LinkStream, tokenId: string | undefined, clientAddr: string): ClientHandle {
-    this.#track(stream, tokenId, clientAddr);
-    let ended = false;
-    // The most this stream held here at once: queued toward the host, or given to the client socket and not yet sent.
-    let peak = 0;
-    const end = () => {
-      ended = true;
-      this.#untrack(stream);
-      this.#metrics.observeBufferPeak(peak);
-    };
-    stream.onMessage = (data, _isBinary, release) => {
-      if (stream.heldBytes > peak) peak = stream.heldBytes;
-      sock.send(data, release);
-    };
+    const wire = new ClientWire(sock, stream, tokenId, clientAddr, this.#clientEnded);
+    this.#track(stream, wire);
+    stream.onMessage = (data, _isBinary, release) => wire.toClient(data, release);
     if (sock.sendChunk)
-      stream.onChunk = (chunk, isBinary, fin, release) => {
-        if (stream.heldBytes > peak) peak = stream.heldBytes;
-        sock.sendChunk?.(chunk, isBinary, fin, release);
-      };
+      stream.onChunk = (chunk, isBinary, fin, release) => wire.chunkToClient(chunk, isBinary, fin, release);
     stream.onDrain = () => sock.resume();
-    stream.onClose = (code, reason) => {
-      end();
-      sock.close(code, reason);
-    };
-    return {
-      streamId: stream.id,
-      message: (data, isBinary) => {
-        if (ended) return;
-        const below = stream.sendMessage(data, isBinary ?? typeof data !== "string");
-        if (stream.queuedBytes > peak) peak = stream.queuedBytes;
-        if (!below) sock.pause();
-      },
-      closed: (code, reason) => {
-        if (ended) return;
-        end();
-        stream.close(sendableCloseCode(code), reason);
-      },
-    };
+    stream.onClose = (code, reason) => wire.streamClosed(code, reason);
+    return wire;
   }
+
+  /** One function for every client of this hub (not a closure per client). */
+  readonly #clientEnded = (wire: ClientWire): void => {
+    this.#untrack(wire.stream);
+    this.#metrics.observeBufferPeak(wire.peak);
+  };
 
   /** Forwards one HTTP request over the link; the response body streams back. */
   forwardHttp(meta: OpenMeta, body: Uint8Array | undefined): Promise<HttpReply> {
@@ -422,7 +399,7 @@ export class HostHub implements HostRecord {
       return Promise.resolve(this.#refused("stream_cap", textReply(503, "too many streams for this host\n")));
     }
     this.#metrics.streamOpened("http");
-    this.#track(stream, meta.tokenId, meta.clientAddr);
+    this.#track(stream, { tokenId: meta.tokenId, addr: meta.clientAddr });
     let peak = 0;
     let observed = false;
     const done = () => {
@@ -472,6 +449,82 @@ export class HostHub implements HostRecord {
         else controller.error(new Error(`host closed the response: ${code} ${reason}`));
       };
     });
+  }
+}
+
+/** Who holds a stream: what the per-token and per-address caps count. */
+interface StreamOwner {
+  readonly tokenId: string | undefined;
+  readonly addr: string;
+}
+
+/**
+ * A client WebSocket wired to its link stream: the handle the adapter feeds
+ * and the stream's owner, in one object per client (an idle client is most
+ * of a relay's memory, so no closure per method).
+ */
+class ClientWire implements ClientHandle, StreamOwner {
+  readonly streamId: number;
+  readonly tokenId: string | undefined;
+  readonly addr: string;
+  readonly stream: LinkStream;
+  readonly #sock: ClientSocket;
+  readonly #onEnd: (wire: ClientWire) => void;
+  #ended = false;
+  /** The most this stream held here at once: queued toward the host, or given to the client socket and not yet sent. */
+  peak = 0;
+
+  constructor(
+    sock: ClientSocket,
+    stream: LinkStream,
+    tokenId: string | undefined,
+    addr: string,
+    onEnd: (wire: ClientWire) => void,
+  ) {
+    this.streamId = stream.id;
+    this.tokenId = tokenId;
+    this.addr = addr;
+    this.stream = stream;
+    this.#sock = sock;
+    this.#onEnd = onEnd;
+  }
+
+  #end(): void {
+    this.#ended = true;
+    this.#onEnd(this);
+  }
+
+  #notePeak(bytes: number): void {
+    if (bytes > this.peak) this.peak = bytes;
+  }
+
+  toClient(data: string | Uint8Array, release: () => void): void {
+    this.#notePeak(this.stream.heldBytes);
+    this.#sock.send(data, release);
+  }
+
+  chunkToClient(chunk: Uint8Array, isBinary: boolean, fin: boolean, release: () => void): void {
+    this.#notePeak(this.stream.heldBytes);
+    this.#sock.sendChunk?.(chunk, isBinary, fin, release);
+  }
+
+  /** The stream ended from the host's side (or a limit, or the link): the client socket closes too. */
+  streamClosed(code: number, reason: string): void {
+    this.#end();
+    this.#sock.close(code, reason);
+  }
+
+  message(data: string | Uint8Array, isBinary?: boolean): void {
+    if (this.#ended) return;
+    const below = this.stream.sendMessage(data, isBinary ?? typeof data !== "string");
+    this.#notePeak(this.stream.queuedBytes);
+    if (!below) this.#sock.pause();
+  }
+
+  closed(code: number, reason: string): void {
+    if (this.#ended) return;
+    this.#end();
+    this.stream.close(sendableCloseCode(code), reason);
   }
 }
 

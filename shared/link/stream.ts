@@ -48,9 +48,13 @@ export type MessageHandler = (data: string | Uint8Array, isBinary: boolean, rele
 /** One chunk of a message, for a consumer that forwards without reassembling (see `onChunk`). */
 export type ChunkHandler = (chunk: Uint8Array, isBinary: boolean, fin: boolean, release: () => void) => void;
 
+const releaseAtOnce: MessageHandler = (_d, _b, release) => release();
+const ignore = (): void => {};
+
 export class LinkStream {
   readonly id: number;
-  readonly meta: OpenMeta | undefined;
+  /** The OPEN's request (host side); the host drops it once the stream is wired, as it carries the client's token. */
+  meta: OpenMeta | undefined;
   readonly #host: StreamHost;
   readonly #limits: StreamLimits;
   #sendCredit: number;
@@ -76,7 +80,8 @@ export class LinkStream {
   /** onChunk: inside a message whose first chunk was handed over. */
   #midMessage = false;
 
-  onMessage: MessageHandler = (_d, _b, release) => release();
+  // The defaults are shared functions: a closure each per stream would cost every idle stream ~200 bytes.
+  onMessage: MessageHandler = releaseAtOnce;
   /**
    * When set, messages are not reassembled: each chunk is handed over as it
    * arrives (`fin` on a message's last), as bytes even for text (not checked
@@ -85,10 +90,10 @@ export class LinkStream {
    */
   onChunk: ChunkHandler | undefined;
   /** The stream ended other than by our own close(): peer CLOSE, a limit, or link loss. Fires once. */
-  onClose: (code: number, reason: string) => void = () => {};
-  onAccept: (info: AcceptInfo) => void = () => {};
+  onClose: (code: number, reason: string) => void = ignore;
+  onAccept: (info: AcceptInfo) => void = ignore;
   /** The send queue fell below the high-water mark again. */
-  onDrain: () => void = () => {};
+  onDrain: () => void = ignore;
 
   constructor(id: number, host: StreamHost, limits: StreamLimits, meta?: OpenMeta) {
     this.id = id;
