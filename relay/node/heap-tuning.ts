@@ -54,10 +54,7 @@ function gcFunction(): Gc | null {
 }
 
 /** Collects once when the process is quiet and holds many buffers; returns a stop function. */
-export function startIdleCollector(
-  o: typeof IDLE_COLLECT = IDLE_COLLECT,
-  gc: Gc | null = gcFunction(),
-): () => void {
+export function startIdleCollector(o: typeof IDLE_COLLECT = IDLE_COLLECT, gc: Gc | null = gcFunction()): () => void {
   if (!gc) return () => {};
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   const timer = setInterval(() => {
