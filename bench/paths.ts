@@ -12,6 +12,7 @@ import {
   mintToken,
   workersUnavailable,
   relayStatePid,
+  devProxyPid,
   type RelayProc,
   type Host,
   type RelayKind,
@@ -70,13 +71,14 @@ export async function relayPath(
     url: `${relay.url}/h/${host.hostId}`,
     pins: [relay.pin],
     headers: { authorization: `Bearer ${token}` },
-    // Workers: workerd holds the relay's state, not the wrangler process that started it.
-    pids: { relay: relayStatePid(relay), link: link.child.pid! },
+    // Workers: the workerd running the Worker holds the relay's state (not wrangler, nor its dev proxy, shown apart).
+    pids: { relay: relayStatePid(relay), ...devProxy(relay), link: link.child.pid! },
     restart: async () => {
       const { port, stateDir } = relay;
       await relay.kill("SIGKILL");
       relay = await startRelay(kind, { allowHosts: [host.hostId], port, stateDir, args: relayArgs });
       target.pids.relay = relayStatePid(relay);
+      Object.assign(target.pids, devProxy(relay));
       return performance.now();
     },
     close: async () => {
@@ -85,6 +87,12 @@ export async function relayPath(
     },
   };
   return target;
+}
+
+/** `wrangler dev`'s proxy workerd, reported on its own: a deployed relay has none. */
+function devProxy(relay: RelayProc): { "dev proxy"?: number } {
+  const pid = devProxyPid(relay);
+  return pid === undefined ? {} : { "dev proxy": pid };
 }
 
 /** The name of the byte-level floor path (bench/floor.ts): TLS in, one TLS link, TCP out, bytes only. */

@@ -73,21 +73,45 @@ export async function startRelayProc(opts: RelayStartOptions): Promise<RelayProc
   });
 }
 
-/** The process that holds the relay's state: the Node relay itself, or the workerd that wrangler started. */
+/**
+ * The process that holds the relay's state: the Node relay itself, or the
+ * workerd that runs the Worker. `wrangler dev` starts two workerd processes:
+ * its dev proxy (which serves the relay's port, terminates TLS and forwards
+ * every request and WebSocket to the other one) and the one running the
+ * Worker and its Durable Objects. The proxy is the one whose entry socket is
+ * the relay's port.
+ */
 export function relayStatePid(relay: RelayProc): number {
-  const pid = relay.child.pid!;
-  if (relay.kind === "node") return pid;
+  if (relay.kind === "node") return relay.child.pid!;
+  const all = workerdPids(relay);
+  const worker = all.find((w) => !w.servesPort);
+  if (!worker) throw new Error("workerd is not running under wrangler");
+  return worker.pid;
+}
+
+/** Workers only: wrangler's dev proxy in front of the Worker's workerd (not part of a deployed relay). */
+export function devProxyPid(relay: RelayProc): number | undefined {
+  return relay.kind === "workers" ? workerdPids(relay).find((w) => w.servesPort)?.pid : undefined;
+}
+
+function workerdPids(relay: RelayProc): { pid: number; servesPort: boolean }[] {
+  const out: { pid: number; servesPort: boolean }[] = [];
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = readFileSync(`/proc/${d}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pid && stat.includes("(workerd)")) return Number(d); // fields[2] is the process group
+      if (Number(fields[2]) !== relay.child.pid || !stat.includes("(workerd)")) continue; // fields[2] is the process group
+      const args = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+      out.push({
+        pid: Number(d),
+        servesPort: args.some((a) => a.startsWith("--socket-addr=entry=") && a.endsWith(`:${relay.port}`)),
+      });
     } catch {
       // gone
     }
   }
-  throw new Error("workerd is not running under wrangler");
+  return out;
 }
 
 /** Is the Workers toolchain (wrangler + workerd) installed and runnable here? A reason when not. */
