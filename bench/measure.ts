@@ -2,6 +2,7 @@
  * The measurements, each bounded in count and time. Clients are ws clients
  * (pinned TLS for the relays) against an echo upstream.
  */
+import { readFileSync } from "node:fs";
 import type WebSocket from "ws";
 import { Agent, request } from "undici";
 import { openWebSocket } from "../agent/tls/pinned-connect.ts";
@@ -336,4 +337,23 @@ export async function httpRoundTrips(
   } finally {
     await agent.close();
   }
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 1/100 s); NaN if it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU seconds used by a path's own processes (relay and link, not the client or the upstream) while `work` runs. */
+export async function pathCpu<T>(p: PathTarget, work: () => Promise<T>): Promise<{ result: T; seconds: number }> {
+  const pids = Object.values(p.pids).filter((x): x is number => typeof x === "number");
+  const before = pids.map(cpuSeconds);
+  const result = await work();
+  const seconds = pids.reduce((sum, pid, i) => sum + (cpuSeconds(pid) - (before[i] ?? Number.NaN)), 0);
+  return { result, seconds: pids.length > 0 ? seconds : Number.NaN };
 }

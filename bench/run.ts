@@ -37,6 +37,7 @@ import {
   reconnect,
   percentile,
   httpRoundTrips,
+  pathCpu,
 } from "./measure.ts";
 import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
 import { relayIdleMemory, relayKibPerClient } from "./memory.ts";
@@ -162,16 +163,33 @@ async function main(): Promise<void> {
   const tp1 = metric("tput_1", "throughput, 1 stream", "MiB/s", true);
   const tp8 = metric("tput_8", "throughput, 8 streams", "MiB/s", true);
   const conn = metric("connect", "connect + first reply p50", "ms");
+  // The path's own processes (relay and link; the floor's two): steadier than latency on shared cores.
+  const cpuRtt = metric("cpu_small_rtt", "relay + link CPU per small round trip", "µs");
+  const cpuMib = metric("cpu_mib", "relay + link CPU per MiB, 1 stream", "ms");
   const slow99 = metric("slow_p99", "p99 while another client stalls", "ms");
-  for (const p of want("echo") ? paths : []) {
-    log(`${p.name}: round trips`);
+  /** The echo rows of one path: small and 1 MiB round trips, throughput, and the path's CPU for them. */
+  async function echoRows(p: PathTarget, name: string): Promise<void> {
+    const settle = () => new Promise((r) => setTimeout(r, 500));
     const s = await roundTrips(p, "x".repeat(64), N.small, 30_000);
-    small50.values[p.name] = percentile(s, 0.5);
-    small99.values[p.name] = percentile(s, 0.99);
-    big.values[p.name] = percentile(await roundTrips(p, Buffer.alloc(1024 * 1024, 1), N.big, 30_000), 0.5);
-    log(`${p.name}: throughput`);
-    tp1.values[p.name] = (await throughput(p, 1, N.tputSeconds)) / 1048576;
-    tp8.values[p.name] = (await throughput(p, 8, N.tputSeconds)) / 1048576;
+    small50.values[name] = percentile(s, 0.5);
+    small99.values[name] = percentile(s, 0.99);
+    // CPU per unit of work, measured on a second, warm run (the first includes compiling the code), after
+    // the previous phase's sockets are gone (their teardown is work too).
+    await settle();
+    const rtt = await pathCpu(p, () => roundTrips(p, "x".repeat(64), N.small, 30_000));
+    if (!Number.isNaN(rtt.seconds)) cpuRtt.values[name] = (rtt.seconds * 1e6) / rtt.result.length;
+    big.values[name] = percentile(await roundTrips(p, Buffer.alloc(1024 * 1024, 1), N.big, 30_000), 0.5);
+    tp1.values[name] = (await throughput(p, 1, N.tputSeconds)) / 1048576;
+    await settle();
+    const mib = await pathCpu(p, () => throughput(p, 1, N.tputSeconds));
+    if (!Number.isNaN(mib.seconds))
+      cpuMib.values[name] = (mib.seconds * 1000) / ((mib.result * N.tputSeconds) / 1048576);
+    await settle();
+    tp8.values[name] = (await throughput(p, 8, N.tputSeconds)) / 1048576;
+  }
+  for (const p of want("echo") ? paths : []) {
+    log(`${p.name}: round trips and throughput`);
+    await echoRows(p, p.name);
     conn.values[p.name] = percentile(await connectTimes(p, N.connects), 0.5);
     log(`${p.name}: slow consumer`);
     const sc = await slowConsumer(p, N.slow);
@@ -185,12 +203,7 @@ async function main(): Promise<void> {
     const floor = await floorPath(echo.port);
     cleanups.push(() => floor.close());
     report.paths.push(FLOOR);
-    const s = await roundTrips(floor, "x".repeat(64), N.small, 30_000);
-    small50.values[FLOOR] = percentile(s, 0.5);
-    small99.values[FLOOR] = percentile(s, 0.99);
-    big.values[FLOOR] = percentile(await roundTrips(floor, Buffer.alloc(1024 * 1024, 1), N.big, 30_000), 0.5);
-    tp1.values[FLOOR] = (await throughput(floor, 1, N.tputSeconds)) / 1048576;
-    tp8.values[FLOOR] = (await throughput(floor, 8, N.tputSeconds)) / 1048576;
+    await echoRows(floor, FLOOR);
     await floor.close();
   }
 
