@@ -9,7 +9,7 @@
  * Every label has a fixed, small set of values. Host ids appear only in the
  * per-host families, which the operator turns on (`--metrics-per-host`).
  */
-import type { MetricFamily, Sample } from "./openmetrics.ts";
+import { Histogram, type MetricFamily, type Sample } from "./openmetrics.ts";
 
 /** Why the relay refused a request or a stream (the `reason` label). */
 export const REFUSAL_REASONS = [
@@ -84,8 +84,7 @@ export class RelayMetrics {
   readonly #authFailures = zeros(AUTH_KINDS);
   readonly #linkDrops = zeros(LINK_DROP_REASONS);
   readonly #streamsOpened = zeros(STREAM_KINDS);
-  readonly #peakCounts: number[] = new Array<number>(BUFFER_PEAK_BOUNDS.length + 1).fill(0);
-  #peakSum = 0;
+  readonly #peak = new Histogram(BUFFER_PEAK_BOUNDS);
   #linkConnects = 0;
   #linkReconnects = 0;
 
@@ -113,11 +112,7 @@ export class RelayMetrics {
 
   /** The most bytes one stream held at the relay at any moment (either direction), recorded when it ends. */
   observeBufferPeak(bytes: number): void {
-    const v = Math.max(0, bytes);
-    let i = BUFFER_PEAK_BOUNDS.findIndex((b) => v <= b);
-    if (i < 0) i = BUFFER_PEAK_BOUNDS.length;
-    this.#peakCounts[i] = (this.#peakCounts[i] ?? 0) + 1;
-    this.#peakSum += v;
+    this.#peak.observe(Math.max(0, bytes));
   }
 
   snapshot(live: { hostsAllowed: number; hosts: HostSample[] }): MetricsSnapshot {
@@ -128,7 +123,7 @@ export class RelayMetrics {
       linkReconnects: this.#linkReconnects,
       linkDrops: { ...this.#linkDrops },
       streamsOpened: { ...this.#streamsOpened },
-      bufferPeak: { counts: [...this.#peakCounts], sum: this.#peakSum },
+      bufferPeak: this.#peak.totals(),
       hostsAllowed: live.hostsAllowed,
       hosts: live.hosts,
     };

@@ -23,6 +23,35 @@ export interface HistogramSample {
   sum: number;
 }
 
+/** Observations counted into buckets (per bucket, not cumulative; the last for +Inf), and their sum. */
+export class Histogram {
+  readonly bounds: readonly number[];
+  readonly #counts: number[];
+  #sum = 0;
+
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds;
+    this.#counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(value: number): void {
+    let i = this.bounds.findIndex((b) => value <= b);
+    if (i < 0) i = this.bounds.length;
+    this.#counts[i] = (this.#counts[i] ?? 0) + 1;
+    this.#sum += value;
+  }
+
+  /** A copy of the counts, and the sum. */
+  totals(): { counts: number[]; sum: number } {
+    return { counts: [...this.#counts], sum: this.#sum };
+  }
+
+  /** The totals as a sample (optionally labelled). */
+  sample(labels?: Labels): HistogramSample {
+    return { ...(labels ? { labels } : {}), bounds: this.bounds, ...this.totals() };
+  }
+}
+
 export type MetricFamily =
   | { type: "counter" | "gauge"; name: string; help: string; unit?: string; samples: readonly Sample[] }
   | { type: "histogram"; name: string; help: string; unit?: string; samples: readonly HistogramSample[] };

@@ -7,7 +7,7 @@
  * syscalls per scrape, one observer callback per collection.
  */
 import { monitorEventLoopDelay, PerformanceObserver, constants } from "node:perf_hooks";
-import type { HistogramSample, MetricFamily } from "../core/openmetrics.ts";
+import { Histogram, type HistogramSample, type MetricFamily } from "../core/openmetrics.ts";
 
 /** prom-client's buckets for nodejs_gc_duration_seconds. */
 const GC_BOUNDS = [0.001, 0.01, 0.1, 1, 2, 5] as const;
@@ -20,24 +20,16 @@ const GC_KINDS: Readonly<Record<number, string>> = {
 
 /** Pause durations per kind of collection, since the relay started (a histogram's counts only grow). */
 function gcPauses(): { samples(): HistogramSample[]; stop(): void } {
-  const byKind = new Map<string, { counts: number[]; sum: number }>();
-  for (const kind of Object.values(GC_KINDS)) byKind.set(kind, { counts: GC_BOUNDS.map(() => 0).concat(0), sum: 0 });
+  const byKind = new Map(Object.values(GC_KINDS).map((kind) => [kind, new Histogram(GC_BOUNDS)]));
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const detail = (e as PerformanceEntry & { detail?: { kind?: number } }).detail;
-      const h = byKind.get(GC_KINDS[detail?.kind ?? -1] ?? "");
-      if (!h) continue;
-      const seconds = e.duration / 1000;
-      let i = GC_BOUNDS.findIndex((b) => seconds <= b);
-      if (i < 0) i = GC_BOUNDS.length;
-      h.counts[i] = (h.counts[i] ?? 0) + 1;
-      h.sum += seconds;
+      byKind.get(GC_KINDS[detail?.kind ?? -1] ?? "")?.observe(e.duration / 1000);
     }
   });
   observer.observe({ entryTypes: ["gc"] });
   return {
-    samples: () =>
-      [...byKind].map(([kind, h]) => ({ labels: { kind }, bounds: GC_BOUNDS, counts: [...h.counts], sum: h.sum })),
+    samples: () => [...byKind].map(([kind, h]) => h.sample({ kind })),
     stop: () => observer.disconnect(),
   };
 }
