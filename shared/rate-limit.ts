@@ -3,6 +3,7 @@
  * A peer that fails `maxFailures` times within `windowMs` is locked out for
  * `lockoutMs`. Memory is bounded: at most `maxPeers` entries, oldest evicted.
  */
+import { setBounded } from "./bounded-map.ts";
 export interface RateLimitOptions {
   maxFailures: number;
   windowMs: number;
@@ -48,12 +49,9 @@ export class FailureLimiter {
       e.failures = 0;
       e.windowStart = now;
     }
+    // Moved to the newest end: a peer still failing is the last to be forgotten.
     this.#peers.delete(peer);
-    this.#peers.set(peer, e);
-    if (this.#peers.size > this.#opts.maxPeers) {
-      const oldest = this.#peers.keys().next().value;
-      if (oldest !== undefined) this.#peers.delete(oldest);
-    }
+    setBounded(this.#peers, peer, e, this.#opts.maxPeers);
     return e.lockedUntil > now;
   }
 

@@ -14,6 +14,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { classifyIp, normalizeAddr } from "../../shared/url-safety.ts";
 import { lastForwardedFor, type ProxyIdentity } from "./peer.ts";
 import { CLIENT_TOKEN_HEADER, RELAY_HEADER } from "../../shared/http-headers.ts";
+import { setBounded } from "../../shared/bounded-map.ts";
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name.toLowerCase()];
@@ -40,8 +41,7 @@ export function tailscaleWhois(bin = process.env.LOOPGATE_TAILSCALE_BIN ?? "tail
             login = undefined;
           }
         }
-        cache.set(addr, { login, at: Date.now() });
-        if (cache.size > 1000) cache.delete(cache.keys().next().value!);
+        setBounded(cache, addr, { login, at: Date.now() }, 1000);
         resolve(login);
       });
     });

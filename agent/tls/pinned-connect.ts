@@ -17,6 +17,7 @@ import { isIP } from "node:net";
 import WebSocket from "ws";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { formatPin, normalizePin, pinMatches } from "../../shared/pin.ts";
+import { setBounded } from "../../shared/bounded-map.ts";
 
 export interface OpenOptions {
   pins?: string[];
@@ -81,9 +82,8 @@ function clientContext(ca?: string): SecureContext {
   const key = ca ?? "";
   let ctx = contexts.get(key);
   if (!ctx) {
-    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
     ctx = createSecureContext(ca ? { ca } : {});
-    contexts.set(key, ctx);
+    setBounded(contexts, key, ctx, MAX_CONTEXTS);
   }
   return ctx;
 }

@@ -23,6 +23,7 @@ import { exportJWK } from "jose/key/export";
 import { decodeJwt } from "jose/jwt/decode";
 import { LoopgateError } from "../../shared/errors.ts";
 import { bearerToken, CLIENT_TOKEN_HEADER } from "../../shared/http-headers.ts";
+import { setBounded } from "../../shared/bounded-map.ts";
 import {
   verifyClientToken,
   verifyLinkToken,
@@ -146,9 +147,8 @@ function importedKey(jwk: JWK): Promise<CryptoKey> {
   const x = checkHostPublicJwk(jwk).x!;
   let key = importedKeys.get(x);
   if (!key) {
-    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
     key = importHostPublicJwk(jwk);
-    importedKeys.set(x, key);
+    setBounded(importedKeys, x, key, MAX_IMPORTED_KEYS);
     key.catch(() => importedKeys.delete(x));
   }
   return key;
@@ -179,8 +179,7 @@ function verifiedToken(cacheKey: string, record: HostRecord): ClientClaims | und
 }
 
 function rememberVerified(cacheKey: string, claims: ClientClaims): void {
-  if (verifiedTokens.size >= MAX_VERIFIED_TOKENS) verifiedTokens.delete(verifiedTokens.keys().next().value!);
-  verifiedTokens.set(cacheKey, { ...claims, scopes: [...claims.scopes] });
+  setBounded(verifiedTokens, cacheKey, { ...claims, scopes: [...claims.scopes] }, MAX_VERIFIED_TOKENS);
 }
 
 let decoy: Promise<CryptoKey> | undefined;
