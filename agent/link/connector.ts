@@ -348,7 +348,7 @@ export class LinkConnector {
     let writer: FrameWriter | undefined;
     const write = (data: string | Uint8Array, binary: boolean, fin: boolean, release: () => void) => {
       writer ??= new FrameWriter(local, true);
-      writer.writeFrame(typeof data === "string" ? Buffer.from(data) : data, binary, fin, () => release());
+      writer.writeFrame(data, binary, fin, release);
     };
     const toLocal = (data: string | Uint8Array, binary: boolean, fin: boolean, release: () => void) => {
       if (local.readyState === WebSocket.OPEN) write(data, binary, fin, release);

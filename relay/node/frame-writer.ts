@@ -62,11 +62,12 @@ export class FrameWriter {
   }
 
   /**
-   * One frame of a message (`fin` on its last). `done` runs once the bytes
-   * left this process, or with an error if the socket is not open.
+   * One frame of a message (`fin` on its last); a string goes as its UTF-8.
+   * `done` runs once the bytes left this process, or with an error if the
+   * socket is not open.
    */
-  writeFrame(data: Uint8Array, isBinary: boolean, fin: boolean, done?: Done): void {
-    this.#write(EMPTY, data, isBinary, fin, done);
+  writeFrame(data: string | Uint8Array, isBinary: boolean, fin: boolean, done?: Done): void {
+    this.#write(EMPTY, typeof data === "string" ? Buffer.from(data) : data, isBinary, fin, done);
   }
 
   #write(head: Uint8Array, payload: Uint8Array, isBinary: boolean, fin: boolean, done?: Done): void {

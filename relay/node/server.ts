@@ -89,8 +89,7 @@ class ClientWs implements ClientSocket {
     this.#writer = new FrameWriter(ws, false);
   }
   send(data: string | Uint8Array, done: () => void): void {
-    if (typeof data === "string") this.#writer.writeFrame(Buffer.from(data), false, true, done);
-    else this.#writer.writeFrame(data, true, true, done);
+    this.#writer.writeFrame(data, typeof data !== "string", true, done);
   }
   /** A host's message goes on chunk by chunk, as WebSocket fragments: never held whole here. */
   sendChunk(chunk: Uint8Array, isBinary: boolean, fin: boolean, done: () => void): void {
