@@ -145,11 +145,17 @@ export function encodeAccept(streamId: number, info: AcceptInfo): Uint8Array {
   return jsonFrame(FrameType.ACCEPT, streamId, info, MAX_META_BYTES);
 }
 
-export function encodeData(streamId: number, data: Uint8Array, binary: boolean, fin: boolean): Uint8Array {
+/** A DATA frame with room for `room` payload bytes after its flags, checked and headed; the payload is the caller's to write. */
+function dataFrame(streamId: number, payloadLength: number, binary: boolean, fin: boolean, room: number): Uint8Array {
   checkStreamId(streamId);
-  if (data.length > MAX_CHUNK_BYTES) fail(`DATA chunk of ${data.length} bytes exceeds ${MAX_CHUNK_BYTES}`);
-  const buf = frame(FrameType.DATA, streamId, 1 + data.length);
+  if (payloadLength > MAX_CHUNK_BYTES) fail(`DATA chunk of ${payloadLength} bytes exceeds ${MAX_CHUNK_BYTES}`);
+  const buf = frame(FrameType.DATA, streamId, 1 + room);
   buf[HEADER_BYTES] = (binary ? DataFlags.BINARY : 0) | (fin ? DataFlags.FIN : 0);
+  return buf;
+}
+
+export function encodeData(streamId: number, data: Uint8Array, binary: boolean, fin: boolean): Uint8Array {
+  const buf = dataFrame(streamId, data.length, binary, fin, data.length);
   buf.set(data, HEADER_BYTES + 1);
   return buf;
 }
@@ -163,11 +169,7 @@ export const DATA_HEAD_BYTES = HEADER_BYTES + 1;
  * this head followed by `payloadLength` bytes of payload).
  */
 export function encodeDataHead(streamId: number, payloadLength: number, binary: boolean, fin: boolean): Uint8Array {
-  checkStreamId(streamId);
-  if (payloadLength > MAX_CHUNK_BYTES) fail(`DATA chunk of ${payloadLength} bytes exceeds ${MAX_CHUNK_BYTES}`);
-  const buf = frame(FrameType.DATA, streamId, 1);
-  buf[HEADER_BYTES] = (binary ? DataFlags.BINARY : 0) | (fin ? DataFlags.FIN : 0);
-  return buf;
+  return dataFrame(streamId, payloadLength, binary, fin, 0);
 }
 
 export function encodeClose(streamId: number, code: number, reason: string): Uint8Array {
