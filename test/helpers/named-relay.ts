@@ -4,8 +4,7 @@
  * relay's configured public URL (token audience), so tokens and links use it
  * too; the port is picked first so the configuration can name it.
  */
-import { startRelay, type RelayKind, type RelayProc } from "./relay.ts";
-import { freePort } from "./sshd.ts";
+import { onFreePort, startRelay, type RelayKind, type RelayProc } from "./relay.ts";
 
 export async function startNamedRelay(
   kind: RelayKind,
@@ -13,12 +12,13 @@ export async function startNamedRelay(
   opts: { name?: string; listen?: string } = {},
 ): Promise<{ relay: RelayProc; byName: { url: string; pin: string } }> {
   const name = opts.name ?? "localhost";
-  const port = await freePort();
-  const publicUrl = `wss://${name}:${port}`;
-  const args =
-    kind === "node"
-      ? ["--public-url", publicUrl, ...(opts.listen ? ["--host", opts.listen] : [])]
-      : ["--var", `RELAY_AUDIENCES:https://${name}:${port}`];
-  const relay = await startRelay(kind, { allowHosts, port, args });
-  return { relay, byName: { url: publicUrl, pin: relay.pin } };
+  return onFreePort(async (port) => {
+    const publicUrl = `wss://${name}:${port}`;
+    const args =
+      kind === "node"
+        ? ["--public-url", publicUrl, ...(opts.listen ? ["--host", opts.listen] : [])]
+        : ["--var", `RELAY_AUDIENCES:https://${name}:${port}`];
+    const relay = await startRelay(kind, { allowHosts, port, args });
+    return { relay, byName: { url: publicUrl, pin: relay.pin } };
+  });
 }

@@ -143,9 +143,17 @@ export function skipUnlessRunnable(kind: RelayKind, suite: string): { skip?: str
  * account), serving https with a certificate we made so clients can pin it.
  */
 export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayProc> {
-  // A port picked free can be taken before wrangler binds it: one more try with another.
-  if (opts.port === undefined) return startWorkersRelayOn(opts).catch(() => startWorkersRelayOn(opts));
+  if (opts.port === undefined) return onFreePort((port) => startWorkersRelayOn({ ...opts, port }));
   return startWorkersRelayOn(opts);
+}
+
+/**
+ * Starts something that must be told its port before it binds (wrangler, a
+ * relay whose configuration names its port): a port picked free can be taken
+ * by another process first, so one more try with another.
+ */
+export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  return start(await freePort()).catch(async () => start(await freePort()));
 }
 
 async function startWorkersRelayOn(opts: RelayStartOptions): Promise<RelayProc> {
