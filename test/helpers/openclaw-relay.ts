@@ -21,7 +21,7 @@ import { tmuxUnavailable, type Tui } from "./openclaw-tui.ts";
 import { startNamedRelay } from "./named-relay.ts";
 import { tempDir, type Proc } from "./proc.ts";
 import { makeHost, startLinkProc, type Host, type RelayProc } from "./relay.ts";
-import { freePort } from "./sshd.ts";
+import { freePort } from "./free-port.ts";
 
 /**
  * A host and a free port for its OpenClaw gateway, a Node relay reached by

@@ -18,9 +18,9 @@ import {
   type Proc,
   type GatewayProc,
 } from "./proc.ts";
-import { freePort } from "./sshd.ts";
+import { freePort, onFreePort } from "./free-port.ts";
 
-export { freePort };
+export { freePort, onFreePort };
 
 export type RelayKind = "node" | "workers";
 
@@ -145,15 +145,6 @@ export function skipUnlessRunnable(kind: RelayKind, suite: string): { skip?: str
 export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayProc> {
   if (opts.port === undefined) return onFreePort((port) => startWorkersRelayOn({ ...opts, port }));
   return startWorkersRelayOn(opts);
-}
-
-/**
- * Starts something that must be told its port before it binds (wrangler, a
- * relay whose configuration names its port): a port picked free can be taken
- * by another process first, so one more try with another.
- */
-export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
-  return start(await freePort()).catch(async () => start(await freePort()));
 }
 
 async function startWorkersRelayOn(opts: RelayStartOptions): Promise<RelayProc> {

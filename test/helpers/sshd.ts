@@ -6,7 +6,8 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, writeFileSync, mkdirSync, chmodSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
+import { freePort } from "./free-port.ts";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { tempDir } from "./proc.ts";
@@ -22,18 +23,6 @@ export function sshAvailable(): string | undefined {
     return "ssh not found: install Debian's openssh-client";
   }
   return undefined;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

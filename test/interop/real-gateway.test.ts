@@ -17,7 +17,7 @@ describe("interop: loopgate's CLI against the real openclaw gateway", { skip }, 
   let stop: (() => Promise<void>) | undefined;
   let port = 0;
   before(async () => {
-    const { freePort } = await import("../helpers/sshd.ts");
+    const { freePort } = await import("../helpers/free-port.ts");
     const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
     port = await freePort();
     stop = (await startOpenclawGateway(port, TOKEN)).stop;
@@ -98,7 +98,7 @@ describe("interop: `loopgate link` and the relay in front of the real openclaw g
   let relayPin = "";
   let relayUrl = "";
   before(async () => {
-    const { freePort } = await import("../helpers/sshd.ts");
+    const { freePort } = await import("../helpers/free-port.ts");
     const { startOpenclawGateway } = await import("../helpers/openclaw.ts");
     const { makeHost, startRelay, startLinkProc, mintToken } = await import("../helpers/relay.ts");
     const port = await freePort();
