@@ -187,8 +187,9 @@ describe("Control UI: chat and token admin in chromium", { skip }, () => {
       await chat(page, "stall");
       await page.waitForSelector("#messages li.assistant.streaming", { timeout: 15_000 });
       assert.equal(await page.textContent("#messages li.assistant.streaming"), "partial");
-      assert.ok(await page.isVisible("#abort"));
-      assert.ok(await page.isDisabled("#send"), "no second message while one streams");
+      // The Stop button and the disabled Send follow the streaming reply's first render.
+      await page.waitForSelector("#abort", { state: "visible", timeout: 5_000 });
+      await page.waitForSelector("#send:disabled", { timeout: 5_000 });
       await page.click("#abort");
       await page.waitForSelector("#messages li.system", { timeout: 10_000 });
       assert.equal(await page.textContent("#messages li.system"), "stopped");
