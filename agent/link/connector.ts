@@ -26,6 +26,7 @@ import type { Voucher } from "./vouch.ts";
 import { holdMessages } from "./hold-messages.ts";
 import { FrameWriter } from "../../relay/node/frame-writer.ts";
 import { tuneHeapForByteTraffic } from "../../relay/node/heap-tuning.ts";
+import { receiveInChunks } from "../../relay/node/chunked-receive.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
 useFrameAllocator((n) => Buffer.allocUnsafe(n));
@@ -369,6 +370,11 @@ export class LinkConnector {
       }
     };
     local.on("open", () => {
+      // The gateway's messages go on piece by piece as they arrive, not once whole (chunked-receive.ts);
+      // where that is not possible, whole through 'message' below.
+      receiveInChunks(local, (chunk, isBinary, fin) => {
+        if (!stream.sendChunk(chunk, isBinary, fin)) local.pause();
+      });
       const held = early;
       early = undefined;
       for (const m of held ?? []) write(m.data, m.binary, m.fin, m.release);

@@ -44,6 +44,12 @@ export interface ClientHandle {
   streamId: number;
   /** `isBinary` false with bytes: a text message's UTF-8 (already checked by the socket), passed on as is. */
   message(data: string | Uint8Array, isBinary?: boolean): void;
+  /**
+   * One piece of a client's message as it arrives (`fin` on its last), where
+   * the runtime can read messages in pieces (Node): sent on at once, never
+   * held whole here. Text is its UTF-8 bytes, checked by the host's side.
+   */
+  chunk(data: Uint8Array, isBinary: boolean, fin: boolean): void;
   closed(code: number, reason: string): void;
 }
 
@@ -517,6 +523,13 @@ class ClientWire implements ClientHandle, StreamOwner {
   message(data: string | Uint8Array, isBinary?: boolean): void {
     if (this.#ended) return;
     const below = this.stream.sendMessage(data, isBinary ?? typeof data !== "string");
+    this.#notePeak(this.stream.queuedBytes);
+    if (!below) this.#sock.pause();
+  }
+
+  chunk(data: Uint8Array, isBinary: boolean, fin: boolean): void {
+    if (this.#ended) return;
+    const below = this.stream.sendChunk(data, isBinary, fin);
     this.#notePeak(this.stream.queuedBytes);
     if (!below) this.#sock.pause();
   }

@@ -26,6 +26,7 @@ import { renderOpenMetrics } from "../core/openmetrics.ts";
 import { startProcessMetrics } from "./process-metrics.ts";
 import { normalizeAddr } from "../../shared/url-safety.ts";
 import { FrameWriter } from "./frame-writer.ts";
+import { receiveInChunks } from "./chunked-receive.ts";
 import { tuneHeapForByteTraffic } from "./heap-tuning.ts";
 
 // Link frames are written in full before they are sent: no need to zero them first.
@@ -107,15 +108,15 @@ class ClientWs implements ClientSocket {
   }
 }
 
-interface ClientMessage {
-  data: RawData;
+/** A piece of a client's message (a whole one where ws could not hand it over in pieces). */
+interface ClientPiece {
+  data: Uint8Array;
   isBinary: boolean;
+  fin: boolean;
 }
 
-function clientMessageBytes(m: ClientMessage): number {
-  const d = m.data;
-  if (Array.isArray(d)) return d.reduce((n, b) => n + b.length, 0);
-  return d.byteLength;
+function pieceBytes(m: ClientPiece): number {
+  return m.data.byteLength;
 }
 
 export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay> {
@@ -200,21 +201,25 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     const handle = hub.attachClient(sock, open);
     if (!handle) return;
     // The client's messages share its host's turn budget with the host's link (fairness across hosts).
-    // Text stays bytes: ws has checked its UTF-8, and the link carries it as is.
+    // They go on piece by piece as they arrive (chunked-receive.ts), never held whole here; text stays
+    // bytes, checked by the host's side.
     const budget = budgetOf(hub.hostId);
     // Made only once this client's messages first have to wait (most never do: idle clients hold none).
-    let inbox: Inbox<ClientMessage> | undefined;
-    ws.on("message", (data, isBinary) => {
+    let inbox: Inbox<ClientPiece> | undefined;
+    const piece = (data: Uint8Array, isBinary: boolean, fin: boolean) => {
+      // Heard from: track's 'message' listener never fires for a socket read in pieces.
+      (ws as Tracked)[HEARD_AT] = Date.now();
       if (!inbox && budget.available) {
-        budget.spend(clientMessageBytes({ data, isBinary }));
-        handle.message(toBytes(data), isBinary);
+        budget.spend(data.byteLength);
+        handle.chunk(data, isBinary, fin);
         return;
       }
-      inbox ??= new Inbox(budget, gate.inboxSide(), clientMessageBytes, (m: ClientMessage) =>
-        handle.message(toBytes(m.data), m.isBinary),
+      inbox ??= new Inbox(budget, gate.inboxSide(), pieceBytes, (m: ClientPiece) =>
+        handle.chunk(m.data, m.isBinary, m.fin),
       );
-      inbox.push({ data, isBinary });
-    });
+      inbox.push({ data, isBinary, fin });
+    };
+    if (!receiveInChunks(ws, piece)) ws.on("message", (data, isBinary) => piece(toBytes(data), isBinary, true));
     ws.on("close", (code, reason) => {
       inbox?.close();
       handle.closed(code, reason.toString());

@@ -37,7 +37,8 @@ export interface StreamHost {
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-type Outgoing = { data: Uint8Array; offset: number; binary: boolean };
+/** `fin`: this is a message's last piece (whole messages are one piece). */
+type Outgoing = { data: Uint8Array; offset: number; binary: boolean; fin: boolean };
 
 /** Most credit a sender keeps: far past any window, so a peer's grants can never overflow it. */
 const MAX_SEND_CREDIT = 64 * 1024 * 1024;
@@ -60,6 +61,8 @@ export class LinkStream {
   #sendCredit: number;
   #queue: Outgoing[] = [];
   #queuedBytes = 0;
+  /** Bytes of the message being queued piece by piece (sendChunk), for the size limit. */
+  #chunkedBytes = 0;
   #parts: Uint8Array[] = [];
   #partsBytes = 0;
   #partsBinary = false;
@@ -148,7 +151,29 @@ export class LinkStream {
       this.#fail(1009, `message of ${bytes.length} bytes exceeds the ${this.#limits.maxMessageBytes}-byte limit`);
       return false;
     }
-    this.#queue.push({ data: bytes, offset: 0, binary });
+    return this.#enqueue(bytes, binary, true);
+  }
+
+  /**
+   * Queues one piece of a message as it arrives (`fin` on its last), so a
+   * large message goes on before its end is in; the size limit counts the
+   * whole message. A message's pieces must not be interleaved with another
+   * message. Returns false when the caller should pause its source.
+   */
+  sendChunk(chunk: Uint8Array, binary: boolean, fin: boolean): boolean {
+    if (this.#state !== "open") return false;
+    this.#chunkedBytes += chunk.length;
+    if (this.#chunkedBytes > this.#limits.maxMessageBytes) {
+      this.#fail(1009, `message exceeds the ${this.#limits.maxMessageBytes}-byte limit`);
+      return false;
+    }
+    if (fin) this.#chunkedBytes = 0;
+    else if (chunk.length === 0) return this.#queuedBytes <= this.#limits.highWaterBytes;
+    return this.#enqueue(chunk, binary, fin);
+  }
+
+  #enqueue(bytes: Uint8Array, binary: boolean, fin: boolean): boolean {
+    this.#queue.push({ data: bytes, offset: 0, binary, fin });
     this.#queuedBytes += bytes.length;
     if (this.#queuedBytes > this.#limits.maxQueuedBytes) {
       this.#fail(1008, "send buffer limit exceeded: the peer is not reading fast enough");
@@ -166,13 +191,14 @@ export class LinkStream {
       const remaining = head.data.length - head.offset;
       if (remaining > 0 && this.#sendCredit <= 0) break;
       const n = Math.min(remaining, this.#limits.chunkBytes, this.#sendCredit);
-      const fin = n === remaining;
+      const last = n === remaining;
+      const fin = last && head.fin;
       const chunk = head.data.subarray(head.offset, head.offset + n);
       // State first: a transport that answers synchronously (credit back inside sendFrame) re-enters #pump.
       head.offset += n;
       this.#sendCredit -= n;
       this.#queuedBytes -= n;
-      if (fin) this.#queue.shift();
+      if (last) this.#queue.shift();
       this.#host.sendData(this.id, chunk, head.binary, fin);
       if (this.#state === "closed") return;
     }
@@ -213,6 +239,7 @@ export class LinkStream {
     this.#state = "closed";
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#chunkedBytes = 0;
     this.#parts = [];
     this.#partsBytes = 0;
     if (sendClose) this.#host.sendFrame(encodeClose(this.id, code, reason));

@@ -224,6 +224,35 @@ test("stream: onChunk hands each chunk over as it arrives, text as bytes, under 
   assert.equal(code, 1009);
 });
 
+test("stream: sendChunk sends a message piece by piece as it arrives; the peer gets it whole; the limit counts the whole", async () => {
+  const { relay, opened } = pair({ maxMessageBytes: 64 * 1024 });
+  const s = relay.openStream(META);
+  await tick();
+  const got: [string | Uint8Array, boolean][] = [];
+  opened[0]!.onMessage = (d, bin, release) => (got.push([d, bin]), release());
+  const part = (n: number, v: number) => new Uint8Array(n).fill(v);
+  s.sendChunk(part(1000, 1), true, false);
+  s.sendChunk(part(0, 0), true, false);
+  s.sendChunk(part(2000, 2), true, false);
+  s.sendChunk(part(0, 0), true, true);
+  s.sendChunk(new TextEncoder().encode("hé"), false, false);
+  s.sendChunk(new TextEncoder().encode("llo"), false, true);
+  s.sendChunk(part(0, 0), false, true);
+  for (let i = 0; i < 50 && got.length < 3; i++) await tick();
+  assert.equal(got.length, 3);
+  assert.deepEqual(got[0], [new Uint8Array([...part(1000, 1), ...part(2000, 2)]), true]);
+  assert.deepEqual(got[1], ["héllo", false]);
+  assert.deepEqual(got[2], ["", false], "an empty message is a message");
+  // 40 KiB + 40 KiB in pieces is past the 64 KiB limit although each piece is under it.
+  let code: number | undefined;
+  opened[0]!.onClose = (c) => (code = c);
+  assert.equal(s.sendChunk(part(40 * 1024, 3), true, false), true);
+  assert.equal(s.sendChunk(part(40 * 1024, 3), true, true), false);
+  for (let i = 0; i < 20 && code === undefined; i++) await tick();
+  assert.equal(code, 1009);
+  assert.equal(s.open, false);
+});
+
 test("mux: a source that cannot pause is told to pause, then closed at the queue limit", async () => {
   const { relay, opened } = pair({
     initialWindow: 16 * 1024,
