@@ -274,7 +274,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
           },
         }
       : {}),
-    upgradeLink: (c, link) => acceptUpgrade(c, linkOpened(link.hostId, link.publicJwk)),
+    upgradeLink: (c, link) => acceptUpgrade(c, linkOpened(link.hostId, link.publicJwk), linkWss),
     // Offline or over a per-token/per-address cap: refused before the upgrade, with the reason.
     upgradeClient: (c, hostId, meta, protocol) =>
       whenAdmitted(hubs.get(hostId), meta, metrics, (hub) => acceptUpgrade(c, clientOpened(hub, meta, protocol))),
@@ -283,14 +283,17 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   };
 
   const app = createRelayApp(adapter);
-  const wss = new WebSocketServer({
+  const wsOptions = {
     noServer: true,
-    maxPayload: Math.max(limits.maxMessageBytes, MAX_FRAME_BYTES + 1024),
     perMessageDeflate: false,
     // The relay tracks its sockets itself (keepalive): no second set, and no close listener per client, in ws.
     clientTracking: false,
-    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-  });
+    handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  };
+  // Clients: a message may be as large as the limit (it is read in pieces, never held whole: chunked-receive.ts).
+  const wss = new WebSocketServer({ ...wsOptions, maxPayload: limits.maxMessageBytes });
+  // Links: one message is one link frame, held whole until decoded, so no larger than the largest frame.
+  const linkWss = new WebSocketServer({ ...wsOptions, maxPayload: MAX_FRAME_BYTES + 1024 });
   const server = createAdaptorServer({
     fetch: app.fetch,
     createServer: createHttpsServer,

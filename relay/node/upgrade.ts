@@ -18,6 +18,8 @@ export interface NodeEnv {
   incoming: IncomingMessage;
   /** Set by acceptUpgrade: the handshake completes after the app returns. */
   onOpen?: (ws: WebSocket) => void;
+  /** Set by acceptUpgrade: the server (and so the limits) this socket is completed with, if not the default. */
+  wss?: WebSocketServer;
 }
 
 export function incomingOf(c: Context): IncomingMessage {
@@ -27,9 +29,11 @@ export function incomingOf(c: Context): IncomingMessage {
 /**
  * Accepts the upgrade this request asks for. `onOpen` must not close over
  * the request or context (build it in a function that does not see them).
+ * `wss`: a server other than handleUpgrades' default (its own maxPayload).
  */
-export function acceptUpgrade(c: Context, onOpen: (ws: WebSocket) => void): Response {
+export function acceptUpgrade(c: Context, onOpen: (ws: WebSocket) => void, wss?: WebSocketServer): Response {
   (c.env as NodeEnv).onOpen = onOpen;
+  if (wss) (c.env as NodeEnv).wss = wss;
   // A placeholder: the 101 is written by ws once the app has returned.
   return new Response(null, { status: 204 });
 }
@@ -98,7 +102,7 @@ export function handleUpgrades(
       const onOpen = env.onOpen;
       if (!onOpen) return refuse(socket, Math.max(res.status, 400), res);
       if (socket.destroyed) return;
-      wss.handleUpgrade(req, socket, head, (ws) => {
+      (env.wss ?? wss).handleUpgrade(req, socket, head, (ws) => {
         socket.off("error", ignore);
         onOpen(ws);
       });

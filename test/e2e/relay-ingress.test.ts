@@ -2,14 +2,22 @@
 // by piece as credit allows and stops reading past its per-stream buffer, so a client (any token
 // holder) who sends messages up to the size limit into a host that does not read cannot make the
 // relay hold them whole: a few such clients must not cost the relay their messages' size.
-// (The Workers runtime hands a Worker whole messages; its memory is the platform's.)
+// A host's link, whose messages are link frames the relay holds whole until decoded, may send none
+// larger than the largest frame. (The Workers runtime hands a Worker whole messages up to its own
+// limit; its memory is the platform's.)
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { AddressInfo } from "node:net";
 import { makeHost, startRelay, startLinkProc, mintToken, type RelayProc, type Host } from "../helpers/relay.ts";
-import { relayWebSocket } from "../helpers/relay-client.ts";
+import { hostSigningKey, relayWebSocket } from "../helpers/relay-client.ts";
+import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
+import { linkUrl } from "../../agent/link/connector.ts";
+import { signLinkToken, relayAudience } from "../../shared/tokens.ts";
+import { MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
+import { join } from "node:path";
+import type { JWK } from "jose";
 import type { Proc } from "../helpers/proc.ts";
 
 const CLIENTS = 4;
@@ -32,6 +40,8 @@ function frameHead(len: number): Buffer {
 describe("Node relay: a client's message in progress", { skip: process.platform !== "linux" && "reads /proc" }, () => {
   let relay: RelayProc;
   let host: Host;
+  /** Allowed on the relay, with no link of its own: the tests below link it by hand. */
+  let rogue: Host;
   let link: Proc;
   let token: string;
   let upstream: WebSocketServer;
@@ -48,7 +58,8 @@ describe("Node relay: a client's message in progress", { skip: process.platform 
       });
     });
     host = await makeHost();
-    relay = await startRelay("node", { allowHosts: [host.hostId] });
+    rogue = await makeHost();
+    relay = await startRelay("node", { allowHosts: [host.hostId, rogue.hostId] });
     link = await startLinkProc(host, relay, (upstream.address() as AddressInfo).port);
     token = (await mintToken(host, relay)).token;
   });
@@ -84,5 +95,27 @@ describe("Node relay: a client's message in progress", { skip: process.platform 
     // holding the messages whole cost it ~195 MiB.
     assert.ok(grew < 16 * CLIENTS, `the relay grew by ${grew.toFixed(0)} MiB for ${CLIENTS} messages in progress`);
     for (const ws of clients) ws.terminate();
+  });
+
+  test("a host's link that sends a message larger than any link frame is closed with 1009", {
+    timeout: 20_000,
+  }, async () => {
+    const { d: _private, ...publicJwk } = JSON.parse(
+      readFileSync(join(rogue.stateDir, "host-key.json"), "utf8"),
+    ) as JWK;
+    const token = await signLinkToken(
+      await hostSigningKey(rogue),
+      publicJwk as JWK,
+      rogue.hostId,
+      relayAudience(relay.url),
+    );
+    const ws = await openWebSocket(linkUrl(relay.url), {
+      pins: [relay.pin],
+      headers: { authorization: `Bearer ${token}` },
+      zeroMask: true,
+    });
+    const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+    ws.send(Buffer.alloc(MAX_FRAME_BYTES + 64 * 1024));
+    assert.equal(await closed, 1009);
   });
 });
