@@ -7,7 +7,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { SignJWT } from "jose";
-import type WebSocket from "ws";
+import WebSocket from "ws";
 import { cli, type GatewayProc } from "../helpers/proc.ts";
 import {
   startRelay,
@@ -259,6 +259,27 @@ for (const kind of RELAY_KINDS) {
           undefined,
           "the relay token is not passed to the upstream WebSocket",
         );
+      });
+
+      // Workers: wrangler.toml's no_web_socket_compression does it on the platform; locally, wrangler dev's
+      // proxy answers the client itself (and negotiates it), so only the Node relay can show it here.
+      test("a client's permessage-deflate offer is declined: no zlib state per client on the relay", {
+        skip: kind === "workers" && "locally wrangler dev's proxy, not the Worker, answers the offer",
+      }, async () => {
+        // A browser always offers it; ws does by default. The pin is checked elsewhere; this is 127.0.0.1 only.
+        const ws = new WebSocket(`${rig.relay.url}/h/${rig.host.hostId}`, {
+          rejectUnauthorized: false,
+          perMessageDeflate: true,
+          headers: { authorization: `Bearer ${rig.token}` },
+        });
+        let offered: string | string[] | undefined = "(no upgrade)";
+        ws.once("upgrade", (res) => (offered = res.headers["sec-websocket-extensions"]));
+        await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("error", reject)));
+        assert.equal(ws.extensions, "", `negotiated: ${String(offered)}`);
+        const echoed = new Promise<string>((r) => ws.once("message", (d) => r(String(d))));
+        ws.send("still relayed");
+        assert.equal(await echoed, "still relayed");
+        ws.terminate();
       });
 
       test("a client that never reads does not slow the others", async () => {
