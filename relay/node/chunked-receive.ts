@@ -1,17 +1,18 @@
 /**
  * A WebSocket's incoming data frames handed over as they arrive, not as
  * whole messages. ws's Receiver holds every frame until its last byte is in
- * and every message until its last frame, copying a frame that spans reads
- * into one new buffer: at the relay's public edge (a client's message) and
- * at the standalone link's local edge (the gateway's reply) a 1 MiB message
- * waited there whole before its first byte went on, and every large message
- * cost a copy and an allocation (the garbage that drives V8's collections).
+ * and every message until its last frame. At the relay's public edge that
+ * let any client make the relay hold a message up to the size limit per
+ * stream, whatever the host's credit (four clients sending 24 MiB each into
+ * a host that did not read: ~195 MiB); read in pieces, a message goes on as
+ * credit allows and the relay stops reading past its per-stream buffer. The
+ * standalone link reads its gateway's replies the same way.
  *
  * Here ws still parses each frame's header, checks opcodes, the mask rule,
  * reserved bits and the message size limit, and handles control frames and
  * the close handshake; only the payload of a data frame is taken over: each
  * piece, as soon as `minChunkBytes` of it (or the frame's rest) is in, goes
- * to `onChunk` unmasked, as a view of the socket's read buffer, with `fin`
+ * to the sink unmasked, as a view of the socket's read buffer, with `fin`
  * on the message's last byte. Text is passed on as its bytes, unchecked:
  * the peer it is forwarded to checks UTF-8 (the gateway's WebSocket, or the
  * link stream that reassembles it), as for the host's messages on the way

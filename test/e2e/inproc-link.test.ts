@@ -198,6 +198,20 @@ describe("the gateway's in-process link", {
     ]);
     assert.equal(closed.code, 1009);
   });
+
+  test("a relayed text message that is not UTF-8 closes its stream with 1007 (the relay passes text on in pieces)", async () => {
+    const c = relayed(relay, host, readOnly);
+    await c.opened();
+    await c.waitFor((f) => f.event === "connect.challenge");
+    c.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    const closed = await Promise.race([
+      c.closed,
+      new Promise<{ code: number; reason: string }>((r) =>
+        setTimeout(() => r({ code: 0, reason: "still open after 10 s" }), 10_000).unref(),
+      ),
+    ]);
+    assert.equal(closed.code, 1007, closed.reason);
+  });
 });
 
 describe("the gateway's in-process link at its connection cap", () => {

@@ -261,6 +261,18 @@ for (const kind of RELAY_KINDS) {
         );
       });
 
+      // The Node relay passes text on in pieces and the host's side checks it. Locally, workerd decodes a
+      // client's text leniently (U+FFFD for a bad sequence) and passes that on: the runtime's rule, not ours.
+      test("a text message that is not UTF-8 ends the client's stream with 1007", {
+        skip: kind === "workers" && "workerd replaces bad UTF-8 in a client's text instead of closing",
+        timeout: 10_000,
+      }, async () => {
+        const ws = await relayWebSocket(rig.relay, rig.host.hostId, rig.token);
+        const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+        ws.send(Buffer.from([0x68, 0xc3, 0x28, 0x69]), { binary: false });
+        assert.equal(await closed, 1007);
+      });
+
       // Workers: wrangler.toml's no_web_socket_compression does it on the platform; locally, wrangler dev's
       // proxy answers the client itself (and negotiates it), so only the Node relay can show it here.
       test("a client's permessage-deflate offer is declined: no zlib state per client on the relay", {

@@ -355,6 +355,8 @@ export async function startEchoUpstream(): Promise<{
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 64 * 1024 * 1024 });
   wss.on("connection", (ws, req) => {
     opens.push({ headers: req.headers });
+    // A peer's protocol error (bad UTF-8, a frame too large) closes that socket, as a gateway's would; nothing more.
+    ws.on("error", () => {});
     ws.on("message", (data, isBinary) => {
       const text = isBinary ? undefined : String(data);
       if (text?.startsWith("close:")) {
