@@ -10,7 +10,7 @@
 import WebSocket from "ws";
 import type { Logger } from "../log/logger.ts";
 import { LinkMux, type LinkLimits } from "../../shared/link/mux.ts";
-import { useFrameAllocator } from "../../shared/link/codec.ts";
+import { MAX_FRAME_BYTES, useFrameAllocator } from "../../shared/link/codec.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { zeroMask } from "../tls/pinned-connect.ts";
 import { Heartbeat, LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
@@ -192,7 +192,8 @@ export class LinkConnector {
         pins: this.#o.pins,
         headers: { authorization: `Bearer ${token}` },
         timeoutMs: 10_000,
-        maxPayload: 64 * 1024 * 1024,
+        // One message is one link frame, held whole until decoded: a relay may send nothing larger (1009).
+        maxPayload: MAX_FRAME_BYTES + 1024,
         zeroMask: true,
       });
       if (this.#stopped) {

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { WebSocketServer, type WebSocket as WsSocket } from "ws";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
 import { LinkMux } from "../../shared/link/mux.ts";
-import { FrameType } from "../../shared/link/codec.ts";
+import { FrameType, MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { LinkConnector } from "../../agent/link/connector.ts";
 import { generateKeyPair, exportJWK, importJWK, type CryptoKey, type JWK } from "jose";
@@ -345,6 +345,13 @@ describe("a hostile relay speaking straight to the host's connector", () => {
     );
     assert.equal(res.ok, false);
     assert.equal(res.error?.details?.code, "AUTH_REQUIRED");
+  });
+
+  // Last here: it ends the link (the connector then retries, unanswered).
+  test("a message larger than any link frame closes the link with 1009, at its header", async () => {
+    const { ws, closed } = await relaySide;
+    ws.send(Buffer.alloc(MAX_FRAME_BYTES + 64 * 1024));
+    assert.equal(await closed, 1009);
   });
 });
 
