@@ -17,7 +17,7 @@ import { LinkMux } from "../../shared/link/mux.ts";
 import { FrameType, MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
 import { LINK_PING_TEXT, LINK_PONG_TEXT } from "../../shared/link/heartbeat.ts";
 import { LinkConnector } from "../../agent/link/connector.ts";
-import { generateKeyPair, exportJWK, importJWK, type CryptoKey, type JWK } from "jose";
+import { generateKeyPair, exportJWK, type CryptoKey } from "jose";
 import {
   hostIdFromJwk,
   checkHostPublicJwk,
@@ -25,15 +25,13 @@ import {
   mintClientToken,
   relayAudience,
 } from "../../shared/tokens.ts";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { HostIdentity } from "../../agent/identity.ts";
 import { createLogger } from "../../agent/log/logger.ts";
 import { startGateway, tempDir } from "../helpers/proc.ts";
 import { createServer as createHttpsServer } from "node:https";
 import { loadOrCreateRelayCert } from "../../relay/node/certificate.ts";
 import { TestClient } from "../helpers/ws-client.ts";
-import { echoOnce, rawHttps } from "../helpers/relay-client.ts";
+import { echoOnce, hostKeys, rawHttps } from "../helpers/relay-client.ts";
 import {
   startRelay,
   makeHost,
@@ -212,9 +210,8 @@ for (const kind of RELAY_KINDS) {
 
       // Last: it replaces the host's link once (the real one relinks by itself).
       test("audiences come from configuration, not Host; a link token links once", async () => {
-        const jwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
-        const key = (await importJWK(jwk, "EdDSA")) as CryptoKey;
-        const pub = checkHostPublicJwk({ kty: jwk.kty, crv: jwk.crv, x: jwk.x });
+        const { privateKey: key, publicJwk } = await hostKeys(host);
+        const pub = checkHostPublicJwk(publicJwk);
         const elsewhere = "https://relay-b.example:8443";
         // A client token for another relay, sent with that relay's name as Host.
         const forB = (

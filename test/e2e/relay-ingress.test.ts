@@ -11,13 +11,11 @@ import { readFileSync } from "node:fs";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { AddressInfo } from "node:net";
 import { makeHost, startRelay, startLinkProc, mintToken, type RelayProc, type Host } from "../helpers/relay.ts";
-import { hostSigningKey, relayWebSocket } from "../helpers/relay-client.ts";
+import { hostKeys, relayWebSocket } from "../helpers/relay-client.ts";
 import { openWebSocket } from "../../agent/tls/pinned-connect.ts";
 import { linkUrl } from "../../agent/link/connector.ts";
 import { signLinkToken, relayAudience } from "../../shared/tokens.ts";
 import { MAX_FRAME_BYTES } from "../../shared/link/codec.ts";
-import { join } from "node:path";
-import type { JWK } from "jose";
 import type { Proc } from "../helpers/proc.ts";
 
 const CLIENTS = 4;
@@ -100,15 +98,8 @@ describe("Node relay: a client's message in progress", { skip: process.platform 
   test("a host's link that sends a message larger than any link frame is closed with 1009", {
     timeout: 20_000,
   }, async () => {
-    const { d: _private, ...publicJwk } = JSON.parse(
-      readFileSync(join(rogue.stateDir, "host-key.json"), "utf8"),
-    ) as JWK;
-    const token = await signLinkToken(
-      await hostSigningKey(rogue),
-      publicJwk as JWK,
-      rogue.hostId,
-      relayAudience(relay.url),
-    );
+    const { privateKey, publicJwk } = await hostKeys(rogue);
+    const token = await signLinkToken(privateKey, publicJwk, rogue.hostId, relayAudience(relay.url));
     const ws = await openWebSocket(linkUrl(relay.url), {
       pins: [relay.pin],
       headers: { authorization: `Bearer ${token}` },

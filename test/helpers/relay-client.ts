@@ -99,8 +99,14 @@ export function rawGet(
   );
 }
 
+/** A host's key pair from its state dir, to sign tokens no CLI would mint: the private key, and the public JWK a link token carries. */
+export async function hostKeys(host: { stateDir: string }): Promise<{ privateKey: CryptoKey; publicJwk: JWK }> {
+  const jwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
+  const { d: _private, ...publicJwk } = jwk;
+  return { privateKey: (await importJWK(jwk, "EdDSA")) as CryptoKey, publicJwk };
+}
+
 /** A host's private key from its state dir, to sign tokens no CLI would mint. */
 export async function hostSigningKey(host: { stateDir: string }): Promise<CryptoKey> {
-  const jwk = JSON.parse(readFileSync(join(host.stateDir, "host-key.json"), "utf8")) as JWK;
-  return (await importJWK(jwk, "EdDSA")) as CryptoKey;
+  return (await hostKeys(host)).privateKey;
 }

@@ -143,17 +143,16 @@ export function skipUnlessRunnable(kind: RelayKind, suite: string): { skip?: str
  * account), serving https with a certificate we made so clients can pin it.
  */
 export async function startWorkersRelay(opts: RelayStartOptions): Promise<RelayProc> {
-  if (opts.port === undefined) return onFreePort((port) => startWorkersRelayOn({ ...opts, port }));
-  return startWorkersRelayOn(opts);
+  if (opts.port === undefined) return onFreePort((port) => startWorkersRelayOn(opts, port));
+  return startWorkersRelayOn(opts, opts.port);
 }
 
-async function startWorkersRelayOn(opts: RelayStartOptions): Promise<RelayProc> {
+async function startWorkersRelayOn(opts: RelayStartOptions, port: number): Promise<RelayProc> {
   const stateDir = opts.stateDir ?? tempDir("loopgate-wrelay-");
   const { loadOrCreateRelayCert } = await import("../../relay/node/certificate.ts");
   const cert = await loadOrCreateRelayCert(stateDir);
   const bin = join(ROOT, "node_modules", ".bin", "wrangler");
   // Token audiences come from configuration only: the port is chosen first so RELAY_AUDIENCES can name it.
-  const port = opts.port ?? (await freePort());
   const args = [
     "dev",
     "--local",
