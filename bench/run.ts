@@ -285,6 +285,7 @@ async function main(): Promise<void> {
   // Fairness across hosts: another host's p99 alone and while one host floods the same relay (bench/fairness.ts).
   const fairAlone = metric("fair_alone_p99", "other host's p99, alone", "ms");
   const fairFlood = metric("fair_flood_p99", "other host's p99 while one host floods", "ms");
+  const fairNiced = metric("fair_flood_niced_p99", "other host's p99, flooder at nice 19", "ms");
   for (const kind of want("fair") ? (["node", "workers"] as const) : []) {
     if (kind === "workers" && (args["no-workers"] || workersUnavailable())) continue;
     const name = kind === "node" ? "relay (Node)" : "relay (Workers)";
@@ -293,6 +294,7 @@ async function main(): Promise<void> {
     const f = await fairness(kind, N.small, N.fairSeconds);
     fairAlone.values[name] = f.p99AloneMs;
     fairFlood.values[name] = f.p99FloodedMs;
+    fairNiced.values[name] = f.p99FloodedNicedMs;
     report.extra[`fairness ${name}`] = f;
   }
 
@@ -331,7 +333,11 @@ async function main(): Promise<void> {
   }
   for (const name of Object.keys(fairFlood.values)) {
     const r = ratio(fairFlood.values[name], fairAlone.values[name]);
-    if (r !== undefined) console.log(`${name}, other host's p99 flooded ÷ alone: ${r.toFixed(2)}×`);
+    const n = ratio(fairNiced.values[name], fairAlone.values[name]);
+    if (r !== undefined && n !== undefined)
+      console.log(
+        `${name}, other host's p99 flooded ÷ alone: ${r.toFixed(2)}× (flooder at nice 19, as if on other machines: ${n.toFixed(2)}×)`,
+      );
   }
   for (const [k, v] of Object.entries(report.extra)) console.log(`${k}: ${JSON.stringify(v)}`);
   writeJson(args.out!, report);

@@ -42,4 +42,4 @@ for (const ws of sockets) {
   pump();
 }
 console.log("ready");
-setInterval(() => console.log(`mib ${(received / 1048576).toFixed(0)}`), 1000);
+setInterval(() => console.log(`mib ${(received / 1048576).toFixed(1)}`), 250);

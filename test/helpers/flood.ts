@@ -8,6 +8,8 @@ import { runProcess, ROOT } from "./proc.ts";
 import type { RelayKind, RelayProc } from "./relay.ts";
 
 export interface Flood {
+  /** The flooding client's process. */
+  pid: number;
   /** MiB the flooding host has echoed so far (as the flooder last reported). */
   mib(): number;
   /** The flooder's streams that were closed on it (none expected). */
@@ -30,7 +32,8 @@ export async function startFlood(relay: RelayProc, hostId: string, token: string
   await proc.waitForLine((l) => l === "ready");
   await new Promise((r) => setTimeout(r, 500));
   return {
-    mib: () => Number(/mib (\d+)/.exec(proc.stdout.filter((l) => l.startsWith("mib")).pop() ?? "mib 0")?.[1] ?? 0),
+    pid: proc.child.pid!,
+    mib: () => Number(/mib ([\d.]+)/.exec(proc.stdout.filter((l) => l.startsWith("mib")).pop() ?? "mib 0")?.[1] ?? 0),
     closed: () => proc.stdout.filter((l) => l.startsWith("closed")),
     stop: async () => {
       await proc.kill("SIGKILL");

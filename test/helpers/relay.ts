@@ -339,10 +339,10 @@ export function echoRigForSuite(
 }
 
 /** The echo upstream as a separate process (see echo-process.ts); kill() stops it. */
-export async function startEchoProcess(): Promise<{ port: number; kill(): Promise<unknown> }> {
+export async function startEchoProcess(): Promise<{ port: number; pid: number; kill(): Promise<unknown> }> {
   const p = runProcess(process.execPath, [join(ROOT, "test", "helpers", "echo-process.ts")]);
   const line = await p.waitForLine((l) => l.startsWith("port "));
-  return { port: Number(line.slice(5)), kill: () => p.kill("SIGKILL") };
+  return { port: Number(line.slice(5)), pid: p.child.pid!, kill: () => p.kill("SIGKILL") };
 }
 
 export async function startEchoUpstream(): Promise<{
