@@ -7,7 +7,9 @@
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execFile } from "node:child_process";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { normalizePin } from "../../shared/pin.ts";
 import { writeSecretFile, writePublicFile } from "./files.ts";
@@ -81,9 +83,7 @@ export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: str
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(notBefore);
   notAfter.setFullYear(notAfter.getFullYear() + 2);
-  // Loaded only to make a certificate (~20 MiB of modules a relay that restarts with its cert never needs).
-  const { default: selfsigned } = await import("selfsigned");
-  const pems = await selfsigned.generate([{ name: "commonName", value: opts.hostnames?.[0] ?? "loopgate-relay" }], {
+  const pems = await generateApart([{ name: "commonName", value: opts.hostnames?.[0] ?? "loopgate-relay" }], {
     keyType: "ec",
     curve: "P-256",
     algorithm: "sha256",
@@ -102,4 +102,43 @@ export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: str
   writeSecretFile(keyPath, pems.private);
   writePublicFile(certPath, pems.cert);
   return { certPem: pems.cert, keyPem: pems.private, pin: certPinFromPem(pems.cert), generated: true, certPath };
+}
+
+/**
+ * selfsigned's generate(), run in a child process (certificate-generate.ts).
+ * Loaded here, its modules would stay in the relay for its whole life (a
+ * relay restarted with its certificate never loads them): about 5 MiB of
+ * JavaScript heap, marked again by every full collection under traffic, and
+ * 11-17 MiB of resident memory. A worker thread gave the heap back but kept
+ * 3-8 MiB of resident memory; a process gives back everything. It runs once,
+ * on the relay's first start.
+ */
+function generateApart(attrs: unknown, options: unknown): Promise<{ cert: string; private: string }> {
+  // ".ts" in a checkout (run from source), ".js" in the built package.
+  const script = fileURLToPath(
+    new URL(`./certificate-generate${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+  );
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [script], { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (!err) {
+        try {
+          return resolve(JSON.parse(stdout) as { cert: string; private: string });
+        } catch {
+          // reported below
+        }
+      }
+      // Node prints the error's own line among a stack and a version line: that line says what failed.
+      const lines = stderr
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+      const why = lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? err?.message ?? "no certificate came back";
+      reject(
+        new LoopgateError(ErrorCodes.INTERNAL, `could not generate the relay certificate: ${why}`, {
+          hint: "pass a certificate and key of your own with --cert and --key",
+        }),
+      );
+    });
+    child.stdin?.end(JSON.stringify({ attrs, options }));
+  });
 }
