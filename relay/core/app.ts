@@ -26,6 +26,7 @@ import {
 } from "./host-origin.ts";
 import type { RelayLimits } from "./limits.ts";
 import { EXCHANGE_CODE_PARAM } from "./exchange-codes.ts";
+import { drainUnreadBody } from "./drain-body.ts";
 import {
   encodedHostIdRefusal,
   checkRequestShape,
@@ -83,6 +84,8 @@ export function createRelayApp(adapter: RelayAdapter): Hono {
 
   app.use("*", async (c, next) => {
     await next();
+    // A body the answer did not need is read before the answer leaves (drain-body.ts: workerd's connections).
+    await drainUnreadBody(c.req.raw, adapter.limits.maxHttpBodyBytes);
     c.header("cache-control", c.res.headers.get("cache-control") ?? "no-store");
     c.header("x-content-type-options", "nosniff");
     c.header("referrer-policy", "no-referrer");

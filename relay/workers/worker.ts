@@ -38,6 +38,7 @@ import { bearerToken } from "../../shared/http-headers.ts";
 import { sendableClose } from "../../shared/close.ts";
 import { RelayMetrics, mergeSnapshots, metricFamilies, type MetricsSnapshot } from "../core/metrics.ts";
 import { renderOpenMetrics } from "../core/openmetrics.ts";
+import { drainUnreadBody } from "../core/drain-body.ts";
 import {
   checkMetricsAuth,
   metricsRefusal,
@@ -136,27 +137,35 @@ function routeKey(req: Request, url: URL, allowed: Set<string>): string | undefi
   return allowed.has(target.hostId) ? target.hostId : DECOY;
 }
 
+/** What the entry Worker answers itself (a Response), or the key of the Durable Object that answers. */
+async function entryAnswer(req: Request, env: Env): Promise<Response | string> {
+  const url = new URL(req.url);
+  const allowed = allowedHosts(env);
+  if (url.pathname === "/healthz" && !hostIdFromHostHeader(req.headers.get("host"))) {
+    return Response.json(
+      { ok: true, runtime: "workers", hosts: { allowed: allowed.size } },
+      { headers: { "cache-control": "no-store" } },
+    );
+  }
+  if (
+    url.pathname === "/metrics" &&
+    !hostIdFromHostHeader(req.headers.get("host")) &&
+    (req.method === "GET" || req.method === "HEAD")
+  ) {
+    return serveMetrics(req, env, allowed);
+  }
+  return routeKey(req, url, allowed) ?? new Response("not found\n", { status: 404 });
+}
+
 export default {
   async fetch(req: Request, env: Env): Promise<Response> {
-    const url = new URL(req.url);
-    const allowed = allowedHosts(env);
-    if (url.pathname === "/healthz" && !hostIdFromHostHeader(req.headers.get("host"))) {
-      return Response.json(
-        { ok: true, runtime: "workers", hosts: { allowed: allowed.size } },
-        { headers: { "cache-control": "no-store" } },
-      );
+    const own = await entryAnswer(req, env);
+    if (own instanceof Response) {
+      // Answered here: a body it did not need is read first (drain-body.ts: workerd's connections).
+      await drainUnreadBody(req, limitsFrom(env).maxHttpBodyBytes);
+      return own;
     }
-    if (
-      url.pathname === "/metrics" &&
-      !hostIdFromHostHeader(req.headers.get("host")) &&
-      (req.method === "GET" || req.method === "HEAD")
-    ) {
-      return serveMetrics(req, env, allowed);
-    }
-    const key = routeKey(req, url, allowed);
-    if (!key) return new Response("not found\n", { status: 404 });
-    const stub = env.HOSTS.get(env.HOSTS.idFromName(key));
-    return stub.fetch(req);
+    return env.HOSTS.get(env.HOSTS.idFromName(own)).fetch(req);
   },
 } satisfies ExportedHandler<Env>;
 
