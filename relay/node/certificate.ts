@@ -11,6 +11,7 @@ import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execFile } from "node:child_process";
 import { getCompileCacheDir } from "node:module";
+import type selfsigned from "selfsigned";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { normalizePin } from "../../shared/pin.ts";
 import { writeSecretFile, writePublicFile } from "./files.ts";
@@ -114,7 +115,12 @@ export async function loadOrCreateRelayCert(dir: string, opts: { hostnames?: str
  * 3-8 MiB of resident memory; a process gives back everything. It runs once,
  * on the relay's first start.
  */
-function generateApart(attrs: unknown, options: unknown): Promise<{ cert: string; private: string }> {
+type Generate = typeof selfsigned.generate;
+
+function generateApart(
+  attrs: Parameters<Generate>[0],
+  options: Parameters<Generate>[1],
+): Promise<{ cert: string; private: string }> {
   // ".ts" in a checkout (run from source), ".js" in the built package.
   const script = fileURLToPath(
     new URL(`./certificate-generate${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
