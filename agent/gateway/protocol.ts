@@ -4,11 +4,11 @@
  * frame builders, close codes and error codes.
  */
 import {
-  validateRequestFrame,
-  validateConnectParams,
+  requestFrameValidator,
+  connectParamsValidator,
   formatValidationErrors,
   missingScopeErrorShape,
-} from "@openclaw/gateway-protocol";
+} from "./published-schemas.ts";
 import {
   PROTOCOL_VERSION,
   MIN_CLIENT_PROTOCOL_VERSION,
@@ -102,14 +102,14 @@ export function parseClientFrame(text: string): ParsedFrame {
   } catch {
     return { ok: false, error: { code: GatewayErrorCodes.INVALID_REQUEST, message: "frame is not valid JSON" } };
   }
-  if (!validateRequestFrame(value)) {
+  if (!requestFrameValidator.check(value)) {
     const id =
       typeof (value as { id?: unknown })?.id === "string" ? ((value as { id: string }).id as string) : undefined;
     const type = (value as { type?: unknown })?.type;
     const message =
       type !== "req"
         ? `expected a req frame ({"type":"req","id":…,"method":…}), got ${typeof type === "string" ? JSON.stringify(type.slice(0, 32)) : "no type"}`
-        : `invalid req frame: ${formatValidationErrors(validateRequestFrame.errors).slice(0, 300)}`;
+        : `invalid req frame: ${formatValidationErrors(requestFrameValidator.errors(value)).slice(0, 300)}`;
     return {
       ok: false,
       error: { code: GatewayErrorCodes.INVALID_REQUEST, message },
@@ -156,10 +156,10 @@ function splitNewerConnectFields(params: unknown): { rest: unknown; error?: stri
 export function checkConnectParams(raw: unknown): { ok: true; params: ConnectParams } | { ok: false; message: string } {
   const { rest: params, error } = splitNewerConnectFields(raw);
   if (error) return { ok: false, message: error };
-  if (!validateConnectParams(params)) {
+  if (!connectParamsValidator.check(params)) {
     return {
       ok: false,
-      message: `invalid connect params: ${formatValidationErrors(validateConnectParams.errors).slice(0, 400)}`,
+      message: `invalid connect params: ${formatValidationErrors(connectParamsValidator.errors(params)).slice(0, 400)}`,
     };
   }
   return { ok: true, params: params as ConnectParams };
@@ -178,5 +178,5 @@ export const eventFrame = (event: string, payload: unknown, seq?: number): strin
   JSON.stringify(seq === undefined ? { type: "event", event, payload } : { type: "event", event, payload, seq });
 
 export function missingScopeError(missingScope: string, requiredScopes: string[]): ErrorShape {
-  return missingScopeErrorShape({ missingScope, requiredScopes }) as ErrorShape;
+  return missingScopeErrorShape({ missingScope, requiredScopes });
 }

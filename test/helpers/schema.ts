@@ -1,10 +1,9 @@
 /** Validates objects against definitions of the published OpenClaw protocol JSON schema. */
 import { readFileSync } from "node:fs";
 import Value from "typebox/value";
+import { publishedSchemaFile } from "../../agent/gateway/published-schemas.ts";
 
-const schema = JSON.parse(
-  readFileSync(new URL("../../node_modules/@openclaw/gateway-protocol/protocol.schema.json", import.meta.url), "utf8"),
-) as { definitions: Record<string, unknown> };
+const schema = JSON.parse(readFileSync(publishedSchemaFile(), "utf8")) as { definitions: Record<string, unknown> };
 
 export function validateDefinition(name: string, value: unknown): string[] {
   const def = schema.definitions[name];
