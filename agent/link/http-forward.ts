@@ -11,7 +11,7 @@
  * anything: a brotli or gzip body goes back with its `content-encoding` and
  * its compressed bytes, as the gateway produced them.
  */
-import { request } from "undici";
+import { undici } from "../lazy-undici.ts";
 import type { LinkStream } from "../../shared/link/stream.ts";
 import { requestBody } from "./request-body.ts";
 import { isHopByHop } from "../../shared/http-headers.ts";
@@ -53,6 +53,7 @@ function endToEnd(entries: Iterable<[string, string | string[] | undefined]>): R
 
 /** Over loopback, with undici's `request` (not `fetch`: nothing is decoded on the way). */
 export const viaLoopback: LocalHttpSend = async (req, body, signal) => {
+  const { request } = await undici();
   const res = await request(req.url, {
     method: req.method,
     headers: req.headers,

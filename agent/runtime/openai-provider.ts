@@ -7,7 +7,8 @@
  * the answer has been delivered yet. The API key is never logged or put in
  * an error.
  */
-import { Agent, request } from "undici";
+import type { Agent, request } from "undici";
+import { undici } from "../lazy-undici.ts";
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import type { ChatMessage, ModelEvent, ModelProvider, ToolSchema } from "./provider-types.ts";
 
@@ -22,7 +23,8 @@ export interface OpenAiProviderOptions {
   retryBaseMs?: number;
 }
 
-const dispatcher = new Agent({ keepAliveTimeout: 10_000, connections: 16 });
+/** One connection pool for every provider, made with the first call. */
+let dispatcher: Agent | undefined;
 
 function retryDelay(attempt: number, base: number, retryAfter: string | string[] | undefined): number {
   const ra = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
@@ -72,6 +74,8 @@ export class OpenAiCompatibleProvider implements ModelProvider {
       let retryAfter: string | string[] | undefined;
       let why: string;
       try {
+        const { Agent, request } = await undici();
+        dispatcher ??= new Agent({ keepAliveTimeout: 10_000, connections: 16 });
         res = await request(`${this.#o.baseUrl}/chat/completions`, {
           method: "POST",
           headers,

@@ -17,7 +17,8 @@
 import { spawn } from "node:child_process";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
-import { request } from "undici";
+import type { request } from "undici";
+import { undici } from "../lazy-undici.ts";
 import { isLoopbackHost } from "../../shared/url-safety.ts";
 import type { ToolSchema } from "../runtime/provider-types.ts";
 import type { ToolResult, ToolRunner } from "./types.ts";
@@ -272,7 +273,7 @@ export class BuiltinTools implements ToolRunner {
     const host = url.hostname.replace(/^\[|\]$/g, "");
     if (!/^https?:$/.test(url.protocol) || !(host === "localhost" || isLoopbackHost(host)))
       return done(false, `fetch_local_url only reaches this machine's loopback (got ${url.host.slice(0, 100)})`);
-    const res = await request(url, {
+    const res = await (await undici()).request(url, {
       method: "GET",
       signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(this.#p.timeoutMs)]),
       maxRedirections: 0,
