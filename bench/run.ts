@@ -15,7 +15,7 @@ import { cpus, totalmem, release } from "node:os";
 import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { ROOT, cli, startGateway } from "../test/helpers/proc.ts";
+import { ROOT, cli, startGateway, type GatewayProc } from "../test/helpers/proc.ts";
 import {
   startEchoProcess,
   makeHost,
@@ -40,7 +40,7 @@ import {
   pathCpu,
 } from "./measure.ts";
 import { printTable, writeJson, writeChart, ratio, type Metric, type Report } from "./report.ts";
-import { relayIdleMemory, relayKibPerClient } from "./memory.ts";
+import { relayIdleMemory, relayKibPerClient, processMemory } from "./memory.ts";
 import { fairness } from "./fairness.ts";
 
 const { values: args } = parseArgs({
@@ -214,11 +214,24 @@ async function main(): Promise<void> {
   const health = metric("health", "`loopgate health` end to end p50", "ms");
   const page50 = metric("ui_get_p50", "Control UI page GET p50 (kept-alive)", "ms");
   const page99 = metric("ui_get_p99", "Control UI page GET p99 (kept-alive)", "ms");
+  // The gateway itself: process start to ready (to linked, on a relay path), and its memory once idle.
+  const gwStart = metric("gateway_start", "gateway start → ready (→ linked via a relay)", "ms");
+  const gwRss = metric("gateway_idle_rss", "gateway idle RSS (no clients)", "MiB");
+  /** Starts a gateway with `start`, recording its start time and idle RSS under `name`. */
+  async function timedGateway(name: string, start: () => Promise<GatewayProc>): Promise<GatewayProc> {
+    const t0 = performance.now();
+    const g = await start();
+    gwStart.values[name] = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 1000));
+    const mem = processMemory(g.child.pid!);
+    if (mem) gwRss.values[name] = mem.rssKiB / 1024;
+    return g;
+  }
   if (want("rpc")) await gatewayPhase();
   async function gatewayPhase(): Promise<void> {
     log("loopgate gateway: health RPC and `loopgate health` end to end");
     const TOKEN = "bench-token-0123456789abcdef";
-    const gw = await startGateway({ args: ["--token", TOKEN] });
+    const gw = await timedGateway("direct", () => startGateway({ args: ["--token", TOKEN] }));
     cleanups.push(async () => void (await gw.kill()));
     const timeCli = async (argv: string[], env: Record<string, string>) => {
       const xs: number[] = [];
@@ -263,7 +276,7 @@ async function main(): Promise<void> {
       const host = await makeHost();
       const relay = await startRelay(kind, { allowHosts: [host.hostId] });
       cleanups.push(async () => void (await relay.kill("SIGKILL")));
-      const lgw = await startLinkedGateway(host, relay);
+      const lgw = await timedGateway(name, () => startLinkedGateway(host, relay));
       cleanups.push(async () => void (await lgw.kill()));
       const minted = await mintToken(host, relay);
       await timeRpc(
