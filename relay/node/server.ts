@@ -144,13 +144,14 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   function forget(this: WebSocket): void {
     sockets.delete(this as Tracked);
   }
-  const track = (ws: WebSocket) => {
+  /** Heartbeat bookkeeping; `hearMessages` unless the caller marks the socket heard on each message itself. */
+  const track = (ws: WebSocket, hearMessages: boolean) => {
     const t = ws as Tracked;
     t[HEARD_AT] = Date.now();
     sockets.add(t);
     ws.on("pong", heard);
     ws.on("ping", heard);
-    ws.on("message", heard);
+    if (hearMessages) ws.on("message", heard);
     ws.on("close", forget);
     ws.on("error", ignoreError);
   };
@@ -158,7 +159,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
   // The open handlers are built here, away from the request's context, so an
   // open socket keeps nothing of its upgrade request alive (see node-upgrade.ts).
   const linkOpened = (hostId: string, publicJwk: JWK) => (ws: WebSocket) => {
-    track(ws);
+    track(ws, true);
     let hub = hubs.get(hostId);
     if (!hub) {
       hub = new HostHub(hostId, publicJwk, limits, opts.log, {
@@ -193,7 +194,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     // meta carries the client's token: used once for OPEN, then not kept by this socket's closures.
     const open = meta!;
     meta = undefined;
-    track(ws);
+    track(ws, false); // piece() below marks the client heard, however its messages are read
     if (protocol !== undefined && ws.protocol !== protocol)
       opts.log.warn("subprotocol mismatch", { want: protocol, got: ws.protocol });
     const sock = new ClientWs(ws);
@@ -207,7 +208,7 @@ export async function startNodeRelay(opts: NodeRelayOptions): Promise<NodeRelay>
     // Made only once this client's messages first have to wait (most never do: idle clients hold none).
     let inbox: Inbox<ClientPiece> | undefined;
     const piece = (data: Uint8Array, isBinary: boolean, fin: boolean) => {
-      // Heard from: track's 'message' listener never fires for a socket read in pieces.
+      // Heard from (read in pieces, a client socket emits no 'message').
       (ws as Tracked)[HEARD_AT] = Date.now();
       if (!inbox && budget.available) {
         budget.spend(data.byteLength);
