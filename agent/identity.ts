@@ -5,7 +5,10 @@
  */
 import { readFileSync, existsSync, linkSync, unlinkSync, writeFileSync, chmodSync } from "node:fs";
 import { dirname } from "node:path";
-import { generateKeyPair, exportJWK, importJWK, type JWK, type CryptoKey } from "jose";
+import type { JWK, CryptoKey } from "jose";
+import { generateKeyPair } from "jose/key/generate/keypair";
+import { exportJWK } from "jose/key/export";
+import { importJWK } from "jose/key/import";
 import { LoopgateError, ErrorCodes } from "../shared/errors.ts";
 import { hostIdFromJwk, checkHostPublicJwk } from "../shared/tokens.ts";
 import { statePath, ensureDir } from "./state.ts";

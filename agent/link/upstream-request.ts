@@ -12,7 +12,7 @@
 import { LoopgateError, ErrorCodes } from "../../shared/errors.ts";
 import { OPEN_METHODS, type OpenMeta } from "../../shared/link/codec.ts";
 import { classifyIp } from "../../shared/url-safety.ts";
-import { decodeJwt } from "jose";
+import { decodeJwt } from "jose/jwt/decode";
 import { CLIENT_TOKEN_HEADER, END_TO_END_REQUEST_HEADERS, RELAY_HEADER } from "../../shared/http-headers.ts";
 
 /** Request headers the gateway may see from a relayed client (besides the ones the connector sets itself). */
