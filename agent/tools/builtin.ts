@@ -17,7 +17,6 @@
 import { spawn } from "node:child_process";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
-import type { request } from "undici";
 import { undici } from "../lazy-undici.ts";
 import { isLoopbackHost } from "../../shared/url-safety.ts";
 import type { ToolSchema } from "../runtime/provider-types.ts";
@@ -273,12 +272,19 @@ export class BuiltinTools implements ToolRunner {
     const host = url.hostname.replace(/^\[|\]$/g, "");
     if (!/^https?:$/.test(url.protocol) || !(host === "localhost" || isLoopbackHost(host)))
       return done(false, `fetch_local_url only reaches this machine's loopback (got ${url.host.slice(0, 100)})`);
+    // undici's request follows no redirect: a 3xx comes back as it is, never to another address.
     const res = await (await undici()).request(url, {
       method: "GET",
       signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(this.#p.timeoutMs)]),
-      maxRedirections: 0,
-    } as Parameters<typeof request>[1]);
-    const text = await res.body.text();
-    return done(res.statusCode < 400, `HTTP ${res.statusCode}\n${text}`);
+    });
+    // Read no more than the tool can return: a local server that answers without end costs one output's worth.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > this.#p.maxOutputBytes) break; // leaving the loop destroys the body and its connection
+    }
+    return done(res.statusCode < 400, `HTTP ${res.statusCode}\n${Buffer.concat(chunks).toString("utf8")}`);
   }
 }

@@ -51,6 +51,32 @@ test("fetch_local_url does not follow a redirect, even to another loopback serve
   }
 });
 
+test("fetch_local_url reads no more than one output's worth of an endless answer, and hangs up", async () => {
+  let closed = false;
+  let sent = 0;
+  const { server, base } = await serve((_req, res) => {
+    const chunk = Buffer.alloc(64 * 1024, "a");
+    const pump = () => {
+      while (!closed && res.write(chunk)) sent += chunk.length;
+      if (!closed) res.once("drain", pump);
+    };
+    res.on("close", () => (closed = true));
+    pump();
+  });
+  try {
+    const t0 = performance.now();
+    const r = await fetchUrl(`${base}/endless`);
+    assert.equal(r.truncated, true);
+    assert.match(r.output, /^HTTP 200\na+\n\[… output truncated at 4096 bytes\]$/);
+    assert.ok(performance.now() - t0 < 4000, "it did not wait for the timeout");
+    for (let i = 0; i < 50 && !closed; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(closed, true, "the connection was closed");
+    assert.ok(sent < 16 * 1024 * 1024, `the server got to send ${sent} bytes`);
+  } finally {
+    server.close();
+  }
+});
+
 test("fetch_local_url refuses other hosts and schemes before connecting", async () => {
   for (const url of [
     "http://192.0.2.1/",
