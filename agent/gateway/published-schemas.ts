@@ -7,8 +7,8 @@
  * schemas, key for key) and are compiled by TypeBox's schema compiler, the
  * engine the package's own validators run on. The package's root module is
  * not loaded: it builds every one of its ~900 schemas with TypeBox's type
- * builder when imported, which cost each gateway start ~250 ms and ~30 MiB
- * resident for two schemas. test/unit/published-schemas.test.ts holds this
+ * builder when imported, which cost each gateway start ~250 ms and ~20 MiB
+ * of its resident memory, for two schemas. test/unit/published-schemas.test.ts holds this
  * module to the package's own validators and texts.
  */
 import { readFileSync } from "node:fs";
@@ -30,7 +30,7 @@ export function publishedSchemaFile(): URL {
 }
 
 /** Reads the named definitions from the package's schema file; the rest of the file is dropped. */
-export function loadPublishedDefinitions<const N extends string>(names: readonly N[]): Record<N, XSchema> {
+function loadPublishedDefinitions<const N extends string>(names: readonly N[]): Record<N, XSchema> {
   const file = publishedSchemaFile();
   let definitions: Record<string, unknown> | undefined;
   try {
