@@ -61,10 +61,13 @@ if (supported) {
   // not even loaded on a cache hit. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
   // Node writes new entries when the process exits; a gateway, relay or link
   // runs until it is stopped, perhaps by SIGKILL, which would leave its next
-  // start cold (and ~20 MiB larger): what start-up compiled is written out
-  // two seconds in as well.
+  // start cold (and ~20 MiB larger). So new entries are also written two
+  // seconds in, and each minute after that for what loads later (a slow
+  // start, a module loaded at first use); a write with nothing new is cheap.
   nodeModule.enableCompileCache?.();
-  setTimeout(() => nodeModule.flushCompileCache?.(), 2000).unref();
+  const flushCompileCache = () => nodeModule.flushCompileCache?.();
+  setTimeout(flushCompileCache, 2000).unref();
+  setInterval(flushCompileCache, 60_000).unref();
   await import(fromSource ? source : built);
 } else if (fromSource && existsSync(pinned)) {
   const r = spawnSync(pinned, [...nodeFlags, source, ...process.argv.slice(2)], { stdio: "inherit" });

@@ -277,7 +277,7 @@ export class BuiltinTools implements ToolRunner {
       method: "GET",
       signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(this.#p.timeoutMs)]),
     });
-    // Read no more than the tool can return: a local server that answers without end costs one output's worth.
+    // Read about what the tool can return (up to the chunk that crosses it): an endless answer costs no more.
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
