@@ -19,17 +19,28 @@ const int = <const O extends object>(o: O) => ({ type: "integer", ...o }) as con
 const bool = { type: "boolean" } as const;
 const strings = (maxLength: number, maxItems: number) =>
   ({ type: "array", items: { type: "string", minLength: 1, maxLength }, maxItems }) as const;
+/** An object of these keys and no others; `required` names the keys it must have (the rest are optional). */
+function strictObject<const P extends object>(
+  properties: P,
+): { readonly type: "object"; readonly properties: P; readonly additionalProperties: false };
+function strictObject<const P extends object, const R extends readonly (keyof P & string)[]>(
+  properties: P,
+  required: R,
+): { readonly type: "object"; readonly properties: P; readonly required: R; readonly additionalProperties: false };
+function strictObject(properties: object, required?: readonly string[]) {
+  return required
+    ? { type: "object", properties, required, additionalProperties: false }
+    : { type: "object", properties, additionalProperties: false };
+}
 
 /** A secret may be inline or a reference resolved at use time. */
-export const SecretRefSchema = {
-  type: "object",
-  properties: {
+export const SecretRefSchema = strictObject(
+  {
     source: { enum: ["env", "file"] },
     id: str({ minLength: 1, maxLength: 4096 }),
   },
-  required: ["source", "id"],
-  additionalProperties: false,
-} as const;
+  ["source", "id"],
+);
 export const SecretSchema = { anyOf: [str({ minLength: 1, maxLength: 4096 }), SecretRefSchema] } as const;
 export type SecretRef = Static<typeof SecretRefSchema>;
 export type SecretInput = Static<typeof SecretSchema>;
@@ -44,156 +55,108 @@ const PinsSchema = {
 } as const;
 const Port = int({ minimum: 0, maximum: 65535 });
 
-export const GatewayConfigSchema = {
-  type: "object",
-  properties: {
-    port: Port,
-    bind: { enum: BIND_MODES },
-    customBindHost: str({ minLength: 1, maxLength: 255 }),
-    mode: { enum: ["local", "remote"] },
-    auth: {
-      type: "object",
-      properties: {
-        mode: { enum: AUTH_MODES },
-        token: SecretSchema,
-        password: SecretSchema,
-        allowTailscale: bool,
-        rateLimit: {
-          type: "object",
-          properties: {
-            maxFailures: int({ minimum: 1, maximum: 10000 }),
-            windowMs: int({ minimum: 1000, maximum: 86_400_000 }),
-            lockoutMs: int({ minimum: 1000, maximum: 86_400_000 }),
-            /** Direct loopback clients (no Origin, no forwarding headers) are never locked out (default true, as OpenClaw). */
-            exemptLoopback: bool,
-          },
-          additionalProperties: false,
-        },
-        trustedProxy: {
-          type: "object",
-          properties: {
-            userHeader: str({ minLength: 1, maxLength: 200 }),
-            requiredHeaders: strings(200, 32),
-            allowUsers: strings(320, 1000),
-            /** Addresses of the proxy; headers from any other peer are ignored (default: gateway.trustedProxies). */
-            proxies: strings(64, 64),
-          },
-          required: ["userHeader"],
-          additionalProperties: false,
-        },
+export const GatewayConfigSchema = strictObject({
+  port: Port,
+  bind: { enum: BIND_MODES },
+  customBindHost: str({ minLength: 1, maxLength: 255 }),
+  mode: { enum: ["local", "remote"] },
+  auth: strictObject({
+    mode: { enum: AUTH_MODES },
+    token: SecretSchema,
+    password: SecretSchema,
+    allowTailscale: bool,
+    rateLimit: strictObject({
+      maxFailures: int({ minimum: 1, maximum: 10000 }),
+      windowMs: int({ minimum: 1000, maximum: 86_400_000 }),
+      lockoutMs: int({ minimum: 1000, maximum: 86_400_000 }),
+      /** Direct loopback clients (no Origin, no forwarding headers) are never locked out (default true, as OpenClaw). */
+      exemptLoopback: bool,
+    }),
+    trustedProxy: strictObject(
+      {
+        userHeader: str({ minLength: 1, maxLength: 200 }),
+        requiredHeaders: strings(200, 32),
+        allowUsers: strings(320, 1000),
+        /** Addresses of the proxy; headers from any other peer are ignored (default: gateway.trustedProxies). */
+        proxies: strings(64, 64),
       },
-      additionalProperties: false,
-    },
-    trustedProxies: strings(64, 64),
-    /** Names (optionally name:port) clients use to reach this gateway besides loopback names and bound addresses; any other Host header is refused (DNS rebinding). */
-    allowedHosts: strings(255, 64),
-    remote: {
-      type: "object",
-      properties: {
-        url: str({ minLength: 1, maxLength: 2048 }),
-        token: SecretSchema,
-        password: SecretSchema,
-        tlsFingerprint: PinsSchema,
-      },
-      additionalProperties: false,
-    },
-    relay: {
-      type: "object",
-      properties: {
-        enabled: bool,
-        url: str({ minLength: 1, maxLength: 2048 }),
-        tlsFingerprint: PinsSchema,
-      },
-      additionalProperties: false,
-    },
-    controlUi: {
-      type: "object",
-      properties: {
-        enabled: bool,
-        allowedOrigins: strings(2048, 32),
-      },
-      additionalProperties: false,
-    },
-    limits: {
-      type: "object",
-      properties: {
-        maxPayload: int({ minimum: 65536, maximum: 64 * 1024 * 1024 }),
-        maxBufferedBytes: int({ minimum: 65536, maximum: 256 * 1024 * 1024 }),
-        tickIntervalMs: int({ minimum: 1000, maximum: 600_000 }),
-        maxConnections: int({ minimum: 1, maximum: 1_000_000 }),
-      },
-      additionalProperties: false,
-    },
-  },
-  additionalProperties: false,
-} as const;
+      ["userHeader"],
+    ),
+  }),
+  trustedProxies: strings(64, 64),
+  /** Names (optionally name:port) clients use to reach this gateway besides loopback names and bound addresses; any other Host header is refused (DNS rebinding). */
+  allowedHosts: strings(255, 64),
+  remote: strictObject({
+    url: str({ minLength: 1, maxLength: 2048 }),
+    token: SecretSchema,
+    password: SecretSchema,
+    tlsFingerprint: PinsSchema,
+  }),
+  relay: strictObject({
+    enabled: bool,
+    url: str({ minLength: 1, maxLength: 2048 }),
+    tlsFingerprint: PinsSchema,
+  }),
+  controlUi: strictObject({
+    enabled: bool,
+    allowedOrigins: strings(2048, 32),
+  }),
+  limits: strictObject({
+    maxPayload: int({ minimum: 65536, maximum: 64 * 1024 * 1024 }),
+    maxBufferedBytes: int({ minimum: 65536, maximum: 256 * 1024 * 1024 }),
+    tickIntervalMs: int({ minimum: 1000, maximum: 600_000 }),
+    maxConnections: int({ minimum: 1, maximum: 1_000_000 }),
+  }),
+});
 
-export const RelayServerConfigSchema = {
-  type: "object",
-  properties: {
-    host: str({ minLength: 1, maxLength: 255 }),
-    port: Port,
-    cert: str({ minLength: 1, maxLength: 4096 }),
-    key: str({ minLength: 1, maxLength: 4096 }),
-    allowHosts: strings(128, 10000),
-    publicUrl: str({ minLength: 1, maxLength: 2048 }),
-  },
-  additionalProperties: false,
-} as const;
+export const RelayServerConfigSchema = strictObject({
+  host: str({ minLength: 1, maxLength: 255 }),
+  port: Port,
+  cert: str({ minLength: 1, maxLength: 4096 }),
+  key: str({ minLength: 1, maxLength: 4096 }),
+  allowHosts: strings(128, 10000),
+  publicUrl: str({ minLength: 1, maxLength: 2048 }),
+});
 
-export const AgentConfigSchema = {
-  type: "object",
-  properties: {
-    /** An OpenAI-compatible chat-completions endpoint; without it the agent answers with how to configure one. */
-    provider: {
-      type: "object",
-      properties: {
-        baseUrl: str({ minLength: 1, maxLength: 2048 }),
-        model: str({ minLength: 1, maxLength: 256 }),
-        apiKey: SecretSchema,
-        timeoutMs: int({ minimum: 1000, maximum: 600_000 }),
-        maxRetries: int({ minimum: 0, maximum: 10 }),
-      },
-      required: ["baseUrl", "model"],
-      additionalProperties: false,
+export const AgentConfigSchema = strictObject({
+  /** An OpenAI-compatible chat-completions endpoint; without it the agent answers with how to configure one. */
+  provider: strictObject(
+    {
+      baseUrl: str({ minLength: 1, maxLength: 2048 }),
+      model: str({ minLength: 1, maxLength: 256 }),
+      apiKey: SecretSchema,
+      timeoutMs: int({ minimum: 1000, maximum: 600_000 }),
+      maxRetries: int({ minimum: 0, maximum: 10 }),
     },
-    systemPrompt: str({ maxLength: 100_000 }),
-    maxRounds: int({ minimum: 1, maximum: 64 }),
-  },
-  additionalProperties: false,
-} as const;
+    ["baseUrl", "model"],
+  ),
+  systemPrompt: str({ maxLength: 100_000 }),
+  maxRounds: int({ minimum: 1, maximum: 64 }),
+});
 
-export const ToolsConfigSchema = {
-  type: "object",
-  properties: {
-    /** Tool name patterns (* and ?) allowed to run; default read_file and list_dir. */
-    allow: strings(128, 100),
-    /** Patterns never allowed; deny wins over allow. */
-    deny: strings(128, 100),
-    /** The directory read_file/list_dir cannot leave, and run_command's working directory (default: <state>/workspace). */
-    workspace: str({ minLength: 1, maxLength: 4096 }),
-    maxOutputBytes: int({ minimum: 1024, maximum: 16 * 1024 * 1024 }),
-    timeoutMs: int({ minimum: 100, maximum: 600_000 }),
-    /**
-     * run_command runs ANY program as the gateway's user: it is not confined to
-     * the workspace (only started there) and asks no one. Off unless
-     * enabled is true here, whatever tools.allow says.
-     */
-    runCommand: { type: "object", properties: { enabled: bool }, additionalProperties: false },
-  },
-  additionalProperties: false,
-} as const;
+export const ToolsConfigSchema = strictObject({
+  /** Tool name patterns (* and ?) allowed to run; default read_file and list_dir. */
+  allow: strings(128, 100),
+  /** Patterns never allowed; deny wins over allow. */
+  deny: strings(128, 100),
+  /** The directory read_file/list_dir cannot leave, and run_command's working directory (default: <state>/workspace). */
+  workspace: str({ minLength: 1, maxLength: 4096 }),
+  maxOutputBytes: int({ minimum: 1024, maximum: 16 * 1024 * 1024 }),
+  timeoutMs: int({ minimum: 100, maximum: 600_000 }),
+  /**
+   * run_command runs ANY program as the gateway's user: it is not confined to
+   * the workspace (only started there) and asks no one. Off unless
+   * enabled is true here, whatever tools.allow says.
+   */
+  runCommand: strictObject({ enabled: bool }),
+});
 
-export const ConfigSchema = {
-  type: "object",
-  properties: {
-    gateway: GatewayConfigSchema,
-    relay: RelayServerConfigSchema,
-    agent: AgentConfigSchema,
-    tools: ToolsConfigSchema,
-  },
-  additionalProperties: false,
-} as const;
+export const ConfigSchema = strictObject({
+  gateway: GatewayConfigSchema,
+  relay: RelayServerConfigSchema,
+  agent: AgentConfigSchema,
+  tools: ToolsConfigSchema,
+});
 
 export type LoopgateConfig = Static<typeof ConfigSchema>;
 export type GatewayConfig = Static<typeof GatewayConfigSchema>;
